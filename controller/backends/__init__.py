@@ -1,0 +1,17 @@
+"""Adapters between the planner's vocabulary and the places simulators run.
+
+``local`` runs simulators on this machine; ``azure`` drives Azure Batch through the
+official SDK. Both satisfy :class:`Backend`; the same scenario tests run against each.
+"""
+
+from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
+from controller.backends._protocol import Backend, OutputChunk, OutputStream
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "OutputChunk",
+    "OutputStream",
+    "PermanentBackendError",
+    "TransientBackendError",
+]

@@ -1,0 +1,34 @@
+"""Backend errors, classified at the boundary: retry later, or give up and say why.
+
+Adapters translate their SDK's exceptions into these two classes and nothing else leaks
+out, so the daemon's retry policy is one piece of code for every backend (kopf's
+``TemporaryError`` / ``PermanentError`` split).
+"""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Base of both classes; ``code`` is the backend's own error code when it has one."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class TransientBackendError(BackendError):
+    """Worth retrying: throttling, a 5xx, a dropped connection, an object still deleting.
+
+    ``retry_after`` is the server's ``Retry-After`` in seconds when it sent one: no request
+    may be sent before it has passed.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentBackendError(BackendError):
+    """Retrying the same request cannot help: a bad request, a quota, a conflict of names."""

@@ -1,0 +1,67 @@
+"""The one interface every backend adapter implements.
+
+A backend observes (one snapshot per pass) and executes the planner's actions one at a
+time; it never decides anything. It is a ``Protocol`` rather than a base class, so a test
+fake satisfies it without inheriting (structlog's style). Errors leave it only as
+:mod:`controller.backends._errors` classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from controller.planner import Action, Observed
+
+
+class OutputStream(StrEnum):
+    """A simulator's two output files."""
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """Bytes ``[offset, offset + len(data))`` of an output file whose size is ``size``."""
+
+    data: bytes
+    offset: int
+    size: int
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where simulators run: this machine (``local``) or Azure Batch (``azure``)."""
+
+    name: str
+
+    async def observe(self) -> Observed:
+        """Everything simfleet may care about, in one snapshot (pools, jobs, tasks)."""
+        ...
+
+    async def execute(self, action: Action) -> None:
+        """Carry out one action; raise a ``BackendError`` subclass if it did not happen."""
+        ...
+
+    async def read_output(
+        self,
+        job: str,
+        task_id: str,
+        stream: OutputStream,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> OutputChunk:
+        """Read part of a simulator's stdout or stderr; a negative offset counts from the end."""
+        ...
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the event loop) whenever something changed by itself,
+        such as a simulator exiting. Backends that cannot notice changes never call it."""
+        ...
+
+    async def close(self, *, stop_simulators: bool = False) -> None:
+        """Release resources; with ``stop_simulators`` also end every simulator (local)."""
+        ...

@@ -1,0 +1,111 @@
+"""The seam between the local backend and the thing that actually runs a simulator.
+
+The backend decides *when* a simulator starts, stops or counts as gone; a runtime only
+knows *how*: start one from a :class:`Launch`, find it again after a controller restart,
+signal it, tell when it is gone and collect its exit code. The ``process`` runtime
+(:mod:`controller.backends.local._processes`) is the only one built; a ``docker`` runtime
+would sit beside it and satisfy the same :class:`Runtime` protocol.
+
+A runtime never touches the backend's records, never reads the clock and never decides
+an exit reason: it reports raw facts (:class:`Ending`) and
+:mod:`controller.backends.local._exits` interprets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+class LaunchError(Exception):
+    """A simulator could not be started; the message is shown to users as the exit message.
+
+    It never contains a secret value: at most the name of a variable.
+    """
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Everything a runtime needs to start one simulator.
+
+    Attributes:
+        task_dir: the task's own directory (output files, exit code, pid file).
+        image: the container image (used by a container runtime, ignored by ``process``).
+        command: a shell command string, an argv tuple, or None for the image's entrypoint.
+        env: the complete environment of the simulator, secrets included (never stored).
+        cwd: the working directory of the simulator.
+    """
+
+    task_dir: Path
+    image: str
+    command: str | tuple[str, ...] | None
+    env: Mapping[str, str]
+    cwd: Path
+
+
+@dataclass(frozen=True)
+class Handle:
+    """How to find a started simulator again, even from another controller process.
+
+    Attributes:
+        pid: the pid of the supervising wrapper, which leads the task's process group.
+        start_ticks: the wrapper's start time (``/proc/<pid>/stat`` field 22), which tells
+            the wrapper apart from an unrelated process that got the same pid later.
+    """
+
+    pid: int
+    start_ticks: int
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Raw facts about a simulator that is gone, before anyone interprets them.
+
+    Attributes:
+        code: the exit code the wrapper recorded (128 + N for signal N), or None when the
+            wrapper itself died before it could record one.
+        signal: the signal that killed the wrapper, when it was our child and we reaped it.
+        at: when the exit code was recorded (the exit file's time), if known.
+    """
+
+    code: int | None
+    signal: int | None = None
+    at: datetime | None = None
+
+
+class Runtime(Protocol):
+    """Starts, finds, signals and watches simulators of one kind (process, container)."""
+
+    name: str
+
+    def spawn(self, launch: Launch) -> Handle:
+        """Start a simulator; raise :class:`LaunchError` when it cannot start at all."""
+        ...
+
+    def find(self, task_dir: Path) -> Handle | None:
+        """A live simulator started for ``task_dir`` whose handle was never recorded."""
+        ...
+
+    def alive(self, handle: Handle) -> bool:
+        """Whether the simulator behind ``handle`` (and not a reused pid) still runs."""
+        ...
+
+    def watch(self, handle: Handle, on_gone: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_gone`` from the event loop once the simulator is gone; returns a
+        function that stops watching. ``on_gone`` is called soon if it is already gone."""
+        ...
+
+    def signal(self, handle: Handle, signum: int) -> None:
+        """Send ``signum`` to the simulator and everything it started; quiet if gone."""
+        ...
+
+    def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
+        """After the simulator is gone: reap it, kill what it left behind, read its code."""
+        ...
+
+    def simulator_pid(self, task_dir: Path) -> int | None:
+        """The pid users see for a running simulator (None if not known yet)."""
+        ...

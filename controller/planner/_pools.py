@@ -1,0 +1,132 @@
+"""Pools: create them, size ``auto`` counts to their simulators, never change fixed fields.
+
+Batch cannot change a live pool's vmSize, image, registries or slots per node; a spec
+that changes them is reported as "needs replacement" and nothing is done silently. Node
+counts are the one thing a pass changes, and only while the pool is steady (Batch refuses
+a resize during a resize).
+
+``auto`` sizing: a pool needs ``ceil(demand / taskSlotsPerNode)`` nodes, where demand sums,
+per simulation on the pool, the larger of its desired count and its live simulators (so a
+rollout's surge and a scale-down still in progress keep their nodes). ``nodes.max`` bounds
+dedicated + spot. With 8 simulators, 4 slots per node, ``dedicated: auto, spot: 1,
+max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from controller.planner._types import (
+    Action,
+    CreatePool,
+    Desired,
+    Observed,
+    ObservedPool,
+    PoolConfig,
+    PoolState,
+    PoolStatus,
+    ResizePool,
+)
+from controller.spec import Auto, PoolSpec
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """The actions and status of one pool."""
+
+    actions: tuple[Action, ...]
+    status: PoolStatus
+
+
+def demand(pool: str, desired: Desired, observed: Observed) -> int:
+    """Simulator slots the pool must offer now: desired or live, whichever is larger."""
+    total = 0
+    names = {
+        name for name, sim in desired.simulations.items() if sim.spec.pool == pool
+    } | {name for name, job in observed.jobs.items() if job.pool == pool}
+    for name in sorted(names):
+        sim = desired.simulations.get(name)
+        job = observed.jobs.get(name)
+        live = sum(1 for task in job.tasks if task.live) if job is not None else 0
+        wanted = sim.spec.simulators if sim is not None and not sim.spec.suspend else 0
+        total += max(wanted, live)
+    return total
+
+
+def targets(spec: PoolSpec, slots_needed: int) -> tuple[int, int]:
+    """Dedicated and spot node targets for a pool that must offer ``slots_needed`` slots."""
+    needed = math.ceil(slots_needed / spec.task_slots_per_node)
+    dedicated, spot = spec.nodes.dedicated, spec.nodes.spot
+    if isinstance(dedicated, Auto) and isinstance(spot, Auto):
+        return min(needed, spec.nodes.max), 0
+    if isinstance(dedicated, Auto):
+        assert isinstance(spot, int)
+        return max(0, min(needed, spec.nodes.max) - spot), spot
+    if isinstance(spot, Auto):
+        return dedicated, max(0, min(needed, spec.nodes.max) - dedicated)
+    return dedicated, spot
+
+
+def replacement_reasons(wanted: PoolConfig, actual: PoolConfig) -> tuple[str, ...]:
+    """Human descriptions of the fixed fields that differ, e.g. ``vmSize a → b``."""
+    reasons = []
+    if wanted.vm_size != actual.vm_size:
+        reasons.append(f"vmSize {actual.vm_size} → {wanted.vm_size}")
+    if wanted.task_slots_per_node != actual.task_slots_per_node:
+        reasons.append(
+            f"taskSlotsPerNode {actual.task_slots_per_node} → {wanted.task_slots_per_node}"
+        )
+    if wanted.node_image != actual.node_image:
+        reasons.append("nodeImage changed")
+    if wanted.registries != actual.registries:
+        reasons.append("registries changed")
+    return tuple(reasons)
+
+
+def _status(pool: ObservedPool, message: str) -> PoolStatus:
+    return PoolStatus(
+        name=pool.name,
+        dedicated=pool.current_dedicated,
+        spot=pool.current_spot,
+        target_dedicated=pool.target_dedicated,
+        target_spot=pool.target_spot,
+        state=str(pool.state),
+        message=message,
+    )
+
+
+def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -> PoolPlan:
+    """Decide what one desired pool needs this pass."""
+    dedicated, spot = targets(spec, demand(name, desired, observed))
+    pool = observed.pools.get(name)
+    if pool is None:
+        create = CreatePool(name=name, spec=spec, dedicated=dedicated, spot=spot)
+        status = PoolStatus(name, 0, 0, dedicated, spot, "creating", "")
+        return PoolPlan((create,), status)
+    if not pool.owned:
+        message = f"a pool named {name} exists and was not created by simfleet; leaving it alone"
+        return PoolPlan((), _status(pool, message))
+    if pool.state is PoolState.DELETING:
+        return PoolPlan((), _status(pool, "being deleted; it is created again once gone"))
+    messages = []
+    reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
+    if reasons:
+        messages.append("needs replacement: " + ", ".join(reasons))
+    if pool.resize_errors:
+        messages.append("resize error: " + "; ".join(pool.resize_errors))
+    actions: tuple[Action, ...] = ()
+    if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
+        if pool.state is PoolState.STEADY:
+            actions = (
+                ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot),
+            )
+        else:
+            messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
+    return PoolPlan(actions, _status(pool, "; ".join(messages)))
+
+
+def plan_pools(desired: Desired, observed: Observed) -> Mapping[str, PoolPlan]:
+    """Plans for every desired pool, by name."""
+    return {name: plan_pool(name, spec, desired, observed) for name, spec in desired.pools.items()}

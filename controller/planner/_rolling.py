@@ -1,0 +1,94 @@
+"""Rolling updates: surge new-template simulators up, then retire old ones, within limits.
+
+This is the Deployment controller's ``rolloutRolling`` in slot form. A slot on the old
+template gets a new-template simulator *beside* the old one (a pair) while fewer than
+``surge`` pairs exist; an old simulator is retired while the simulators still available
+after retiring it are at least ``desired - unavailable``. Each pass takes the step the
+limits allow now and returns; the next pass continues from what the backend shows, so a
+rollout interrupted by an edit or a restart simply goes on.
+
+Worked numbers: 8 desired, ``maxSurge: 25%`` (2), ``maxUnavailable: 0``. Pass 1: slots 0
+and 1 get new simulators (10 live). Once both run, 10 are available and 8 are needed, so
+the old ones of slots 0 and 1 retire. Next pass: slots 2 and 3 get pairs, and so on. If the
+new image keeps crashing, the new simulators never become available, nothing old
+retires, and the fleet keeps serving on the old template.
+
+Retiring order: old simulators that are not available cost nothing and go first; then
+those whose slot's new simulator is available (lowest slot first); then the rest,
+highest slot first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from controller.planner._fenceposts import Fenceposts
+from controller.planner._slots import Slot
+from controller.planner._types import ObservedTask, SimulatorState, StopReason, StopTask
+
+
+def available(task: ObservedTask | None, now: datetime, settle: timedelta) -> bool:
+    """Running for at least ``settle``: a simulator that serves, not one that may crash."""
+    return (
+        task is not None
+        and task.state is SimulatorState.RUNNING
+        and task.started_at is not None
+        and task.started_at + settle <= now
+    )
+
+
+@dataclass(frozen=True)
+class RollingStep:
+    """What one pass of a rollout does: the old simulators to retire, the slots to pair."""
+
+    retire: tuple[StopTask, ...]
+    pair_slots: tuple[int, ...]
+
+
+def step(
+    job: str,
+    slots: Mapping[int, Slot],
+    desired: int,
+    limits: Fenceposts,
+    now: datetime,
+    settle: timedelta,
+    finished: frozenset[int] = frozenset(),
+) -> RollingStep:
+    """One step of a rolling update over slots ``0 … desired-1``.
+
+    ``finished`` slots ran their new-template simulator to an end the restart policy
+    accepts (``OnFailure`` after success, ``Never``); their old simulators retire freely
+    and they are never paired again.
+    """
+    active = [slots[i] for i in sorted(slots) if i < desired]
+    olds = [s for s in active if s.old is not None]
+    if not olds:
+        return RollingStep((), ())
+    available_now = sum(available(t, now, settle) for s in active for t in s.live)
+    budget = available_now - (desired - len(finished) - limits.unavailable)
+
+    free = [s for s in olds if s.index in finished or not available(s.old, now, settle)]
+    covered = [s for s in olds if s not in free and available(s.new, now, settle)]
+    exposed = [s for s in reversed(olds) if s not in free and s not in covered]
+    retiring: list[Slot] = list(free)
+    for slot in covered + exposed:
+        if budget <= 0:
+            break
+        retiring.append(slot)
+        budget -= 1
+    retire = tuple(
+        StopTask(job, s.old.id, s.index, StopReason.ROLLOUT) for s in retiring if s.old is not None
+    )
+
+    retired = {s.index for s in retiring}
+    pairs = sum(1 for s in olds if s.new is not None and s.index not in retired)
+    pair_slots = []
+    for slot in olds:
+        if pairs >= limits.surge:
+            break
+        if slot.new is None and slot.index not in retired and slot.index not in finished:
+            pair_slots.append(slot.index)
+            pairs += 1
+    return RollingStep(retire, tuple(pair_slots))

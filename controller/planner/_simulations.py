@@ -1,0 +1,145 @@
+"""One simulation's pass, in the Deployment controller's fixed order.
+
+Order: not ours → status only; suspended → status only; no pool → status only; job
+deleting → wait; then scale down and stop duplicates, take one rollout step, fill empty
+slots (first start or restart with back-off), and forget old exited tasks. All actions for
+new simulators go into one bulk :class:`AddTasks`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from controller.planner import _cleanup, _fenceposts, _restarts, _rolling, _scaling, _status
+from controller.planner._ids import revision
+from controller.planner._slots import Slot, empty, group
+from controller.planner._types import (
+    Action,
+    AddTasks,
+    CreateJob,
+    DesiredSimulation,
+    JobState,
+    ObservedJob,
+    SecretEnv,
+    SimulationStatus,
+    TaskTemplate,
+)
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """The actions, status and next wake-up of one simulation."""
+
+    actions: tuple[Action, ...]
+    status: SimulationStatus
+    requeue_after: datetime | None
+
+
+def template_of(sim: DesiredSimulation) -> TaskTemplate:
+    """The task template a simulation's spec describes (secrets resolved)."""
+    spec = sim.spec
+    return TaskTemplate(
+        image=spec.image,
+        command=spec.command,
+        env=tuple(sorted(spec.env.items())),
+        secret_env=tuple(
+            SecretEnv(name, ref.from_env, sim.secrets[name])
+            for name, ref in sorted(spec.secret_env.items())
+        ),
+        container_run_options=spec.container_run_options,
+        max_lifetime=spec.max_lifetime,
+    )
+
+
+def plan_simulation(
+    sim: DesiredSimulation,
+    job: ObservedJob | None,
+    *,
+    pool_defined: bool,
+    now: datetime,
+    history: int,
+    settle: timedelta,
+) -> SimulationPlan:
+    """Decide what one desired simulation needs this pass.
+
+    Args:
+        sim: the desired simulation.
+        job: its job as observed, or None when it has none yet.
+        pool_defined: whether a spec defines the pool it names.
+        now: the planner's "now".
+        history: exited tasks kept per slot.
+        settle: how long a simulator must run before it counts as available.
+    """
+    spec = sim.spec
+    template = template_of(sim)
+    rev = revision(template)
+    slots: Mapping[int, Slot] = group(job.tasks if job is not None else (), rev)
+
+    def status_only(*messages: str) -> SimulationPlan:
+        status = _status.simulation_status(
+            sim.name, spec.pool, spec.image, rev, spec.simulators, job, slots, {},
+            [m for m in messages if m], now, settle=settle, suspended=spec.suspend,
+        )
+        return SimulationPlan((), status, None)
+
+    if job is not None and not job.owned:
+        return status_only(
+            f"a job named {sim.name} exists and was not created by simfleet; leaving it alone"
+        )
+    if spec.suspend:
+        return status_only("suspended: left exactly as it is")
+    if not pool_defined:
+        return status_only(f"pool {spec.pool} is not defined in any spec")
+    if job is not None and job.state is not JobState.ACTIVE:
+        return status_only(f"job is {job.state}; it is created again once gone")
+
+    desired = spec.simulators
+    actions: list[Action] = []
+    if job is None:
+        actions.append(CreateJob(sim.name, spec.pool))
+    actions += _scaling.scale_down(sim.name, slots, desired)
+    actions += _scaling.stop_duplicates(sim.name, slots, desired)
+    # Every slot without a current-template simulator gets a restart decision first: a
+    # slot whose new simulator finished for good (restartPolicy) must not keep its old one.
+    decisions: dict[int, _restarts.Decision] = {}
+    for index in range(desired):
+        slot = slots.get(index) or empty(index)
+        if slot.new is None:
+            decisions[index] = _restarts.decide(
+                sim.name, slot, rev, spec.restart_policy, spec.restart_backoff, now
+            )
+    finished = frozenset(i for i, d in decisions.items() if isinstance(d, _restarts.Done))
+    rollout = _rolling.step(
+        sim.name, slots, desired, _fenceposts.resolve(spec.rollout, desired), now, settle,
+        finished=finished,
+    )
+    actions += rollout.retire
+    starting = {
+        i for i in decisions if not (slots.get(i) or empty(i)).live or i in rollout.pair_slots
+    }
+    new_tasks = tuple(
+        d.task for i, d in sorted(decisions.items())
+        if i in starting and isinstance(d, _restarts.Start)
+    )
+    if new_tasks:
+        actions.append(AddTasks(sim.name, template, new_tasks, sim.workdir))
+    actions += _cleanup.collect(sim.name, slots, history)
+
+    waits = [d.until for d in decisions.values() if isinstance(d, _restarts.Wait)]
+    if settle > timedelta(0) and any(s.old is not None for s in slots.values()):
+        waits += [
+            t.started_at + settle
+            for s in slots.values()
+            for t in s.live
+            if t.started_at is not None and t.started_at + settle > now
+        ]
+    messages = _status.health_messages(slots, desired, rev, decisions, now)
+    if job is not None and job.pool != spec.pool:
+        messages.insert(0, f"needs replacement: pool {job.pool} → {spec.pool}")
+    status = _status.simulation_status(
+        sim.name, spec.pool, spec.image, rev, desired, job, slots, decisions, messages, now,
+        settle=settle,
+    )
+    return SimulationPlan(tuple(actions), status, min(waits, default=None))

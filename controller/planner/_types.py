@@ -1,0 +1,389 @@
+"""The planner's vocabulary: desired state, observed state, actions and the plan.
+
+Backends import these types to report what they see (:class:`Observed`) and to carry out
+what the planner decides (the action classes). Everything is a frozen dataclass: a pass
+reads one snapshot and never mutates it, and a plan can be compared as data in tests.
+
+Times are timezone-aware ``datetime`` values handed in by the caller; nothing here reads a
+clock. Secrets travel as ``pydantic.SecretStr`` so a ``repr`` of any value here is safe to
+log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import SecretStr
+
+from controller.spec import NodeImage, PoolSpec, Registry, RestartPolicy, SimulationSpec
+
+# --------------------------------------------------------------------------- desired
+
+
+@dataclass(frozen=True)
+class DesiredSimulation:
+    """A Simulation spec with its secrets resolved from the controller's environment.
+
+    Attributes:
+        name: the simulation's name (the Batch job id).
+        spec: the validated spec.
+        secrets: ``secretEnv`` name → value; part of the template revision, never shown.
+        workdir: where the local process runtime starts the command (the spec file's
+            folder); not part of the template, ignored by Azure.
+    """
+
+    name: str
+    spec: SimulationSpec
+    secrets: Mapping[str, SecretStr] = field(default_factory=dict)
+    workdir: str | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Everything the spec files ask for, as one value.
+
+    Attributes:
+        pools / simulations: by name.
+        prune_allowed: False while a spec file fails to load or the directory is empty or
+            missing (unless the user asked explicitly); then nothing is ever deleted.
+        prune_held_because: the user-facing reason when ``prune_allowed`` is False.
+        registry_passwords: registry server → password, resolved from the environment.
+    """
+
+    pools: Mapping[str, PoolSpec] = field(default_factory=dict)
+    simulations: Mapping[str, DesiredSimulation] = field(default_factory=dict)
+    prune_allowed: bool = True
+    prune_held_because: str = ""
+    registry_passwords: Mapping[str, SecretStr] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------------------- observed
+
+
+class SimulatorState(StrEnum):
+    """Where one simulator (a Batch task) is in its life."""
+
+    PENDING = "pending"  # added, waiting for a slot on the pool (Batch: active/preparing)
+    RUNNING = "running"
+    EXITED = "exited"  # Batch: completed
+
+
+class ExitReason(StrEnum):
+    """Why a simulator is no longer running."""
+
+    SUCCEEDED = "succeeded"  # exit code 0
+    FAILED = "failed"  # non-zero exit code or a Batch failure such as an image pull error
+    STOPPED = "stopped"  # terminated on purpose by simfleet (scale down, rollout, shutdown)
+    LOST = "lost"  # the runtime lost track of it (node gone, process vanished)
+
+
+class PoolState(StrEnum):
+    """A pool's allocation state, as Batch reports it."""
+
+    STEADY = "steady"
+    RESIZING = "resizing"
+    STOPPING = "stopping"
+    DELETING = "deleting"
+
+
+class JobState(StrEnum):
+    """A job's state; only ``active`` jobs take new tasks."""
+
+    ACTIVE = "active"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    DELETING = "deleting"
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """The last words of a simulator: shown in status, used for back-off decisions."""
+
+    reason: ExitReason
+    exit_code: int | None = None
+    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerPullImageFailed
+    message: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def is_failure(self) -> bool:
+        """A failure for ``restartPolicy: OnFailure``: anything but a clean exit 0."""
+        return self.reason is not ExitReason.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class ObservedTask:
+    """One simulator as the backend reports it.
+
+    ``slot``, ``revision`` and ``attempt`` come from the deterministic task id;
+    ``restarts`` and ``failures`` were written beside the task when it was created (the
+    retry state travels with the task, so a restarted controller knows it).
+    """
+
+    id: str
+    slot: int
+    revision: str
+    attempt: int
+    state: SimulatorState
+    created_at: datetime
+    started_at: datetime | None = None
+    exited_at: datetime | None = None
+    exit: ExitInfo | None = None
+    restarts: int = 0
+    failures: int = 0  # consecutive failures before this attempt started
+    pid: int | None = None
+    requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
+
+    @property
+    def live(self) -> bool:
+        """Pending or running: it holds its slot."""
+        return self.state is not SimulatorState.EXITED
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A Batch job (one per Simulation) and its tasks."""
+
+    name: str
+    pool: str
+    owned: bool
+    state: JobState = JobState.ACTIVE
+    tasks: tuple[ObservedTask, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The fields of a pool that Batch cannot change while it has nodes."""
+
+    vm_size: str
+    task_slots_per_node: int
+    node_image: NodeImage
+    registries: tuple[Registry, ...] = ()
+
+    @classmethod
+    def of(cls, spec: PoolSpec) -> PoolConfig:
+        """The immutable part of a pool spec."""
+        return cls(spec.vm_size.lower(), spec.task_slots_per_node, spec.node_image, spec.registries)
+
+
+@dataclass(frozen=True)
+class ObservedPool:
+    """A Batch pool: its targets, what it has allocated, and its fixed configuration."""
+
+    name: str
+    owned: bool
+    config: PoolConfig
+    state: PoolState = PoolState.STEADY
+    target_dedicated: int = 0
+    target_spot: int = 0
+    current_dedicated: int = 0
+    current_spot: int = 0
+    resize_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One snapshot of the backend, taken once per pass and passed down unchanged."""
+
+    pools: Mapping[str, ObservedPool] = field(default_factory=dict)
+    jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """One ``secretEnv`` entry: variable ``name`` gets the value of the controller's
+    ``from_env``. Backends that persist tasks keep only the two names, never ``value``."""
+
+    name: str
+    from_env: str
+    value: SecretStr
+
+
+@dataclass(frozen=True)
+class TaskTemplate:
+    """What every simulator of one template revision runs. Changing any field rolls out."""
+
+    image: str
+    command: str | tuple[str, ...] | None
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[SecretEnv, ...]
+    container_run_options: str
+    max_lifetime: timedelta
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """One simulator to add: its id carries slot, revision and attempt."""
+
+    id: str
+    slot: int
+    revision: str
+    attempt: int
+    restarts: int = 0
+    failures: int = 0
+
+
+@dataclass(frozen=True)
+class CreatePool:
+    """Create a pool owned by simfleet with these node targets."""
+
+    name: str
+    spec: PoolSpec
+    dedicated: int
+    spot: int
+
+
+@dataclass(frozen=True)
+class ResizePool:
+    """Change a pool's node targets."""
+
+    name: str
+    dedicated: int
+    spot: int
+    from_dedicated: int = 0
+    from_spot: int = 0
+
+
+@dataclass(frozen=True)
+class DeletePool:
+    """Delete a pool simfleet created and no spec asks for any more."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateJob:
+    """Create the job of a simulation, owned by simfleet, on its pool."""
+
+    name: str
+    pool: str
+
+
+@dataclass(frozen=True)
+class DeleteJob:
+    """Delete a job (and so its simulators) that no spec asks for any more."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class AddTasks:
+    """Add simulators to a job in bulk; all share one template (one revision)."""
+
+    job: str
+    template: TaskTemplate
+    tasks: tuple[NewTask, ...]
+    workdir: str | None = None
+
+
+class StopReason(StrEnum):
+    """Why simfleet stops a simulator: shown in plan output and logs."""
+
+    SCALE_DOWN = "scale-down"
+    ROLLOUT = "rollout"
+    DUPLICATE = "duplicate"
+    RECYCLE = "recycle"
+
+
+@dataclass(frozen=True)
+class StopTask:
+    """Terminate a live simulator; its record stays for its logs."""
+
+    job: str
+    task_id: str
+    slot: int
+    reason: StopReason
+
+
+@dataclass(frozen=True)
+class DeleteTask:
+    """Forget an exited simulator beyond the kept history."""
+
+    job: str
+    task_id: str
+
+
+Action = CreatePool | ResizePool | DeletePool | CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask
+
+
+# ---------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class SimulatorStatus:
+    """One slot's simulator, as ``/status`` shows it."""
+
+    slot: int
+    id: str
+    state: str  # a SimulatorState, or "waiting" (back-off) / "succeeded" / "failed"
+    restarts: int
+    up_to_date: bool
+    last_exit: ExitInfo | None = None
+    pid: int | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SimulationStatus:
+    """One simulation's row in ``simfleet status``."""
+
+    name: str
+    pool: str
+    image: str
+    desired: int
+    ready: int
+    up_to_date: int
+    restarts: int
+    message: str
+    revision: str
+    created_at: datetime | None = None
+    suspended: bool = False
+    simulators: tuple[SimulatorStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """One pool's row in ``/status``."""
+
+    name: str
+    dedicated: int
+    spot: int
+    target_dedicated: int
+    target_spot: int
+    state: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the planner concluded about every object, before its actions run."""
+
+    simulations: tuple[SimulationStatus, ...] = ()
+    pools: tuple[PoolStatus, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The result of one planning step.
+
+    Attributes:
+        actions: what to do now, in order (pools, jobs, then tasks; deletions last).
+        status: the state of every object as observed, with messages.
+        requeue_after: the earliest moment something becomes due (a back-off ends), or
+            None; the daemon wakes then even if nothing else happens.
+    """
+
+    actions: tuple[Action, ...]
+    status: Status
+    requeue_after: datetime | None = None
+
+    @property
+    def converged(self) -> bool:
+        """Nothing left to do and nothing waiting on a timer."""
+        return not self.actions and self.requeue_after is None

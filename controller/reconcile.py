@@ -1,0 +1,281 @@
+"""The one pass: desired state → observe → plan → execute → result.
+
+``run_pass`` is the only place where spec, backend and planner meet; the daemon, ``simfleet
+apply`` and ``simfleet plan`` (which stops before executing) all call it, so they can never
+disagree about what a pass does. ``desired_state`` turns a spec catalog into the planner's
+:class:`Desired`, resolving secrets from an environment mapping that the caller passes in.
+
+Errors from the backend are classified at its boundary; here a transient one ends the pass
+early (no request may be sent inside a ``Retry-After`` window) and a permanent one is
+recorded against its object while the other actions go on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+from pydantic import SecretStr
+
+from controller.backends import Backend, BackendError, TransientBackendError
+from controller.planner import (
+    Action,
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    DeleteTask,
+    Desired,
+    DesiredSimulation,
+    Observed,
+    Plan,
+    PlannerConfig,
+    ResizePool,
+    Status,
+    StopTask,
+    plan,
+)
+from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError
+
+Clock = Callable[[], datetime]
+log = structlog.get_logger("simfleet.reconcile")
+
+
+# ------------------------------------------------------------------------ desired state
+
+
+def _position(obj_positions: Mapping[str, tuple[int, int]], path: str) -> tuple[int, int]:
+    return obj_positions.get(path, (1, 1))
+
+
+def desired_state(
+    catalog: Catalog, environ: Mapping[str, str], *, allow_empty_prune: bool = False
+) -> tuple[Desired, tuple[SpecError, ...]]:
+    """Build the planner's desired state from loaded specs.
+
+    Secret values are read from ``environ`` (the controller's environment). A missing
+    variable is a spec error at the ``fromEnv`` field; the object it belongs to is left out,
+    and like any spec error it holds pruning, so its existing simulators stay untouched.
+
+    Args:
+        catalog: the specs in force (last good version of each failing file).
+        environ: where ``secretEnv`` and ``passwordFromEnv`` values come from.
+        allow_empty_prune: prune even when the directory is empty or missing.
+
+    Returns:
+        The desired state and every spec error (loading and secret resolution).
+    """
+    errors = list(catalog.errors)
+    pools: dict[str, PoolSpec] = {}
+    passwords: dict[str, SecretStr] = {}
+    for name, obj in catalog.pools.items():
+        assert isinstance(obj.spec, PoolSpec)
+        missing = []
+        for index, registry in enumerate(obj.spec.registries):
+            if registry.password_from_env is None:
+                continue
+            if registry.password_from_env in environ:
+                passwords[registry.server] = SecretStr(environ[registry.password_from_env])
+            else:
+                missing.append((index, registry.password_from_env))
+        for index, variable in missing:
+            path = f"spec.registries[{index}].passwordFromEnv"
+            line, column = _position(obj.positions, path)
+            errors.append(
+                SpecError(obj.file, line, column, path, f"environment variable {variable} is not set")
+            )
+        if not missing:
+            pools[name] = obj.spec
+
+    simulations: dict[str, DesiredSimulation] = {}
+    for name, obj in catalog.simulations.items():
+        assert isinstance(obj.spec, SimulationSpec)
+        secrets: dict[str, SecretStr] = {}
+        for key, ref in obj.spec.secret_env.items():
+            if ref.from_env in environ:
+                secrets[key] = SecretStr(environ[ref.from_env])
+            else:
+                path = f"spec.secretEnv.{key}.fromEnv"
+                line, column = _position(obj.positions, path)
+                errors.append(
+                    SpecError(
+                        obj.file, line, column, path,
+                        f"environment variable {ref.from_env} is not set",
+                    )
+                )
+        if len(secrets) == len(obj.spec.secret_env):
+            workdir = str(Path(obj.file).resolve().parent)
+            simulations[name] = DesiredSimulation(name, obj.spec, secrets, workdir)
+
+    held = ""
+    if errors:
+        held = f"{len(errors)} spec error(s) must be fixed first"
+    elif catalog.missing and not allow_empty_prune:
+        held = "the specs directory is missing (run with --allow-empty-prune to prune all)"
+    elif catalog.empty and not allow_empty_prune:
+        held = "the specs directory is empty (run with --allow-empty-prune to prune all)"
+    desired = Desired(
+        pools=pools,
+        simulations=simulations,
+        prune_allowed=not held,
+        prune_held_because=held,
+        registry_passwords=passwords,
+    )
+    return desired, tuple(sorted(set(errors)))
+
+
+# ------------------------------------------------------------------------------- pass
+
+
+def subject(action: Action) -> tuple[str, str]:
+    """The kind and name of the object an action changes: ("pool", "sims")."""
+    match action:
+        case CreatePool(name=name) | ResizePool(name=name) | DeletePool(name=name):
+            return "pool", name
+        case CreateJob(name=name) | DeleteJob(name=name):
+            return "simulation", name
+        case AddTasks(job=job) | StopTask(job=job) | DeleteTask(job=job):
+            return "simulation", job
+    raise AssertionError(action)
+
+
+def describe(action: Action) -> str:
+    """One line about an action, safe to log and show (no secrets)."""
+    match action:
+        case CreatePool(name, spec, dedicated, spot):
+            return f"create pool {name} ({spec.vm_size}, {dedicated} dedicated + {spot} spot)"
+        case ResizePool(name, dedicated, spot, from_dedicated, from_spot):
+            return f"resize pool {name} {from_dedicated}+{from_spot} → {dedicated}+{spot} nodes"
+        case DeletePool(name):
+            return f"delete pool {name}"
+        case CreateJob(name, pool):
+            return f"create simulation {name} on pool {pool}"
+        case DeleteJob(name):
+            return f"delete simulation {name} and its simulators"
+        case AddTasks(job, template, tasks):
+            slots = ", ".join(str(t.slot) for t in tasks[:10]) + (", …" if len(tasks) > 10 else "")
+            return f"start {len(tasks)} simulator(s) of {job} ({template.image}) in slot(s) {slots}"
+        case StopTask(job, task_id, slot, reason):
+            return f"stop simulator {task_id} of {job} (slot {slot}, {reason})"
+        case DeleteTask(job, task_id):
+            return f"forget exited simulator {task_id} of {job}"
+    raise AssertionError(action)
+
+
+@dataclass(frozen=True)
+class ActionFailure:
+    """An action the backend refused or could not complete."""
+
+    action: Action
+    message: str
+    code: str | None
+    transient: bool
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass saw, decided and did.
+
+    Attributes:
+        plan: the planner's decision (status is computed from the observed snapshot).
+        observed: the snapshot the plan was made from.
+        executed: actions the backend carried out.
+        failures: actions that failed.
+        retry_after: when a throttled backend may be called again, if it asked.
+        started_at / duration: for logs and metrics.
+    """
+
+    plan: Plan
+    observed: Observed
+    executed: tuple[Action, ...]
+    failures: tuple[ActionFailure, ...]
+    retry_after: datetime | None
+    started_at: datetime
+    duration: timedelta
+
+    @property
+    def status(self) -> Status:
+        """The plan's status with failed actions added to their objects' messages."""
+        return with_failures(self.plan.status, self.failures)
+
+
+def with_failures(status: Status, failures: tuple[ActionFailure, ...]) -> Status:
+    """Append "… failed: reason" to the message of each object an action failed on."""
+    if not failures:
+        return status
+    notes: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        notes.setdefault(subject(failure.action), []).append(
+            f"{describe(failure.action).split(' (')[0]} failed: {failure.message}"
+        )
+
+    def extend(message: str, extra: list[str] | None) -> str:
+        return "; ".join([message, *extra] if message else extra) if extra else message
+
+    return Status(
+        simulations=tuple(
+            dataclasses.replace(s, message=extend(s.message, notes.get(("simulation", s.name))))
+            for s in status.simulations
+        ),
+        pools=tuple(
+            dataclasses.replace(p, message=extend(p.message, notes.get(("pool", p.name))))
+            for p in status.pools
+        ),
+    )
+
+
+async def run_pass(
+    desired: Desired,
+    backend: Backend,
+    clock: Clock,
+    *,
+    execute: bool = True,
+    config: PlannerConfig | None = None,
+) -> PassResult:
+    """Observe the backend, plan, and (unless ``execute`` is False) carry the plan out.
+
+    Args:
+        desired: what the specs ask for.
+        backend: where simulators run.
+        clock: the source of "now".
+        execute: False for ``simfleet plan``: observe and plan only.
+        config: planner tuning.
+
+    Returns:
+        The pass's result; it never raises for backend errors of single actions.
+    """
+    started = clock()
+    observed = await backend.observe()
+    decided = plan(desired, observed, clock(), config)
+    executed: list[Action] = []
+    failures: list[ActionFailure] = []
+    retry_after: datetime | None = None
+    for action in decided.actions if execute else ():
+        try:
+            await backend.execute(action)
+        except TransientBackendError as exc:
+            failures.append(ActionFailure(action, str(exc), exc.code, transient=True))
+            log.warning("action_failed", action=describe(action), error=str(exc), code=exc.code)
+            if exc.retry_after is not None:
+                retry_after = clock() + timedelta(seconds=exc.retry_after)
+                break
+        except BackendError as exc:
+            failures.append(ActionFailure(action, str(exc), exc.code, transient=False))
+            log.warning("action_failed", action=describe(action), error=str(exc), code=exc.code)
+        else:
+            executed.append(action)
+            log.info("action", action=describe(action))
+    return PassResult(
+        plan=decided,
+        observed=observed,
+        executed=tuple(executed),
+        failures=tuple(failures),
+        retry_after=retry_after,
+        started_at=started,
+        duration=clock() - started,
+    )

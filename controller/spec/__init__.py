@@ -1,0 +1,66 @@
+"""Spec files → validated, typed desired state, with ``file:line:col`` errors.
+
+This package reads YAML and nothing else: it does not resolve secrets, read the clock or
+talk to a backend. Its public names are re-exported here; other packages never import
+its ``_modules``.
+"""
+
+from controller.spec._catalog import Catalog, SpecObject, build_catalog
+from controller.spec._errors import SpecError
+from controller.spec._loading import DirectoryResult, FileResult, load_directory, load_file, load_paths
+from controller.spec._models import (
+    API_VERSION,
+    Metadata,
+    NodeCounts,
+    NodeImage,
+    PoolDocument,
+    PoolSpec,
+    Registry,
+    RestartBackoff,
+    RestartPolicy,
+    Rollout,
+    SecretRef,
+    SimulationDocument,
+    SimulationSpec,
+)
+from controller.spec._schema import json_schema
+from controller.spec._values import (
+    AUTO,
+    Auto,
+    Percent,
+    format_duration,
+    parse_duration,
+    parse_int_or_percent,
+)
+
+__all__ = [
+    "API_VERSION",
+    "AUTO",
+    "Auto",
+    "Catalog",
+    "DirectoryResult",
+    "FileResult",
+    "Metadata",
+    "NodeCounts",
+    "NodeImage",
+    "Percent",
+    "PoolDocument",
+    "PoolSpec",
+    "Registry",
+    "RestartBackoff",
+    "RestartPolicy",
+    "Rollout",
+    "SecretRef",
+    "SimulationDocument",
+    "SimulationSpec",
+    "SpecError",
+    "SpecObject",
+    "build_catalog",
+    "format_duration",
+    "json_schema",
+    "load_directory",
+    "load_file",
+    "load_paths",
+    "parse_duration",
+    "parse_int_or_percent",
+]

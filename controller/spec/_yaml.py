@@ -1,0 +1,288 @@
+"""Safe YAML → plain data, remembering where every value came from.
+
+Errors must name the line and column of the offending value, but the objects PyYAML
+constructs forget their origin. So this module asks PyYAML only to *compose* the node graph
+(``yaml.compose_all`` with the ``SafeLoader``: every node keeps its ``start_mark`` and no
+object is ever built from a tag) and converts the nodes itself into dicts, lists, ``str``,
+``int``, ``float``, ``bool`` and ``None``, recording the position of every value under its
+field path (see :func:`format_path`).
+
+Scalars resolve as the ``SafeLoader`` resolves them (YAML 1.1: ``yes`` is ``True``,
+``0x1f`` is 31, ``1:30`` is 90), using its own scalar constructors; a ``timestamp`` stays
+the text the user wrote. Anything else (``!!binary``, ``!!set``, ``!!python/...``, custom
+``!tags``) is an error, not an object.
+
+Limits, against hostile or accidental input:
+
+- Aliases are allowed, but every value visited counts, each time an alias is used again;
+  past :data:`MAX_NODES` the document is refused. The classic "billion laughs" stops after
+  10,000 steps instead of expanding to 10⁹ strings. Recursive aliases are refused.
+- Nesting deeper than :data:`MAX_DEPTH` is refused (PyYAML's composer recurses, so a file
+  of a million ``[`` would otherwise end in a ``RecursionError``).
+- Keys must be strings, and a key may appear once per mapping: a duplicate is reported at
+  its second occurrence, where PyYAML would silently keep the last value.
+- Merge keys (``<<: *base``) are **refused**: a spec should say what it means field by
+  field, and merged fields would have no position of their own to report errors at.
+
+This module knows nothing about simfleet's models; :mod:`controller.spec._loading` turns
+the data into models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from controller.spec._errors import SpecError
+
+#: Values one document may visit while being converted, aliases counted at every use.
+MAX_NODES: Final = 10_000
+#: How deeply mappings and lists may nest.
+MAX_DEPTH: Final = 64
+
+Segment = str | int
+"""One step of a field path: a mapping key or a list index."""
+
+Position = tuple[int, int]
+"""A 1-based ``(line, column)``, as editors count."""
+
+_TAG = "tag:yaml.org,2002:"
+_PLAIN_KEY = re.compile(r"[^.\[\]\"]+")
+_SCALARS: Final = SafeConstructor()
+_READ_AS: Final = {
+    _TAG + "int": "a number",
+    _TAG + "float": "a number",
+    _TAG + "bool": "a boolean",
+    _TAG + "null": "null",
+}
+#: The SafeLoader's own constructors for the scalar tags it resolves (strings aside).
+_CONSTRUCTORS: Final[dict[str, Callable[[ScalarNode], Any]]] = {
+    _TAG + "null": _SCALARS.construct_yaml_null,
+    _TAG + "bool": _SCALARS.construct_yaml_bool,
+    _TAG + "int": _SCALARS.construct_yaml_int,
+    _TAG + "float": _SCALARS.construct_yaml_float,
+}
+
+
+def format_path(segments: Sequence[Segment]) -> str:
+    """Spell a field path as users read it: ``spec.env.FOO``, ``spec.registries[0].server``.
+
+    A key that would be ambiguous in that spelling (one holding ``.``, ``[``, ``]`` or ``"``,
+    or an empty key) is written as a quoted index: ``metadata.labels["app.io/name"]``.
+
+    Args:
+        segments: mapping keys and list indices from the document root.
+
+    Returns:
+        The dotted path; ``""`` for the document root.
+    """
+    text = ""
+    for segment in segments:
+        if isinstance(segment, int):
+            text += f"[{segment}]"
+        elif _PLAIN_KEY.fullmatch(segment):
+            text += f".{segment}" if text else segment
+        else:
+            text += f"[{json.dumps(segment)}]"
+    return text
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document as plain data, with the position of every value and every key.
+
+    Attributes:
+        data: the converted value (usually a dict).
+        positions: field path → position of its value, for every node; ``""`` is the root.
+        key_positions: field path → position of the key that introduced it.
+    """
+
+    data: Any
+    positions: Mapping[str, Position] = field(default_factory=dict)
+    key_positions: Mapping[str, Position] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Every document of one file, and every problem found while reading them."""
+
+    documents: tuple[Document, ...]
+    errors: tuple[SpecError, ...]
+
+
+def parse(text: str, file: str) -> Stream:
+    """Read every document of ``text``; never raises on bad input.
+
+    Documents that are empty (``---`` followed by nothing or only comments) are skipped.
+
+    Args:
+        text: the file's content.
+        file: the display path, used in errors.
+
+    Returns:
+        The documents read and the errors found. A syntax error ends the stream: documents
+        before it are returned, so their own errors can be reported too.
+    """
+    documents: list[Document] = []
+    errors: list[SpecError] = []
+    nodes = yaml.compose_all(text, Loader=yaml.SafeLoader)
+    while True:
+        try:
+            node = next(nodes)
+        except StopIteration:
+            break
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            problem = exc.problem or exc.context or "invalid YAML"
+            errors.append(SpecError(file, line, column, "", problem))
+            break
+        except yaml.reader.ReaderError as exc:
+            line, column = _position_of(text, int(exc.position))
+            errors.append(SpecError(file, line, column, "", f"{exc.reason}"))
+            break
+        except yaml.YAMLError as exc:
+            errors.append(SpecError(file, 1, 1, "", str(exc)))
+            break
+        except RecursionError:
+            message = f"nested too deeply (more than {MAX_DEPTH} levels)"
+            errors.append(SpecError(file, 1, 1, "", message))
+            break
+        converter = _Converter(file)
+        try:
+            data = converter.convert(node, ())
+        except _LimitExceededError as exc:
+            errors.append(exc.error)
+            continue
+        errors.extend(converter.errors)
+        if data is None:
+            continue
+        documents.append(Document(data, converter.positions, converter.key_positions))
+    return Stream(tuple(documents), tuple(errors))
+
+
+def _position_of(text: str, offset: int) -> Position:
+    """Line and column of a character offset into ``text``."""
+    before = text[:offset]
+    line = before.count("\n") + 1
+    return line, offset - (before.rfind("\n") + 1) + 1
+
+
+def _mark(node: Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _LimitExceededError(Exception):
+    """Raised inside conversion to abandon a document that breaks a limit."""
+
+    def __init__(self, error: SpecError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Converter:
+    """Converts one document's node graph, counting nodes and collecting errors."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.visited = 0
+        self.active: set[int] = set()
+        self.positions: dict[str, Position] = {}
+        self.key_positions: dict[str, Position] = {}
+        self.errors: list[SpecError] = []
+
+    def error(self, node: Node, path: Sequence[Segment], message: str) -> None:
+        line, column = _mark(node)
+        self.errors.append(SpecError(self.file, line, column, format_path(path), message))
+
+    def abort(self, node: Node, path: Sequence[Segment], message: str) -> _LimitExceededError:
+        line, column = _mark(node)
+        return _LimitExceededError(SpecError(self.file, line, column, format_path(path), message))
+
+    def convert(self, node: Node, path: tuple[Segment, ...]) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise self.abort(
+                node,
+                path,
+                f"too many values: more than {MAX_NODES:,} (aliases count every time they"
+                " are used); the document is refused",
+            )
+        if len(path) > MAX_DEPTH:
+            raise self.abort(node, path, f"nested too deeply (more than {MAX_DEPTH} levels)")
+        if id(node) in self.active:
+            raise self.abort(node, path, "an alias refers to a value that contains it")
+        self.positions.setdefault(format_path(path), _mark(node))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode) and node.tag == _TAG + "seq":
+                return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, MappingNode) and node.tag == _TAG + "map":
+                return self.mapping(node, path)
+        finally:
+            self.active.discard(id(node))
+        self.error(node, path, f"unsupported tag {_short_tag(node.tag)}")
+        return None
+
+    def scalar(self, node: ScalarNode, path: tuple[Segment, ...]) -> Any:
+        tag = node.tag
+        if tag in (_TAG + "str", _TAG + "timestamp"):
+            return node.value
+        construct = _CONSTRUCTORS.get(tag)
+        if construct is None:
+            self.error(node, path, f"unsupported tag {_short_tag(tag)}")
+            return None
+        try:
+            return construct(node)
+        except (ValueError, KeyError):
+            self.error(node, path, f"{node.value!r} is not a valid {_short_tag(tag)}")
+            return None
+
+    def mapping(self, node: MappingNode, path: tuple[Segment, ...]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Position] = {}
+        for key_node, value_node in node.value:
+            key = self.key(key_node, path)
+            if key is None:
+                continue
+            key_path = (*path, key)
+            if key in first_seen:
+                line, _ = first_seen[key]
+                self.error(key_node, key_path, f'duplicate key "{key}" (first set on line {line})')
+                continue
+            first_seen[key] = _mark(key_node)
+            self.key_positions[format_path(key_path)] = _mark(key_node)
+            result[key] = self.convert(value_node, key_path)
+        return result
+
+    def key(self, node: Node, path: tuple[Segment, ...]) -> str | None:
+        self.visited += 1
+        if isinstance(node, ScalarNode) and node.tag == _TAG + "merge":
+            self.error(node, path, "merge keys (<<) are not supported; write the fields out")
+            return None
+        if not isinstance(node, ScalarNode):
+            self.error(node, path, "a key must be a plain string, not a list or a mapping")
+            return None
+        if node.tag != _TAG + "str" and not node.value:
+            self.error(node, path, "a key must not be empty")
+            return None
+        if node.tag != _TAG + "str":
+            read_as = _READ_AS.get(node.tag, _short_tag(node.tag))
+            message = f'key {node.value} is read as {read_as}, not text; quote it: "{node.value}"'
+            self.error(node, path, message)
+            return None
+        value: str = node.value
+        return value
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_TAG) if tag.startswith(_TAG) else tag

@@ -1,0 +1,206 @@
+"""Fakes that tests and users share: a controllable clock and an in-memory backend.
+
+:class:`FakeBackend` behaves like a tiny, instant Azure Batch: pools get their nodes at
+once, tasks run as soon as a slot is free, stops take effect at once. It satisfies the
+:class:`controller.backends.Backend` protocol, so the planner, ``run_pass`` and the daemon
+can be exercised without processes or HTTP — the way structlog ships ``testing.py``.
+Scenario tests still run the real backends; this is for properties and fast unit tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from controller.backends import OutputChunk, OutputStream, PermanentBackendError
+from controller.planner import (
+    Action,
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    DeleteTask,
+    ExitInfo,
+    ExitReason,
+    Observed,
+    ObservedJob,
+    ObservedPool,
+    ObservedTask,
+    PoolConfig,
+    ResizePool,
+    SimulatorState,
+    StopTask,
+)
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    """A clock that only moves when told to."""
+
+    current: datetime = EPOCH
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> datetime:
+        """Move forward by ``seconds`` and return the new time."""
+        self.current += timedelta(seconds=seconds)
+        return self.current
+
+
+@dataclass
+class _Job:
+    pool: str
+    owned: bool = True
+    tasks: dict[str, ObservedTask] = field(default_factory=dict)
+
+
+class FakeBackend:
+    """An in-memory, instant backend with Batch's rules on capacity and ownership."""
+
+    name = "fake"
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or FakeClock()
+        self.pools: dict[str, ObservedPool] = {}
+        self.jobs: dict[str, _Job] = {}
+        self.executed: list[Action] = []
+        self._callbacks: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ Backend protocol
+
+    async def observe(self) -> Observed:
+        return self.snapshot()
+
+    async def execute(self, action: Action) -> None:
+        self.apply(action)
+
+    async def read_output(
+        self,
+        job: str,
+        task_id: str,
+        stream: OutputStream,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> OutputChunk:
+        if job not in self.jobs or task_id not in self.jobs[job].tasks:
+            raise PermanentBackendError(f"no task {task_id} in {job}", code="TaskNotFound")
+        data = f"{stream} of {task_id}\n".encode()
+        start = max(0, len(data) + offset) if offset < 0 else min(offset, len(data))
+        end = len(data) if length is None else start + length
+        return OutputChunk(data[start:end], start, len(data))
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+    async def close(self, *, stop_simulators: bool = False) -> None:
+        if stop_simulators:
+            for name, job in self.jobs.items():
+                for task in list(job.tasks.values()):
+                    if task.live:
+                        self._end(name, task.id, ExitInfo(ExitReason.STOPPED))
+
+    # --------------------------------------------------------------------- synchronous API
+
+    def snapshot(self) -> Observed:
+        """The current state as one immutable value."""
+        return Observed(
+            pools=dict(self.pools),
+            jobs={
+                name: ObservedJob(name, job.pool, job.owned, tasks=tuple(job.tasks.values()))
+                for name, job in self.jobs.items()
+            },
+        )
+
+    def apply(self, action: Action) -> None:
+        """Carry out one action at once."""
+        self.executed.append(action)
+        now = self.clock()
+        match action:
+            case CreatePool(name, spec, dedicated, spot):
+                if name not in self.pools:
+                    self.pools[name] = ObservedPool(
+                        name, True, PoolConfig.of(spec),
+                        target_dedicated=dedicated, target_spot=spot,
+                        current_dedicated=dedicated, current_spot=spot,
+                    )
+            case ResizePool(name, dedicated, spot):
+                self.pools[name] = dataclasses.replace(
+                    self.pools[name],
+                    target_dedicated=dedicated, target_spot=spot,
+                    current_dedicated=dedicated, current_spot=spot,
+                )
+            case DeletePool(name):
+                self.pools.pop(name, None)
+            case CreateJob(name, pool):
+                self.jobs.setdefault(name, _Job(pool))
+            case DeleteJob(name):
+                self.jobs.pop(name, None)
+            case AddTasks(job, _template, tasks):
+                if job not in self.jobs:
+                    raise PermanentBackendError(f"job {job} does not exist", code="JobNotFound")
+                for new in tasks:
+                    self.jobs[job].tasks.setdefault(
+                        new.id,
+                        ObservedTask(
+                            new.id, new.slot, new.revision, new.attempt,
+                            SimulatorState.PENDING, now,
+                            restarts=new.restarts, failures=new.failures,
+                        ),
+                    )
+            case StopTask(job, task_id):
+                task = self.jobs[job].tasks.get(task_id)
+                if task is not None and task.live:
+                    self._end(job, task_id, ExitInfo(ExitReason.STOPPED))
+            case DeleteTask(job, task_id):
+                self.jobs[job].tasks.pop(task_id, None)
+        self.schedule()
+
+    def schedule(self) -> None:
+        """Start pending tasks while their pool has free slots (oldest first)."""
+        now = self.clock()
+        for pool_name, pool in self.pools.items():
+            capacity = (pool.current_dedicated + pool.current_spot) * pool.config.task_slots_per_node
+            members = [
+                (job_name, task)
+                for job_name, job in self.jobs.items()
+                if job.pool == pool_name
+                for task in job.tasks.values()
+            ]
+            running = sum(1 for _, t in members if t.state is SimulatorState.RUNNING)
+            pending = sorted(
+                ((j, t) for j, t in members if t.state is SimulatorState.PENDING),
+                key=lambda jt: (jt[1].created_at, jt[1].id),
+            )
+            for job_name, task in pending[: max(0, capacity - running)]:
+                self.jobs[job_name].tasks[task.id] = dataclasses.replace(
+                    task, state=SimulatorState.RUNNING, started_at=now
+                )
+
+    def crash(self, job: str, task_id: str, exit_code: int = 1, stderr: str = "") -> None:
+        """Make a running simulator exit, as a crash would."""
+        reason = ExitReason.SUCCEEDED if exit_code == 0 else ExitReason.FAILED
+        info = ExitInfo(reason, exit_code, message=f"exited with code {exit_code}", stderr_tail=stderr)
+        self._end(job, task_id, info)
+        self.schedule()
+        for callback in self._callbacks:
+            callback()
+
+    def add_foreign_job(self, name: str, pool: str) -> None:
+        """A job someone else created: simfleet must never touch it."""
+        self.jobs[name] = _Job(pool, owned=False)
+
+    def live_tasks(self, job: str) -> list[ObservedTask]:
+        """The pending and running tasks of a job."""
+        return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
+
+    def _end(self, job: str, task_id: str, info: ExitInfo) -> None:
+        task = self.jobs[job].tasks[task_id]
+        self.jobs[job].tasks[task_id] = dataclasses.replace(
+            task, state=SimulatorState.EXITED, exited_at=self.clock(), exit=info
+        )

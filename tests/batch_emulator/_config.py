@@ -1,0 +1,63 @@
+"""Knobs of the emulated Batch account: delays, quotas, limits, credentials.
+
+Defaults are small numbers of emulator seconds so that a test advancing the clock by ten
+seconds sees a pool go from `resizing` to nodes `idle`. All delays are emulator time (see
+`_clock.py`), never wall time. Change them per test with `dataclasses.replace` or by
+passing keyword arguments to the fixture factory.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+DEFAULT_ACCOUNT = "emulator"
+# Any base64 string works as a shared key; this one is fixed so logs are reproducible.
+DEFAULT_KEY = base64.b64encode(b"simfleet-batch-emulator-shared-key-0001").decode()
+API_VERSION = "2025-06-01"
+
+
+@dataclass
+class EmulatorConfig:
+    account: str = DEFAULT_ACCOUNT
+    key: str = DEFAULT_KEY
+    https: bool = False
+    # None: any non-empty bearer token is accepted (https only); else exactly this one.
+    bearer_token: str | None = None
+
+    # Emulator seconds.
+    allocation_delay: float = 5.0  # resize start → pool steady, new nodes `starting`
+    node_start_delay: float = 2.0  # node `starting` → `idle`
+    stop_resize_delay: float = 1.0  # allocation `stopping` → `steady`
+    deletion_delay: float = 5.0  # job/pool `deleting` → gone
+    job_terminate_delay: float = 1.0  # job `terminating` → `completed`
+    task_prepare_delay: float = 0.0  # task `preparing` → `running` (0: straight to running)
+    preemption_recovery_delay: float | None = None  # None: preempted nodes stay preempted
+
+    # Account limits.
+    dedicated_core_quota: int | None = None  # None: unlimited
+    low_priority_core_quota: int | None = None
+    pool_quota: int = 100
+    active_job_quota: int = 300
+    max_tasks_per_collection: int = 100
+    max_body_bytes: int = 1_048_576
+
+    # Time.
+    clock_speed: float = 1.0
+    start_time: float | None = None  # epoch seconds; None: the real time at start
+    tick_interval: float = 0.05  # wall seconds between background ticks
+
+    # Test mode: validate every request and response body against BatchService.json
+    # and collect violations on the emulator.
+    conformance: bool = False
+    spec_path: str | None = None  # None: the copy shipped in batch_emulator/spec/
+
+
+_CORES = re.compile(r"^(?:standard|basic)_[a-z]+?(\d+)", re.IGNORECASE)
+
+
+def cores_of(vm_size: str) -> int:
+    """vCPUs of an Azure VM size from its name (`Standard_D4s_v3` → 4); 1 if unknown."""
+    match = _CORES.match(vm_size)
+    return max(int(match.group(1)), 1) if match else 1

@@ -1,0 +1,192 @@
+"""Properties of the planner, checked by driving :class:`FakeBackend` with random fleets.
+
+Each example builds a random desired state, runs passes (plan, then apply every action)
+with random simulator crashes in between, then changes the desired state and runs again.
+The invariants must hold after every pass, and the fleet must converge.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from controller.planner import (
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    DeleteTask,
+    Desired,
+    DesiredSimulation,
+    Observed,
+    ResizePool,
+    StopTask,
+    plan,
+    revision,
+    template_of,
+)
+from controller.planner._fenceposts import resolve
+from controller.testing import FakeBackend, FakeClock
+
+from .conftest import pool_spec, simulation
+
+NAMES = ["alpha", "beta", "gamma"]
+
+
+@st.composite
+def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desired:
+    pools = {
+        "sims": pool_spec(
+            taskSlotsPerNode=draw(st.integers(1, 4)),
+            # Fixed pools are roomy enough for every surge; a full pool stalls a rollout by
+            # design (see the table test "rollout on a full pool").
+            nodes=draw(st.sampled_from([{"dedicated": 30}, {"dedicated": "auto", "max": 50},
+                                        {"dedicated": 1, "spot": "auto", "max": 50}])),
+        )
+    }
+    sims = {}
+    for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=3)):
+        sims[name] = simulation(
+            name,
+            simulators=draw(st.integers(0, 8)),
+            image=draw(st.sampled_from(["sim:1", "sim:2"])),
+            restartPolicy=draw(st.sampled_from(["Always", "OnFailure", "Never"])),
+            rollout=draw(st.sampled_from([
+                {"maxSurge": "25%", "maxUnavailable": 0},
+                {"maxSurge": 0, "maxUnavailable": 1},
+                {"maxSurge": 2, "maxUnavailable": "50%"},
+            ])),
+        )
+    allowed = draw(st.booleans()) if prune_allowed is None else prune_allowed
+    return Desired(pools=pools, simulations=sims, prune_allowed=allowed,
+                   prune_held_because="" if allowed else "held")
+
+
+def check_invariants(desired: Desired, observed: Observed) -> None:
+    """Never two live simulators of one template in a slot; pairs only within maxSurge."""
+    for name, job in observed.jobs.items():
+        live = [t for t in job.tasks if t.live]
+        per_slot = Counter(t.slot for t in live)
+        per_slot_rev = Counter((t.slot, t.revision) for t in live)
+        assert max(per_slot_rev.values(), default=0) <= 1, f"duplicate in {name}"
+        assert max(per_slot.values(), default=0) <= 2, f"more than a pair in {name}"
+        sim = desired.simulations.get(name)
+        if sim is not None:
+            pairs = sum(1 for n in per_slot.values() if n == 2)
+            assert pairs <= max(1, resolve(sim.spec.rollout, sim.spec.simulators).surge)
+
+
+def drive(backend: FakeBackend, desired: Desired, clock: FakeClock, crashes: list[int],
+          passes: int = 60) -> None:
+    """Run passes until converged; crash a simulator before some of them."""
+    for number in range(passes):
+        if number < len(crashes):
+            live = sorted((j, t.id) for j in backend.jobs for t in backend.live_tasks(j)
+                          if t.state.value == "running")
+            if live:
+                job, task = live[crashes[number] % len(live)]
+                backend.crash(job, task, exit_code=crashes[number] % 3)
+        result = plan(desired, backend.snapshot(), clock())
+        for action in result.actions:
+            backend.apply(action)
+        check_invariants(desired, backend.snapshot())
+        if not result.actions and number >= len(crashes):
+            if result.requeue_after is None:
+                return
+            clock.current = max(clock.current, result.requeue_after)
+        clock.advance(1)
+    raise AssertionError("did not converge")
+
+
+def assert_converged(desired: Desired, backend: FakeBackend, clock: FakeClock) -> None:
+    observed = backend.snapshot()
+    again = plan(desired, observed, clock())
+    assert again.actions == ()
+    for name, sim in desired.simulations.items():
+        rev = revision(template_of(sim))
+        live = [t for t in observed.jobs[name].tasks if t.live]
+        assert all(t.revision == rev for t in live)
+        assert all(t.slot < sim.spec.simulators for t in live)
+        if sim.spec.restart_policy.value == "Always":
+            assert sorted(t.slot for t in live) == list(range(sim.spec.simulators))
+    if desired.prune_allowed:
+        assert set(observed.jobs) == set(desired.simulations)
+
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(first=desired_states(prune_allowed=True), second=desired_states(),
+       crashes=st.lists(st.integers(0, 100), max_size=6))
+def test_fleets_converge_and_replanning_does_nothing(first: Desired, second: Desired,
+                                                     crashes: list[int]) -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    drive(backend, first, clock, crashes)
+    assert_converged(first, backend, clock)
+    drive(backend, second, clock, crashes)
+    assert_converged(second, backend, clock)
+
+
+@SETTINGS
+@given(first=desired_states(prune_allowed=True), second=desired_states(prune_allowed=False))
+def test_nothing_is_deleted_while_pruning_is_held(first: Desired, second: Desired) -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    drive(backend, first, clock, [])
+    before = set(backend.jobs) | set(backend.pools)
+    for _ in range(5):
+        for action in plan(second, backend.snapshot(), clock()).actions:
+            assert not isinstance(action, DeleteJob | DeletePool)
+            backend.apply(action)
+    assert before <= set(backend.jobs) | set(backend.pools)
+
+
+@SETTINGS
+@given(state=desired_states(prune_allowed=True), crashes=st.lists(st.integers(0, 100), max_size=4))
+def test_objects_simfleet_did_not_create_are_never_touched(state: Desired, crashes: list[int]) -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    backend.add_foreign_job("alpha", "sims")
+    backend.add_foreign_job("outsider", "other")
+    foreign = {"alpha", "outsider"}
+    for _ in range(20):
+        for action in plan(state, backend.snapshot(), clock()).actions:
+            match action:
+                case CreateJob(name=n) | DeleteJob(name=n):
+                    assert n not in foreign
+                case AddTasks(job=n) | StopTask(job=n) | DeleteTask(job=n):
+                    assert n not in foreign
+                case CreatePool() | ResizePool() | DeletePool():
+                    pass
+            backend.apply(action)
+        clock.advance(400)
+    assert backend.jobs["alpha"].tasks == {} and backend.jobs["outsider"].tasks == {}
+
+
+def test_a_pass_repeated_after_a_crash_creates_no_duplicate() -> None:
+    """Applying a plan twice (the controller died before it saw the result) is harmless."""
+    state = Desired(pools={"sims": pool_spec(nodes={"dedicated": 2})},
+                    simulations={"alpha": simulation("alpha", simulators=5)})
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    first = plan(state, backend.snapshot(), clock())
+    for action in first.actions + first.actions:
+        backend.apply(action)
+    assert len(backend.live_tasks("alpha")) == 5
+    assert plan(state, backend.snapshot(), clock()).actions == ()
+
+
+def test_sims_of_one_simulation_share_a_revision_and_ids_are_stable() -> None:
+    sim: DesiredSimulation = simulation("alpha", simulators=2)
+    a = plan(Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}),
+             Observed(), FakeClock()())
+    b = plan(Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}),
+             Observed(), FakeClock()() + timedelta(hours=1))
+    assert a.actions == b.actions
