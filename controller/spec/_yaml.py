@@ -215,7 +215,7 @@ class _Converter:
                 f"too many values: more than {MAX_NODES:,} (aliases count every time they"
                 " are used); the document is refused",
             )
-        if len(path) > MAX_DEPTH:
+        if len(path) >= MAX_DEPTH:
             raise self.abort(node, path, f"nested too deeply (more than {MAX_DEPTH} levels)")
         if id(node) in self.active:
             raise self.abort(node, path, "an alias refers to a value that contains it")

@@ -74,3 +74,12 @@ def bad_query(name: str, value: str, reason: str) -> BatchApiError:
 
 def not_supported(what: str) -> BatchApiError:
     return BatchApiError(501, "EmulatorNotSupported", f"The Batch emulator does not support {what}.")
+
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def check_id(value: str, name: str = "id") -> None:
+    """Batch ids: letters, digits, hyphens and underscores, 1 to 64 characters."""
+    if not 1 <= len(value) <= 64 or not set(value) <= _ID_CHARS:
+        raise bad_property(name, value, "ids are 1-64 letters, digits, hyphens or underscores")

@@ -72,12 +72,12 @@ class TestNumbersAndBounds:
             ),
             pytest.param(
                 POOL_HEAD + "  nodes: {dedicated: -1}\n",
-                ["specs/t.yaml:7:21: spec.nodes.dedicated: must be >= 0"],
+                ["specs/t.yaml:7:22: spec.nodes.dedicated: must be >= 0"],
                 id="node-count-negative",
             ),
             pytest.param(
                 POOL_HEAD + "  nodes: {spot: lots}\n",
-                ["specs/t.yaml:7:16: spec.nodes.spot: 'lots' must be a whole number or \"auto\""],
+                ["specs/t.yaml:7:17: spec.nodes.spot: 'lots' must be a whole number or \"auto\""],
                 id="node-count-neither-number-nor-auto",
             ),
         ],
@@ -227,7 +227,7 @@ class TestNamesAndKeys:
             ),
             pytest.param(
                 POOL_HEAD + '  registries: [{server: ""}]\n',
-                ["specs/t.yaml:7:26: spec.registries[0].server: must not be empty"],
+                ["specs/t.yaml:7:25: spec.registries[0].server: must not be empty"],
                 id="empty-string",
             ),
         ],

@@ -32,7 +32,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from controller.backends.local._runtime import Ending, Handle, Launch, LaunchError
+from controller.backends.local._runtime import (
+    STDERR_FILE,
+    STDOUT_FILE,
+    Ending,
+    Handle,
+    Launch,
+    LaunchError,
+)
 
 NO_COMMAND = (
     "the process runtime needs a command "
@@ -54,8 +61,6 @@ printf %s "$c" >"$d/exit.tmp" && command -p mv -f "$d/exit.tmp" "$d/exit"
 
 EXIT_FILE = "exit"
 PID_FILE = "pid"
-STDOUT_FILE = "stdout.txt"
-STDERR_FILE = "stderr.txt"
 
 # Signals the controller may ignore (Python ignores SIGPIPE and SIGXFSZ; a controller
 # started with nohup ignores SIGHUP) would be inherited as ignored; reset them all.
@@ -82,9 +87,9 @@ class ProcessRuntime:
             LaunchError: no command, a missing working directory, or the exec failed.
         """
         argv = argv_of(launch.command)
+        launch.task_dir.mkdir(parents=True, exist_ok=True)
         if not launch.cwd.is_dir():
             raise LaunchError(f"the working directory {launch.cwd} does not exist")
-        launch.task_dir.mkdir(parents=True, exist_ok=True)
         for stale in (EXIT_FILE, PID_FILE):
             (launch.task_dir / stale).unlink(missing_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
@@ -164,9 +169,13 @@ class ProcessRuntime:
             call = loop.call_soon(on_gone)
             return call.cancel
 
+        open_fds = [fd]
+
         def unwatch() -> None:
-            loop.remove_reader(fd)
-            os.close(fd)
+            while open_fds:
+                watched = open_fds.pop()
+                loop.remove_reader(watched)
+                os.close(watched)
 
         def fired() -> None:
             unwatch()

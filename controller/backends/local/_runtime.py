@@ -19,6 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+#: Every runtime writes a simulator's output to these files in its task directory.
+STDOUT_FILE = "stdout.txt"
+STDERR_FILE = "stderr.txt"
+
 
 class LaunchError(Exception):
     """A simulator could not be started; the message is shown to users as the exit message.

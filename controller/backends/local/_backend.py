@@ -1,0 +1,347 @@
+"""``LocalBackend``: Azure Batch's pools, jobs and tasks, emulated on this machine.
+
+It carries out the planner's actions the way Batch would: creating what exists succeeds
+(Batch's ``JobExists``/``TaskExists`` taken as done), deleting what is gone succeeds, a
+pool's slots cap how many simulators run and the rest wait, a deleted job or pool shows
+``deleting`` until its simulators are gone. It reports everything in one
+:class:`Observed` snapshot per call.
+
+The pieces: :mod:`._store` remembers (``state.json`` plus task folders, under a lock),
+:mod:`._lifecycle` moves tasks from pending to exited (with :mod:`._scheduler`,
+:mod:`._launching`, the runtime and :mod:`._supervisor`), :mod:`._snapshot` builds the
+observed state. This class is the :class:`~controller.backends.Backend` surface: it turns
+each action into record changes and hands the rest to the lifecycle.
+
+It must not decide anything the planner decides, must not block the event loop waiting
+for processes, and must not write secret values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import assert_never
+
+from controller.backends import OutputChunk, OutputStream, PermanentBackendError
+from controller.backends import TransientBackendError as Transient
+from controller.backends.local import _output, _snapshot
+from controller.backends.local._lifecycle import Lifecycle
+from controller.backends.local._processes import ProcessRuntime
+from controller.backends.local._records import (
+    JobRecord,
+    PoolRecord,
+    StopIntent,
+    TaskRecord,
+    TemplateRecord,
+)
+from controller.backends.local._runtime import STDERR_FILE, STDOUT_FILE, Runtime
+from controller.backends.local._store import Store, check_id
+from controller.planner import (
+    Action,
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    DeleteTask,
+    Observed,
+    PoolConfig,
+    ResizePool,
+    StopTask,
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LocalBackend:
+    """Runs simulators on this machine; satisfies :class:`controller.backends.Backend`.
+
+    Use it as ``backend = LocalBackend(dir); await backend.open(); ...; await
+    backend.close()``, or as ``async with LocalBackend(dir) as backend:`` (which closes
+    with ``stop_simulators=False``).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        stop_grace: float = 10.0,
+        read_only: bool = False,
+        runtime: Runtime | None = None,
+    ) -> None:
+        """Prepare a backend; nothing is read, locked or started before :meth:`open`.
+
+        Args:
+            state_dir: the controller's state directory; this backend uses ``local/``.
+            clock: returns the current time, timezone-aware UTC.
+            stop_grace: seconds between SIGTERM and SIGKILL when stopping a simulator.
+            read_only: observe and read output only (``simfleet logs``): no lock, never
+                spawns, signals or writes.
+            runtime: what runs simulators; the ``process`` runtime by default.
+        """
+        self._store = Store(state_dir, read_only=read_only)
+        self._read_only = read_only
+        self._runtime: Runtime = runtime or ProcessRuntime()
+        self._life = Lifecycle(
+            self._store, self._runtime, clock=clock, grace=stop_grace, changed=self._changed
+        )
+        self._clock = clock
+        self._callbacks: list[Callable[[], None]] = []
+        self._notify_pending = False
+        self._state = "new"  # new → open → closing → closed
+
+    async def open(self) -> None:
+        """Lock the state directory, load it and take over what the last controller left.
+
+        Each task recorded as running is adopted if its process still runs (same pid and
+        start time), reported with its exit code if it ended meanwhile, or reported LOST.
+        Pending tasks that fit are started.
+
+        Raises:
+            PermanentBackendError: another controller holds the state directory
+                (``StateDirLocked``), or the state file is unreadable (``StateCorrupt``).
+        """
+        if self._state != "new":
+            return
+        if not self._read_only:
+            self._store.lock()
+        try:
+            self._store.load()
+        except PermanentBackendError:
+            self._store.unlock()
+            raise
+        self._state = "open"
+        if self._read_only:
+            return
+        self._life.recover()
+        self._store.save()
+
+    async def __aenter__(self) -> LocalBackend:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self, *, stop_simulators: bool = False) -> None:
+        """Let go of the state directory.
+
+        Args:
+            stop_simulators: SIGTERM every simulator, SIGKILL those still there after the
+                grace period, and record them as STOPPED (the daemon's SIGTERM/Ctrl-C).
+                Otherwise they keep running and the next controller adopts them.
+        """
+        if self._state != "open":
+            return
+        self._state = "closing"
+        if not self._read_only:
+            if stop_simulators:
+                await self._life.stop_everything()
+            self._life.close()
+            self._store.save()
+            self._store.unlock()
+        self._state = "closed"
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` from the event loop after a simulator started or ended by itself.
+
+        Args:
+            callback: takes no arguments; called once per burst of changes.
+        """
+        self._callbacks.append(callback)
+
+    # --------------------------------------------------------------------- observe
+
+    async def observe(self) -> Observed:
+        """One immutable snapshot of every pool, job and task (exited ones included).
+
+        Returns:
+            The snapshot; running tasks carry the simulator's pid.
+        """
+        self._require_open()
+        if self._read_only:
+            self._store.reload_if_changed()
+        return _snapshot.snapshot(self._store, self._pid_of)
+
+    async def read_output(
+        self,
+        job: str,
+        task_id: str,
+        stream: OutputStream,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> OutputChunk:
+        """Part of a simulator's stdout or stderr.
+
+        Args:
+            job: the simulation's job.
+            task_id: the task.
+            stream: stdout or stderr.
+            offset: first byte; negative counts from the end.
+            length: at most this many bytes; None reads to the end.
+
+        Returns:
+            The bytes, their offset and the file's current size.
+
+        Raises:
+            PermanentBackendError: ``code="TaskNotFound"``.
+        """
+        self._require_open()
+        if self._read_only:
+            self._store.reload_if_changed()
+        ref = (job, task_id)
+        if ref not in self._store.tasks:
+            raise PermanentBackendError(f"no task {task_id} in job {job}", code="TaskNotFound")
+        name = STDOUT_FILE if stream is OutputStream.STDOUT else STDERR_FILE
+        return _output.read_chunk(self._store.task_dir(ref) / name, offset, length)
+
+    # --------------------------------------------------------------------- execute
+
+    async def execute(self, action: Action) -> None:
+        """Carry out one planner action, as Batch would; returns without waiting for
+        processes to end (stops finish in the background and are reported later).
+
+        Raises:
+            PermanentBackendError: ``JobNotFound`` / ``PoolNotFound``, ``InvalidId``,
+                ``ReadOnly``.
+            TransientBackendError: ``JobBeingDeleted`` / ``PoolBeingDeleted``.
+        """
+        self._require_open()
+        if self._read_only:
+            raise PermanentBackendError("this local backend is read-only", code="ReadOnly")
+        match action:
+            case CreatePool():
+                self._create_pool(action)
+            case ResizePool():
+                self._resize_pool(action)
+            case DeletePool():
+                self._delete_pool(action)
+            case CreateJob():
+                self._create_job(action)
+            case DeleteJob():
+                self._delete_job(action)
+            case AddTasks():
+                self._add_tasks(action)
+            case StopTask():
+                self._life.stop((action.job, action.task_id), StopIntent.STOP)
+            case DeleteTask():
+                self._delete_task(action)
+            case _:
+                assert_never(action)
+        self._store.save()
+
+    def _create_pool(self, action: CreatePool) -> None:
+        check_id("pool", action.name)
+        existing = self._store.pools.get(action.name)
+        if existing is not None:
+            if existing.deleting:
+                raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
+            return
+        self._store.pools[action.name] = PoolRecord(
+            action.name, PoolConfig.of(action.spec), action.dedicated, action.spot, self._clock()
+        )
+        self._life.schedule()
+
+    def _resize_pool(self, action: ResizePool) -> None:
+        pool = self._store.pools.get(action.name)
+        if pool is None:
+            raise PermanentBackendError(f"no pool {action.name}", code="PoolNotFound")
+        if pool.deleting:
+            raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
+        self._store.pools[pool.name] = replace(
+            pool, target_dedicated=action.dedicated, target_spot=action.spot
+        )
+        self._life.schedule()
+
+    def _delete_pool(self, action: DeletePool) -> None:
+        pool = self._store.pools.get(action.name)
+        if pool is None:
+            return
+        self._store.pools[pool.name] = replace(pool, deleting=True)
+        self._life.stop_where(lambda t: self._life.pool_of(t) == pool.name)
+        self._life.sweep()
+
+    def _create_job(self, action: CreateJob) -> None:
+        check_id("job", action.name)
+        existing = self._store.jobs.get(action.name)
+        if existing is not None:
+            if existing.deleting:
+                raise Transient(f"job {action.name} is being deleted", code="JobBeingDeleted")
+            return
+        self._store.jobs[action.name] = JobRecord(action.name, action.pool, self._clock())
+
+    def _delete_job(self, action: DeleteJob) -> None:
+        job = self._store.jobs.get(action.name)
+        if job is None:
+            return
+        self._store.jobs[job.name] = replace(job, deleting=True)
+        self._life.stop_where(lambda t: t.job == job.name)
+        self._life.sweep()
+
+    def _add_tasks(self, action: AddTasks) -> None:
+        job = self._store.jobs.get(action.job)
+        if job is None:
+            raise PermanentBackendError(f"no job {action.job}", code="JobNotFound")
+        if job.deleting:
+            raise Transient(f"job {action.job} is being deleted", code="JobBeingDeleted")
+        for new in action.tasks:
+            check_id("task", new.id)
+        template = TemplateRecord.of(action.template)
+        values = {s.name: s.value.get_secret_value() for s in action.template.secret_env}
+        now = self._clock()
+        for new in action.tasks:
+            ref = (action.job, new.id)
+            if ref in self._store.tasks:
+                continue  # Batch's TaskExists: the task is there, which is what was asked
+            self._store.tasks[ref] = TaskRecord(
+                job=action.job,
+                id=new.id,
+                seq=self._store.next_seq(),
+                slot=new.slot,
+                revision=new.revision,
+                attempt=new.attempt,
+                restarts=new.restarts,
+                failures=new.failures,
+                template=template,
+                workdir=action.workdir,
+                created_at=now,
+            )
+            if values:
+                self._life.remember_secrets(ref, values)
+        self._life.schedule()
+
+    def _delete_task(self, action: DeleteTask) -> None:
+        task = self._store.tasks.get((action.job, action.task_id))
+        if task is not None and not task.live:
+            self._store.remove_task(task.ref)
+
+    # -------------------------------------------------------------------- helpers
+
+    def _pid_of(self, task: TaskRecord) -> int | None:
+        return self._runtime.simulator_pid(self._store.task_dir(task.ref))
+
+    def _changed(self) -> None:
+        """Tell the on_change callbacks, once per burst, from the event loop."""
+        if self._notify_pending or not self._callbacks:
+            return
+        self._notify_pending = True
+        asyncio.get_running_loop().call_soon(self._notify)
+
+    def _notify(self) -> None:
+        self._notify_pending = False
+        for callback in list(self._callbacks):
+            callback()
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise PermanentBackendError(
+                f"the local backend is {self._state}, not open", code="NotOpen"
+            )

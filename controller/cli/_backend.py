@@ -1,0 +1,53 @@
+"""Open the backend a command asked for, and close it the way the command needs.
+
+Commands never construct adapters themselves; they call :func:`opened` with their
+options. The Azure SDK is imported only when ``--backend azure`` is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import click
+
+from controller.backends import Backend, BackendError
+
+
+@asynccontextmanager
+async def opened(
+    kind: str,
+    *,
+    runtime: str,
+    state_dir: Path,
+    read_only: bool = False,
+    stop_simulators: bool = False,
+) -> AsyncIterator[Backend]:
+    """Yield an open backend; close it on the way out.
+
+    Args:
+        kind: ``local`` or ``azure``.
+        runtime: the local runtime (``process`` or ``docker``).
+        state_dir: the local backend's state directory.
+        read_only: observe and read logs only (no lock, nothing started).
+        stop_simulators: end every simulator when closing (the daemon's SIGTERM).
+    """
+    backend: Backend
+    if kind == "local":
+        if runtime != "process":
+            raise click.UsageError("the docker runtime is not available yet; use --runtime process")
+        from controller.backends.local import LocalBackend
+
+        local = LocalBackend(state_dir, read_only=read_only)
+        try:
+            await local.open()
+        except BackendError as exc:
+            raise click.ClickException(str(exc)) from exc
+        backend = local
+    else:
+        raise click.UsageError("the azure backend is not available yet; use --backend local")
+    try:
+        yield backend
+    finally:
+        await backend.close(stop_simulators=stop_simulators)

@@ -1,0 +1,58 @@
+"""Options several commands share, each also read from ``SIMFLEET_<OPTION>``.
+
+product.md fixes the names and defaults; this module is the one place they are spelled,
+so ``run``, ``plan``, ``apply`` and ``logs`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*names, envvar=f"SIMFLEET_{env}", show_envvar=True, **kwargs)
+
+
+specs = _option(
+    "--specs", env="SPECS", type=click.Path(path_type=Path), default=Path("specs"),
+    show_default=True, help="Directory of spec files.",
+)
+backend = _option(
+    "--backend", env="BACKEND", type=click.Choice(["local", "azure"]), default="local",
+    show_default=True, help="Where simulators run.",
+)
+runtime = _option(
+    "--runtime", env="RUNTIME", type=click.Choice(["process", "docker"]), default="process",
+    show_default=True, help="How the local backend runs a simulator.",
+)
+state_dir = _option(
+    "--state-dir", env="STATE_DIR", type=click.Path(path_type=Path),
+    default=Path(".simfleet"), show_default=True, help="Where the local backend keeps state.",
+)
+listen = _option(
+    "--listen", env="LISTEN", default="127.0.0.1:9120", show_default=True,
+    help="HOST:PORT of the daemon's HTTP endpoints.",
+)
+allow_empty_prune = _option(
+    "--allow-empty-prune", env="ALLOW_EMPTY_PRUNE", is_flag=True, default=False,
+    help="Prune even when the specs directory is empty or missing (deletes everything).",
+)
+
+
+def backend_options(func: F) -> F:
+    """``--backend``, ``--runtime`` and ``--state-dir``."""
+    return backend(runtime(state_dir(func)))
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port); raises a usage error otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"{value!r} is not HOST:PORT", param_hint="--listen")
+    return host.strip("[]") or "127.0.0.1", int(port)

@@ -1,0 +1,58 @@
+"""Render the ``/status`` document for people: the table of ``simfleet status``.
+
+Works on the JSON document, not on internal types, because ``status`` reads it over HTTP
+from a daemon that may be a different version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+COLUMNS = ("NAME", "POOL", "IMAGE", "DESIRED", "READY", "UP-TO-DATE", "RESTARTS", "AGE", "MESSAGE")
+
+
+def age(created: str | None, now: datetime | None = None) -> str:
+    """``5s``, ``3m``, ``2h``, ``4d`` since an ISO timestamp; ``-`` when unknown."""
+    if not created:
+        return "-"
+    then = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status_table(document: dict[str, Any], now: datetime | None = None) -> RenderableType:
+    """The simulations table, then pools and spec errors when there are any."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in COLUMNS:
+        table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
+    for sim in document.get("simulations", []):
+        ready_style = "green" if sim["ready"] >= sim["desired"] else "yellow"
+        table.add_row(
+            sim["name"],
+            sim["pool"],
+            sim["image"] or "-",
+            str(sim["desired"]),
+            Text(str(sim["ready"]), style=ready_style),
+            str(sim["upToDate"]),
+            str(sim["restarts"]),
+            age(sim.get("createdAt"), now),
+            sim["message"],
+        )
+    parts: list[RenderableType] = [table]
+    pools = [p for p in document.get("pools", []) if p.get("message")]
+    for pool in pools:
+        parts.append(Text(f"pool {pool['name']}: {pool['message']}", style="yellow"))
+    for error in document.get("errors", []):
+        where = f"{error['file']}:{error['line']}:{error['column']}"
+        parts.append(Text(f"{where}: {error['message']}", style="red"))
+    if document.get("revision"):
+        parts.append(Text(f"revision {document['revision']}", style="dim"))
+    return Group(*parts)

@@ -1,0 +1,90 @@
+"""``simfleet logs``: a simulator's stdout or stderr, from either backend.
+
+The slot's live simulator is shown when it has one, else its newest exited one (so the
+output of a crash can be read while the slot waits out its back-off). ``--follow`` keeps
+reading as the file grows and moves on to the slot's next simulator when one starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from controller.backends import Backend, BackendError, OutputStream
+from controller.cli import _options
+from controller.cli._backend import opened
+from controller.planner import ObservedTask
+
+TAIL_WINDOW = 256 * 1024
+
+
+async def pick_task(backend: Backend, simulation: str, slot: int) -> ObservedTask:
+    """The slot's live simulator, else its newest one; raises a usage error if none."""
+    observed = await backend.observe()
+    job = observed.jobs.get(simulation)
+    if job is None:
+        raise click.ClickException(f"no simulation named {simulation}")
+    tasks = sorted(
+        (t for t in job.tasks if t.slot == slot),
+        key=lambda t: (t.live, t.created_at, t.attempt),
+    )
+    if not tasks:
+        raise click.ClickException(f"simulation {simulation} has no simulator in slot {slot}")
+    return tasks[-1]
+
+
+async def _show(
+    backend: Backend, simulation: str, slot: int, stream: OutputStream, tail: int | None,
+    follow: bool,
+) -> None:
+    task = await pick_task(backend, simulation, slot)
+    if tail is None:
+        chunk = await backend.read_output(simulation, task.id, stream)
+    else:
+        chunk = await backend.read_output(simulation, task.id, stream, offset=-TAIL_WINDOW)
+        lines = chunk.data.splitlines(keepends=True)
+        chunk = type(chunk)(b"".join(lines[-tail:]) if tail else b"", chunk.offset, chunk.size)
+    sys.stdout.buffer.write(chunk.data)
+    sys.stdout.flush()
+    offset = chunk.size
+    while follow:
+        await asyncio.sleep(0.5)
+        more = await backend.read_output(simulation, task.id, stream, offset=offset)
+        if more.data:
+            sys.stdout.buffer.write(more.data)
+            sys.stdout.flush()
+            offset = more.offset + len(more.data)
+        current = await pick_task(backend, simulation, slot)
+        if current.id != task.id and not more.data:
+            click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
+            task, offset = current, 0
+
+
+@click.command()
+@click.argument("simulation")
+@click.argument("slot", type=click.IntRange(min=0), default=0)
+@click.option("--stderr", is_flag=True, help="Show stderr instead of stdout.")
+@click.option("--tail", type=click.IntRange(min=0), default=None, help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
+@_options.backend_options
+def logs(
+    simulation: str, slot: int, stderr: bool, tail: int | None, follow: bool, backend: str,
+    runtime: str, state_dir: Path,
+) -> None:
+    """Print the output of SIMULATION's simulator in SLOT (default 0)."""
+    stream = OutputStream.STDERR if stderr else OutputStream.STDOUT
+
+    async def main() -> None:
+        async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
+            try:
+                await _show(b, simulation, slot, stream, tail, follow)
+            except BackendError as exc:
+                raise click.ClickException(str(exc)) from exc
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,47 @@
+"""``simfleet plan``: what a pass would change; nothing is done.
+
+``--detailed-exitcode``: 0 no changes, 2 changes, 1 error (as terraform does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from controller.cli import _options
+from controller.cli._backend import opened
+from controller.cli._oneshot import one_pass
+from controller.cli._planview import RENDERERS
+from controller.daemon import git_revision
+
+
+@click.command()
+@_options.specs
+@_options.backend_options
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
+@click.option(
+    "--output", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True,
+    help="Format of the plan.",
+)
+@_options.allow_empty_prune
+def plan(
+    specs: Path, backend: str, runtime: str, state_dir: Path, detailed_exitcode: bool,
+    output: str, allow_empty_prune: bool,
+) -> None:
+    """Show what one pass would do to make the fleet match the specs."""
+
+    async def main() -> tuple[int, int]:
+        async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
+            result, errors = await one_pass(
+                specs, b, execute=False, allow_empty_prune=allow_empty_prune
+            )
+        click.echo(RENDERERS[output](result.plan.actions, errors, git_revision(specs)))
+        return len(result.plan.actions), len(errors)
+
+    changes, errors = asyncio.run(main())
+    if errors:
+        raise SystemExit(1)
+    if detailed_exitcode and changes:
+        raise SystemExit(2)

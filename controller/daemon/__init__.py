@@ -1,0 +1,16 @@
+"""The long-running controller: file watching, the control loop, HTTP status and metrics."""
+
+from controller.daemon._document import status_document
+from controller.daemon._logging import REDACTOR, configure
+from controller.daemon._loop import Controller, DaemonConfig, utc_now
+from controller.daemon._revision import git_revision
+
+__all__ = [
+    "REDACTOR",
+    "Controller",
+    "DaemonConfig",
+    "configure",
+    "git_revision",
+    "status_document",
+    "utc_now",
+]

@@ -1,0 +1,105 @@
+"""The ``/status`` JSON document, built from a pass result and the spec errors.
+
+This is the shape product.md fixes (``simulations``, ``pools``, ``errors``, ``revision``)
+plus a few fields the CLI uses (``createdAt`` for AGE, ``updatedAt``). It is built from
+values that are already secret-free; nothing here formats environment values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from controller.planner import ExitInfo, PoolStatus, SimulationStatus, Status
+from controller.spec import SpecError
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def exit_document(info: ExitInfo | None) -> dict[str, Any] | None:
+    """A simulator's last exit as JSON, or None."""
+    if info is None:
+        return None
+    return {
+        "reason": str(info.reason),
+        "exitCode": info.exit_code,
+        "failureCode": info.failure_code,
+        "message": info.message,
+        "stderrTail": info.stderr_tail,
+    }
+
+
+def simulation_document(status: SimulationStatus) -> dict[str, Any]:
+    """One simulation's entry in ``/status``."""
+    return {
+        "name": status.name,
+        "pool": status.pool,
+        "image": status.image,
+        "desired": status.desired,
+        "ready": status.ready,
+        "upToDate": status.up_to_date,
+        "restarts": status.restarts,
+        "message": status.message,
+        "revision": status.revision,
+        "suspended": status.suspended,
+        "createdAt": _time(status.created_at),
+        "simulators": [
+            {
+                "slot": row.slot,
+                "id": row.id,
+                "state": row.state,
+                "restarts": row.restarts,
+                "upToDate": row.up_to_date,
+                "lastExit": exit_document(row.last_exit),
+                "pid": row.pid,
+                "startedAt": _time(row.started_at),
+            }
+            for row in status.simulators
+        ],
+    }
+
+
+def pool_document(status: PoolStatus) -> dict[str, Any]:
+    """One pool's entry in ``/status``."""
+    return {
+        "name": status.name,
+        "dedicated": status.dedicated,
+        "spot": status.spot,
+        "targetDedicated": status.target_dedicated,
+        "targetSpot": status.target_spot,
+        "state": status.state,
+        "message": status.message,
+    }
+
+
+def error_document(error: SpecError) -> dict[str, Any]:
+    """One spec error in ``/status``; ``message`` carries the field path as the CLI prints it."""
+    return {
+        "file": error.file,
+        "line": error.line,
+        "column": error.column,
+        "path": error.path,
+        "message": f"{error.path}: {error.message}" if error.path else error.message,
+    }
+
+
+def status_document(
+    status: Status,
+    errors: Sequence[SpecError],
+    *,
+    revision: str | None,
+    backend: str,
+    updated_at: datetime,
+) -> dict[str, Any]:
+    """The whole ``/status`` document."""
+    return {
+        "simulations": [simulation_document(s) for s in status.simulations],
+        "pools": [pool_document(p) for p in status.pools],
+        "errors": [error_document(e) for e in errors],
+        "revision": revision,
+        "backend": backend,
+        "updatedAt": _time(updated_at),
+    }

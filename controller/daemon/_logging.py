@@ -1,0 +1,70 @@
+"""structlog configuration: console or JSON lines, with secret values scrubbed.
+
+Secrets are kept out of log events at the source (actions render through
+``reconcile.describe``, values travel as ``SecretStr``). As a second line of defence the
+:class:`Redactor` processor replaces any known secret value that still reaches an event,
+so a simulator's stderr tail that echoes its key cannot leak it into the controller's log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+MASK = "****"
+
+
+class Redactor:
+    """A structlog processor that masks every registered secret value in event strings."""
+
+    def __init__(self) -> None:
+        self._values: frozenset[str] = frozenset()
+
+    def update(self, values: Iterable[str]) -> None:
+        """Replace the set of values to mask (empty strings are ignored)."""
+        self._values = frozenset(v for v in values if v)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known secret replaced by the mask."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def __call__(
+        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if self._values:
+            for key, value in list(event.items()):
+                if isinstance(value, str):
+                    event[key] = self.scrub(value)
+        return event
+
+
+REDACTOR = Redactor()
+
+
+def configure(log_format: str = "console", level: int = logging.INFO) -> None:
+    """Configure structlog for the process: ``console`` (colour when a tty) or ``json``."""
+    renderer: Any
+    if log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            REDACTOR,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,228 @@
+"""The control loop: one pass at a time, then sleep until something is due.
+
+Wake-ups come from three places — the spec watcher, the backend (a simulator exited) and
+timers (resync period, a back-off ending, a ``Retry-After`` window closing). Triggers
+that arrive during a pass coalesce into one more pass right after it. Each pass reloads
+the whole specs directory and calls :func:`controller.reconcile.run_pass`, so the loop
+holds no state about the fleet beyond the last good version of each spec file.
+
+``ready`` and ``stopped`` are events tests and the CLI await (kopf's ``ready_flag``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from controller.backends import Backend, BackendError, TransientBackendError
+from controller.daemon import _http
+from controller.daemon._document import status_document
+from controller.daemon._logging import REDACTOR
+from controller.daemon._metrics import Metrics
+from controller.daemon._revision import git_revision
+from controller.daemon._watching import watch
+from controller.planner import Desired, PlannerConfig, Status
+from controller.reconcile import desired_state, run_pass
+from controller.spec import Catalog, SpecError, build_catalog, load_directory
+
+log = structlog.get_logger("simfleet.daemon")
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Settings of ``simfleet run``.
+
+    Attributes:
+        specs: the specs directory.
+        host / port: where the HTTP endpoints listen (port 0 picks a free one).
+        resync: seconds between passes when nothing happens.
+        after_change: seconds to the next pass after one that changed something.
+        allow_empty_prune: prune even when the directory is empty or missing.
+        planner: planner tuning.
+    """
+
+    specs: Path
+    host: str = "127.0.0.1"
+    port: int = 9120
+    resync: float = 30.0
+    after_change: float = 1.0
+    allow_empty_prune: bool = False
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+
+
+def secret_values(desired: Desired) -> list[str]:
+    """Every secret value in the desired state, for the log redactor."""
+    values = [v.get_secret_value() for v in desired.registry_passwords.values()]
+    for sim in desired.simulations.values():
+        values += [v.get_secret_value() for v in sim.secrets.values()]
+    return values
+
+
+class Controller:
+    """``simfleet run``: watches specs, runs passes, serves status."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        backend: Backend,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.clock = clock
+        self.environ = environ if environ is not None else os.environ
+        self.metrics = Metrics()
+        self.ready = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.port: int | None = None
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._catalog: Catalog | None = None
+        self._errors: tuple[SpecError, ...] = ()
+        self._pass_started: float | None = None
+        self._document: dict[str, Any] = status_document(
+            Status(), (), revision=None, backend=backend.name, updated_at=clock()
+        )
+
+    # ------------------------------------------------------------------ control surface
+
+    def wake(self) -> None:
+        """Run a pass as soon as the current one (if any) ends."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its pass and shut down."""
+        self._stop.set()
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        """The latest ``/status`` document."""
+        return self._document
+
+    def healthy(self) -> tuple[bool, str]:
+        """Alive and not stuck: no pass has been running for longer than it ever should."""
+        if self.stopped.is_set():
+            return False, "stopped"
+        if self._pass_started is not None:
+            running = time.monotonic() - self._pass_started
+            if running > max(120.0, 4 * self.config.resync):
+                return False, f"a pass has been running for {running:.0f}s"
+        return True, "ok"
+
+    # ------------------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`, then stop the HTTP server; the backend's owner closes it."""
+        self.backend.on_change(self.wake)
+        app = _http.build_app(
+            healthy=self.healthy,
+            ready=self.ready.is_set,
+            status=self.status,
+            metrics=self.metrics.render,
+        )
+        runner = await _http.serve(app, self.config.host, self.config.port)
+        self.port = runner.addresses[0][1] if runner.addresses else self.config.port
+        watcher = asyncio.create_task(watch(self.config.specs, self.wake, self._stop))
+        log.info(
+            "started", specs=str(self.config.specs), backend=self.backend.name,
+            listen=f"{self.config.host}:{self.port}",
+        )
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                delay = await self._one_pass()
+                await self._sleep(delay)
+        finally:
+            self._stop.set()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await runner.cleanup()
+            self.stopped.set()
+            log.info("stopped")
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
+        except TimeoutError:
+            pass
+
+    async def _one_pass(self) -> float:
+        """Load specs, run one pass, publish status; return seconds until the next pass."""
+        self._pass_started = time.monotonic()
+        try:
+            loaded = await asyncio.to_thread(load_directory, self.config.specs)
+            self._catalog = build_catalog(loaded, self._catalog)
+            desired, errors = desired_state(
+                self._catalog, self.environ, allow_empty_prune=self.config.allow_empty_prune
+            )
+            REDACTOR.update(secret_values(desired))
+            self._log_error_changes(errors)
+            try:
+                result = await run_pass(
+                    desired, self.backend, self.clock, config=self.config.planner
+                )
+            except BackendError as exc:
+                self.metrics.count_failed_observe(exc.code)
+                log.warning("observe_failed", error=str(exc), code=exc.code)
+                retry = exc.retry_after if isinstance(exc, TransientBackendError) else None
+                return retry if retry is not None else min(self.config.resync, 5.0)
+            except Exception:  # a bug must not end the daemon; it is logged with its trace
+                self.metrics.count_failed_observe("unexpected")
+                log.exception("pass_crashed")
+                return min(self.config.resync, 5.0)
+            self.metrics.observe_pass(result, errors)
+            self._document = status_document(
+                result.status, errors,
+                revision=git_revision(self.config.specs),
+                backend=self.backend.name,
+                updated_at=self.clock(),
+            )
+            self.ready.set()
+            if result.executed or result.failures:
+                log.info(
+                    "pass", executed=len(result.executed), failed=len(result.failures),
+                    seconds=round(result.duration.total_seconds(), 3),
+                )
+            return self._next_delay(
+                result.plan.requeue_after, result.retry_after, bool(result.executed)
+            )
+        finally:
+            self._pass_started = None
+
+    def _next_delay(
+        self, requeue: datetime | None, retry: datetime | None, changed: bool
+    ) -> float:
+        now = self.clock()
+        candidates = [self.config.resync]
+        if changed:
+            candidates.append(self.config.after_change)
+        if requeue is not None:
+            candidates.append((requeue - now).total_seconds())
+        delay = max(0.0, min(candidates))
+        if retry is not None:  # never call the backend again inside a Retry-After window
+            delay = max(delay, (retry - now + timedelta(milliseconds=10)).total_seconds())
+        return delay
+
+    def _log_error_changes(self, errors: tuple[SpecError, ...]) -> None:
+        for error in sorted(set(errors) - set(self._errors)):
+            log.error(
+                "spec_error", file=error.file, line=error.line, column=error.column,
+                path=error.path, error=str(error),
+            )
+        for error in sorted(set(self._errors) - set(errors)):
+            log.info("spec_error_fixed", file=error.file, line=error.line, path=error.path)
+        self._errors = errors

@@ -1,0 +1,88 @@
+"""Prometheus metrics of the daemon, on a registry of its own.
+
+Gauges are set from each pass's status, so they always describe the last observation;
+counters accumulate actions by kind and outcome. Labels are object names and action kinds
+only — never values from a spec's environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from controller.planner import Action, Status
+from controller.reconcile import PassResult
+from controller.spec import SpecError
+
+
+class Metrics:
+    """The daemon's metrics; ``render()`` gives the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.desired = Gauge(
+            "simfleet_simulators_desired", "Simulators a simulation asks for.",
+            ["simulation"], registry=self.registry,
+        )
+        self.ready = Gauge(
+            "simfleet_simulators_ready", "Simulators running and available.",
+            ["simulation"], registry=self.registry,
+        )
+        self.up_to_date = Gauge(
+            "simfleet_simulators_up_to_date", "Live simulators on the current template.",
+            ["simulation"], registry=self.registry,
+        )
+        self.restarts = Gauge(
+            "simfleet_simulator_restarts", "Restarts of the current simulators, summed.",
+            ["simulation"], registry=self.registry,
+        )
+        self.spec_errors = Gauge(
+            "simfleet_spec_errors", "Spec errors in force.", registry=self.registry
+        )
+        self.pass_seconds = Histogram(
+            "simfleet_reconcile_duration_seconds", "Duration of one reconcile pass.",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.requests = Counter(
+            "simfleet_backend_requests", "Backend operations by kind and outcome.",
+            ["operation", "outcome"], registry=self.registry,
+        )
+        self._known: set[str] = set()
+
+    def observe_pass(self, result: PassResult, errors: Sequence[SpecError]) -> None:
+        """Record one pass."""
+        self.pass_seconds.observe(result.duration.total_seconds())
+        self.spec_errors.set(len(errors))
+        self.requests.labels("observe", "ok").inc()
+        for action in result.executed:
+            self.requests.labels(_operation(action), "ok").inc()
+        for failure in result.failures:
+            self.requests.labels(_operation(failure.action), failure.code or "error").inc()
+        self._set_status(result.status)
+
+    def count_failed_observe(self, code: str | None) -> None:
+        """Record an observation the backend refused."""
+        self.requests.labels("observe", code or "error").inc()
+
+    def _set_status(self, status: Status) -> None:
+        names = {s.name for s in status.simulations}
+        for gone in self._known - names:
+            for gauge in (self.desired, self.ready, self.up_to_date, self.restarts):
+                gauge.remove(gone)
+        self._known = names
+        for sim in status.simulations:
+            self.desired.labels(sim.name).set(sim.desired)
+            self.ready.labels(sim.name).set(sim.ready)
+            self.up_to_date.labels(sim.name).set(sim.up_to_date)
+            self.restarts.labels(sim.name).set(sim.restarts)
+
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+def _operation(action: Action) -> str:
+    name = type(action).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")

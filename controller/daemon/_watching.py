@@ -1,0 +1,53 @@
+"""Turn file changes under the specs directory into wake-ups of the control loop.
+
+The watcher only says "something changed"; the loop then reloads and diffs the whole
+directory (level-triggered), so a missed or coalesced event never loses a change. A
+directory that does not exist yet is waited for from its parent, and a specs path that
+is a symlink (git-sync's atomic swap) is watched through its parent, so the swap itself
+is seen. Extra wake-ups are harmless: they cost one pass that finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import watchfiles
+
+
+def _shape(specs: Path) -> tuple[bool, bool]:
+    return specs.is_symlink(), specs.is_dir()
+
+
+async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> None:
+    """Call ``wake`` within a fraction of a second of any change under ``specs``.
+
+    Args:
+        specs: the specs directory (it may be missing, or a symlink).
+        wake: called for every batch of changes (from the event loop).
+        stop: set to end the watch.
+    """
+    while not stop.is_set():
+        shape = _shape(specs)
+        target = specs if shape == (False, True) else specs.parent
+        if not target.is_dir():
+            await _sleep_or_stop(stop, 1.0)
+            continue
+        try:
+            async for _changes in watchfiles.awatch(
+                target, stop_event=stop, debounce=50, step=20, recursive=True
+            ):
+                wake()
+                if _shape(specs) != shape:
+                    break  # appeared, vanished or became a link: watch the new shape
+        except (FileNotFoundError, RuntimeError):
+            await _sleep_or_stop(stop, 0.2)
+        wake()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
