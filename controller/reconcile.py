@@ -40,7 +40,7 @@ from controller.planner import (
     StopTask,
     plan,
 )
-from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError
+from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError, SpecObject
 
 Clock = Callable[[], datetime]
 log = structlog.get_logger("simfleet.reconcile")
@@ -49,8 +49,67 @@ log = structlog.get_logger("simfleet.reconcile")
 # ------------------------------------------------------------------------ desired state
 
 
-def _position(obj_positions: Mapping[str, tuple[int, int]], path: str) -> tuple[int, int]:
-    return obj_positions.get(path, (1, 1))
+def _missing_variable(obj: SpecObject, path: str, variable: str) -> SpecError:
+    line, column = obj.positions.get(path, (obj.line, obj.column))
+    return SpecError(obj.file, line, column, path, f"environment variable {variable} is not set")
+
+
+def _resolve_pools(
+    catalog: Catalog, environ: Mapping[str, str]
+) -> tuple[dict[str, PoolSpec], dict[str, SecretStr], list[SpecError]]:
+    """Pools whose registry passwords are all set, the passwords, and errors for the rest."""
+    pools: dict[str, PoolSpec] = {}
+    passwords: dict[str, SecretStr] = {}
+    errors: list[SpecError] = []
+    for name, obj in catalog.pools.items():
+        assert isinstance(obj.spec, PoolSpec)
+        missing = [
+            _missing_variable(obj, f"spec.registries[{i}].passwordFromEnv", r.password_from_env)
+            for i, r in enumerate(obj.spec.registries)
+            if r.password_from_env is not None and r.password_from_env not in environ
+        ]
+        errors += missing
+        if missing:
+            continue
+        pools[name] = obj.spec
+        for registry in obj.spec.registries:
+            if registry.password_from_env is not None:
+                passwords[registry.server] = SecretStr(environ[registry.password_from_env])
+    return pools, passwords, errors
+
+
+def _resolve_simulations(
+    catalog: Catalog, environ: Mapping[str, str]
+) -> tuple[dict[str, DesiredSimulation], list[SpecError]]:
+    """Simulations whose secrets are all set, with values, and errors for the rest."""
+    simulations: dict[str, DesiredSimulation] = {}
+    errors: list[SpecError] = []
+    for name, obj in catalog.simulations.items():
+        assert isinstance(obj.spec, SimulationSpec)
+        refs = obj.spec.secret_env
+        missing = [
+            _missing_variable(obj, f"spec.secretEnv.{key}.fromEnv", ref.from_env)
+            for key, ref in refs.items()
+            if ref.from_env not in environ
+        ]
+        errors += missing
+        if missing:
+            continue
+        secrets = {key: SecretStr(environ[ref.from_env]) for key, ref in refs.items()}
+        workdir = str(Path(obj.file).resolve().parent)
+        simulations[name] = DesiredSimulation(name, obj.spec, secrets, workdir)
+    return simulations, errors
+
+
+def _prune_hold(catalog: Catalog, errors: list[SpecError], allow_empty_prune: bool) -> str:
+    """Why pruning must wait, or "" when it may go ahead."""
+    if errors:
+        return f"{len(errors)} spec error(s) must be fixed first"
+    if catalog.missing and not allow_empty_prune:
+        return "the specs directory is missing (run with --allow-empty-prune to prune all)"
+    if catalog.empty and not allow_empty_prune:
+        return "the specs directory is empty (run with --allow-empty-prune to prune all)"
+    return ""
 
 
 def desired_state(
@@ -70,55 +129,10 @@ def desired_state(
     Returns:
         The desired state and every spec error (loading and secret resolution).
     """
-    errors = list(catalog.errors)
-    pools: dict[str, PoolSpec] = {}
-    passwords: dict[str, SecretStr] = {}
-    for name, obj in catalog.pools.items():
-        assert isinstance(obj.spec, PoolSpec)
-        missing = []
-        for index, registry in enumerate(obj.spec.registries):
-            if registry.password_from_env is None:
-                continue
-            if registry.password_from_env in environ:
-                passwords[registry.server] = SecretStr(environ[registry.password_from_env])
-            else:
-                missing.append((index, registry.password_from_env))
-        for index, variable in missing:
-            path = f"spec.registries[{index}].passwordFromEnv"
-            line, column = _position(obj.positions, path)
-            errors.append(
-                SpecError(obj.file, line, column, path, f"environment variable {variable} is not set")
-            )
-        if not missing:
-            pools[name] = obj.spec
-
-    simulations: dict[str, DesiredSimulation] = {}
-    for name, obj in catalog.simulations.items():
-        assert isinstance(obj.spec, SimulationSpec)
-        secrets: dict[str, SecretStr] = {}
-        for key, ref in obj.spec.secret_env.items():
-            if ref.from_env in environ:
-                secrets[key] = SecretStr(environ[ref.from_env])
-            else:
-                path = f"spec.secretEnv.{key}.fromEnv"
-                line, column = _position(obj.positions, path)
-                errors.append(
-                    SpecError(
-                        obj.file, line, column, path,
-                        f"environment variable {ref.from_env} is not set",
-                    )
-                )
-        if len(secrets) == len(obj.spec.secret_env):
-            workdir = str(Path(obj.file).resolve().parent)
-            simulations[name] = DesiredSimulation(name, obj.spec, secrets, workdir)
-
-    held = ""
-    if errors:
-        held = f"{len(errors)} spec error(s) must be fixed first"
-    elif catalog.missing and not allow_empty_prune:
-        held = "the specs directory is missing (run with --allow-empty-prune to prune all)"
-    elif catalog.empty and not allow_empty_prune:
-        held = "the specs directory is empty (run with --allow-empty-prune to prune all)"
+    pools, passwords, pool_errors = _resolve_pools(catalog, environ)
+    simulations, simulation_errors = _resolve_simulations(catalog, environ)
+    errors = [*catalog.errors, *pool_errors, *simulation_errors]
+    held = _prune_hold(catalog, errors, allow_empty_prune)
     desired = Desired(
         pools=pools,
         simulations=simulations,

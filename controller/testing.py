@@ -125,15 +125,21 @@ class FakeBackend:
             case CreatePool(name, spec, dedicated, spot):
                 if name not in self.pools:
                     self.pools[name] = ObservedPool(
-                        name, True, PoolConfig.of(spec),
-                        target_dedicated=dedicated, target_spot=spot,
-                        current_dedicated=dedicated, current_spot=spot,
+                        name,
+                        True,
+                        PoolConfig.of(spec),
+                        target_dedicated=dedicated,
+                        target_spot=spot,
+                        current_dedicated=dedicated,
+                        current_spot=spot,
                     )
             case ResizePool(name, dedicated, spot):
                 self.pools[name] = dataclasses.replace(
                     self.pools[name],
-                    target_dedicated=dedicated, target_spot=spot,
-                    current_dedicated=dedicated, current_spot=spot,
+                    target_dedicated=dedicated,
+                    target_spot=spot,
+                    current_dedicated=dedicated,
+                    current_spot=spot,
                 )
             case DeletePool(name):
                 self.pools.pop(name, None)
@@ -148,9 +154,14 @@ class FakeBackend:
                     self.jobs[job].tasks.setdefault(
                         new.id,
                         ObservedTask(
-                            new.id, new.slot, new.revision, new.attempt,
-                            SimulatorState.PENDING, now,
-                            restarts=new.restarts, failures=new.failures,
+                            new.id,
+                            new.slot,
+                            new.revision,
+                            new.attempt,
+                            SimulatorState.PENDING,
+                            now,
+                            restarts=new.restarts,
+                            failures=new.failures,
                         ),
                     )
             case StopTask(job, task_id):
@@ -165,7 +176,9 @@ class FakeBackend:
         """Start pending tasks while their pool has free slots (oldest first)."""
         now = self.clock()
         for pool_name, pool in self.pools.items():
-            capacity = (pool.current_dedicated + pool.current_spot) * pool.config.task_slots_per_node
+            capacity = (
+                pool.current_dedicated + pool.current_spot
+            ) * pool.config.task_slots_per_node
             members = [
                 (job_name, task)
                 for job_name, job in self.jobs.items()
@@ -185,7 +198,9 @@ class FakeBackend:
     def crash(self, job: str, task_id: str, exit_code: int = 1, stderr: str = "") -> None:
         """Make a running simulator exit, as a crash would."""
         reason = ExitReason.SUCCEEDED if exit_code == 0 else ExitReason.FAILED
-        info = ExitInfo(reason, exit_code, message=f"exited with code {exit_code}", stderr_tail=stderr)
+        info = ExitInfo(
+            reason, exit_code, message=f"exited with code {exit_code}", stderr_tail=stderr
+        )
         self._end(job, task_id, info)
         self.schedule()
         for callback in self._callbacks:

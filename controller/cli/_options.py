@@ -20,27 +20,49 @@ def _option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 specs = _option(
-    "--specs", env="SPECS", type=click.Path(path_type=Path), default=Path("specs"),
-    show_default=True, help="Directory of spec files.",
+    "--specs",
+    env="SPECS",
+    type=click.Path(path_type=Path),
+    default=Path("specs"),
+    show_default=True,
+    help="Directory of spec files.",
 )
 backend = _option(
-    "--backend", env="BACKEND", type=click.Choice(["local", "azure"]), default="local",
-    show_default=True, help="Where simulators run.",
+    "--backend",
+    env="BACKEND",
+    type=click.Choice(["local", "azure"]),
+    default="local",
+    show_default=True,
+    help="Where simulators run.",
 )
 runtime = _option(
-    "--runtime", env="RUNTIME", type=click.Choice(["process", "docker"]), default="process",
-    show_default=True, help="How the local backend runs a simulator.",
+    "--runtime",
+    env="RUNTIME",
+    type=click.Choice(["process", "docker"]),
+    default="process",
+    show_default=True,
+    help="How the local backend runs a simulator.",
 )
 state_dir = _option(
-    "--state-dir", env="STATE_DIR", type=click.Path(path_type=Path),
-    default=Path(".simfleet"), show_default=True, help="Where the local backend keeps state.",
+    "--state-dir",
+    env="STATE_DIR",
+    type=click.Path(path_type=Path),
+    default=Path(".simfleet"),
+    show_default=True,
+    help="Where the local backend keeps state.",
 )
 listen = _option(
-    "--listen", env="LISTEN", default="127.0.0.1:9120", show_default=True,
+    "--listen",
+    env="LISTEN",
+    default="127.0.0.1:9120",
+    show_default=True,
     help="HOST:PORT of the daemon's HTTP endpoints.",
 )
 allow_empty_prune = _option(
-    "--allow-empty-prune", env="ALLOW_EMPTY_PRUNE", is_flag=True, default=False,
+    "--allow-empty-prune",
+    env="ALLOW_EMPTY_PRUNE",
+    is_flag=True,
+    default=False,
     help="Prune even when the specs directory is empty or missing (deletes everything).",
 )
 

@@ -67,8 +67,13 @@ def as_json(actions: Sequence[Action], errors: Sequence[SpecError], revision: st
             for (kind, name), items in grouped(actions).items()
         ],
         "errors": [
-            {"file": e.file, "line": e.line, "column": e.column, "path": e.path,
-             "message": e.message}
+            {
+                "file": e.file,
+                "line": e.line,
+                "column": e.column,
+                "path": e.path,
+                "message": e.message,
+            }
             for e in errors
         ],
     }

@@ -43,12 +43,20 @@ def progress(status: Status) -> str:
 @_options.backend_options
 @click.option("--wait", is_flag=True, help="Keep going until the fleet converged.")
 @click.option(
-    "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
     help="Seconds --wait may take before giving up (exit 1).",
 )
 @_options.allow_empty_prune
 def apply(
-    specs: Path, backend: str, runtime: str, state_dir: Path, wait: bool, timeout: float,
+    specs: Path,
+    backend: str,
+    runtime: str,
+    state_dir: Path,
+    wait: bool,
+    timeout: float,
     allow_empty_prune: bool,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs)."""

@@ -8,6 +8,7 @@ reading as the file grows and moves on to the slot's next simulator when one sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 
@@ -37,7 +38,11 @@ async def pick_task(backend: Backend, simulation: str, slot: int) -> ObservedTas
 
 
 async def _show(
-    backend: Backend, simulation: str, slot: int, stream: OutputStream, tail: int | None,
+    backend: Backend,
+    simulation: str,
+    slot: int,
+    stream: OutputStream,
+    tail: int | None,
     follow: bool,
 ) -> None:
     task = await pick_task(backend, simulation, slot)
@@ -71,8 +76,14 @@ async def _show(
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
 @_options.backend_options
 def logs(
-    simulation: str, slot: int, stderr: bool, tail: int | None, follow: bool, backend: str,
-    runtime: str, state_dir: Path,
+    simulation: str,
+    slot: int,
+    stderr: bool,
+    tail: int | None,
+    follow: bool,
+    backend: str,
+    runtime: str,
+    state_dir: Path,
 ) -> None:
     """Print the output of SIMULATION's simulator in SLOT (default 0)."""
     stream = OutputStream.STDERR if stderr else OutputStream.STDOUT
@@ -84,7 +95,5 @@ def logs(
             except BackendError as exc:
                 raise click.ClickException(str(exc)) from exc
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass

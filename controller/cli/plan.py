@@ -22,13 +22,21 @@ from controller.daemon import git_revision
 @_options.backend_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
 @click.option(
-    "--output", type=click.Choice(sorted(RENDERERS)), default="text", show_default=True,
+    "--output",
+    type=click.Choice(sorted(RENDERERS)),
+    default="text",
+    show_default=True,
     help="Format of the plan.",
 )
 @_options.allow_empty_prune
 def plan(
-    specs: Path, backend: str, runtime: str, state_dir: Path, detailed_exitcode: bool,
-    output: str, allow_empty_prune: bool,
+    specs: Path,
+    backend: str,
+    runtime: str,
+    state_dir: Path,
+    detailed_exitcode: bool,
+    output: str,
+    allow_empty_prune: bool,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
 

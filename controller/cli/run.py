@@ -17,13 +17,21 @@ from controller.daemon import Controller, DaemonConfig, configure
 @_options.specs
 @_options.backend_options
 @_options._option(
-    "--resync", env="RESYNC", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+    "--resync",
+    env="RESYNC",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
     help="Seconds between full passes when nothing happens.",
 )
 @_options.listen
 @_options._option(
-    "--log-format", env="LOG_FORMAT", type=click.Choice(["console", "json"]),
-    default="console", show_default=True, help="Log lines for people or for machines.",
+    "--log-format",
+    env="LOG_FORMAT",
+    type=click.Choice(["console", "json"]),
+    default="console",
+    show_default=True,
+    help="Log lines for people or for machines.",
 )
 @_options.allow_empty_prune
 def run(

@@ -21,7 +21,7 @@ def fetch(listen: str, timeout: float = 5.0) -> dict[str, Any]:
     host, port = _options.split_listen(listen)
     url = f"http://{host}:{port}/status"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             document: dict[str, Any] = json.load(response)
             return document
     except (urllib.error.URLError, OSError) as exc:

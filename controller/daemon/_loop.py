@@ -12,6 +12,7 @@ holds no state about the fleet beyond the last good version of each spec file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -139,7 +140,9 @@ class Controller:
         self.port = runner.addresses[0][1] if runner.addresses else self.config.port
         watcher = asyncio.create_task(watch(self.config.specs, self.wake, self._stop))
         log.info(
-            "started", specs=str(self.config.specs), backend=self.backend.name,
+            "started",
+            specs=str(self.config.specs),
+            backend=self.backend.name,
             listen=f"{self.config.host}:{self.port}",
         )
         try:
@@ -155,10 +158,8 @@ class Controller:
             log.info("stopped")
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
-        except TimeoutError:
-            pass
 
     async def _one_pass(self) -> float:
         """Load specs, run one pass, publish status; return seconds until the next pass."""
@@ -186,7 +187,8 @@ class Controller:
                 return min(self.config.resync, 5.0)
             self.metrics.observe_pass(result, errors)
             self._document = status_document(
-                result.status, errors,
+                result.status,
+                errors,
                 revision=git_revision(self.config.specs),
                 backend=self.backend.name,
                 updated_at=self.clock(),
@@ -194,7 +196,9 @@ class Controller:
             self.ready.set()
             if result.executed or result.failures:
                 log.info(
-                    "pass", executed=len(result.executed), failed=len(result.failures),
+                    "pass",
+                    executed=len(result.executed),
+                    failed=len(result.failures),
                     seconds=round(result.duration.total_seconds(), 3),
                 )
             return self._next_delay(
@@ -203,9 +207,7 @@ class Controller:
         finally:
             self._pass_started = None
 
-    def _next_delay(
-        self, requeue: datetime | None, retry: datetime | None, changed: bool
-    ) -> float:
+    def _next_delay(self, requeue: datetime | None, retry: datetime | None, changed: bool) -> float:
         now = self.clock()
         candidates = [self.config.resync]
         if changed:
@@ -220,8 +222,12 @@ class Controller:
     def _log_error_changes(self, errors: tuple[SpecError, ...]) -> None:
         for error in sorted(set(errors) - set(self._errors)):
             log.error(
-                "spec_error", file=error.file, line=error.line, column=error.column,
-                path=error.path, error=str(error),
+                "spec_error",
+                file=error.file,
+                line=error.line,
+                column=error.column,
+                path=error.path,
+                error=str(error),
             )
         for error in sorted(set(self._errors) - set(errors)):
             log.info("spec_error_fixed", file=error.file, line=error.line, path=error.path)

@@ -22,32 +22,43 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.desired = Gauge(
-            "simfleet_simulators_desired", "Simulators a simulation asks for.",
-            ["simulation"], registry=self.registry,
+            "simfleet_simulators_desired",
+            "Simulators a simulation asks for.",
+            ["simulation"],
+            registry=self.registry,
         )
         self.ready = Gauge(
-            "simfleet_simulators_ready", "Simulators running and available.",
-            ["simulation"], registry=self.registry,
+            "simfleet_simulators_ready",
+            "Simulators running and available.",
+            ["simulation"],
+            registry=self.registry,
         )
         self.up_to_date = Gauge(
-            "simfleet_simulators_up_to_date", "Live simulators on the current template.",
-            ["simulation"], registry=self.registry,
+            "simfleet_simulators_up_to_date",
+            "Live simulators on the current template.",
+            ["simulation"],
+            registry=self.registry,
         )
         self.restarts = Gauge(
-            "simfleet_simulator_restarts", "Restarts of the current simulators, summed.",
-            ["simulation"], registry=self.registry,
+            "simfleet_simulator_restarts",
+            "Restarts of the current simulators, summed.",
+            ["simulation"],
+            registry=self.registry,
         )
         self.spec_errors = Gauge(
             "simfleet_spec_errors", "Spec errors in force.", registry=self.registry
         )
         self.pass_seconds = Histogram(
-            "simfleet_reconcile_duration_seconds", "Duration of one reconcile pass.",
+            "simfleet_reconcile_duration_seconds",
+            "Duration of one reconcile pass.",
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.requests = Counter(
-            "simfleet_backend_requests", "Backend operations by kind and outcome.",
-            ["operation", "outcome"], registry=self.registry,
+            "simfleet_backend_requests",
+            "Backend operations by kind and outcome.",
+            ["operation", "outcome"],
+            registry=self.registry,
         )
         self._known: set[str] = set()
 

@@ -10,6 +10,7 @@ is seen. Extra wake-ups are harmless: they cost one pass that finds nothing to d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +48,5 @@ async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> N
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        pass

@@ -43,9 +43,9 @@ class PoolPlan:
 def demand(pool: str, desired: Desired, observed: Observed) -> int:
     """Simulator slots the pool must offer now: desired or live, whichever is larger."""
     total = 0
-    names = {
-        name for name, sim in desired.simulations.items() if sim.spec.pool == pool
-    } | {name for name, job in observed.jobs.items() if job.pool == pool}
+    names = {name for name, sim in desired.simulations.items() if sim.spec.pool == pool} | {
+        name for name, job in observed.jobs.items() if job.pool == pool
+    }
     for name in sorted(names):
         sim = desired.simulations.get(name)
         job = observed.jobs.get(name)
@@ -119,9 +119,7 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
     actions: tuple[Action, ...] = ()
     if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
         if pool.state is PoolState.STEADY:
-            actions = (
-                ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot),
-            )
+            actions = (ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot),)
         else:
             messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
     return PoolPlan(actions, _status(pool, "; ".join(messages)))

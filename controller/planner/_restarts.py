@@ -54,7 +54,7 @@ def backoff_delay(backoff: RestartBackoff, failures: int) -> timedelta:
     exponent = max(0, failures - 1)
     if exponent >= 32:  # 2**32 × any initial is far past any sane max
         return backoff.max
-    return min(backoff.max, backoff.initial * (2**exponent))
+    return min(backoff.max, backoff.initial * (1 << exponent))
 
 
 def consecutive_failures(task: ObservedTask, backoff: RestartBackoff) -> int:
@@ -85,6 +85,7 @@ def decide(
         backoff: the simulation's back-off settings.
         now: the planner's "now".
     """
+
     def start(restarts: int, failures: int) -> Start:
         attempt = slot.next_attempt(revision)
         new = NewTask(

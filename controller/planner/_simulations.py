@@ -79,8 +79,18 @@ def plan_simulation(
 
     def status_only(*messages: str) -> SimulationPlan:
         status = _status.simulation_status(
-            sim.name, spec.pool, spec.image, rev, spec.simulators, job, slots, {},
-            [m for m in messages if m], now, settle=settle, suspended=spec.suspend,
+            sim.name,
+            spec.pool,
+            spec.image,
+            rev,
+            spec.simulators,
+            job,
+            slots,
+            {},
+            [m for m in messages if m],
+            now,
+            settle=settle,
+            suspended=spec.suspend,
         )
         return SimulationPlan((), status, None)
 
@@ -112,7 +122,12 @@ def plan_simulation(
             )
     finished = frozenset(i for i, d in decisions.items() if isinstance(d, _restarts.Done))
     rollout = _rolling.step(
-        sim.name, slots, desired, _fenceposts.resolve(spec.rollout, desired), now, settle,
+        sim.name,
+        slots,
+        desired,
+        _fenceposts.resolve(spec.rollout, desired),
+        now,
+        settle,
         finished=finished,
     )
     actions += rollout.retire
@@ -120,7 +135,8 @@ def plan_simulation(
         i for i in decisions if not (slots.get(i) or empty(i)).live or i in rollout.pair_slots
     }
     new_tasks = tuple(
-        d.task for i, d in sorted(decisions.items())
+        d.task
+        for i, d in sorted(decisions.items())
         if i in starting and isinstance(d, _restarts.Start)
     )
     if new_tasks:
@@ -139,7 +155,16 @@ def plan_simulation(
     if job is not None and job.pool != spec.pool:
         messages.insert(0, f"needs replacement: pool {job.pool} → {spec.pool}")
     status = _status.simulation_status(
-        sim.name, spec.pool, spec.image, rev, desired, job, slots, decisions, messages, now,
+        sim.name,
+        spec.pool,
+        spec.image,
+        rev,
+        desired,
+        job,
+        slots,
+        decisions,
+        messages,
+        now,
         settle=settle,
     )
     return SimulationPlan(tuple(actions), status, min(waits, default=None))

@@ -88,9 +88,7 @@ def health_messages(
     waiting = {i: d for i, d in decisions.items() if isinstance(d, _restarts.Wait)}
     if waiting:
         reasons = Counter(
-            describe_exit(info)
-            for i in waiting
-            if (info := last_exit(slots[i])) is not None
+            describe_exit(info) for i in waiting if (info := last_exit(slots[i])) is not None
         )
         top = reasons.most_common(1)[0][0] if reasons else "exited"
         soonest = min(d.until for d in waiting.values())
@@ -102,7 +100,11 @@ def health_messages(
     if failed:
         messages.append(f"{len(failed)}/{desired} simulators failed and are not restarted")
     pending = sum(
-        1 for i, s in slots.items() if i < desired for t in s.live if t.state is SimulatorState.PENDING
+        1
+        for i, s in slots.items()
+        if i < desired
+        for t in s.live
+        if t.state is SimulatorState.PENDING
     )
     if pending:
         messages.append(f"{pending} waiting for a free slot on the pool")
@@ -128,9 +130,7 @@ def simulation_status(
     suspended: bool = False,
 ) -> SimulationStatus:
     """The status row of one simulation, with a row per slot."""
-    shown = sorted(
-        set(range(desired)) | {i for i, s in slots.items() if s.live}
-    )
+    shown = sorted(set(range(desired)) | {i for i, s in slots.items() if s.live})
     rows = tuple(
         simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
     )

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from pydantic import SecretStr
 
-from controller.spec import NodeImage, PoolSpec, Registry, RestartPolicy, SimulationSpec
+from controller.spec import NodeImage, PoolSpec, Registry, SimulationSpec
 
 # --------------------------------------------------------------------------- desired
 
@@ -309,7 +309,9 @@ class DeleteTask:
     task_id: str
 
 
-Action = CreatePool | ResizePool | DeletePool | CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask
+Action = (
+    CreatePool | ResizePool | DeletePool | CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask
+)
 
 
 # ---------------------------------------------------------------------------- status

@@ -33,8 +33,12 @@ def step(state: tuple[float, float, float, float], push_right: bool) -> tuple[fl
         POLE_HALF_LENGTH * (4.0 / 3.0 - POLE_MASS * cos**2 / total_mass)
     )
     x_acc = temp - POLE_MASS * POLE_HALF_LENGTH * theta_acc * cos / total_mass
-    return (x + TAU * x_dot, x_dot + TAU * x_acc, theta + TAU * theta_dot,
-            theta_dot + TAU * theta_acc)
+    return (
+        x + TAU * x_dot,
+        x_dot + TAU * x_acc,
+        theta + TAU * theta_dot,
+        theta_dot + TAU * theta_acc,
+    )
 
 
 def episode(rng: random.Random, step_seconds: float) -> int:

@@ -27,14 +27,19 @@ def pool_spec(**fields: Any) -> PoolSpec:
 
 
 def simulation(name: str = "cartpole", **fields: Any) -> DesiredSimulation:
-    values: dict[str, Any] = {"pool": "sims", "simulators": 3, "image": "cartpole:1.0",
-                              "command": "sleep 1000"}
+    values: dict[str, Any] = {
+        "pool": "sims",
+        "simulators": 3,
+        "image": "cartpole:1.0",
+        "command": "sleep 1000",
+    }
     values.update(fields)
     return DesiredSimulation(name, SimulationSpec.model_validate(values))
 
 
-def desired(*sims: DesiredSimulation, pools: dict[str, PoolSpec] | None = None,
-            prune_allowed: bool = True) -> Desired:
+def desired(
+    *sims: DesiredSimulation, pools: dict[str, PoolSpec] | None = None, prune_allowed: bool = True
+) -> Desired:
     return Desired(
         pools=pools if pools is not None else {"sims": pool_spec(nodes={"dedicated": 2})},
         simulations={s.name: s for s in sims},
@@ -47,10 +52,20 @@ def rev(sim: DesiredSimulation) -> str:
     return revision(template_of(sim))
 
 
-def task(sim: DesiredSimulation, slot: int, *, attempt: int = 0, state: str = "running",
-         revision_: str | None = None, age: float = 600, ran: float | None = None,
-         exit_code: int | None = None, stopped: bool = False, restarts: int = 0,
-         failures: int = 0) -> ObservedTask:
+def task(
+    sim: DesiredSimulation,
+    slot: int,
+    *,
+    attempt: int = 0,
+    state: str = "running",
+    revision_: str | None = None,
+    age: float = 600,
+    ran: float | None = None,
+    exit_code: int | None = None,
+    stopped: bool = False,
+    restarts: int = 0,
+    failures: int = 0,
+) -> ObservedTask:
     """A task created ``age`` seconds before EPOCH; exited ones ran for ``ran`` seconds."""
     r = revision_ or rev(sim)
     created = EPOCH - timedelta(seconds=age)
@@ -65,7 +80,15 @@ def task(sim: DesiredSimulation, slot: int, *, attempt: int = 0, state: str = "r
             code = 1 if exit_code is None else exit_code
             info = ExitInfo(ExitReason.SUCCEEDED if code == 0 else ExitReason.FAILED, code)
     return ObservedTask(
-        id=task_id(sim.name, slot, r, attempt), slot=slot, revision=r, attempt=attempt,
-        state=SimulatorState(state), created_at=created, started_at=started,
-        exited_at=exited, exit=info, restarts=restarts, failures=failures,
+        id=task_id(sim.name, slot, r, attempt),
+        slot=slot,
+        revision=r,
+        attempt=attempt,
+        state=SimulatorState(state),
+        created_at=created,
+        started_at=started,
+        exited_at=exited,
+        exit=info,
+        restarts=restarts,
+        failures=failures,
     )

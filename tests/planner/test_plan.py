@@ -65,16 +65,26 @@ def summary(action: Action) -> tuple[Any, ...]:
 
 
 def steady_pool(name: str = "sims", dedicated: int = 2, owned: bool = True) -> ObservedPool:
-    return ObservedPool(name, owned, PoolConfig.of(pool_spec(nodes={"dedicated": dedicated})),
-                        target_dedicated=dedicated, current_dedicated=dedicated)
+    return ObservedPool(
+        name,
+        owned,
+        PoolConfig.of(pool_spec(nodes={"dedicated": dedicated})),
+        target_dedicated=dedicated,
+        current_dedicated=dedicated,
+    )
 
 
 def observed(*jobs: ObservedJob, pools: tuple[ObservedPool, ...] = (steady_pool(),)) -> Observed:
     return Observed(pools={p.name: p for p in pools}, jobs={j.name: j for j in jobs})
 
 
-def job(*tasks: ObservedTask, name: str = "cartpole", owned: bool = True,
-        state: JobState = JobState.ACTIVE, pool: str = "sims") -> ObservedJob:
+def job(
+    *tasks: ObservedTask,
+    name: str = "cartpole",
+    owned: bool = True,
+    state: JobState = JobState.ACTIVE,
+    pool: str = "sims",
+) -> ObservedJob:
     return ObservedJob(name, pool, owned, state, tasks)
 
 
@@ -88,8 +98,9 @@ class Row:
     messages: list[str] = field(default_factory=list)
 
 
-def row(name: str, want: Desired, have: Observed, expected: list[tuple[Any, ...]],
-        **extra: Any) -> Any:
+def row(
+    name: str, want: Desired, have: Observed, expected: list[tuple[Any, ...]], **extra: Any
+) -> Any:
     return pytest.param(Row(want, have, expected, **extra), id=name)
 
 
@@ -103,117 +114,245 @@ RESIZING = ObservedPool("sims", True, PoolConfig.of(pool_spec()), PoolState.RESI
 OLD = "0123456789"
 
 ROWS = [
-    row("from nothing: pool, job, then every slot in one bulk add",
-        desired(CART), Observed(),
-        [("create-pool", "sims", 2, 0), ("create-job", "cartpole", "sims"),
-         ("add", "cartpole", (0, 1, 2))]),
+    row(
+        "from nothing: pool, job, then every slot in one bulk add",
+        desired(CART),
+        Observed(),
+        [
+            ("create-pool", "sims", 2, 0),
+            ("create-job", "cartpole", "sims"),
+            ("add", "cartpole", (0, 1, 2)),
+        ],
+    ),
     row("converged: nothing to do", desired(CART), observed(job(*fleet())), []),
-    row("scale up fills the new slots",
-        desired(simulation(simulators=5)), observed(job(*fleet())),
-        [("add", "cartpole", (3, 4))]),
-    row("scale down stops the highest slots first",
-        desired(simulation(simulators=1)), observed(job(*fleet())),
-        [("stop", "cartpole", 2, "scale-down"), ("stop", "cartpole", 1, "scale-down")]),
-    row("two live simulators in one slot: the older goes",
-        desired(CART), observed(job(*fleet(), task(CART, 2, attempt=1, age=10))),
-        [("stop", "cartpole", 2, "duplicate")]),
-    row("crash: waits the initial back-off",
-        desired(CART), observed(job(*fleet(n=2), CRASHED_2)), [],
-        requeue_in=10, messages=["1/3 simulators failing: exited with code 1"]),
-    row("crash: restarts once the back-off passed",
-        desired(CART), observed(job(*fleet(n=2), CRASHED_2)),
-        [("add", "cartpole", (2,))], seconds_later=10),
-    row("fourth failure in a row waits 10s × 2³",
+    row(
+        "scale up fills the new slots",
+        desired(simulation(simulators=5)),
+        observed(job(*fleet())),
+        [("add", "cartpole", (3, 4))],
+    ),
+    row(
+        "scale down stops the highest slots first",
+        desired(simulation(simulators=1)),
+        observed(job(*fleet())),
+        [("stop", "cartpole", 2, "scale-down"), ("stop", "cartpole", 1, "scale-down")],
+    ),
+    row(
+        "two live simulators in one slot: the older goes",
         desired(CART),
-        observed(job(*fleet(n=2), task(CART, 2, state="exited", ran=5, age=5, failures=3,
-                                       attempt=3, restarts=3))),
-        [], requeue_in=80),
-    row("a run longer than resetAfter resets the back-off",
+        observed(job(*fleet(), task(CART, 2, attempt=1, age=10))),
+        [("stop", "cartpole", 2, "duplicate")],
+    ),
+    row(
+        "crash: waits the initial back-off",
         desired(CART),
-        observed(job(*fleet(n=2), task(CART, 2, state="exited", ran=900, age=900, failures=5,
-                                       attempt=5))),
-        [], requeue_in=10),
-    row("back-off is capped at max",
+        observed(job(*fleet(n=2), CRASHED_2)),
+        [],
+        requeue_in=10,
+        messages=["1/3 simulators failing: exited with code 1"],
+    ),
+    row(
+        "crash: restarts once the back-off passed",
         desired(CART),
-        observed(job(*fleet(n=2), task(CART, 2, state="exited", ran=5, age=5, failures=20,
-                                       attempt=20))),
-        [], requeue_in=300),
-    row("a simulator simfleet stopped is replaced at once",
+        observed(job(*fleet(n=2), CRASHED_2)),
+        [("add", "cartpole", (2,))],
+        seconds_later=10,
+    ),
+    row(
+        "fourth failure in a row waits 10s × 2³",
+        desired(CART),
+        observed(
+            job(
+                *fleet(n=2),
+                task(CART, 2, state="exited", ran=5, age=5, failures=3, attempt=3, restarts=3),
+            )
+        ),
+        [],
+        requeue_in=80,
+    ),
+    row(
+        "a run longer than resetAfter resets the back-off",
+        desired(CART),
+        observed(
+            job(*fleet(n=2), task(CART, 2, state="exited", ran=900, age=900, failures=5, attempt=5))
+        ),
+        [],
+        requeue_in=10,
+    ),
+    row(
+        "back-off is capped at max",
+        desired(CART),
+        observed(
+            job(*fleet(n=2), task(CART, 2, state="exited", ran=5, age=5, failures=20, attempt=20))
+        ),
+        [],
+        requeue_in=300,
+    ),
+    row(
+        "a simulator simfleet stopped is replaced at once",
         desired(CART),
         observed(job(*fleet(n=2), task(CART, 2, state="exited", stopped=True, age=5))),
-        [("add", "cartpole", (2,))]),
-    row("restartPolicy Never leaves a failed slot empty",
-        desired(NEVER), observed(job(*fleet(NEVER, 2), task(NEVER, 2, state="exited", age=5))),
-        [], messages=["1/3 simulators failed and are not restarted"]),
-    row("restartPolicy OnFailure leaves a succeeded slot empty",
+        [("add", "cartpole", (2,))],
+    ),
+    row(
+        "restartPolicy Never leaves a failed slot empty",
+        desired(NEVER),
+        observed(job(*fleet(NEVER, 2), task(NEVER, 2, state="exited", age=5))),
+        [],
+        messages=["1/3 simulators failed and are not restarted"],
+    ),
+    row(
+        "restartPolicy OnFailure leaves a succeeded slot empty",
         desired(ON_FAILURE),
-        observed(job(*fleet(ON_FAILURE, 2),
-                     task(ON_FAILURE, 2, state="exited", exit_code=0, age=5))),
-        []),
-    row("restartPolicy OnFailure restarts a failure",
+        observed(
+            job(*fleet(ON_FAILURE, 2), task(ON_FAILURE, 2, state="exited", exit_code=0, age=5))
+        ),
+        [],
+    ),
+    row(
+        "restartPolicy OnFailure restarts a failure",
         desired(ON_FAILURE),
-        observed(job(*fleet(ON_FAILURE, 2),
-                     task(ON_FAILURE, 2, state="exited", exit_code=2, age=30, ran=5))),
-        [("add", "cartpole", (2,))]),
-    row("suspend: left exactly as it is",
-        desired(SUSPENDED), observed(job(task(SUSPENDED, 0))), [], messages=["suspended"]),
-    row("a job simfleet did not create is never touched",
-        desired(CART), observed(job(owned=False)), [], messages=["not created by simfleet"]),
-    row("a job still being deleted is waited for",
-        desired(CART), observed(job(state=JobState.DELETING)), []),
-    row("a simulation on an undefined pool waits",
-        desired(CART, pools={}), Observed(), [], messages=["pool sims is not defined"]),
-    row("prune: a removed spec deletes its job and unused pool",
-        desired(pools={}), observed(job(task(CART, 0))),
-        [("delete-job", "cartpole"), ("delete-pool", "sims")]),
-    row("prune held: nothing deleted while a spec fails",
-        desired(pools={}, prune_allowed=False), observed(job(task(CART, 0))), []),
-    row("prune never deletes what simfleet did not create",
+        observed(
+            job(
+                *fleet(ON_FAILURE, 2),
+                task(ON_FAILURE, 2, state="exited", exit_code=2, age=30, ran=5),
+            )
+        ),
+        [("add", "cartpole", (2,))],
+    ),
+    row(
+        "suspend: left exactly as it is",
+        desired(SUSPENDED),
+        observed(job(task(SUSPENDED, 0))),
+        [],
+        messages=["suspended"],
+    ),
+    row(
+        "a job simfleet did not create is never touched",
+        desired(CART),
+        observed(job(owned=False)),
+        [],
+        messages=["not created by simfleet"],
+    ),
+    row(
+        "a job still being deleted is waited for",
+        desired(CART),
+        observed(job(state=JobState.DELETING)),
+        [],
+    ),
+    row(
+        "a simulation on an undefined pool waits",
+        desired(CART, pools={}),
+        Observed(),
+        [],
+        messages=["pool sims is not defined"],
+    ),
+    row(
+        "prune: a removed spec deletes its job and unused pool",
+        desired(pools={}),
+        observed(job(task(CART, 0))),
+        [("delete-job", "cartpole"), ("delete-pool", "sims")],
+    ),
+    row(
+        "prune held: nothing deleted while a spec fails",
+        desired(pools={}, prune_allowed=False),
+        observed(job(task(CART, 0))),
+        [],
+    ),
+    row(
+        "prune never deletes what simfleet did not create",
         desired(pools={}),
         observed(job(task(CART, 0), owned=False), pools=(steady_pool(owned=False),)),
-        []),
-    row("rollout: surge one new simulator (25% of 3 rounds up)",
-        desired(CART_V2), observed(job(*fleet())),
-        [("add", "cartpole", (0,))], messages=["rolling out: 0/3"]),
-    row("rollout: once the new one runs, the old one retires and the next pairs up",
-        desired(CART_V2), observed(job(*fleet(), task(CART_V2, 0, age=30))),
-        [("add", "cartpole", (1,)), ("stop", "cartpole", 0, "rollout")]),
-    row("rollout: nothing old retires while the new one is not available",
-        desired(CART_V2), observed(job(*fleet(), task(CART_V2, 0, state="pending", age=30))),
-        []),
-    row("rollout: a crashing new image backs off and the old simulators stay",
+        [],
+    ),
+    row(
+        "rollout: surge one new simulator (25% of 3 rounds up)",
+        desired(CART_V2),
+        observed(job(*fleet())),
+        [("add", "cartpole", (0,))],
+        messages=["rolling out: 0/3"],
+    ),
+    row(
+        "rollout: once the new one runs, the old one retires and the next pairs up",
+        desired(CART_V2),
+        observed(job(*fleet(), task(CART_V2, 0, age=30))),
+        [("add", "cartpole", (1,)), ("stop", "cartpole", 0, "rollout")],
+    ),
+    row(
+        "rollout: nothing old retires while the new one is not available",
+        desired(CART_V2),
+        observed(job(*fleet(), task(CART_V2, 0, state="pending", age=30))),
+        [],
+    ),
+    row(
+        "rollout: a crashing new image backs off and the old simulators stay",
         desired(CART_V2),
         observed(job(*fleet(), task(CART_V2, 0, state="exited", ran=3, age=3))),
-        [], requeue_in=10, messages=["failing"]),
-    row("rollout on a full pool: the surge waits, nothing old retires",
-        desired(CART_V2), observed(job(*fleet(), task(CART_V2, 0, state="pending", age=30))),
-        [], messages=["1 waiting for a free slot on the pool", "rolling out: 1/3"]),
-    row("rollout with maxSurge 0: retire one, replace it next pass",
+        [],
+        requeue_in=10,
+        messages=["failing"],
+    ),
+    row(
+        "rollout on a full pool: the surge waits, nothing old retires",
+        desired(CART_V2),
+        observed(job(*fleet(), task(CART_V2, 0, state="pending", age=30))),
+        [],
+        messages=["1 waiting for a free slot on the pool", "rolling out: 1/3"],
+    ),
+    row(
+        "rollout with maxSurge 0: retire one, replace it next pass",
         desired(simulation(rollout={"maxSurge": 0, "maxUnavailable": 1})),
         observed(job(*fleet(revision_=OLD))),
-        [("stop", "cartpole", 2, "rollout")]),
-    row("history: exited simulators beyond 3 per slot are forgotten",
+        [("stop", "cartpole", 2, "rollout")],
+    ),
+    row(
+        "history: exited simulators beyond 3 per slot are forgotten",
         desired(CART),
-        observed(job(*fleet(), *(task(CART, 2, attempt=a, state="exited", age=1000 - a)
-                                 for a in range(5)))),
-        [("forget", "cartpole", task(CART, 2, attempt=1).id),
-         ("forget", "cartpole", task(CART, 2, attempt=0).id)]),
-    row("auto pool: 9 simulators on 4 slots per node need 3 nodes",
-        desired(simulation(simulators=9), pools=AUTO_5), observed(pools=(steady_pool(dedicated=1),)),
-        [("resize", "sims", 3, 0), ("create-job", "cartpole", "sims"),
-         ("add", "cartpole", tuple(range(9)))]),
-    row("auto pool: bounded by max",
+        observed(
+            job(
+                *fleet(),
+                *(task(CART, 2, attempt=a, state="exited", age=1000 - a) for a in range(5)),
+            )
+        ),
+        [
+            ("forget", "cartpole", task(CART, 2, attempt=1).id),
+            ("forget", "cartpole", task(CART, 2, attempt=0).id),
+        ],
+    ),
+    row(
+        "auto pool: 9 simulators on 4 slots per node need 3 nodes",
+        desired(simulation(simulators=9), pools=AUTO_5),
+        observed(pools=(steady_pool(dedicated=1),)),
+        [
+            ("resize", "sims", 3, 0),
+            ("create-job", "cartpole", "sims"),
+            ("add", "cartpole", tuple(range(9))),
+        ],
+    ),
+    row(
+        "auto pool: bounded by max",
         desired(simulation(simulators=100), pools=AUTO_5),
         observed(job(), pools=(steady_pool(dedicated=5),)),
-        [("add", "cartpole", tuple(range(100)))]),
-    row("auto pool: down to zero when no simulator needs it",
+        [("add", "cartpole", tuple(range(100)))],
+    ),
+    row(
+        "auto pool: down to zero when no simulator needs it",
         desired(pools={"sims": pool_spec(nodes={"dedicated": "auto"})}),
-        observed(pools=(steady_pool(dedicated=2),)), [("resize", "sims", 0, 0)]),
-    row("a changed vmSize is reported, not applied",
+        observed(pools=(steady_pool(dedicated=2),)),
+        [("resize", "sims", 0, 0)],
+    ),
+    row(
+        "a changed vmSize is reported, not applied",
         desired(CART, pools={"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}),
-        observed(job(*fleet())), []),
-    row("no resize while the pool is resizing",
-        desired(CART), observed(job(*fleet()), pools=(RESIZING,)), []),
+        observed(job(*fleet())),
+        [],
+    ),
+    row(
+        "no resize while the pool is resizing",
+        desired(CART),
+        observed(job(*fleet()), pools=(RESIZING,)),
+        [],
+    ),
 ]
 
 
@@ -240,8 +379,11 @@ def test_a_changed_vm_size_says_needs_replacement() -> None:
 
 
 def test_status_counts_ready_up_to_date_and_restarts() -> None:
-    tasks = (task(CART, 0, restarts=2, attempt=2), task(CART, 1, state="pending"),
-             task(CART, 2, state="exited", age=5, ran=5, restarts=1, attempt=1))
+    tasks = (
+        task(CART, 0, restarts=2, attempt=2),
+        task(CART, 1, state="pending"),
+        task(CART, 2, state="exited", age=5, ran=5, restarts=1, attempt=1),
+    )
     status = plan(desired(CART), observed(job(*tasks)), EPOCH).status.simulations[0]
     assert (status.desired, status.ready, status.up_to_date, status.restarts) == (3, 1, 2, 3)
     assert [row.state for row in status.simulators] == ["running", "pending", "waiting"]
@@ -250,8 +392,11 @@ def test_status_counts_ready_up_to_date_and_restarts() -> None:
 
 
 def test_a_restart_carries_its_counts_forward() -> None:
-    tasks = (task(CART, 0), task(CART, 1),
-             task(CART, 2, state="exited", ran=5, age=5, attempt=4, restarts=4, failures=2))
+    tasks = (
+        task(CART, 0),
+        task(CART, 1),
+        task(CART, 2, state="exited", ran=5, age=5, attempt=4, restarts=4, failures=2),
+    )
     result = plan(desired(CART), observed(job(*tasks)), EPOCH + timedelta(seconds=60))
     (add,) = result.actions
     assert isinstance(add, AddTasks)

@@ -44,8 +44,15 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
             taskSlotsPerNode=draw(st.integers(1, 4)),
             # Fixed pools are roomy enough for every surge; a full pool stalls a rollout by
             # design (see the table test "rollout on a full pool").
-            nodes=draw(st.sampled_from([{"dedicated": 30}, {"dedicated": "auto", "max": 50},
-                                        {"dedicated": 1, "spot": "auto", "max": 50}])),
+            nodes=draw(
+                st.sampled_from(
+                    [
+                        {"dedicated": 30},
+                        {"dedicated": "auto", "max": 50},
+                        {"dedicated": 1, "spot": "auto", "max": 50},
+                    ]
+                )
+            ),
         )
     }
     sims = {}
@@ -55,15 +62,23 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
             simulators=draw(st.integers(0, 8)),
             image=draw(st.sampled_from(["sim:1", "sim:2"])),
             restartPolicy=draw(st.sampled_from(["Always", "OnFailure", "Never"])),
-            rollout=draw(st.sampled_from([
-                {"maxSurge": "25%", "maxUnavailable": 0},
-                {"maxSurge": 0, "maxUnavailable": 1},
-                {"maxSurge": 2, "maxUnavailable": "50%"},
-            ])),
+            rollout=draw(
+                st.sampled_from(
+                    [
+                        {"maxSurge": "25%", "maxUnavailable": 0},
+                        {"maxSurge": 0, "maxUnavailable": 1},
+                        {"maxSurge": 2, "maxUnavailable": "50%"},
+                    ]
+                )
+            ),
         )
     allowed = draw(st.booleans()) if prune_allowed is None else prune_allowed
-    return Desired(pools=pools, simulations=sims, prune_allowed=allowed,
-                   prune_held_because="" if allowed else "held")
+    return Desired(
+        pools=pools,
+        simulations=sims,
+        prune_allowed=allowed,
+        prune_held_because="" if allowed else "held",
+    )
 
 
 def check_invariants(desired: Desired, observed: Observed) -> None:
@@ -80,13 +95,18 @@ def check_invariants(desired: Desired, observed: Observed) -> None:
             assert pairs <= max(1, resolve(sim.spec.rollout, sim.spec.simulators).surge)
 
 
-def drive(backend: FakeBackend, desired: Desired, clock: FakeClock, crashes: list[int],
-          passes: int = 60) -> None:
+def drive(
+    backend: FakeBackend, desired: Desired, clock: FakeClock, crashes: list[int], passes: int = 60
+) -> None:
     """Run passes until converged; crash a simulator before some of them."""
     for number in range(passes):
         if number < len(crashes):
-            live = sorted((j, t.id) for j in backend.jobs for t in backend.live_tasks(j)
-                          if t.state.value == "running")
+            live = sorted(
+                (j, t.id)
+                for j in backend.jobs
+                for t in backend.live_tasks(j)
+                if t.state.value == "running"
+            )
             if live:
                 job, task = live[crashes[number] % len(live)]
                 backend.crash(job, task, exit_code=crashes[number] % 3)
@@ -117,15 +137,18 @@ def assert_converged(desired: Desired, backend: FakeBackend, clock: FakeClock) -
         assert set(observed.jobs) == set(desired.simulations)
 
 
-SETTINGS = settings(max_examples=60, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
-@given(first=desired_states(prune_allowed=True), second=desired_states(),
-       crashes=st.lists(st.integers(0, 100), max_size=6))
-def test_fleets_converge_and_replanning_does_nothing(first: Desired, second: Desired,
-                                                     crashes: list[int]) -> None:
+@given(
+    first=desired_states(prune_allowed=True),
+    second=desired_states(),
+    crashes=st.lists(st.integers(0, 100), max_size=6),
+)
+def test_fleets_converge_and_replanning_does_nothing(
+    first: Desired, second: Desired, crashes: list[int]
+) -> None:
     clock = FakeClock()
     backend = FakeBackend(clock)
     drive(backend, first, clock, crashes)
@@ -150,7 +173,9 @@ def test_nothing_is_deleted_while_pruning_is_held(first: Desired, second: Desire
 
 @SETTINGS
 @given(state=desired_states(prune_allowed=True), crashes=st.lists(st.integers(0, 100), max_size=4))
-def test_objects_simfleet_did_not_create_are_never_touched(state: Desired, crashes: list[int]) -> None:
+def test_objects_simfleet_did_not_create_are_never_touched(
+    state: Desired, crashes: list[int]
+) -> None:
     clock = FakeClock()
     backend = FakeBackend(clock)
     backend.add_foreign_job("alpha", "sims")
@@ -167,13 +192,16 @@ def test_objects_simfleet_did_not_create_are_never_touched(state: Desired, crash
                     pass
             backend.apply(action)
         clock.advance(400)
-    assert backend.jobs["alpha"].tasks == {} and backend.jobs["outsider"].tasks == {}
+    assert backend.jobs["alpha"].tasks == {}
+    assert backend.jobs["outsider"].tasks == {}
 
 
 def test_a_pass_repeated_after_a_crash_creates_no_duplicate() -> None:
     """Applying a plan twice (the controller died before it saw the result) is harmless."""
-    state = Desired(pools={"sims": pool_spec(nodes={"dedicated": 2})},
-                    simulations={"alpha": simulation("alpha", simulators=5)})
+    state = Desired(
+        pools={"sims": pool_spec(nodes={"dedicated": 2})},
+        simulations={"alpha": simulation("alpha", simulators=5)},
+    )
     clock = FakeClock()
     backend = FakeBackend(clock)
     first = plan(state, backend.snapshot(), clock())
@@ -185,8 +213,12 @@ def test_a_pass_repeated_after_a_crash_creates_no_duplicate() -> None:
 
 def test_sims_of_one_simulation_share_a_revision_and_ids_are_stable() -> None:
     sim: DesiredSimulation = simulation("alpha", simulators=2)
-    a = plan(Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}),
-             Observed(), FakeClock()())
-    b = plan(Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}),
-             Observed(), FakeClock()() + timedelta(hours=1))
+    a = plan(
+        Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}), Observed(), FakeClock()()
+    )
+    b = plan(
+        Desired(pools={"sims": pool_spec()}, simulations={"alpha": sim}),
+        Observed(),
+        FakeClock()() + timedelta(hours=1),
+    )
     assert a.actions == b.actions

@@ -13,7 +13,13 @@ from controller.spec import PoolSpec, SimulationSpec, load_file
 
 NAMES = st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")
 ENV_NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+# PyYAML's *dumper* mangles NEL and the Unicode line/paragraph separators in quoted
+# scalars (yaml.safe_load reads its own output back differently), so they are left out:
+# this property is about the loader, not the dumper.
+TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Zl", "Zp"), exclude_characters="\x85"),
+    max_size=30,
+)
 NON_EMPTY = TEXT.filter(bool)
 SECONDS = st.integers(min_value=0, max_value=10 * 86400)
 DURATIONS = st.one_of(SECONDS, SECONDS.map(lambda s: f"{s}s"), SECONDS.map(lambda s: f"{s}ms"))
@@ -79,7 +85,7 @@ POOL_SPECS = st.fixed_dictionaries(
 )
 
 SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 

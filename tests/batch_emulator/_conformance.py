@@ -1,0 +1,205 @@
+"""Checking bodies against BatchService.json: request validation and the test-mode audit.
+
+Swagger 2.0 definitions become JSON Schema (draft 4, which Swagger 2.0 is built on):
+
+* `$ref`s stay `$ref`s into the same document's `definitions`; `x-ms-*`, `description`,
+  `default` and `example` keys are dropped.
+* Strictness: every object that lists `properties` gets `additionalProperties: false`
+  unless the spec says otherwise (it does so for two free-form maps). The spec is
+  generated from TypeSpec models that list every wire field, so an unknown property is
+  a bug: a typo in a request, or the emulator inventing a field in a response.
+* `readOnly` properties are server-owned: allowed in responses, rejected in requests
+  (and dropped from `required` there). The 2025-06-01 spec has no `x-nullable`; null is
+  therefore never valid.
+* Enums are closed in both directions even where the spec marks them
+  `modelAsString` (extensible): the emulator must only send known values, and a client
+  sending an unknown one is almost certainly wrong. Enum values compare exactly: Batch
+  sends lowercase (`running`) and the SDK's enums are lowercase too.
+* Formats are checked: `date-time` (ISO 8601 with zone), `duration` (ISO 8601),
+  `int32`/`int64` ranges (and `int64` carried as a digit string, e.g. `contentLength`),
+  `uri`.
+
+Responses are also checked for the headers the spec declares for that status
+(`request-id` always, `ETag`/`Last-Modified`/`DataServiceId` on single-resource answers;
+`client-request-id` when the request carried one).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft4Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from ._spec import Operation, Spec
+from ._wire import DURATION_PATTERN, is_iso
+
+_DROP = {"description", "default", "example", "readOnly", "title", "x-nullable"}
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# Headers a list answer does not carry: they describe one resource.
+RESOURCE_HEADERS = {"etag", "last-modified", "dataserviceid"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    direction: str  # "request" or "response"
+    operation: str
+    status: int | None
+    messages: tuple[str, ...]
+
+    def __str__(self) -> str:
+        where = f" {self.status}" if self.status is not None else ""
+        return f"{self.direction} {self.operation}{where}: " + "; ".join(self.messages)
+
+
+def _convert(node: Any, request: bool) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, request) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:  # draft 4 ignores siblings of $ref; keep it alone
+        return {"$ref": node["$ref"]}
+    out: dict[str, Any] = {}
+    for name, value in node.items():
+        if name in _DROP or name.startswith("x-ms-"):
+            continue
+        if name == "properties":
+            props = {
+                prop: _convert(schema, request)
+                for prop, schema in value.items()
+                if not (request and schema.get("readOnly"))
+            }
+            out["properties"] = props
+        else:
+            out[name] = _convert(value, request)
+    if "properties" in node:
+        out.setdefault("type", "object")
+        out.setdefault("additionalProperties", False)
+        if "required" in out:
+            kept = [r for r in out["required"] if r in out["properties"]]
+            if kept:
+                out["required"] = kept
+            else:
+                del out["required"]
+    fmt = node.get("format")
+    if fmt in _INT_RANGES and node.get("type") == "integer":
+        out["minimum"], out["maximum"] = _INT_RANGES[fmt]
+    return out
+
+
+def _format_checker() -> FormatChecker:
+    checker = FormatChecker(formats=())
+
+    @checker.checks("date-time")
+    def _date_time(value: object) -> bool:
+        return not isinstance(value, str) or is_iso(value)
+
+    @checker.checks("duration")
+    def _duration(value: object) -> bool:
+        return not isinstance(value, str) or re.match(DURATION_PATTERN, value) is not None
+
+    @checker.checks("int64")
+    def _int64(value: object) -> bool:
+        return not isinstance(value, str) or re.fullmatch(r"-?\d+", value) is not None
+
+    @checker.checks("uri")
+    def _uri(value: object) -> bool:
+        return not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
+
+    return checker
+
+
+class SchemaBook:
+    """Validators for the spec's definitions, one set per direction."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._definitions = {
+            mode: {name: _convert(schema, mode) for name, schema in spec.definitions.items()}
+            for mode in (True, False)
+        }
+        self._checker = _format_checker()
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019 - one SchemaBook per spec, kept for the process
+    def validator(self, ref: str, request: bool) -> Draft4Validator:
+        root = {"$ref": ref, "definitions": self._definitions[request]}
+        return Draft4Validator(root, format_checker=self._checker)
+
+    def errors(self, schema: dict[str, Any], instance: Any, *, request: bool) -> list[ValidationError]:
+        if "$ref" in schema:
+            validator = self.validator(schema["$ref"], request)
+        else:
+            root = copy.deepcopy(_convert(schema, request))
+            root["definitions"] = self._definitions[request]
+            validator = Draft4Validator(root, format_checker=self._checker)
+        return sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+
+    # -- per operation ------------------------------------------------------------------
+
+    def request_errors(self, op: Operation, body: Any) -> list[ValidationError]:
+        param = op.body_param
+        if param is None:
+            return []
+        return self.errors(param["schema"], body, request=True)
+
+    def response_problems(
+        self,
+        op: Operation,
+        status: int,
+        headers: dict[str, str],
+        body: Any,
+        *,
+        has_body: bool,
+        client_request_id: bool,
+    ) -> list[str]:
+        declared = op.raw["responses"]
+        problems: list[str] = []
+        if str(status) not in declared and status < 400:
+            problems.append(f"status {status} is not a documented success code")
+        response = op.response(status)
+        schema = response.get("schema")
+        if schema is None or op.raw.get("produces") == ["application/octet-stream", "application/json"] and status < 400:
+            if has_body and op.method != "GET":
+                problems.append("the spec declares no body for this answer, but one was sent")
+        else:
+            if not has_body:
+                problems.append("the spec declares a body for this answer, but none was sent")
+            else:
+                problems.extend(describe(e) for e in self.errors(schema, body, request=False))
+        lowered = {name.lower() for name in headers}
+        for name in response.get("headers", {}):
+            low = name.lower()
+            if low == "client-request-id" and not client_request_id:
+                continue
+            if low in RESOURCE_HEADERS and op.pageable:
+                continue
+            if low not in lowered:
+                problems.append(f"missing response header {name}")
+        return problems
+
+
+def describe(error: ValidationError) -> str:
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return f"{where}: {error.message}"
+
+
+def batch_error_for(error: ValidationError) -> tuple[str, dict[str, str]]:
+    """Map a request-body schema error to the Batch error code the service would use."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = f"{path}.{missing[0]}" if path and missing else (missing[0] if missing else path)
+        return "MissingRequiredProperty", {"PropertyName": name}
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message)
+        name = f"{path}.{extra[0]}" if path and extra else (extra[0] if extra else path)
+        return "UnsupportedProperty", {"PropertyName": name}
+    return "InvalidPropertyValue", {
+        "PropertyName": path or "(body)",
+        "PropertyValue": str(error.instance)[:200],
+        "Reason": error.message[:200],
+    }
