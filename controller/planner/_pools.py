@@ -55,9 +55,13 @@ def demand(pool: str, desired: Desired, observed: Observed) -> int:
     return total
 
 
-def targets(spec: PoolSpec, slots_needed: int) -> tuple[int, int]:
-    """Dedicated and spot node targets for a pool that must offer ``slots_needed`` slots."""
-    needed = math.ceil(slots_needed / spec.task_slots_per_node)
+def targets(spec: PoolSpec, slots_needed: int, slots_per_node: int) -> tuple[int, int]:
+    """Dedicated and spot node targets for a pool that must offer ``slots_needed`` slots.
+
+    ``slots_per_node`` is what the pool really has: a live pool awaiting replacement keeps
+    its old value, and sizing must fit the simulators onto the nodes that exist.
+    """
+    needed = math.ceil(slots_needed / slots_per_node)
     dedicated, spot = spec.nodes.dedicated, spec.nodes.spot
     if isinstance(dedicated, Auto) and isinstance(spot, Auto):
         return min(needed, spec.nodes.max), 0
@@ -99,8 +103,9 @@ def _status(pool: ObservedPool, message: str) -> PoolStatus:
 
 def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -> PoolPlan:
     """Decide what one desired pool needs this pass."""
-    dedicated, spot = targets(spec, demand(name, desired, observed))
     pool = observed.pools.get(name)
+    slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
+    dedicated, spot = targets(spec, demand(name, desired, observed), slots)
     if pool is None:
         create = CreatePool(name=name, spec=spec, dedicated=dedicated, spot=spot)
         status = PoolStatus(name, 0, 0, dedicated, spot, "creating", "")

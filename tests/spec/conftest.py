@@ -17,6 +17,7 @@ from controller.spec import FileResult, load_file
 Write = Callable[[str, str], Path]
 Load = Callable[[str], FileResult]
 
+
 @pytest.fixture
 def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ``specs`` directory, given as the relative path ``specs``."""

@@ -52,9 +52,7 @@ class TestCombining:
         assert sorted(found.files) == ["specs/pool.yaml", "specs/sims/a.yaml"]
         assert (found.missing, found.empty) == (False, False)
 
-    def test_pools_and_simulations_are_separate_namespaces(
-        self, write: Write, specs: Path
-    ) -> None:
+    def test_pools_and_simulations_are_separate_namespaces(self, write: Write, specs: Path) -> None:
         write("a.yaml", pool("cartpole") + "---\n" + simulation("cartpole"))
         found = catalog(specs)
         assert (list(found.pools), list(found.simulations)) == (["cartpole"], ["cartpole"])
@@ -67,7 +65,12 @@ class TestCombining:
         ],
     )
     def test_missing_and_empty(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, create: bool, missing: bool, empty: bool
+        self,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        create: bool,
+        missing: bool,
+        empty: bool,
     ) -> None:
         monkeypatch.chdir(tmp_path)
         if create:
@@ -82,9 +85,7 @@ class TestCombining:
 
 
 class TestDuplicateNames:
-    def test_reported_at_both_places_each_naming_the_other(
-        self, write: Write, specs: Path
-    ) -> None:
+    def test_reported_at_both_places_each_naming_the_other(self, write: Write, specs: Path) -> None:
         write("a.yaml", simulation("cartpole"))
         write("b.yaml", "\n" + simulation("cartpole"))
         found = catalog(specs)
@@ -150,7 +151,9 @@ class TestLastGoodVersion:
         broken = catalog(specs, good)
         assert simulators(broken, "cartpole") == 3
         assert simulators(broken, "other") == 5  # other files go on being reconciled
-        assert messages(broken) == ["specs/a.yaml:5:1: expected the node content, but found '<stream end>'"]
+        assert messages(broken) == [
+            "specs/a.yaml:5:1: expected the node content, but found '<stream end>'"
+        ]
         assert broken.files["specs/a.yaml"] is good.files["specs/a.yaml"]
 
     def test_the_last_good_version_survives_several_broken_passes(

@@ -45,7 +45,9 @@ SIMULATION_SPECS = st.fixed_dictionaries(
         "simulators": st.integers(min_value=0, max_value=100_000),
         "command": st.one_of(NON_EMPTY, st.lists(TEXT, min_size=1, max_size=4)),
         "env": st.dictionaries(ENV_NAMES, TEXT, max_size=4),
-        "secretEnv": st.dictionaries(ENV_NAMES, ENV_NAMES.map(lambda n: {"fromEnv": n}), max_size=3),
+        "secretEnv": st.dictionaries(
+            ENV_NAMES, ENV_NAMES.map(lambda n: {"fromEnv": n}), max_size=3
+        ),
         "containerRunOptions": TEXT,
         "restartPolicy": st.sampled_from(["Always", "OnFailure", "Never"]),
         "restartBackoff": backoffs(),
@@ -85,7 +87,7 @@ POOL_SPECS = st.fixed_dictionaries(
 )
 
 SETTINGS = settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 

@@ -42,7 +42,9 @@ class TestFormatPath:
         [
             pytest.param((), "", id="root"),
             pytest.param(("spec", "simulators"), "spec.simulators", id="dotted"),
-            pytest.param(("spec", "registries", 0, "server"), "spec.registries[0].server", id="list"),
+            pytest.param(
+                ("spec", "registries", 0, "server"), "spec.registries[0].server", id="list"
+            ),
             pytest.param(("spec", "env", "FOO"), "spec.env.FOO", id="dict-key"),
             pytest.param(
                 ("metadata", "labels", "app.io/name"),
@@ -172,7 +174,9 @@ class TestRefusals:
                 ["f.yaml:3:3: other: merge keys (<<) are not supported; write the fields out"],
                 id="merge-key",
             ),
-            pytest.param("a: !!binary aGk=\n", ["f.yaml:1:4: a: unsupported tag !!binary"], id="binary"),
+            pytest.param(
+                "a: !!binary aGk=\n", ["f.yaml:1:4: a: unsupported tag !!binary"], id="binary"
+            ),
             pytest.param("a: !!set {x}\n", ["f.yaml:1:4: a: unsupported tag !!set"], id="set"),
             pytest.param(
                 "a: !!python/object/apply:os.system [ls]\n",
