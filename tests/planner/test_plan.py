@@ -342,6 +342,15 @@ ROWS = [
         [("resize", "sims", 0, 0)],
     ),
     row(
+        "auto pool awaiting replacement is sized by the slots its nodes really have",
+        desired(
+            simulation(simulators=9),
+            pools={"sims": pool_spec(taskSlotsPerNode=8, nodes={"dedicated": "auto"})},
+        ),
+        observed(job(*fleet(simulation(simulators=9), 9)), pools=(steady_pool(dedicated=3),)),
+        [],
+    ),
+    row(
         "a changed vmSize is reported, not applied",
         desired(CART, pools={"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}),
         observed(job(*fleet())),

@@ -71,7 +71,7 @@ spec:
   rollout: {maxSurge: 25%, maxUnavailable: 0}
   maxLifetime: 150d             # recycle a simulator before Batch's 180-day task limit
   suspend: false                # true: leave this simulation exactly as it is
-"""
+"""  # noqa: E501 (verbatim from product.md)
 
 MINIMAL_POOL = "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: sims}\nspec: {vmSize: x}\n"
 MINIMAL_SIMULATION = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -135,7 +135,7 @@ class TestWhatIsIgnored:
 
 class TestSymlinkedRoot:
     @pytest.fixture
-    def checkouts(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    def checkouts(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         """Two checkouts and ``specs -> rev1``, the way git-sync lays them out."""
         monkeypatch.chdir(tmp_path)
         for revision, name in (("rev1", "one"), ("rev2", "two")):
@@ -143,7 +143,7 @@ class TestSymlinkedRoot:
             folder.mkdir(parents=True)
             (folder / "a.yaml").write_text(POOL % name)
         Path("specs").symlink_to(".worktrees/rev1", target_is_directory=True)
-        yield Path("specs")
+        return Path("specs")
 
     def swap(self, target: str) -> None:
         """Repoint ``specs`` atomically, as git-sync does (rename over the old link)."""
