@@ -17,8 +17,10 @@ Limits, against hostile or accidental input:
 - Aliases are allowed, but every value visited counts, each time an alias is used again;
   past :data:`MAX_NODES` the document is refused. The classic "billion laughs" stops after
   10,000 steps instead of expanding to 10⁹ strings. Recursive aliases are refused.
-- Nesting deeper than :data:`MAX_DEPTH` is refused (PyYAML's composer recurses, so a file
-  of a million ``[`` would otherwise end in a ``RecursionError``).
+- The same count and a nesting limit (:data:`MAX_DEPTH`) already apply while composing
+  (:class:`_LimitedLoader`, a ``SafeLoader`` subclass), so a 1 MiB flow list is not
+  composed whole (seconds of pure-Python work) and a million ``[`` do not exhaust the
+  composer's recursion.
 - Keys must be strings, and a key may appear once per mapping: a duplicate is reported at
   its second occurrence, where PyYAML would silently keep the last value.
 - Merge keys (``<<: *base``) are **refused**: a spec should say what it means field by
@@ -38,6 +40,7 @@ from typing import Any, Final
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from controller.spec._errors import SpecError
@@ -53,6 +56,11 @@ Segment = str | int
 Position = tuple[int, int]
 """A 1-based ``(line, column)``, as editors count."""
 
+_TOO_MANY: Final = (
+    f"too many values: more than {MAX_NODES:,} (aliases count every time they are used);"
+    " the document is refused"
+)
+_TOO_DEEP: Final = f"nested too deeply (more than {MAX_DEPTH} levels)"
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_KEY = re.compile(r"[^.\[\]\"]+")
 _SCALARS: Final = SafeConstructor()
@@ -132,40 +140,75 @@ def parse(text: str, file: str) -> Stream:
     """
     documents: list[Document] = []
     errors: list[SpecError] = []
-    nodes = yaml.compose_all(text, Loader=yaml.SafeLoader)
+    nodes = yaml.compose_all(text, Loader=_LimitedLoader)
     while True:
         try:
             node = next(nodes)
         except StopIteration:
             break
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            problem = exc.problem or exc.context or "invalid YAML"
-            errors.append(SpecError(file, line, column, "", problem))
-            break
-        except yaml.reader.ReaderError as exc:
-            line, column = _position_of(text, int(exc.position))
-            errors.append(SpecError(file, line, column, "", f"{exc.reason}"))
-            break
-        except yaml.YAMLError as exc:
-            errors.append(SpecError(file, 1, 1, "", str(exc)))
-            break
-        except RecursionError:
-            message = f"nested too deeply (more than {MAX_DEPTH} levels)"
-            errors.append(SpecError(file, 1, 1, "", message))
+        except (yaml.YAMLError, _LimitExceededError) as exc:
+            errors.append(_stream_error(exc, text, file))
             break
         converter = _Converter(file)
         try:
             data = converter.convert(node, ())
         except _LimitExceededError as exc:
-            errors.append(exc.error)
+            errors.append(exc.error(file))
             continue
         errors.extend(converter.errors)
-        if data is None:
-            continue
-        documents.append(Document(data, converter.positions, converter.key_positions))
+        if data is not None:
+            documents.append(Document(data, converter.positions, converter.key_positions))
     return Stream(tuple(documents), tuple(errors))
+
+
+def _stream_error(exc: yaml.YAMLError | _LimitExceededError, text: str, file: str) -> SpecError:
+    """The one error that ends a stream: a syntax error, a bad character or a limit."""
+    if isinstance(exc, _LimitExceededError):
+        return exc.error(file)
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return SpecError(file, line, column, "", exc.problem or exc.context or "invalid YAML")
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, column = _position_of(text, int(exc.position))
+        return SpecError(file, line, column, "", str(exc.reason))
+    return SpecError(file, 1, 1, "", str(exc))
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """The SafeLoader, refusing too many or too deeply nested nodes while composing.
+
+    Conversion enforces the same limits (and counts alias expansion, which composing does
+    not see), but checking here as well means a 1 MiB flow list of half a million numbers
+    stops after 10,000 of them instead of costing seconds of composing, and a million ``[``
+    stop at level 64 instead of exhausting the composer's recursion.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.composed = 0
+        self.depth = 0
+
+    def compose_document(self) -> Node | None:
+        self.composed = 0
+        return super().compose_document()
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise _LimitExceededError(self._here(), _TOO_MANY)
+        if self.depth >= MAX_DEPTH:
+            raise _LimitExceededError(self._here(), _TOO_DEEP)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _here(self) -> Position:
+        event: Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+        mark = event.start_mark
+        return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def _position_of(text: str, offset: int) -> Position:
@@ -180,11 +223,16 @@ def _mark(node: Node) -> Position:
 
 
 class _LimitExceededError(Exception):
-    """Raised inside conversion to abandon a document that breaks a limit."""
+    """Raised to abandon a document (or, while composing, the stream) that breaks a limit."""
 
-    def __init__(self, error: SpecError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    def __init__(self, position: Position, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.position = position
+        self.message = message
+        self.path = path
+
+    def error(self, file: str) -> SpecError:
+        return SpecError(file, *self.position, self.path, self.message)
 
 
 class _Converter:
@@ -203,20 +251,14 @@ class _Converter:
         self.errors.append(SpecError(self.file, line, column, format_path(path), message))
 
     def abort(self, node: Node, path: Sequence[Segment], message: str) -> _LimitExceededError:
-        line, column = _mark(node)
-        return _LimitExceededError(SpecError(self.file, line, column, format_path(path), message))
+        return _LimitExceededError(_mark(node), message, format_path(path))
 
     def convert(self, node: Node, path: tuple[Segment, ...]) -> Any:
         self.visited += 1
         if self.visited > MAX_NODES:
-            raise self.abort(
-                node,
-                path,
-                f"too many values: more than {MAX_NODES:,} (aliases count every time they"
-                " are used); the document is refused",
-            )
+            raise self.abort(node, path, _TOO_MANY)
         if len(path) >= MAX_DEPTH:
-            raise self.abort(node, path, f"nested too deeply (more than {MAX_DEPTH} levels)")
+            raise self.abort(node, path, _TOO_DEEP)
         if id(node) in self.active:
             raise self.abort(node, path, "an alias refers to a value that contains it")
         self.positions.setdefault(format_path(path), _mark(node))

@@ -167,6 +167,8 @@ class SchemaBook:
     ) -> list[str]:
         declared = op.raw["responses"]
         problems: list[str] = []
+        if status == 304:
+            return problems  # "not modified" carries neither body nor resource headers
         if str(status) not in declared and status < 400:
             problems.append(f"status {status} is not a documented success code")
         response = op.response(status)

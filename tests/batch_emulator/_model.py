@@ -9,11 +9,15 @@ to case, as in Batch, so every registry is keyed by `key(id)`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._clock import Event
 from ._wire import new_etag, parse_duration
+
+
+_order = itertools.count(1)
 
 
 def key(ident: str) -> str:
@@ -27,6 +31,7 @@ class Stamped:
     created: float
     etag: str = field(default_factory=new_etag, init=False)
     last_modified: float = field(init=False)
+    order: int = field(default_factory=lambda: next(_order), init=False)  # listing order
 
     def __post_init__(self) -> None:
         self.last_modified = self.created

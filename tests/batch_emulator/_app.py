@@ -1,0 +1,239 @@
+"""The HTTP front: one aiohttp handler that routes by the spec and wraps every request.
+
+Each request goes through the same steps, in the order the real service would apply
+them: match the method and path against BatchService.json (→ operationId), note Retry-After
+violations, apply injected latency and faults, authenticate, check query parameters,
+read and validate the body, bring the emulated account up to the emulator clock, run the
+operation's handler, and write the answer with Batch's standard headers. In conformance
+mode every request body and every answer (body and declared headers) is checked against
+the spec and violations are collected. Every request is counted by operation and outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+
+from ._account import Account
+from ._auth import authenticate
+from ._conformance import SchemaBook, Violation, batch_error_for, describe
+from ._counters import RequestCounters
+from ._errors import BatchApiError, not_supported
+from ._faults import Fault, FaultInjector
+from ._http import Ctx, Handler, Reply, parse_query
+from ._routes_jobs import HANDLERS as JOB_HANDLERS
+from ._routes_pools import HANDLERS as POOL_HANDLERS
+from ._spec import Match, Spec
+from ._wire import rfc1123
+
+HANDLERS: dict[str, Handler] = {**POOL_HANDLERS, **JOB_HANDLERS}
+JSON_TYPE = "application/json;odata=minimalmetadata"
+HEADER_SOURCES = ("ETag", "Last-Modified", "DataServiceId")
+
+
+class _Dropped(Exception):
+    """Close the connection without answering."""
+
+
+class EmulatorApp:
+    def __init__(
+        self,
+        account: Account,
+        spec: Spec,
+        book: SchemaBook,
+        faults: FaultInjector,
+        counters: RequestCounters,
+    ) -> None:
+        self.account = account
+        self.spec = spec
+        self.book = book
+        self.faults = faults
+        self.counters = counters
+        self.violations: list[Violation] = []
+        self.base_url = ""
+
+    @property
+    def conformance(self) -> bool:
+        return self.account.config.conformance
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=self.account.config.max_body_bytes * 4)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        match, path_known = self.spec.match(request.method, raw_path)
+        op_id = match.operation.operation_id if match else "unknown"
+        request_id = str(uuid.uuid4())
+        self.faults.arrived(op_id)
+        delay = self.faults.delay_for(op_id)
+        if delay:
+            await asyncio.sleep(delay)
+        fault = self.faults.next_fault(op_id)
+        try:
+            if fault is not None and not fault.after_processing:
+                reply = self._fault_reply(fault)
+            else:
+                try:
+                    reply = await self._process(request, match, path_known, raw_path, raw_query, request_id)
+                except BatchApiError as error:
+                    reply = self._error_reply(error, request_id)
+                if fault is not None:
+                    reply = self._fault_reply(fault)
+        except _Dropped:
+            self.counters.record(op_id, "dropped")
+            return self._drop(request)
+        self._fill_error_body(reply, request_id)
+        response = self._respond(request, match, reply, request_id)
+        self.counters.record(op_id, reply.status)
+        return response
+
+    # -- the steps ----------------------------------------------------------------------
+
+    async def _process(
+        self,
+        request: web.Request,
+        match: Match | None,
+        path_known: bool,
+        raw_path: str,
+        raw_query: str,
+        request_id: str,
+    ) -> Reply:
+        config = self.account.config
+        authenticate(
+            method=request.method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=request.headers,
+            account=config.account,
+            key=config.key,
+            secure=request.secure,
+            bearer_token=config.bearer_token,
+        )
+        if match is None:
+            if path_known:
+                raise BatchApiError(405, "UnsupportedHttpVerb", "The resource doesn't support the specified HTTP verb.")
+            raise BatchApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.")
+        op = match.operation
+        handler = HANDLERS.get(op.operation_id)
+        if handler is None:
+            raise not_supported(f"the operation {op.operation_id}")
+        query = parse_query(op, parse_qs(raw_query, keep_blank_values=True))
+        body = await self._read_body(request, match)
+        world = self.account.world
+        world.sync()
+        ctx = Ctx(
+            account=self.account,
+            op=op,
+            spec=self.spec,
+            path=match.path_params,
+            query=query,
+            headers=request.headers,
+            body=body,
+            base_url=self.base_url,
+            request_id=request_id,
+            now=world.now,
+        )
+        reply = handler(ctx)
+        world.dispatch()
+        return reply
+
+    async def _read_body(self, request: web.Request, match: Match) -> Any:
+        raw = await request.read()
+        if len(raw) > self.account.config.max_body_bytes:
+            raise BatchApiError(
+                413, "RequestBodyTooLarge", "The size of the request body exceeds the maximum size permitted."
+            )
+        param = match.operation.body_param
+        if param is None:
+            return None
+        if not raw:
+            if param.get("required"):
+                raise BatchApiError(400, "InvalidRequestBody", "The request body is missing.")
+            return None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BatchApiError(400, "InvalidRequestBody", "The specified Request Body is not syntactically valid.") from None
+        errors = self.book.request_errors(match.operation, body)
+        if errors:
+            if self.conformance:
+                messages = tuple(describe(e) for e in errors)
+                self.violations.append(Violation("request", match.operation.operation_id, None, messages))
+            code, values = batch_error_for(errors[0])
+            raise BatchApiError(400, code, "The request body does not match the operation's schema.", values)
+        return body
+
+    # -- answers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _error_reply(error: BatchApiError, request_id: str) -> Reply:
+        reply = Reply(error.status, headers=dict(error.headers))
+        reply.body = error
+        return reply
+
+    def _fault_reply(self, fault: Fault) -> Reply:
+        if fault.kind == "drop":
+            raise _Dropped
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            seconds = fault.retry_after
+            headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+            self.faults.announced_retry_after(seconds)
+        error = BatchApiError(fault.status, fault.code, fault.message, headers=headers)
+        return self._error_reply(error, "")
+
+    def _fill_error_body(self, reply: Reply, request_id: str) -> None:
+        if isinstance(reply.body, BatchApiError):
+            reply.body = reply.body.body(request_id, self.account.world.clock.now())
+
+    def _respond(self, request: web.Request, match: Match | None, reply: Reply, request_id: str) -> web.StreamResponse:
+        headers: dict[str, str] = {"request-id": request_id}
+        client_id = request.headers.get("client-request-id")
+        if client_id:
+            headers["client-request-id"] = client_id
+        if match is not None and reply.status < 300:
+            declared = {h.lower() for h in match.operation.response(reply.status).get("headers", {})}
+            sources = {
+                "ETag": reply.etag,
+                "Last-Modified": None if reply.last_modified is None else rfc1123(reply.last_modified),
+                "DataServiceId": reply.data_service_id,
+            }
+            for name, value in sources.items():
+                if value is not None and name.lower() in declared:
+                    headers[name] = value
+        headers.update(reply.headers)
+        data: bytes | None = None
+        no_body = request.method == "HEAD" or reply.status in (204, 304)
+        if reply.raw is not None:
+            data = reply.raw
+        elif reply.body is not None and not no_body:
+            data = json.dumps(reply.body, separators=(",", ":")).encode()
+            headers["Content-Type"] = JSON_TYPE
+        if self.conformance and match is not None:
+            self._audit(match, reply, headers, data is not None and not no_body, bool(client_id))
+        if no_body:
+            return web.Response(status=reply.status, headers=headers)
+        return web.Response(status=reply.status, headers=headers, body=data)
+
+    def _audit(self, match: Match, reply: Reply, headers: Mapping[str, str], has_body: bool, client_id: bool) -> None:
+        op = match.operation
+        problems = self.book.response_problems(
+            op, reply.status, dict(headers), reply.body, has_body=has_body, client_request_id=client_id
+        )
+        if problems:
+            self.violations.append(Violation("response", op.operation_id, reply.status, tuple(problems)))
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise asyncio.CancelledError

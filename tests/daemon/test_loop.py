@@ -1,0 +1,159 @@
+"""The control loop with real files, the real watcher and real HTTP, over the FakeBackend.
+
+These tests check the daemon's plumbing — reacting to edits, coalescing, status, health,
+metrics, error handling — quickly and deterministically. The same behaviours against real
+processes live in tests/scenarios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.daemon import Controller, DaemonConfig, utc_now
+from controller.testing import FakeBackend
+
+POOL = """\
+apiVersion: simfleet/v1
+kind: Pool
+metadata: {name: sims}
+spec: {vmSize: standard_d2s_v5, taskSlotsPerNode: 4, nodes: {dedicated: 2}}
+"""
+
+
+def simulation(name: str, simulators: int, extra: str = "") -> str:
+    return f"""\
+apiVersion: simfleet/v1
+kind: Simulation
+metadata: {{name: {name}}}
+spec:
+  pool: sims
+  simulators: {simulators}
+  image: sim:1
+  command: sleep 1000
+{extra}"""
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Await a condition with a deadline (never a fixed sleep)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def get(controller: Controller, path: str) -> tuple[int, str]:
+    """GET from the daemon in a thread: the server runs on this test's event loop."""
+    return await asyncio.to_thread(_get, f"http://127.0.0.1:{controller.port}{path}")
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def sim_status(controller: Controller, name: str) -> dict[str, Any]:
+    return next(s for s in controller.status()["simulations"] if s["name"] == name)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Controller, FakeBackend, Path]]:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "pool.yaml").write_text(POOL)
+    (specs / "a.yaml").write_text(simulation("alpha", 2))
+    backend = FakeBackend(clock=utc_now)
+    controller = Controller(
+        DaemonConfig(specs=specs, port=0, resync=30.0), backend, environ={"KEY": "s3cr3t-value"}
+    )
+    task = asyncio.create_task(controller.run())
+    await asyncio.wait_for(controller.ready.wait(), 10)
+    yield controller, backend, specs
+    controller.stop()
+    await asyncio.wait_for(task, 10)
+
+
+class TestControlLoop:
+    async def test_first_pass_converges_and_readyz_turns_200(self, daemon: Any) -> None:
+        controller, backend, _ = daemon
+        assert len(backend.live_tasks("alpha")) == 2
+        assert (await get(controller, "/readyz"))[0] == 200
+        assert (await get(controller, "/healthz"))[0] == 200
+
+    async def test_an_edit_is_applied_without_waiting_for_resync(self, daemon: Any) -> None:
+        controller, backend, specs = daemon
+        (specs / "a.yaml").write_text(simulation("alpha", 5))
+        await until(lambda: len(backend.live_tasks("alpha")) == 5, timeout=5)
+        await until(lambda: sim_status(controller, "alpha")["ready"] == 5)
+
+    async def test_a_backend_change_wakes_the_loop(self, daemon: Any) -> None:
+        controller, backend, _ = daemon
+        victim = backend.live_tasks("alpha")[0]
+        backend.crash("alpha", victim.id, exit_code=3)
+        await until(lambda: sim_status(controller, "alpha")["message"] != "")
+        assert "exited with code 3" in sim_status(controller, "alpha")["message"]
+
+    async def test_a_broken_file_keeps_its_last_good_version(self, daemon: Any) -> None:
+        controller, backend, specs = daemon
+        (specs / "b.yaml").write_text(simulation("beta", 1))
+        await until(lambda: len(backend.live_tasks("beta")) == 1)
+        (specs / "b.yaml").write_text(simulation("beta", 1) + "  simulatorz: [\n")
+        await until(lambda: controller.status()["errors"] != [])
+        error = controller.status()["errors"][0]
+        assert error["file"].endswith("b.yaml")
+        assert error["line"] >= 1
+        (specs / "a.yaml").write_text(simulation("alpha", 3))
+        await until(lambda: len(backend.live_tasks("alpha")) == 3)
+        assert len(backend.live_tasks("beta")) == 1  # neither deleted nor changed
+
+    async def test_removing_a_file_prunes_its_simulation(self, daemon: Any) -> None:
+        _, backend, specs = daemon
+        (specs / "a.yaml").unlink()
+        await until(lambda: "alpha" not in backend.jobs)
+
+    async def test_emptying_the_directory_prunes_nothing(self, daemon: Any) -> None:
+        controller, backend, specs = daemon
+        for file in specs.iterdir():
+            file.unlink()
+        await until(lambda: "not pruned" in json.dumps(controller.status()))
+        assert len(backend.live_tasks("alpha")) == 2
+
+    async def test_status_and_metrics_never_show_a_secret(self, daemon: Any) -> None:
+        controller, backend, specs = daemon
+        extra = "  secretEnv:\n    API_KEY: {fromEnv: KEY}\n"
+        (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
+        await until(
+            lambda: (
+                sim_status(controller, "alpha")["upToDate"] == 2
+                and sim_status(controller, "alpha")["ready"] == 2
+                and sim_status(controller, "alpha")["message"] == ""
+            ),
+            timeout=15,
+        )
+        _, body = await get(controller, "/status")
+        _, metrics = await get(controller, "/metrics")
+        assert "s3cr3t-value" not in body
+        assert "s3cr3t-value" not in metrics
+        assert 'simfleet_simulators_ready{simulation="alpha"} 2.0' in metrics
+
+    async def test_a_missing_secret_is_a_spec_error_and_changes_nothing(self, daemon: Any) -> None:
+        controller, backend, specs = daemon
+        before = {t.id for t in backend.live_tasks("alpha")}
+        extra = "  secretEnv:\n    API_KEY: {fromEnv: NOT_SET_ANYWHERE}\n"
+        (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
+        await until(lambda: controller.status()["errors"] != [])
+        error = controller.status()["errors"][0]
+        assert "NOT_SET_ANYWHERE is not set" in error["message"]
+        assert error["line"] == 10
+        assert {t.id for t in backend.live_tasks("alpha")} == before
