@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,7 @@ def fetch(listen: str, timeout: float = 5.0) -> dict[str, Any]:
 @_options.listen
 def status(as_json: bool, watch: bool, listen: str) -> None:
     """Show NAME, POOL, IMAGE, DESIRED, READY, UP-TO-DATE, RESTARTS, AGE, MESSAGE."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if as_json:
         click.echo(json.dumps(fetch(listen), indent=2))
         return

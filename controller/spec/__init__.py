@@ -7,7 +7,13 @@ its ``_modules``.
 
 from controller.spec._catalog import Catalog, SpecObject, build_catalog
 from controller.spec._errors import SpecError
-from controller.spec._loading import DirectoryResult, FileResult, load_directory, load_file, load_paths
+from controller.spec._loading import (
+    DirectoryResult,
+    FileResult,
+    load_directory,
+    load_file,
+    load_paths,
+)
 from controller.spec._models import (
     API_VERSION,
     Metadata,

@@ -2,8 +2,8 @@
 
 Models are frozen and forbid unknown fields, so a typo is an error rather than a silently
 ignored setting. Field names are snake_case in Python and camelCase in YAML (the alias).
-Validation messages are written for users; :mod:`controller.spec._errors` turns them into
-``file:line:col: path: message`` lines. Nothing here reads files or the environment:
+Validation messages are written for users; :mod:`controller.spec._messages` turns them
+into ``file:line:col: path: message`` lines. Nothing here reads files or the environment:
 ``secretEnv`` only names variables, which the reconcile layer resolves.
 """
 
@@ -53,7 +53,9 @@ class NodeCounts(_Model):
 
     dedicated: CountOrAuto = Field(default=AUTO, description="Dedicated nodes, or auto.")
     spot: CountOrAuto = Field(default=0, description='Spot ("low priority") nodes, or auto.')
-    max: int = Field(default=10, ge=0, description="Upper bound on dedicated + spot when auto.")
+    max: int = Field(
+        default=10, ge=0, strict=True, description="Upper bound on dedicated + spot when auto."
+    )
 
     @model_validator(mode="after")
     def _fixed_counts_fit_max(self) -> NodeCounts:
@@ -102,7 +104,9 @@ class PoolSpec(_Model):
     vm_size: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="Azure VM size of every node, e.g. standard_d4s_v5."
     )
-    task_slots_per_node: int = Field(default=1, ge=1, le=256, description="Simulators per node.")
+    task_slots_per_node: int = Field(
+        default=1, ge=1, le=256, strict=True, description="Simulators per node."
+    )
     nodes: NodeCounts = Field(default_factory=NodeCounts)
     node_image: NodeImage = Field(default_factory=NodeImage)
     registries: tuple[Registry, ...] = ()
@@ -115,7 +119,7 @@ class SecretRef(_Model):
 
 
 class RestartBackoff(_Model):
-    """Delay before replacing a simulator: doubles per consecutive failure, resets after a good run."""
+    """How long before a simulator is replaced: doubles per failure, resets after a good run."""
 
     initial: Duration = timedelta(seconds=10)
     max: Duration = timedelta(minutes=5)
@@ -148,7 +152,7 @@ class SimulationSpec(_Model):
     """``kind: Simulation`` — N identical simulators, one Batch job."""
 
     pool: Name = Field(description="Name of the Pool the simulators run on.")
-    simulators: int = Field(default=1, ge=0, le=100_000)
+    simulators: int = Field(default=1, ge=0, le=100_000, strict=True)
     image: Annotated[str, StringConstraints(min_length=1)] = Field(
         description="Container image (the local process runtime only records it)."
     )
@@ -162,7 +166,7 @@ class SimulationSpec(_Model):
     restart_backoff: RestartBackoff = Field(default_factory=RestartBackoff)
     rollout: Rollout = Field(default_factory=Rollout)
     max_lifetime: Duration = timedelta(days=150)
-    suspend: bool = False
+    suspend: bool = Field(default=False, strict=True)
 
     @model_validator(mode="after")
     def _lifetime_within_batch_limit(self) -> SimulationSpec:

@@ -136,7 +136,7 @@ def parse_count_or_auto(value: object) -> int | Auto:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return AUTO
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{value!r} must be a whole number or \"auto\"")
+        raise ValueError(f'{value!r} must be a whole number or "auto"')
     if value < 0:
         raise ValueError("must be >= 0")
     return value

@@ -217,6 +217,8 @@ class EmulatorApp:
         elif reply.body is not None and not no_body:
             data = json.dumps(reply.body, separators=(",", ":")).encode()
             headers["Content-Type"] = JSON_TYPE
+        if data is not None and not no_body:
+            headers["Content-Length"] = str(len(data))
         if self.conformance and match is not None:
             self._audit(match, reply, headers, data is not None and not no_body, bool(client_id))
         if no_body:

@@ -130,7 +130,7 @@ class TestControlLoop:
         assert len(backend.live_tasks("alpha")) == 2
 
     async def test_status_and_metrics_never_show_a_secret(self, daemon: Any) -> None:
-        controller, backend, specs = daemon
+        controller, _, specs = daemon
         extra = "  secretEnv:\n    API_KEY: {fromEnv: KEY}\n"
         (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
         await until(

@@ -201,7 +201,8 @@ class LocalBackend:
         if ref not in self._store.tasks:
             raise PermanentBackendError(f"no task {task_id} in job {job}", code="TaskNotFound")
         name = STDOUT_FILE if stream is OutputStream.STDOUT else STDERR_FILE
-        return _output.read_chunk(self._store.task_dir(ref) / name, offset, length)
+        path = self._store.task_dir(ref) / name
+        return await asyncio.to_thread(_output.read_chunk, path, offset, length)
 
     # --------------------------------------------------------------------- execute
 

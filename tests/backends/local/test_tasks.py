@@ -29,7 +29,6 @@ from .conftest import (
     BackendFactory,
     add,
     alive,
-    group_members,
     new_tasks,
     pool_and_job,
     secret,

@@ -1,0 +1,104 @@
+"""The process runtime alone: wrapper, identity by start time, finding, collecting."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.backends.local._processes import NO_COMMAND, ProcessRuntime
+from controller.backends.local._runtime import Handle, Launch, LaunchError
+
+from .conftest import alive, kill_strays, wait_for
+
+
+def launch(task_dir: Path, command: str | tuple[str, ...] | None) -> Launch:
+    return Launch(task_dir, "img", command, {"PATH": os.environ["PATH"]}, task_dir)
+
+
+def cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    yield ProcessRuntime()
+    kill_strays(tmp_path)
+
+
+class TestProcessRuntime:
+    async def test_the_wrapper_leads_a_new_session_and_records_the_exit_code(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        handle = runtime.spawn(launch(tmp_path / "t", "exit 7"))
+        assert os.getsid(handle.pid) == handle.pid
+        await wait_for((tmp_path / "t" / "exit").exists)
+        await wait_for(lambda: not runtime.alive(handle))
+        ending = runtime.collect(tmp_path / "t", handle)
+        assert (ending.code, ending.signal) == (7, None)
+        assert not os.path.exists(f"/proc/{handle.pid}")  # reaped: it was our child
+
+    async def test_a_signal_to_the_group_is_recorded_as_128_plus_n(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        handle = runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+        await wait_for(lambda: runtime.simulator_pid(tmp_path / "t") is not None)
+        runtime.signal(handle, signal.SIGTERM)
+        await wait_for(lambda: not runtime.alive(handle))
+        assert runtime.collect(tmp_path / "t", handle).code == 143
+
+    async def test_a_pid_with_another_start_time_is_not_ours(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        handle = runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+        assert runtime.alive(handle)
+        impostor = Handle(handle.pid, handle.start_ticks + 1)
+        assert not runtime.alive(impostor)
+        runtime.signal(impostor, signal.SIGKILL)  # refused: the group is not ours
+        assert runtime.alive(handle)
+
+    async def test_a_wrapper_is_found_by_its_task_folder(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        handle = runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+        runtime.spawn(launch(tmp_path / "other", ("sleep", "30")))
+        assert runtime.find(tmp_path / "t") == handle
+        assert runtime.find(tmp_path / "nothing") is None
+
+    async def test_the_simulator_pid_is_the_command_itself(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        handle = runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+        await wait_for(lambda: runtime.simulator_pid(tmp_path / "t") is not None)
+        pid = runtime.simulator_pid(tmp_path / "t")
+        assert pid is not None
+        assert pid != handle.pid
+        assert cmdline(pid) == b"sleep\x0030\x00"
+        assert alive(pid)
+
+    @pytest.mark.parametrize(
+        ("command", "message"),
+        [
+            pytest.param(None, NO_COMMAND, id="no-command"),
+            pytest.param((), "empty", id="empty-argv"),
+        ],
+    )
+    def test_what_cannot_start_is_a_launch_error(
+        self,
+        runtime: ProcessRuntime,
+        tmp_path: Path,
+        command: tuple[str, ...] | None,
+        message: str,
+    ) -> None:
+        with pytest.raises(LaunchError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            runtime.spawn(launch(tmp_path / "t", command))
+
+    def test_a_missing_working_directory_is_a_launch_error(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        missing = Launch(tmp_path / "t", "img", "true", {}, tmp_path / "missing")
+        with pytest.raises(LaunchError, match="does not exist"):
+            runtime.spawn(missing)
