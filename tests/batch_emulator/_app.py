@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -62,8 +62,10 @@ class EmulatorApp:
     def conformance(self) -> bool:
         return self.account.config.conformance
 
-    def build(self) -> web.Application:
+    def build(self, extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
         app = web.Application(client_max_size=self.account.config.max_body_bytes * 4)
+        if extra_routes is not None:
+            extra_routes(app)  # before the catch-all, which would shadow them
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 

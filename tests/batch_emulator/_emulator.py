@@ -32,6 +32,7 @@ from ._app import EmulatorApp
 from ._behaviour import Outcome, TaskRule
 from ._config import EmulatorConfig
 from ._conformance import Violation, schema_book
+from ._control import add_control_routes
 from ._counters import RequestCounters
 from ._faults import FaultInjector
 from ._spec import load_spec
@@ -61,7 +62,8 @@ class BatchEmulator:
             self._tmp = tempfile.TemporaryDirectory(prefix="batch-emulator-")
             self.tls = make_tls_files(Path(self._tmp.name))
             ssl_context = self.tls.server_context()
-        self._runner = web.AppRunner(self._app.build(), access_log=None, handle_signals=False)
+        app = self._app.build(lambda a: add_control_routes(a, self))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=ssl_context)
         await site.start()

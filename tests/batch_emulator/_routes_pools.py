@@ -98,7 +98,9 @@ def get_node(ctx: Ctx) -> Reply:
     if node is None:
         raise not_found("Node", ctx.path["nodeId"])
     body = render.node(ctx.base_url, node, ctx.account.world.jobs, str(pool.spec.get("vmSize", "")))
-    return single_reply(ctx, body)
+    changed = max(node.state_since, node.allocated)
+    etag = f"0x{int(changed * 10_000_000):X}{len(node.running):02X}"
+    return single_reply(ctx, body, etag=etag, last_modified=changed)
 
 
 def list_node_counts(ctx: Ctx) -> Reply:

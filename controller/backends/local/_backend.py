@@ -107,22 +107,27 @@ class LocalBackend:
 
         Raises:
             PermanentBackendError: another controller holds the state directory
-                (``StateDirLocked``), or the state file is unreadable (``StateCorrupt``).
+                (``StateDirLocked``), the state file is unreadable (``StateCorrupt``), or
+                the directory cannot be used at all (``StateDirUnusable``).
         """
         if self._state != "new":
             return
-        if not self._read_only:
-            self._store.lock()
         try:
+            if not self._read_only:
+                self._store.lock()
             self._store.load()
+            self._state = "open"
+            if not self._read_only:
+                self._life.recover()
+                self._store.save()
+        except OSError as error:
+            self._store.unlock()
+            raise PermanentBackendError(
+                f"cannot use {self._store.root}: {error}", code="StateDirUnusable"
+            ) from error
         except PermanentBackendError:
             self._store.unlock()
             raise
-        self._state = "open"
-        if self._read_only:
-            return
-        self._life.recover()
-        self._store.save()
 
     async def __aenter__(self) -> LocalBackend:
         await self.open()
@@ -213,11 +218,19 @@ class LocalBackend:
         Raises:
             PermanentBackendError: ``JobNotFound`` / ``PoolNotFound``, ``InvalidId``,
                 ``ReadOnly``.
-            TransientBackendError: ``JobBeingDeleted`` / ``PoolBeingDeleted``.
+            TransientBackendError: ``JobBeingDeleted`` / ``PoolBeingDeleted``, or
+                ``StateWriteFailed`` when the state directory could not be written.
         """
         self._require_open()
         if self._read_only:
             raise PermanentBackendError("this local backend is read-only", code="ReadOnly")
+        try:
+            self._apply(action)
+            self._store.save()
+        except OSError as error:  # the state directory itself failed (disk full, …)
+            raise Transient(f"local state: {error}", code="StateWriteFailed") from error
+
+    def _apply(self, action: Action) -> None:
         match action:
             case CreatePool():
                 self._create_pool(action)
@@ -237,7 +250,6 @@ class LocalBackend:
                 self._delete_task(action)
             case _:
                 assert_never(action)
-        self._store.save()
 
     def _create_pool(self, action: CreatePool) -> None:
         check_id("pool", action.name)

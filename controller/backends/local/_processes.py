@@ -104,6 +104,7 @@ class ProcessRuntime:
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out, 1),
                     (os.POSIX_SPAWN_DUP2, err, 2),
+                    *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()),
                 ],
                 setsid=True,
                 setsigdef=_DEFAULT_SIGNALS,
@@ -265,6 +266,19 @@ def _stat(pid: int) -> tuple[str, int] | None:
     # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
     fields = data[data.rindex(b")") + 2 :].split()
     return fields[0].decode(), int(fields[22 - 3])
+
+
+def _inheritable_fds() -> list[int]:
+    """Descriptors above 2 a simulator would inherit (Python's own are close-on-exec,
+    but a controller may have been started with others open, such as a parent's pipe)."""
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:  # stdin, stdout and stderr are set up by the file actions
+            with contextlib.suppress(OSError):  # the listing's own, now closed, descriptor
+                if os.get_inheritable(fd):
+                    fds.append(fd)
+    return fds
 
 
 def _group_is_ours(handle: Handle) -> bool:

@@ -14,7 +14,7 @@ import pytest
 
 from controller.backends import OutputStream, PermanentBackendError
 from controller.backends.local import LocalBackend
-from controller.planner import ExitReason, SimulatorState
+from controller.planner import ExitReason, SimulatorState, StopReason, StopTask
 
 from .conftest import (
     BackendFactory,
@@ -204,6 +204,26 @@ class TestAdoptionAfterKill9:
         assert len(wrappers_of(state_dir)) == 1
         await second.close(stop_simulators=True)
         assert not alive(pid or 0)
+
+    async def test_a_stop_in_progress_is_finished_by_the_next_controller(
+        self, open_backend: BackendFactory
+    ) -> None:
+        first = await open_backend()
+        await pool_and_job(first)
+        await add(first, IGNORES_SIGTERM, "a")
+        await wait_for(lambda: printed(first, "a", b"ready"))
+        pid = (await task(first, "a")).pid
+        await first.execute(StopTask("sim", "a", 0, StopReason.SCALE_DOWN))
+        await first.close(stop_simulators=False)
+        assert pid is not None
+        assert alive(pid)
+
+        second = await open_backend()
+        await wait_for(lambda: exited(second, "a"))
+        exit_info = (await task(second, "a")).exit
+        assert exit_info is not None
+        assert (exit_info.reason, exit_info.exit_code) == (ExitReason.STOPPED, 137)
+        assert not alive(pid)
 
 
 SLEEP_ARGV = ("sleep", "300")

@@ -19,6 +19,10 @@ def launch(task_dir: Path, command: str | tuple[str, ...] | None) -> Launch:
     return Launch(task_dir, "img", command, {"PATH": os.environ["PATH"]}, task_dir)
 
 
+def in_proc(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 def cmdline(pid: int) -> bytes:
     return Path(f"/proc/{pid}/cmdline").read_bytes()
 
@@ -39,7 +43,7 @@ class TestProcessRuntime:
         await wait_for(lambda: not runtime.alive(handle))
         ending = runtime.collect(tmp_path / "t", handle)
         assert (ending.code, ending.signal) == (7, None)
-        assert not os.path.exists(f"/proc/{handle.pid}")  # reaped: it was our child
+        assert not in_proc(handle.pid)  # reaped: it was our child
 
     async def test_a_signal_to_the_group_is_recorded_as_128_plus_n(
         self, runtime: ProcessRuntime, tmp_path: Path
@@ -102,3 +106,16 @@ class TestProcessRuntime:
         missing = Launch(tmp_path / "t", "img", "true", {}, tmp_path / "missing")
         with pytest.raises(LaunchError, match="does not exist"):
             runtime.spawn(missing)
+
+    def test_descriptors_of_the_controller_are_not_inherited(
+        self, runtime: ProcessRuntime, tmp_path: Path
+    ) -> None:
+        read_end, write_end = os.pipe()
+        os.set_inheritable(write_end, True)
+        try:
+            runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+            os.close(write_end)
+            os.set_blocking(read_end, False)  # a leak raises BlockingIOError, not a hang
+            assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
+        finally:
+            os.close(read_end)

@@ -1,0 +1,130 @@
+"""An HTTP control surface under `/_emulator/`, for emulators running in another process.
+
+In-process tests call the `BatchEmulator` methods directly. A standalone emulator
+(`python -m tests.batch_emulator`) serves the same controls as small JSON endpoints,
+unauthenticated and on loopback only, outside the Batch URL space:
+
+    GET    /_emulator/state                 clock, pools, jobs, counters, violations
+    POST   /_emulator/advance               {"seconds": 30}
+    POST   /_emulator/speed                 {"speed": 60}
+    POST   /_emulator/finish-task           {"jobId", "taskId", "exitCode", "stdout", "stderr", "failureCode"}
+    POST   /_emulator/preempt               {"poolId", "count"} or {"poolId", "nodeIds": [...]}
+    POST   /_emulator/rules                 {"imageContains", "after", "exitCode", "failureCode", ...}
+    POST   /_emulator/faults                {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
+                                             "times", "operations", "retryAfter", "afterProcessing"}
+    DELETE /_emulator/faults                remove all faults
+    DELETE /_emulator/counters              reset request counters
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._behaviour import TaskRule
+from ._faults import Fault
+
+if TYPE_CHECKING:
+    from ._emulator import BatchEmulator
+
+PREFIX = "/_emulator"
+
+
+def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
+    async def body(request: web.Request) -> dict[str, Any]:
+        data = await request.json() if request.can_read_body else {}
+        if not isinstance(data, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return data
+
+    def done(**extra: Any) -> web.Response:
+        return web.json_response({"ok": True, **extra})
+
+    async def state(_: web.Request) -> web.Response:
+        emulator.sync()
+        snapshot = emulator.state.world.snapshot()
+        counters = {op: {str(k): v for k, v in out.items()} for op, out in emulator.counters.by_operation().items()}
+        return web.json_response(
+            {**snapshot, "counters": counters, "violations": [str(v) for v in emulator.violations]}
+        )
+
+    async def advance(request: web.Request) -> web.Response:
+        emulator.advance(float((await body(request))["seconds"]))
+        return done(now=emulator.now)
+
+    async def speed(request: web.Request) -> web.Response:
+        emulator.set_speed(float((await body(request))["speed"]))
+        return done()
+
+    async def finish(request: web.Request) -> web.Response:
+        data = await body(request)
+        try:
+            emulator.finish_task(
+                data["jobId"],
+                data["taskId"],
+                exit_code=data.get("exitCode", 0),
+                stdout=data.get("stdout", ""),
+                stderr=data.get("stderr", ""),
+                failure_code=data.get("failureCode"),
+            )
+        except ValueError as error:
+            raise web.HTTPConflict(text=str(error)) from None
+        return done()
+
+    async def preempt(request: web.Request) -> web.Response:
+        data = await body(request)
+        nodes = emulator.preempt(data["poolId"], node_ids=data.get("nodeIds"), count=data.get("count"))
+        return done(nodeIds=nodes)
+
+    async def rules(request: web.Request) -> web.Response:
+        data = await body(request)
+        emulator.add_rule(
+            TaskRule(
+                image_contains=data.get("imageContains"),
+                command_contains=data.get("commandContains"),
+                task_id_prefix=data.get("taskIdPrefix"),
+                after=float(data.get("after", 0)),
+                exit_code=data.get("exitCode", 0),
+                failure_code=data.get("failureCode"),
+                failure_message=data.get("failureMessage", ""),
+                stdout=data.get("stdout", ""),
+                stderr=data.get("stderr", ""),
+            )
+        )
+        return done()
+
+    async def faults(request: web.Request) -> web.Response:
+        data = await body(request)
+        after = bool(data.get("afterProcessing", False))
+        retry_after = float(data.get("retryAfter", 1))
+        makers = {
+            "throttle": lambda: Fault.throttle(retry_after=retry_after),
+            "server_busy": lambda: Fault.server_busy(retry_after=retry_after),
+            "internal_error": lambda: Fault.internal_error(after_processing=after),
+            "drop": lambda: Fault.drop(after_processing=after),
+        }
+        if data.get("fault") not in makers:
+            raise web.HTTPBadRequest(text=f"fault must be one of {sorted(makers)}")
+        emulator.faults.inject(
+            makers[data["fault"]](), times=int(data.get("times", 1)), operations=data.get("operations")
+        )
+        return done()
+
+    async def clear_faults(_: web.Request) -> web.Response:
+        emulator.faults.clear()
+        return done()
+
+    async def reset_counters(_: web.Request) -> web.Response:
+        emulator.counters.reset()
+        return done()
+
+    app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_post(f"{PREFIX}/advance", advance)
+    app.router.add_post(f"{PREFIX}/speed", speed)
+    app.router.add_post(f"{PREFIX}/finish-task", finish)
+    app.router.add_post(f"{PREFIX}/preempt", preempt)
+    app.router.add_post(f"{PREFIX}/rules", rules)
+    app.router.add_post(f"{PREFIX}/faults", faults)
+    app.router.add_delete(f"{PREFIX}/faults", clear_faults)
+    app.router.add_delete(f"{PREFIX}/counters", reset_counters)
