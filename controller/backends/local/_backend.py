@@ -121,12 +121,12 @@ class LocalBackend:
                 self._life.recover()
                 self._store.save()
         except OSError as error:
-            self._store.unlock()
+            self._abandon()
             raise PermanentBackendError(
                 f"cannot use {self._store.root}: {error}", code="StateDirUnusable"
             ) from error
         except PermanentBackendError:
-            self._store.unlock()
+            self._abandon()
             raise
 
     async def __aenter__(self) -> LocalBackend:
@@ -337,6 +337,12 @@ class LocalBackend:
             self._store.remove_task(task.ref)
 
     # -------------------------------------------------------------------- helpers
+
+    def _abandon(self) -> None:
+        """A failed open: let go of everything; this instance is done."""
+        self._life.close()
+        self._store.unlock()
+        self._state = "closed"
 
     def _pid_of(self, task: TaskRecord) -> int | None:
         return self._runtime.simulator_pid(self._store.task_dir(task.ref))

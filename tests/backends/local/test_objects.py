@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.backends import OutputStream, PermanentBackendError, TransientBackendError
+from controller.backends import (
+    Backend,
+    OutputStream,
+    PermanentBackendError,
+    TransientBackendError,
+)
 from controller.backends.local import LocalBackend
 from controller.planner import (
     CreateJob,
@@ -146,3 +151,10 @@ class TestReadOutput:
         with pytest.raises(PermanentBackendError) as error:
             await backend.read_output("sim", "nope", OutputStream.STDOUT)
         assert error.value.code == "TaskNotFound"
+
+
+class TestProtocol:
+    def test_it_is_a_backend_named_local(self, state_dir: Path) -> None:
+        backend: Backend = LocalBackend(state_dir)  # mypy checks the structure here
+        assert isinstance(backend, Backend)
+        assert backend.name == "local"
