@@ -20,18 +20,28 @@ from ._emulator import BatchEmulator
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tests.batch_emulator", description=__doc__.split("\n")[1])
-    parser.add_argument("--port", type=int, default=8999, help="TCP port on 127.0.0.1 (0: any free port)")
-    parser.add_argument("--https", action="store_true", help="serve TLS with a fresh self-signed CA")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.batch_emulator", description=__doc__.split("\n")[1]
+    )
+    parser.add_argument(
+        "--port", type=int, default=8999, help="TCP port on 127.0.0.1 (0: any free port)"
+    )
+    parser.add_argument(
+        "--https", action="store_true", help="serve TLS with a fresh self-signed CA"
+    )
     parser.add_argument("--account", default=DEFAULT_ACCOUNT)
     parser.add_argument("--key", default=DEFAULT_KEY, help="base64 shared key")
-    parser.add_argument("--bearer-token", default=None, help="accept only this bearer token (https)")
+    parser.add_argument(
+        "--bearer-token", default=None, help="accept only this bearer token (https)"
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="emulator seconds per wall second")
     parser.add_argument("--allocation-delay", type=float, default=EmulatorConfig.allocation_delay)
     parser.add_argument("--node-start-delay", type=float, default=EmulatorConfig.node_start_delay)
     parser.add_argument("--deletion-delay", type=float, default=EmulatorConfig.deletion_delay)
     parser.add_argument("--core-quota", type=int, default=None, help="dedicated core quota")
-    parser.add_argument("--conformance", action="store_true", help="collect spec violations (see /_emulator/state)")
+    parser.add_argument(
+        "--conformance", action="store_true", help="collect spec violations (see /_emulator/state)"
+    )
     return parser.parse_args(argv)
 
 

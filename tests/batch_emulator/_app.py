@@ -37,7 +37,7 @@ JSON_TYPE = "application/json;odata=minimalmetadata"
 HEADER_SOURCES = ("ETag", "Last-Modified", "DataServiceId")
 
 
-class _Dropped(Exception):
+class _DroppedError(Exception):
     """Close the connection without answering."""
 
 
@@ -62,7 +62,9 @@ class EmulatorApp:
     def conformance(self) -> bool:
         return self.account.config.conformance
 
-    def build(self, extra_routes: Callable[[web.Application], None] | None = None) -> web.Application:
+    def build(
+        self, extra_routes: Callable[[web.Application], None] | None = None
+    ) -> web.Application:
         app = web.Application(client_max_size=self.account.config.max_body_bytes * 4)
         if extra_routes is not None:
             extra_routes(app)  # before the catch-all, which would shadow them
@@ -84,12 +86,14 @@ class EmulatorApp:
                 reply = self._fault_reply(fault)
             else:
                 try:
-                    reply = await self._process(request, match, path_known, raw_path, raw_query, request_id)
+                    reply = await self._process(
+                        request, match, path_known, raw_path, raw_query, request_id
+                    )
                 except BatchApiError as error:
                     reply = self._error_reply(error, request_id)
                 if fault is not None:
                     reply = self._fault_reply(fault)
-        except _Dropped:
+        except _DroppedError:
             self.counters.record(op_id, "dropped")
             return self._drop(request)
         self._fill_error_body(reply, request_id)
@@ -121,8 +125,16 @@ class EmulatorApp:
         )
         if match is None:
             if path_known:
-                raise BatchApiError(405, "UnsupportedHttpVerb", "The resource doesn't support the specified HTTP verb.")
-            raise BatchApiError(400, "InvalidUri", "The requested URI does not represent any resource on the server.")
+                raise BatchApiError(
+                    405,
+                    "UnsupportedHttpVerb",
+                    "The resource doesn't support the specified HTTP verb.",
+                )
+            raise BatchApiError(
+                400,
+                "InvalidUri",
+                "The requested URI does not represent any resource on the server.",
+            )
         op = match.operation
         handler = HANDLERS.get(op.operation_id)
         if handler is None:
@@ -151,7 +163,9 @@ class EmulatorApp:
         raw = await request.read()
         if len(raw) > self.account.config.max_body_bytes:
             raise BatchApiError(
-                413, "RequestBodyTooLarge", "The size of the request body exceeds the maximum size permitted."
+                413,
+                "RequestBodyTooLarge",
+                "The size of the request body exceeds the maximum size permitted.",
             )
         param = match.operation.body_param
         if param is None:
@@ -163,14 +177,20 @@ class EmulatorApp:
         try:
             body = json.loads(raw)
         except ValueError:
-            raise BatchApiError(400, "InvalidRequestBody", "The specified Request Body is not syntactically valid.") from None
+            raise BatchApiError(
+                400, "InvalidRequestBody", "The specified Request Body is not syntactically valid."
+            ) from None
         errors = self.book.request_errors(match.operation, body)
         if errors:
             if self.conformance:
                 messages = tuple(describe(e) for e in errors)
-                self.violations.append(Violation("request", match.operation.operation_id, None, messages))
+                self.violations.append(
+                    Violation("request", match.operation.operation_id, None, messages)
+                )
             code, values = batch_error_for(errors[0])
-            raise BatchApiError(400, code, "The request body does not match the operation's schema.", values)
+            raise BatchApiError(
+                400, code, "The request body does not match the operation's schema.", values
+            )
         return body
 
     # -- answers ------------------------------------------------------------------------
@@ -183,11 +203,13 @@ class EmulatorApp:
 
     def _fault_reply(self, fault: Fault) -> Reply:
         if fault.kind == "drop":
-            raise _Dropped
+            raise _DroppedError
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             seconds = fault.retry_after
-            headers["Retry-After"] = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+            headers["Retry-After"] = (
+                str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+            )
             self.faults.announced_retry_after(seconds)
         error = BatchApiError(fault.status, fault.code, fault.message, headers=headers)
         return self._error_reply(error, "")
@@ -196,16 +218,22 @@ class EmulatorApp:
         if isinstance(reply.body, BatchApiError):
             reply.body = reply.body.body(request_id, self.account.world.clock.now())
 
-    def _respond(self, request: web.Request, match: Match | None, reply: Reply, request_id: str) -> web.StreamResponse:
+    def _respond(
+        self, request: web.Request, match: Match | None, reply: Reply, request_id: str
+    ) -> web.StreamResponse:
         headers: dict[str, str] = {"request-id": request_id}
         client_id = request.headers.get("client-request-id")
         if client_id:
             headers["client-request-id"] = client_id
         if match is not None and reply.status < 300:
-            declared = {h.lower() for h in match.operation.response(reply.status).get("headers", {})}
+            declared = {
+                h.lower() for h in match.operation.response(reply.status).get("headers", {})
+            }
             sources = {
                 "ETag": reply.etag,
-                "Last-Modified": None if reply.last_modified is None else rfc1123(reply.last_modified),
+                "Last-Modified": None
+                if reply.last_modified is None
+                else rfc1123(reply.last_modified),
                 "DataServiceId": reply.data_service_id,
             }
             for name, value in sources.items():
@@ -222,18 +250,37 @@ class EmulatorApp:
         if data is not None and not no_body:
             headers["Content-Length"] = str(len(data))
         if self.conformance and match is not None:
-            self._audit(match, reply, headers, data is not None and not no_body, bool(client_id))
+            selected = "$select=" in request.raw_path
+            self._audit(
+                match, reply, headers, data is not None and not no_body, bool(client_id), selected
+            )
         if no_body:
             return web.Response(status=reply.status, headers=headers)
         return web.Response(status=reply.status, headers=headers, body=data)
 
-    def _audit(self, match: Match, reply: Reply, headers: Mapping[str, str], has_body: bool, client_id: bool) -> None:
+    def _audit(
+        self,
+        match: Match,
+        reply: Reply,
+        headers: Mapping[str, str],
+        has_body: bool,
+        client_id: bool,
+        selected: bool,
+    ) -> None:
         op = match.operation
         problems = self.book.response_problems(
-            op, reply.status, dict(headers), reply.body, has_body=has_body, client_request_id=client_id
+            op,
+            reply.status,
+            dict(headers),
+            reply.body,
+            has_body=has_body,
+            client_request_id=client_id,
+            selected=selected,
         )
         if problems:
-            self.violations.append(Violation("response", op.operation_id, reply.status, tuple(problems)))
+            self.violations.append(
+                Violation("response", op.operation_id, reply.status, tuple(problems))
+            )
 
     @staticmethod
     def _drop(request: web.Request) -> web.StreamResponse:

@@ -56,7 +56,9 @@ def string_to_sign(
     if method not in ("GET", "HEAD"):
         values.setdefault("content-length", "0")
     out = method + "\n" + "\n".join(values.get(h, "") for h in SIGNED_HEADERS) + "\n"
-    ocp = sorted((name.lower(), value) for name, value in headers.items() if "ocp-" in name.lower() and value)
+    ocp = sorted(
+        (name.lower(), value) for name, value in headers.items() if "ocp-" in name.lower() and value
+    )
     out += "".join(f"{name}:{value}\n" for name, value in ocp)
     out += f"/{account}{raw_path}"
     query = parse_qs(raw_query)
@@ -102,7 +104,10 @@ def authenticate(
             raise _denied(f"Unknown account {name!r}.")
         expected = sign(key, string_to_sign(method, raw_path, raw_query, headers, account))
         if not hmac.compare_digest(expected, signature):
-            raise _denied("The MAC signature found in the HTTP request is not the same as any computed signature.")
+            raise _denied(
+                "The MAC signature found in the HTTP request is not the same as any "
+                "computed signature."
+            )
         return
     if scheme == "Bearer":
         if not secure:
@@ -111,4 +116,6 @@ def authenticate(
         if not token or (bearer_token is not None and token != bearer_token):
             raise _denied("The access token is invalid.")
         return
-    raise _denied("The request has no Authorization header." if not authorization else "Unknown scheme.")
+    raise _denied(
+        "The request has no Authorization header." if not authorization else "Unknown scheme."
+    )

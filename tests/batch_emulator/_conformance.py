@@ -113,7 +113,9 @@ def _format_checker() -> FormatChecker:
 
     @checker.checks("uri")
     def _uri(value: object) -> bool:
-        return not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
+        return (
+            not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
+        )
 
     return checker
 
@@ -138,7 +140,9 @@ class SchemaBook:
             self._validators[(ref, request)] = found
         return found
 
-    def errors(self, schema: dict[str, Any], instance: Any, *, request: bool) -> list[ValidationError]:
+    def errors(
+        self, schema: dict[str, Any], instance: Any, *, request: bool
+    ) -> list[ValidationError]:
         if "$ref" in schema:
             validator = self.validator(schema["$ref"], request)
         else:
@@ -146,6 +150,25 @@ class SchemaBook:
             root["definitions"] = self._definitions[request]
             validator = Draft4Validator(root, format_checker=self._checker)
         return sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+
+    def selected(self, ref: str, pageable: bool) -> dict[str, Any]:
+        """The answer schema when `$select` trimmed the object(s): nothing is required."""
+        definitions = self._definitions[False]
+        name = ref.rsplit("/", 1)[-1]
+        if pageable:
+            items_ref = definitions[name]["properties"]["value"]["items"]["$ref"]
+            relaxed = dict(definitions[items_ref.rsplit("/", 1)[-1]])
+            relaxed.pop("required", None)
+            return {
+                **definitions[name],
+                "properties": {
+                    **definitions[name]["properties"],
+                    "value": {"type": "array", "items": relaxed},
+                },
+            }
+        relaxed = dict(definitions[name])
+        relaxed.pop("required", None)
+        return relaxed
 
     # -- per operation ------------------------------------------------------------------
 
@@ -164,6 +187,7 @@ class SchemaBook:
         *,
         has_body: bool,
         client_request_id: bool,
+        selected: bool = False,
     ) -> list[str]:
         declared = op.raw["responses"]
         problems: list[str] = []
@@ -179,11 +203,12 @@ class SchemaBook:
         elif schema is None:
             if has_body:
                 problems.append("the spec declares no body for this answer, but one was sent")
+        elif not has_body:
+            problems.append("the spec declares a body for this answer, but none was sent")
         else:
-            if not has_body:
-                problems.append("the spec declares a body for this answer, but none was sent")
-            else:
-                problems.extend(describe(e) for e in self.errors(schema, body, request=False))
+            if selected and status == 200 and "$ref" in schema:
+                schema = self.selected(schema["$ref"], op.pageable)
+            problems.extend(describe(e) for e in self.errors(schema, body, request=False))
         lowered = {name.lower() for name in headers}
         for name in response.get("headers", {}):
             low = name.lower()

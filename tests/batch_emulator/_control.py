@@ -4,16 +4,17 @@ In-process tests call the `BatchEmulator` methods directly. A standalone emulato
 (`python -m tests.batch_emulator`) serves the same controls as small JSON endpoints,
 unauthenticated and on loopback only, outside the Batch URL space:
 
-    GET    /_emulator/state                 clock, pools, jobs, counters, violations
-    POST   /_emulator/advance               {"seconds": 30}
-    POST   /_emulator/speed                 {"speed": 60}
-    POST   /_emulator/finish-task           {"jobId", "taskId", "exitCode", "stdout", "stderr", "failureCode"}
-    POST   /_emulator/preempt               {"poolId", "count"} or {"poolId", "nodeIds": [...]}
-    POST   /_emulator/rules                 {"imageContains", "after", "exitCode", "failureCode", ...}
-    POST   /_emulator/faults                {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
-                                             "times", "operations", "retryAfter", "afterProcessing"}
-    DELETE /_emulator/faults                remove all faults
-    DELETE /_emulator/counters              reset request counters
+    GET    /_emulator/state        clock, pools, jobs, counters, violations
+    POST   /_emulator/advance      {"seconds": 30}
+    POST   /_emulator/speed        {"speed": 60}
+    POST   /_emulator/finish-task  {"jobId", "taskId", "exitCode", "stdout", "stderr",
+                                    "failureCode"}
+    POST   /_emulator/preempt      {"poolId", "count"} or {"poolId", "nodeIds": [...]}
+    POST   /_emulator/rules        {"imageContains", "after", "exitCode", "failureCode", ...}
+    POST   /_emulator/faults       {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
+                                    "times", "operations", "retryAfter", "afterProcessing"}
+    DELETE /_emulator/faults       remove all faults
+    DELETE /_emulator/counters     reset request counters
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
     async def state(_: web.Request) -> web.Response:
         emulator.sync()
         snapshot = emulator.state.world.snapshot()
-        counters = {op: {str(k): v for k, v in out.items()} for op, out in emulator.counters.by_operation().items()}
+        counters = {
+            op: {str(k): v for k, v in out.items()}
+            for op, out in emulator.counters.by_operation().items()
+        }
         return web.json_response(
             {**snapshot, "counters": counters, "violations": [str(v) for v in emulator.violations]}
         )
@@ -74,7 +78,9 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
 
     async def preempt(request: web.Request) -> web.Response:
         data = await body(request)
-        nodes = emulator.preempt(data["poolId"], node_ids=data.get("nodeIds"), count=data.get("count"))
+        nodes = emulator.preempt(
+            data["poolId"], node_ids=data.get("nodeIds"), count=data.get("count")
+        )
         return done(nodeIds=nodes)
 
     async def rules(request: web.Request) -> web.Response:
@@ -107,7 +113,9 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         if data.get("fault") not in makers:
             raise web.HTTPBadRequest(text=f"fault must be one of {sorted(makers)}")
         emulator.faults.inject(
-            makers[data["fault"]](), times=int(data.get("times", 1)), operations=data.get("operations")
+            makers[data["fault"]](),
+            times=int(data.get("times", 1)),
+            operations=data.get("operations"),
         )
         return done()
 

@@ -173,7 +173,9 @@ class BatchEmulator:
         self.state.tasks.finish(job_id, task_id, outcome)
         self.state.world.dispatch()
 
-    def write_output(self, job_id: str, task_id: str, *, stdout: str = "", stderr: str = "") -> None:
+    def write_output(
+        self, job_id: str, task_id: str, *, stdout: str = "", stderr: str = ""
+    ) -> None:
         """Append to a task's stdout.txt / stderr.txt while it runs."""
         world = self.state.world
         world.write_output(world.task(job_id, task_id), stdout, stderr, world.now)
@@ -181,7 +183,9 @@ class BatchEmulator:
     def put_task_file(self, job_id: str, task_id: str, path: str, data: bytes) -> None:
         self.state.tasks.put_file(job_id, task_id, path, data)
 
-    def preempt(self, pool_id: str, *, node_ids: list[str] | None = None, count: int | None = None) -> list[str]:
+    def preempt(
+        self, pool_id: str, *, node_ids: list[str] | None = None, count: int | None = None
+    ) -> list[str]:
         """Preempt Spot nodes (all, `count` of them, or the named ones); returns their ids."""
         self.sync()
         preempted = self.state.pools.preempt(pool_id, node_ids, count)

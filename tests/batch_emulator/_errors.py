@@ -73,7 +73,9 @@ def bad_query(name: str, value: str, reason: str) -> BatchApiError:
 
 
 def not_supported(what: str) -> BatchApiError:
-    return BatchApiError(501, "EmulatorNotSupported", f"The Batch emulator does not support {what}.")
+    return BatchApiError(
+        501, "EmulatorNotSupported", f"The Batch emulator does not support {what}."
+    )
 
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")

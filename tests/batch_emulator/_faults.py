@@ -49,15 +49,20 @@ class Fault:
     @classmethod
     def throttle(cls, *, retry_after: float = 1) -> Fault:
         return cls(
-            "status", status=429, code="TooManyRequests",
-            message="The request rate is too high. Please retry later.", retry_after=retry_after,
+            "status",
+            status=429,
+            code="TooManyRequests",
+            message="The request rate is too high. Please retry later.",
+            retry_after=retry_after,
         )
 
     @classmethod
     def server_busy(cls, *, retry_after: float = 1) -> Fault:
         return cls(
-            "status", status=503, code="ServerBusy",
-            message="The server is currently unable to receive requests. Please retry your request.",
+            "status",
+            status=503,
+            code="ServerBusy",
+            message="The server is currently unable to receive requests. Please retry.",
             retry_after=retry_after,
         )
 
@@ -96,10 +101,14 @@ class FaultInjector:
     _window_until: float = 0.0
     _monotonic: Callable[[], float] = time.monotonic
 
-    def inject(self, fault: Fault, *, times: int = 1, operations: Iterable[str] | None = None) -> None:
+    def inject(
+        self, fault: Fault, *, times: int = 1, operations: Iterable[str] | None = None
+    ) -> None:
         self.script([fault] * times, operations=operations)
 
-    def script(self, sequence: Iterable[Fault | None], *, operations: Iterable[str] | None = None) -> None:
+    def script(
+        self, sequence: Iterable[Fault | None], *, operations: Iterable[str] | None = None
+    ) -> None:
         ops = None if operations is None else frozenset(operations)
         self._queued.append(_Queued(ops, deque(sequence)))
 
@@ -135,9 +144,9 @@ class FaultInjector:
             if queued.items and (queued.operations is None or operation in queued.operations):
                 return queued.items.popleft()
         for rule in self._random:
-            if rule.operations is None or operation in rule.operations:
-                if rule.rng.random() < rule.probability:
-                    return rule.fault
+            applies = rule.operations is None or operation in rule.operations
+            if applies and rule.rng.random() < rule.probability:
+                return rule.fault
         return None
 
     def arrived(self, operation: str) -> None:

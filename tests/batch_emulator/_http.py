@@ -60,10 +60,11 @@ class Ctx:
         """If-Match & co.: 412 ConditionNotMet for writes, 304 for reads."""
         read = self.op.method in ("GET", "HEAD")
         failed = False
-        if_match = self.headers.get("If-Match")
+        # azure-core quotes the ETags it sends (`"0x8DC…"`); Batch's own are bare.
+        if_match = _unquote_etag(self.headers.get("If-Match"))
         if if_match is not None and if_match not in ("*", etag):
             failed = True
-        if_none = self.headers.get("If-None-Match")
+        if_none = _unquote_etag(self.headers.get("If-None-Match"))
         if if_none is not None and if_none in ("*", etag):
             failed = True
         since = parse_rfc1123(self.headers.get("If-Modified-Since", ""))
@@ -79,11 +80,19 @@ class Ctx:
         raise BatchApiError(
             412,
             "ConditionNotMet",
-            "The condition specified in the conditional header(s) was not met for a write operation.",
+            "The condition specified in the conditional header(s) was not met for a write "
+            "operation.",
         )
 
 
 Handler = Callable[[Ctx], Reply]
+
+
+def _unquote_etag(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().removeprefix("W/")
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:

@@ -61,14 +61,13 @@ class Jobs:
     def update(self, job: Job, body: dict[str, Any], *, replace: bool = False) -> None:
         check_mutable(job)
         self._check_supported(body)
-        if "poolInfo" in body and body["poolInfo"] != job.spec.get("poolInfo"):
-            if job.state != "disabled" and any(
-                t.state in ("preparing", "running") for t in job.tasks.values()
-            ):
-                raise conflict(
-                    "OperationInvalidForCurrentState",
-                    "The pool of a job with running tasks can only be changed when it is disabled.",
-                )
+        new_pool = "poolInfo" in body and body["poolInfo"] != job.spec.get("poolInfo")
+        busy = any(t.state in ("preparing", "running") for t in job.tasks.values())
+        if new_pool and busy and job.state != "disabled":
+            raise conflict(
+                "OperationInvalidForCurrentState",
+                "The pool of a job with running tasks can only be changed when it is disabled.",
+            )
         if replace:
             for field in REPLACEABLE_FIELDS:
                 job.spec.pop(field, None)

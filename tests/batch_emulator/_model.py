@@ -16,7 +16,6 @@ from typing import Any
 from ._clock import Event
 from ._wire import new_etag, parse_duration
 
-
 _order = itertools.count(1)
 
 

@@ -54,7 +54,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
             break
         match = _TOKEN.match(text, pos)
         if not match or match.end() == pos:
-            raise FilterError(f"unexpected text at {pos}: {text[pos:pos + 20]!r}")
+            raise FilterError(f"unexpected text at {pos}: {text[pos : pos + 20]!r}")
         pos = match.end()
         kind = match.lastgroup
         raw = match.group(kind or "")

@@ -208,7 +208,9 @@ class Pools:
     def _quota_error(dedicated: bool, target: int, granted: int) -> dict[str, Any]:
         kind = "dedicated" if dedicated else "Spot/low-priority"
         return {
-            "code": "AccountCoreQuotaReached" if dedicated else "AccountLowPriorityCoreQuotaReached",
+            "code": "AccountCoreQuotaReached"
+            if dedicated
+            else "AccountLowPriorityCoreQuotaReached",
             "message": f"The specified account has reached its {kind} VM core quota limit.",
             "values": [
                 {"name": "RequestedNodes", "value": str(target)},
@@ -265,8 +267,11 @@ class Pools:
                 self._boot(node)
         if timed_out:
             pool.pending_errors.append(
-                {"code": "AllocationTimedOut", "message": "Desired number of nodes could not be "
-                 "allocated due to a resize timeout."}
+                {
+                    "code": "AllocationTimedOut",
+                    "message": "Desired number of nodes could not be "
+                    "allocated due to a resize timeout.",
+                }
             )
         for node in list(pool.nodes.values()):
             if node.leaving and not node.running:
@@ -323,5 +328,6 @@ class Pools:
     def _check_not_deleting(pool: Pool) -> None:
         if pool.state == "deleting":
             raise conflict(
-                "PoolBeingDeleted", "The specified pool has been marked for deletion and is being reclaimed."
+                "PoolBeingDeleted",
+                "The specified pool has been marked for deletion and is being reclaimed.",
             )

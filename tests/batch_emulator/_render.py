@@ -135,7 +135,9 @@ def job(base: str, j: Job) -> dict[str, Any]:
         executionInfo=execution,
     )
     if j.previous_state is not None and j.previous_since is not None:
-        body.update(previousState=j.previous_state, previousStateTransitionTime=iso(j.previous_since))
+        body.update(
+            previousState=j.previous_state, previousStateTransitionTime=iso(j.previous_since)
+        )
     return body
 
 
@@ -159,7 +161,9 @@ def task(base: str, t: Task) -> dict[str, Any]:
         requiredSlots=t.required_slots,
     )
     if t.previous_state is not None and t.previous_since is not None:
-        body.update(previousState=t.previous_state, previousStateTransitionTime=iso(t.previous_since))
+        body.update(
+            previousState=t.previous_state, previousStateTransitionTime=iso(t.previous_since)
+        )
     if t.ever_ran or t.retry_count or t.requeue_count or t.state == "completed":
         body["executionInfo"] = execution_info(t)
     if t.node is not None:
@@ -190,7 +194,9 @@ def execution_info(t: Task) -> dict[str, Any]:
     return info
 
 
-def add_result(base: str, job_id: str, result: dict[str, Any], rid: str, now: float) -> dict[str, Any]:
+def add_result(
+    base: str, job_id: str, result: dict[str, Any], rid: str, now: float
+) -> dict[str, Any]:
     """One `BatchTaskCreateResult` of an addtaskcollection answer."""
     out: dict[str, Any] = {"status": result["status"], "taskId": result["taskId"]}
     if "task" in result:

@@ -8,11 +8,22 @@ from ._http import Ctx, Handler, Reply, list_reply, single_reply
 from ._model import Pool, key
 
 NODE_COUNT_STATES = {
-    "creating": "creating", "idle": "idle", "offline": "offline", "preempted": "preempted",
-    "rebooting": "rebooting", "reimaging": "reimaging", "running": "running",
-    "starting": "starting", "starttaskfailed": "startTaskFailed", "leavingpool": "leavingPool",
-    "unknown": "unknown", "unusable": "unusable", "waitingforstarttask": "waitingForStartTask",
-    "deallocated": "deallocated", "deallocating": "deallocating", "upgradingos": "upgradingOS",
+    "creating": "creating",
+    "idle": "idle",
+    "offline": "offline",
+    "preempted": "preempted",
+    "rebooting": "rebooting",
+    "reimaging": "reimaging",
+    "running": "running",
+    "starting": "starting",
+    "starttaskfailed": "startTaskFailed",
+    "leavingpool": "leavingPool",
+    "unknown": "unknown",
+    "unusable": "unusable",
+    "waitingforstarttask": "waitingForStartTask",
+    "deallocated": "deallocated",
+    "deallocating": "deallocating",
+    "upgradingos": "upgradingOS",
 }
 
 

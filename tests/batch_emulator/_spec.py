@@ -74,7 +74,9 @@ class Spec:
                 if method not in item:
                     continue
                 raw = dict(item[method])
-                raw["parameters"] = [self._resolve_param(p, shared) for p in raw.get("parameters", [])]
+                raw["parameters"] = [
+                    self._resolve_param(p, shared) for p in raw.get("parameters", [])
+                ]
                 segments = tuple(s for s in template.split("/") if s)
                 self.operations.append(
                     Operation(raw["operationId"], method.upper(), template, segments, raw)

@@ -55,7 +55,11 @@ class Tasks:
             raise bad_property("requiredSlots", slots, "must be at least 1")
         now = self.world.now
         task = Task(
-            created=now, id=task_id, job_id=job.id, spec=dict(body), seq=self.world.next_seq(),
+            created=now,
+            id=task_id,
+            job_id=job.id,
+            spec=dict(body),
+            seq=self.world.next_seq(),
             state_since=now,
         )
         job.tasks[key(task_id)] = task
@@ -137,7 +141,9 @@ class Tasks:
             for depth in range(1, len(parts)):
                 folder = "/".join(parts[:depth])
                 if recursive or depth == 1:
-                    entries.setdefault(folder, FileEntry(folder, True, TaskFile(bytearray(), when, when)))
+                    entries.setdefault(
+                        folder, FileEntry(folder, True, TaskFile(bytearray(), when, when))
+                    )
             if recursive or len(parts) == 1:
                 entries[name] = FileEntry(name, False, file)
         return sorted(entries.values(), key=lambda e: e.name)
@@ -185,7 +191,9 @@ class Tasks:
                 try:
                     parse_duration(str(constraints[name]))
                 except ValueError as error:
-                    raise bad_property(f"constraints.{name}", constraints[name], str(error)) from None
+                    raise bad_property(
+                        f"constraints.{name}", constraints[name], str(error)
+                    ) from None
         retries = int(constraints.get("maxTaskRetryCount", 0))
         if retries < -1:
             raise bad_property("constraints.maxTaskRetryCount", retries, "must be -1 or more")
@@ -193,4 +201,6 @@ class Tasks:
     @staticmethod
     def _check_files(task: Task) -> None:
         if not task.ever_ran:
-            raise conflict("TaskFilesUnavailable", "The files of the specified task are unavailable.")
+            raise conflict(
+                "TaskFilesUnavailable", "The files of the specified task are unavailable."
+            )

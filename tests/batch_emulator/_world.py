@@ -233,6 +233,8 @@ class World:
         """A compact view for debugging failed tests."""
         return {
             "now": self.now,
-            "pools": {p.id: (p.state, p.allocation_state, len(p.nodes)) for p in self.pools.values()},
+            "pools": {
+                p.id: (p.state, p.allocation_state, len(p.nodes)) for p in self.pools.values()
+            },
             "jobs": {j.id: (j.state, len(j.tasks)) for j in self.jobs.values()},
         }

@@ -2,9 +2,12 @@
 
 Import the fixtures into a conftest.py (pytest finds fixtures by name in the module):
 
-    from tests.batch_emulator.fixtures import batch_emulator, batch_client, make_batch_emulator  # noqa: F401
+    from tests.batch_emulator.fixtures import (  # noqa: F401
+        batch_client, batch_emulator, make_batch_emulator,
+    )
 
-or list the module as a plugin in the root conftest: `pytest_plugins = ["tests.batch_emulator.fixtures"]`.
+or list the module as a plugin in the root conftest:
+`pytest_plugins = ["tests.batch_emulator.fixtures"]`.
 
 * `batch_emulator`: a running emulator in conformance mode, with the clock frozen (speed 0)
   so that nothing moves unless the test calls `advance()`. At teardown it fails the test if
@@ -37,7 +40,9 @@ def _assert_conformant(emulator: BatchEmulator) -> None:
     violations = emulator.take_violations()
     if violations:
         listing = "\n".join(f"  - {v}" for v in violations)
-        pytest.fail(f"Batch emulator saw {len(violations)} spec violation(s):\n{listing}", pytrace=False)
+        pytest.fail(
+            f"Batch emulator saw {len(violations)} spec violation(s):\n{listing}", pytrace=False
+        )
 
 
 @pytest_asyncio.fixture

@@ -43,7 +43,9 @@ def pool_options(
     )
 
 
-def job_options(job_id: str = "job-1", pool_id: str = "pool-1", **kwargs: Any) -> m.BatchJobCreateOptions:
+def job_options(
+    job_id: str = "job-1", pool_id: str = "pool-1", **kwargs: Any
+) -> m.BatchJobCreateOptions:
     return m.BatchJobCreateOptions(id=job_id, pool_info=m.BatchPoolInfo(pool_id=pool_id), **kwargs)
 
 

@@ -14,7 +14,9 @@ from tests.batch_emulator import BatchEmulator
 from .helpers import add_tasks, job_options, ready_pool
 
 
-async def test_create_get_list_and_patch_job(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_create_get_list_and_patch_job(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     metadata = [m.BatchMetadataItem(name="simfleet/spec", value="cartpole")]
     await batch_client.create_job(job_options(metadata=metadata, priority=10))
     job = await batch_client.get_job("job-1")
@@ -24,10 +26,15 @@ async def test_create_get_list_and_patch_job(batch_client: BatchClient, batch_em
     assert job.metadata[0].value == "cartpole"
 
     await batch_client.create_job(job_options("other-job"))
-    listed = [j.id async for j in batch_client.list_jobs(filter="state eq 'active' and startswith(id,'job')")]
+    listed = [
+        j.id
+        async for j in batch_client.list_jobs(filter="state eq 'active' and startswith(id,'job')")
+    ]
     assert listed == ["job-1"]
 
-    await batch_client.update_job("job-1", m.BatchJobUpdateOptions(priority=50, max_parallel_tasks=1))
+    await batch_client.update_job(
+        "job-1", m.BatchJobUpdateOptions(priority=50, max_parallel_tasks=1)
+    )
     job = await batch_client.get_job("job-1", select=["id", "priority"])
     assert (job.id, job.priority, job.state) == ("job-1", 50, None)
 
@@ -52,17 +59,23 @@ async def test_max_parallel_tasks_and_priority_shape_scheduling(
     assert {t.state async for t in batch_client.list_tasks("high")} == {m.BatchTaskState.RUNNING}
 
 
-async def test_terminating_a_job_ends_its_tasks(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_terminating_a_job_ends_its_tasks(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await ready_pool(batch_client, batch_emulator, dedicated=1)
     await batch_client.create_job(job_options())
     await add_tasks(batch_client, "job-1", ["running", "queued"])
     await batch_client.begin_terminate_job(
-        "job-1", m._models.BatchJobTerminateOptions(termination_reason="SpecRemoved"), polling_interval=0
+        "job-1",
+        m._models.BatchJobTerminateOptions(termination_reason="SpecRemoved"),
+        polling_interval=0,
     )
     job = await batch_client.get_job("job-1")
     assert job.state == m.BatchJobState.TERMINATING
     with pytest.raises(ResourceExistsError) as caught:
-        await batch_client.create_task("job-1", m.BatchTaskCreateOptions(id="late", command_line="x"))
+        await batch_client.create_task(
+            "job-1", m.BatchTaskCreateOptions(id="late", command_line="x")
+        )
     assert caught.value.error.code == "JobBeingTerminated"
 
     tasks = {t.id: t async for t in batch_client.list_tasks("job-1")}
@@ -75,14 +88,21 @@ async def test_terminating_a_job_ends_its_tasks(batch_client: BatchClient, batch
     job = await batch_client.get_job("job-1")
     assert job.state == m.BatchJobState.COMPLETED
     assert job.execution_info.termination_reason == "SpecRemoved"
+    # azure-batch 15.1.0 cannot send a terminate without a non-empty options body (an
+    # empty model is falsy and it then fails building the content-type header).
+    options = m._models.BatchJobTerminateOptions(termination_reason="again")
     with pytest.raises(ResourceExistsError) as done:
-        await batch_client.begin_terminate_job("job-1")
+        await batch_client.begin_terminate_job("job-1", options)
     assert done.value.error.code == "JobCompleted"
 
 
-async def test_all_tasks_complete_terminates_the_job(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_all_tasks_complete_terminates_the_job(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await ready_pool(batch_client, batch_emulator, dedicated=1)
-    await batch_client.create_job(job_options(all_tasks_complete_mode=m.BatchAllTasksCompleteMode.TERMINATE_JOB))
+    await batch_client.create_job(
+        job_options(all_tasks_complete_mode=m.BatchAllTasksCompleteMode.TERMINATE_JOB)
+    )
     await add_tasks(batch_client, "job-1", ["only"])
     batch_emulator.finish_task("job-1", "only")
     batch_emulator.advance(batch_emulator.config.job_terminate_delay)
@@ -90,15 +110,22 @@ async def test_all_tasks_complete_terminates_the_job(batch_client: BatchClient, 
     assert (job.state, job.execution_info.termination_reason) == ("completed", "AllTasksComplete")
 
 
-async def test_job_wall_clock_limit(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_job_wall_clock_limit(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     limit = m.BatchJobConstraints(max_wall_clock_time=datetime.timedelta(hours=1))
     await batch_client.create_job(job_options(constraints=limit))
     batch_emulator.advance(3600 + batch_emulator.config.job_terminate_delay)
     job = await batch_client.get_job("job-1")
-    assert (job.state, job.execution_info.termination_reason) == ("completed", "MaxWallClockTimeExpiry")
+    assert (job.state, job.execution_info.termination_reason) == (
+        "completed",
+        "MaxWallClockTimeExpiry",
+    )
 
 
-async def test_job_deletion_is_asynchronous(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_job_deletion_is_asynchronous(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await ready_pool(batch_client, batch_emulator, dedicated=1)
     await batch_client.create_job(job_options())
     await add_tasks(batch_client, "job-1", ["t"])
@@ -140,5 +167,11 @@ async def test_task_counts(batch_client: BatchClient, batch_emulator: BatchEmula
     batch_emulator.finish_task("job-1", "t1", exit_code=9)
     result = await batch_client.get_job_task_counts("job-1")
     counts = result.task_counts
-    assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (0, 4, 2, 1, 1)
+    assert (counts.active, counts.running, counts.completed, counts.succeeded, counts.failed) == (
+        0,
+        4,
+        2,
+        1,
+        1,
+    )
     assert result.task_slot_counts.running == 4

@@ -13,13 +13,17 @@ from tests.batch_emulator.fixtures import EmulatorFactory, client_for
 from .helpers import pool_options, ready_pool, settle_pool
 
 
-async def test_pool_allocates_nodes_after_the_delay(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_pool_allocates_nodes_after_the_delay(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await batch_client.create_pool(pool_options(dedicated=2, spot=1))
 
     pool = await batch_client.get_pool("pool-1")
     assert pool.allocation_state == m.AllocationState.RESIZING
     assert pool.state == m.BatchPoolState.ACTIVE
-    assert [n.state async for n in batch_client.list_nodes("pool-1")] == [m.BatchNodeState.CREATING] * 3
+    assert [n.state async for n in batch_client.list_nodes("pool-1")] == [
+        m.BatchNodeState.CREATING
+    ] * 3
 
     batch_emulator.advance(batch_emulator.config.allocation_delay)
     pool = await batch_client.get_pool("pool-1")
@@ -36,19 +40,27 @@ async def test_pool_allocates_nodes_after_the_delay(batch_client: BatchClient, b
     assert node.vm_size == "Standard_D2s_v3"
 
 
-async def test_pool_reads_back_what_was_created(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_pool_reads_back_what_was_created(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await batch_client.create_pool(pool_options(slots=4))
     pool = await batch_client.get_pool("POOL-1")  # ids are case-insensitive
     assert pool.id == "pool-1"
     assert pool.task_slots_per_node == 4
     assert pool.metadata[0].name == "simfleet/owner"
     assert pool.virtual_machine_configuration.container_configuration.type == "dockerCompatible"
-    assert pool.etag and pool.last_modified and pool.creation_time
+    assert pool.etag.startswith("0x")
+    assert pool.last_modified == pool.creation_time
     assert await batch_client.pool_exists("pool-1") is True
     with pytest.raises(ResourceNotFoundError):  # the SDK raises instead of returning False
         await batch_client.pool_exists("nope")
 
-    listed = [p async for p in batch_client.list_pools(filter="startswith(id,'pool')", select=["id", "state"])]
+    listed = [
+        p
+        async for p in batch_client.list_pools(
+            filter="startswith(id,'pool')", select=["id", "state"]
+        )
+    ]
     assert [(p.id, p.state, p.vm_size) for p in listed] == [("pool-1", "active", None)]
 
 
@@ -70,7 +82,9 @@ async def test_resize_while_resizing_is_409_and_stop_resize_settles(
 ) -> None:
     await batch_client.create_pool(pool_options(dedicated=3))
     with pytest.raises(ResourceExistsError) as caught:
-        await batch_client.begin_resize_pool("pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=5))
+        await batch_client.begin_resize_pool(
+            "pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=5)
+        )
     assert caught.value.error.code == "PoolBeingResized"
 
     await batch_client.begin_stop_pool_resize("pool-1", polling_interval=0)
@@ -82,9 +96,13 @@ async def test_resize_while_resizing_is_409_and_stop_resize_settles(
     assert pool.current_dedicated_nodes == 0  # nothing had been allocated yet
 
 
-async def test_shrink_requeues_tasks_of_removed_nodes(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_shrink_requeues_tasks_of_removed_nodes(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await ready_pool(batch_client, batch_emulator, dedicated=2)
-    await batch_client.create_job(m.BatchJobCreateOptions(id="job-1", pool_info=m.BatchPoolInfo(pool_id="pool-1")))
+    await batch_client.create_job(
+        m.BatchJobCreateOptions(id="job-1", pool_info=m.BatchPoolInfo(pool_id="pool-1"))
+    )
     await batch_client.create_task(
         "job-1", m.BatchTaskCreateOptions(id="t1", command_line="sleep 1000")
     )
@@ -124,7 +142,9 @@ async def test_core_quota_produces_resize_errors(make_batch_emulator: EmulatorFa
         assert (pool.current_dedicated_nodes, pool.resize_errors) == (2, None)
 
 
-async def test_pool_deletion_is_asynchronous(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_pool_deletion_is_asynchronous(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await ready_pool(batch_client, batch_emulator)
     await batch_client.begin_delete_pool("pool-1", polling_interval=0)
 
@@ -134,7 +154,9 @@ async def test_pool_deletion_is_asynchronous(batch_client: BatchClient, batch_em
         await batch_client.create_pool(pool_options())
     assert caught.value.error.code == "PoolBeingDeleted"
     with pytest.raises(ResourceExistsError) as caught:
-        await batch_client.begin_resize_pool("pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=1))
+        await batch_client.begin_resize_pool(
+            "pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=1)
+        )
     assert caught.value.error.code == "PoolBeingDeleted"
 
     batch_emulator.advance(batch_emulator.config.deletion_delay)
@@ -149,7 +171,8 @@ async def test_update_pool_metadata_and_node_bound_fields(
     await ready_pool(batch_client, batch_emulator)
     before = await batch_client.get_pool("pool-1")
     await batch_client.update_pool(
-        "pool-1", m.BatchPoolUpdateOptions(metadata=[m.BatchMetadataItem(name="generation", value="2")])
+        "pool-1",
+        m.BatchPoolUpdateOptions(metadata=[m.BatchMetadataItem(name="generation", value="2")]),
     )
     after = await batch_client.get_pool("pool-1")
     assert [(i.name, i.value) for i in after.metadata] == [("generation", "2")]
@@ -159,7 +182,9 @@ async def test_update_pool_metadata_and_node_bound_fields(
     assert caught.value.error.code == "OperationInvalidForCurrentState"
 
 
-async def test_invalid_pool_is_400(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_invalid_pool_is_400(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     bad = pool_options("bad id!")
     with pytest.raises(HttpResponseError) as caught:
         await batch_client.create_pool(bad)

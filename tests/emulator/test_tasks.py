@@ -32,7 +32,9 @@ async def test_250_tasks_in_chunks_of_100_then_filter_select_and_pages(
     # FIFO: the first 10 fill 2 nodes x 5 slots.
     running = [
         t.id
-        async for t in batch_client.list_tasks("job-1", filter="state eq 'running'", select=["id", "state"])
+        async for t in batch_client.list_tasks(
+            "job-1", filter="state eq 'running'", select=["id", "state"]
+        )
     ]
     assert running == ids[:10]
 
@@ -40,7 +42,10 @@ async def test_250_tasks_in_chunks_of_100_then_filter_select_and_pages(
     pending = [
         t
         async for t in batch_client.list_tasks(
-            "job-1", filter="state ne 'completed' and startswith(id,'sim-1')", select=["id"], max_results=40
+            "job-1",
+            filter="state ne 'completed' and startswith(id,'sim-1')",
+            select=["id"],
+            max_results=40,
         )
     ]
     assert [t.id for t in pending] == [i for i in ids if i.startswith("sim-1")]
@@ -50,7 +55,8 @@ async def test_250_tasks_in_chunks_of_100_then_filter_select_and_pages(
     either = [
         t.id
         async for t in batch_client.list_tasks(
-            "job-1", filter="(startswith(id,'sim-000') or startswith(id,'sim-249')) and state eq 'active'"
+            "job-1",
+            filter="(startswith(id,'sim-000') or startswith(id,'sim-249')) and state eq 'active'",
         )
     ]
     assert either == ["sim-249"]
@@ -65,7 +71,9 @@ async def test_task_ids_are_unique_without_regard_to_case(batch_client: BatchCli
     result = await batch_client.create_task_collection(
         "job-1", m.BatchTaskGroup(task_values=[task_options("sim-a"), task_options("sim-b")])
     )
-    statuses = {r.task_id: (r.status, r.error.code if r.error else None) for r in result.result_values}
+    statuses = {
+        r.task_id: (r.status, r.error.code if r.error else None) for r in result.result_values
+    }
     assert statuses == {"sim-a": ("clienterror", "TaskExists"), "sim-b": ("success", None)}
     with pytest.raises(ResourceExistsError) as caught:
         await batch_client.create_task("job-1", task_options("SIM-B"))
@@ -90,7 +98,9 @@ async def test_sdk_create_tasks_helper_adds_everything(
     assert batch_emulator.counters.count("Tasks_CreateTaskCollection") == 2
 
 
-async def test_finished_tasks_report_execution_info(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_finished_tasks_report_execution_info(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=2)
     await add_tasks(batch_client, "job-1", ["ok", "bad", "queued"])
     batch_emulator.advance(3)
@@ -115,7 +125,9 @@ async def test_finished_tasks_report_execution_info(batch_client: BatchClient, b
         batch_emulator.finish_task("job-1", "ok")
 
 
-async def test_retries_follow_max_task_retry_count(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_retries_follow_max_task_retry_count(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     constraints = m.BatchTaskConstraints(max_task_retry_count=1)
     await batch_client.create_task("job-1", task_options("flaky", constraints=constraints))
@@ -124,10 +136,16 @@ async def test_retries_follow_max_task_retry_count(batch_client: BatchClient, ba
     assert (task.state, task.execution_info.retry_count) == ("running", 1)
     batch_emulator.finish_task("job-1", "flaky", exit_code=1)
     task = await batch_client.get_task("job-1", "flaky")
-    assert (task.state, task.execution_info.result, task.execution_info.retry_count) == ("completed", "failure", 1)
+    assert (task.state, task.execution_info.result, task.execution_info.retry_count) == (
+        "completed",
+        "failure",
+        1,
+    )
 
 
-async def test_terminate_reactivate_delete(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_terminate_reactivate_delete(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     await add_tasks(batch_client, "job-1", ["a", "b"])
 
@@ -160,7 +178,9 @@ async def test_terminate_reactivate_delete(batch_client: BatchClient, batch_emul
     assert [n.state async for n in batch_client.list_nodes("pool-1")] == [m.BatchNodeState.IDLE]
 
 
-async def test_task_files_with_byte_ranges(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_task_files_with_byte_ranges(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     await add_tasks(batch_client, "job-1", ["sim", "waiting"])
     batch_emulator.write_output("job-1", "sim", stdout="0123456789")
@@ -190,7 +210,10 @@ async def test_task_files_with_byte_ranges(batch_client: BatchClient, batch_emul
     deep = {f.name: f async for f in batch_client.list_task_files("job-1", "sim", recursive=True)}
     assert deep["wd/result.json"].properties.content_length == 13
     assert deep["wd"].is_directory
-    std = [f.name async for f in batch_client.list_task_files("job-1", "sim", filter="startswith(name,'std')")]
+    std = [
+        f.name
+        async for f in batch_client.list_task_files("job-1", "sim", filter="startswith(name,'std')")
+    ]
     assert sorted(std) == ["stderr.txt", "stdout.txt"]
 
     await batch_client.delete_task_file("job-1", "sim", "wd/result.json")
@@ -208,7 +231,9 @@ async def test_preempted_spot_tasks_requeue_and_run_elsewhere(
     await add_tasks(batch_client, "job-1", ["a", "b"])
     [spot_node] = [n.id async for n in batch_client.list_nodes("pool-1") if not n.is_dedicated]
     [on_spot] = [
-        t.id async for t in batch_client.list_tasks("job-1") if t.node_info and t.node_info.node_id == spot_node
+        t.id
+        async for t in batch_client.list_tasks("job-1")
+        if t.node_info and t.node_info.node_id == spot_node
     ]
     assert batch_emulator.preempt("pool-1") == [spot_node]
 
@@ -227,7 +252,9 @@ async def test_preempted_spot_tasks_requeue_and_run_elsewhere(
         batch_emulator.preempt("pool-1", node_ids=[task.node_info.node_id])
 
 
-async def test_max_wall_clock_time_fails_the_task(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_max_wall_clock_time_fails_the_task(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     limit = m.BatchTaskConstraints(max_wall_clock_time=datetime.timedelta(minutes=5))
     await batch_client.create_task("job-1", task_options("slow", constraints=limit))
@@ -237,7 +264,11 @@ async def test_max_wall_clock_time_fails_the_task(batch_client: BatchClient, bat
     task = await batch_client.get_task("job-1", "slow")
     assert task.state == m.BatchTaskState.COMPLETED
     info = task.execution_info
-    assert (info.result, info.failure_info.category, info.failure_info.code) == ("failure", "usererror", "TaskEnded")
+    assert (info.result, info.failure_info.category, info.failure_info.code) == (
+        "failure",
+        "usererror",
+        "TaskEnded",
+    )
     assert info.end_time - info.start_time == datetime.timedelta(minutes=5)
     assert task.constraints.max_wall_clock_time == datetime.timedelta(minutes=5)
 
@@ -246,7 +277,11 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
     emulator = await make_batch_emulator()
     emulator.add_rule(TaskRule(image_contains="crash", after=30, exit_code=1, stderr="segfault\n"))
     emulator.add_rule(
-        TaskRule(image_contains=":broken", failure_code="ContainerPullImageFailed", failure_message="manifest unknown")
+        TaskRule(
+            image_contains=":broken",
+            failure_code="ContainerPullImageFailed",
+            failure_message="manifest unknown",
+        )
     )
     emulator.add_rule(TaskRule(image_contains="quick", after=5, exit_code=0, stdout="done\n"))
     async with client_for(emulator) as client:
@@ -257,7 +292,10 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
 
         broken = (await client.get_task("job-1", "b")).execution_info
         assert (broken.result, broken.exit_code) == ("failure", None)
-        assert (broken.failure_info.code, broken.failure_info.message) == ("ContainerPullImageFailed", "manifest unknown")
+        assert (broken.failure_info.code, broken.failure_info.message) == (
+            "ContainerPullImageFailed",
+            "manifest unknown",
+        )
 
         emulator.advance(5)
         assert (await client.get_task("job-1", "q")).execution_info.result == "success"
@@ -269,7 +307,9 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
         assert b"".join([chunk async for chunk in stream]) == b"segfault\n"
 
 
-async def test_replace_task_changes_only_constraints(batch_client: BatchClient, batch_emulator: BatchEmulator) -> None:
+async def test_replace_task_changes_only_constraints(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
     await batch_client.create_job(job_options())
     await add_tasks(batch_client, "job-1", ["t"])
     task = await batch_client.get_task("job-1", "t")

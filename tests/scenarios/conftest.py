@@ -206,12 +206,35 @@ class Fleet:
         return processes_with(self.marker, comm="sleep")
 
     def cleanup(self) -> None:
+        """Stop the daemon as a user would (SIGTERM), then kill anything left over.
+
+        Leftovers are found by marker and by command line: every simulator's wrapper
+        names its task folder, which lies under this test's directory.
+        """
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        for pid in processes_with(self.marker):
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        strays = set(processes_with(self.marker)) | processes_naming(str(self.root))
+        for pid in strays:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def processes_naming(text: str) -> set[int]:
+    """Pids of live processes whose command line contains ``text``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 BACKENDS = [pytest.param("local", id="local")]
