@@ -30,9 +30,10 @@ from controller.planner._types import ObservedTask, SimulatorState, StopReason, 
 
 
 def available(task: ObservedTask | None, now: datetime, settle: timedelta) -> bool:
-    """Running for at least ``settle``: a simulator that serves, not one that may crash."""
+    """Running for at least ``settle`` and not being stopped: a simulator that serves."""
     return (
         task is not None
+        and not task.stopping
         and task.state is SimulatorState.RUNNING
         and task.started_at is not None
         and task.started_at + settle <= now
@@ -79,7 +80,9 @@ def step(
         retiring.append(slot)
         budget -= 1
     retire = tuple(
-        StopTask(job, s.old.id, s.index, StopReason.ROLLOUT) for s in retiring if s.old is not None
+        StopTask(job, s.old.id, s.index, StopReason.ROLLOUT)
+        for s in retiring
+        if s.old is not None and not s.old.stopping
     )
 
     retired = {s.index for s in retiring}

@@ -1,7 +1,8 @@
 """Scaling: remove the highest slots first, and stop duplicates in any slot.
 
 Scaling down from 8 to 5 stops the live simulators of slots 7, 6 and 5, in that order,
-whatever their template; slots 0–4 are untouched. Scaling up needs nothing here: slots
+whatever their template; slots 0–4 are untouched. A simulator already stopping is not
+sent another stop: it still holds its slot until it is gone. Scaling up needs nothing here: slots
 without a live simulator are filled by :mod:`controller.planner._restarts`.
 """
 
@@ -20,6 +21,7 @@ def scale_down(job: str, slots: Mapping[int, Slot], desired: int) -> tuple[StopT
         for index in sorted(slots, reverse=True)
         if index >= desired
         for task in (*slots[index].live, *slots[index].duplicates)
+        if not task.stopping
     )
 
 
@@ -30,4 +32,5 @@ def stop_duplicates(job: str, slots: Mapping[int, Slot], desired: int) -> tuple[
         for index in sorted(slots)
         if index < desired
         for task in slots[index].duplicates
+        if not task.stopping
     )

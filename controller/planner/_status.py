@@ -49,7 +49,7 @@ def simulator_status(
     shown = slot.new or slot.old or slot.latest
     state: str
     if shown is not None and shown.live:
-        state = str(shown.state)
+        state = "stopping" if shown.stopping else str(shown.state)
     elif isinstance(decision, _restarts.Wait):
         state = "waiting"
     elif isinstance(decision, _restarts.Done):

@@ -136,6 +136,7 @@ class ObservedTask:
     failures: int = 0  # consecutive failures before this attempt started
     pid: int | None = None
     requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
+    stopping: bool = False  # a stop was sent and it is still ending: holds its slot
 
     @property
     def live(self) -> bool:

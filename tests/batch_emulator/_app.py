@@ -65,7 +65,8 @@ class EmulatorApp:
     def build(
         self, extra_routes: Callable[[web.Application], None] | None = None
     ) -> web.Application:
-        app = web.Application(client_max_size=self.account.config.max_body_bytes * 4)
+        # aiohttp's own limit (a plain-text 413) must not pre-empt Batch's RequestBodyTooLarge.
+        app = web.Application(client_max_size=max(self.account.config.max_body_bytes * 64, 2**26))
         if extra_routes is not None:
             extra_routes(app)  # before the catch-all, which would shadow them
         app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -90,13 +91,14 @@ class EmulatorApp:
                         request, match, path_known, raw_path, raw_query, request_id
                     )
                 except BatchApiError as error:
-                    reply = self._error_reply(error, request_id)
+                    reply = Reply(error.status, headers=dict(error.headers), error=error)
                 if fault is not None:
                     reply = self._fault_reply(fault)
         except _DroppedError:
             self.counters.record(op_id, "dropped")
             return self._drop(request)
-        self._fill_error_body(reply, request_id)
+        if reply.error is not None:
+            reply.body = reply.error.body(request_id, self.account.world.clock.now())
         response = self._respond(request, match, reply, request_id)
         self.counters.record(op_id, reply.status)
         return response
@@ -195,12 +197,6 @@ class EmulatorApp:
 
     # -- answers ------------------------------------------------------------------------
 
-    @staticmethod
-    def _error_reply(error: BatchApiError, request_id: str) -> Reply:
-        reply = Reply(error.status, headers=dict(error.headers))
-        reply.body = error
-        return reply
-
     def _fault_reply(self, fault: Fault) -> Reply:
         if fault.kind == "drop":
             raise _DroppedError
@@ -212,11 +208,7 @@ class EmulatorApp:
             )
             self.faults.announced_retry_after(seconds)
         error = BatchApiError(fault.status, fault.code, fault.message, headers=headers)
-        return self._error_reply(error, "")
-
-    def _fill_error_body(self, reply: Reply, request_id: str) -> None:
-        if isinstance(reply.body, BatchApiError):
-            reply.body = reply.body.body(request_id, self.account.world.clock.now())
+        return Reply(error.status, headers=headers, error=error)
 
     def _respond(
         self, request: web.Request, match: Match | None, reply: Reply, request_id: str

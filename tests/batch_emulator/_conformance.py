@@ -96,27 +96,32 @@ def schema_book(spec: Spec) -> SchemaBook:
     return SchemaBook(spec)
 
 
+def _date_time(value: object) -> bool:
+    return not isinstance(value, str) or is_iso(value)
+
+
+def _duration(value: object) -> bool:
+    return not isinstance(value, str) or re.match(DURATION_PATTERN, value) is not None
+
+
+def _int64(value: object) -> bool:
+    return not isinstance(value, str) or re.fullmatch(r"-?\d+", value) is not None
+
+
+def _uri(value: object) -> bool:
+    return not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
+
+
 def _format_checker() -> FormatChecker:
+    """Only the formats Batch uses; non-strings pass (the `type` keyword judges those)."""
     checker = FormatChecker(formats=())
-
-    @checker.checks("date-time")
-    def _date_time(value: object) -> bool:
-        return not isinstance(value, str) or is_iso(value)
-
-    @checker.checks("duration")
-    def _duration(value: object) -> bool:
-        return not isinstance(value, str) or re.match(DURATION_PATTERN, value) is not None
-
-    @checker.checks("int64")
-    def _int64(value: object) -> bool:
-        return not isinstance(value, str) or re.fullmatch(r"-?\d+", value) is not None
-
-    @checker.checks("uri")
-    def _uri(value: object) -> bool:
-        return (
-            not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
-        )
-
+    for name, check in (
+        ("date-time", _date_time),
+        ("duration", _duration),
+        ("int64", _int64),
+        ("uri", _uri),
+    ):
+        checker.checks(name)(check)
     return checker
 
 

@@ -38,6 +38,7 @@ class Reply:
     etag: str | None = None
     last_modified: float | None = None
     data_service_id: str | None = None
+    error: BatchApiError | None = None  # rendered as the body, with the request id
 
 
 @dataclass

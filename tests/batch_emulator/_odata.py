@@ -14,6 +14,7 @@ caller (`Filter.paths`), so a typo answers 400 instead of silently matching noth
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,12 @@ _TOKEN = re.compile(
     r"|(?P<punct>[(),])|(?P<word>[A-Za-z_$][\w./$-]*))"
 )
 COMPARISONS = {"eq", "ne", "gt", "ge", "lt", "le"}
+_ORDER: dict[str, Callable[[Any, Any], Any]] = {
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
 FUNCTIONS = {"startswith", "endswith"}
 
 
@@ -187,12 +194,7 @@ def _compare(value: Any, op: str, literal: Any) -> bool:
     if value is None or literal is None or isinstance(value, bool) != isinstance(literal, bool):
         return False
     try:
-        return {
-            "gt": value > literal,
-            "ge": value >= literal,
-            "lt": value < literal,
-            "le": value <= literal,
-        }[op]
+        return bool(_ORDER[op](value, literal))
     except TypeError:
         return False
 

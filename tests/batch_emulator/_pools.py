@@ -15,6 +15,7 @@ tasks go back to the queue, and creating a pool with the same id answers 409
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -136,7 +137,7 @@ class Pools:
             node.set_state("preempted", w.now)
             delay = w.config.preemption_recovery_delay
             if delay is not None:
-                node.event = w.timeline.after(delay, lambda n=node: self._boot(n))
+                node.event = w.timeline.after(delay, functools.partial(self._boot, node))
         pool.touch(w.now)
         return [n.id for n in chosen]
 

@@ -89,6 +89,17 @@ async def test_more_than_100_tasks_is_rejected(batch_client: BatchClient) -> Non
     assert (caught.value.status_code, caught.value.error.code) == (413, "RequestBodyTooLarge")
 
 
+async def test_bodies_over_1_mib_are_413_and_the_sdk_halves_its_chunks(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await batch_client.create_job(job_options())
+    bulky = [m.EnvironmentSetting(name="PAYLOAD", value="x" * 150_000)]
+    tasks = [task_options(f"t{i}", environment_settings=bulky) for i in range(10)]
+    result = await batch_client.create_tasks("job-1", tasks)  # ~1.5 MB, then 2 x ~750 KB
+    assert len(result.result_values) == 10
+    assert batch_emulator.counters.by_operation()["Tasks_CreateTaskCollection"] == {200: 2, 413: 1}
+
+
 async def test_sdk_create_tasks_helper_adds_everything(
     batch_client: BatchClient, batch_emulator: BatchEmulator
 ) -> None:

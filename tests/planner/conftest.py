@@ -65,6 +65,7 @@ def task(
     stopped: bool = False,
     restarts: int = 0,
     failures: int = 0,
+    stopping: bool = False,
 ) -> ObservedTask:
     """A task created ``age`` seconds before EPOCH; exited ones ran for ``ran`` seconds."""
     r = revision_ or rev(sim)
@@ -91,4 +92,5 @@ def task(
         exit=info,
         restarts=restarts,
         failures=failures,
+        stopping=stopping,
     )

@@ -138,6 +138,18 @@ ROWS = [
         [("stop", "cartpole", 2, "scale-down"), ("stop", "cartpole", 1, "scale-down")],
     ),
     row(
+        "scale down: a simulator already stopping is not stopped again",
+        desired(simulation(simulators=2)),
+        observed(job(*fleet(n=2), task(CART, 2, stopping=True))),
+        [],
+    ),
+    row(
+        "rollout: a stopping old simulator counts as gone, so nothing else may retire yet",
+        desired(CART_V2),
+        observed(job(task(CART, 0, stopping=True), *fleet(CART, 3)[1:], task(CART_V2, 1, age=30))),
+        [],
+    ),
+    row(
         "two live simulators in one slot: the older goes",
         desired(CART),
         observed(job(*fleet(), task(CART, 2, attempt=1, age=10))),

@@ -88,4 +88,5 @@ def observed_task(task: TaskRecord, pid: int | None) -> ObservedTask:
         restarts=task.restarts,
         failures=task.failures,
         pid=pid,
+        stopping=task.stopping is not None and task.phase is not TaskPhase.EXITED,
     )
