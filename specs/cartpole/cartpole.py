@@ -41,10 +41,12 @@ def step(state: tuple[float, float, float, float], push_right: bool) -> tuple[fl
     )
 
 
-def episode(rng: random.Random, step_seconds: float) -> int:
+def episode(rng: random.Random, step_seconds: float, stopping: list[bool]) -> int:
     """Run one episode with a noisy linear policy; return the steps the pole stayed up."""
     state = tuple(rng.uniform(-0.05, 0.05) for _ in range(4))
     for steps in range(1, MAX_STEPS + 1):
+        if stopping[0]:
+            return steps
         x, x_dot, theta, theta_dot = state
         score = 0.1 * x + 0.5 * x_dot + 10.0 * theta + 1.5 * theta_dot + rng.gauss(0, 2.0)
         state = step(state, score > 0)
@@ -61,18 +63,17 @@ def main() -> int:
     step_seconds = float(os.environ.get("SIM_STEP_SECONDS", "0.01"))
     limit = int(os.environ.get("SIM_EPISODES", "0"))
     rng = random.Random(slot)
-    stopping = False
+    stopping = [False]  # set by SIGTERM; checked every physics step
 
     def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stopping[0] = True
 
     signal.signal(signal.SIGTERM, stop)
     print(f"cartpole simulator slot={slot} mode={mode} starting", flush=True)
     lengths: list[int] = []
-    while not stopping and (limit == 0 or len(lengths) < limit):
+    while not stopping[0] and (limit == 0 or len(lengths) < limit):
         started = time.monotonic()
-        lengths.append(episode(rng, step_seconds))
+        lengths.append(episode(rng, step_seconds, stopping))
         recent = lengths[-20:]
         print(
             f"episode={len(lengths)} steps={lengths[-1]} reward={lengths[-1]:.1f} "

@@ -21,7 +21,7 @@ from ._emulator import BatchEmulator
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.batch_emulator", description=__doc__.split("\n")[1]
+        prog="python -m tests.batch_emulator", description=(__doc__ or "").strip().splitlines()[0]
     )
     parser.add_argument(
         "--port", type=int, default=8999, help="TCP port on 127.0.0.1 (0: any free port)"

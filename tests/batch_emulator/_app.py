@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -32,6 +33,7 @@ from ._routes_pools import HANDLERS as POOL_HANDLERS
 from ._spec import Match, Spec
 from ._wire import rfc1123
 
+LOG = logging.getLogger(__name__)
 HANDLERS: dict[str, Handler] = {**POOL_HANDLERS, **JOB_HANDLERS}
 JSON_TYPE = "application/json;odata=minimalmetadata"
 HEADER_SOURCES = ("ETag", "Last-Modified", "DataServiceId")
@@ -92,6 +94,12 @@ class EmulatorApp:
                     )
                 except BatchApiError as error:
                     reply = Reply(error.status, headers=dict(error.headers), error=error)
+                except Exception as error:  # an emulator bug: answer, but make it loud
+                    LOG.exception("Batch emulator failed on %s", op_id)
+                    detail = f"{type(error).__name__}: {error}"
+                    self.violations.append(Violation("emulator", op_id, 500, (detail,)))
+                    failure = BatchApiError(500, "InternalError", f"Emulator bug: {detail}")
+                    reply = Reply(500, error=failure)
                 if fault is not None:
                     reply = self._fault_reply(fault)
         except _DroppedError:

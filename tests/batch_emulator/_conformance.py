@@ -46,7 +46,7 @@ RESOURCE_HEADERS = {"etag", "last-modified", "dataserviceid"}
 
 @dataclass(frozen=True)
 class Violation:
-    direction: str  # "request" or "response"
+    direction: str  # "request", "response", or "emulator" (a bug in the emulator itself)
     operation: str
     status: int | None
     messages: tuple[str, ...]

@@ -32,6 +32,12 @@ class FileEntry:
     file: TaskFile
 
 
+def _check_accepts_tasks(job: Job) -> None:
+    check_mutable(job)
+    if job.state == "terminating":
+        raise conflict("JobBeingTerminated", "The specified job is being terminated.")
+
+
 class Tasks:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -39,9 +45,7 @@ class Tasks:
     # -- REST operations ----------------------------------------------------------------
 
     def add(self, job: Job, body: dict[str, Any]) -> Task:
-        check_mutable(job)
-        if job.state == "terminating":
-            raise conflict("JobBeingTerminated", "The specified job is being terminated.")
+        _check_accepts_tasks(job)
         task_id = str(body["id"])
         check_id(task_id)
         if key(task_id) in job.tasks:
@@ -67,7 +71,7 @@ class Tasks:
 
     def add_collection(self, job: Job, values: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Per-task results; raises only for problems with the job itself."""
-        check_mutable(job)
+        _check_accepts_tasks(job)
         limit = self.world.config.max_tasks_per_collection
         if len(values) > limit:
             raise BatchApiError(
@@ -81,7 +85,7 @@ class Tasks:
             try:
                 task = self.add(job, body)
             except BatchApiError as error:
-                if error.status >= 500 or error.code in ("JobBeingDeleted", "JobCompleted"):
+                if error.status >= 500:
                     raise
                 results.append({"status": "clienterror", "taskId": body["id"], "error": error})
             else:

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from azure.batch.aio import BatchClient
+from azure.core.exceptions import HttpResponseError
 
 from tests.batch_emulator import BatchEmulator
 from tests.batch_emulator._app import HANDLERS
 from tests.batch_emulator._conformance import describe, schema_book
 from tests.batch_emulator._spec import load_spec
+from tests.batch_emulator.fixtures import client_for
 
 from .helpers import pool_options
 
@@ -115,3 +117,18 @@ async def test_the_audit_catches_a_response_that_breaks_the_spec(
         200,
     )
     assert "'colour' was unexpected" in str(violation)
+
+
+async def test_an_emulator_bug_is_a_violation_not_a_silent_500(
+    batch_emulator: BatchEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(ctx: object) -> object:
+        raise KeyError("oops")
+
+    monkeypatch.setitem(HANDLERS, "Jobs_ListJobs", broken)
+    async with client_for(batch_emulator, retry_total=0) as client:
+        with pytest.raises(HttpResponseError) as caught:
+            [_ async for _ in client.list_jobs()]
+    assert (caught.value.status_code, caught.value.error.code) == (500, "InternalError")
+    [violation] = batch_emulator.take_violations()
+    assert (violation.direction, violation.operation) == ("emulator", "Jobs_ListJobs")
