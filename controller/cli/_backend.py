@@ -6,6 +6,7 @@ options. The Azure SDK is imported only when ``--backend azure`` is chosen.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -46,7 +47,12 @@ async def opened(
             raise click.ClickException(str(exc)) from exc
         backend = local
     else:
-        raise click.UsageError("the azure backend is not available yet; use --backend local")
+        from controller.backends.azure import AzureBackend, AzureSettings
+
+        try:
+            backend = AzureBackend(AzureSettings.from_environ(os.environ))
+        except BackendError as exc:
+            raise click.ClickException(str(exc)) from exc
     try:
         yield backend
     finally:

@@ -107,7 +107,17 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
     dedicated, spot = targets(spec, demand(name, desired, observed), slots)
     if pool is None:
-        create = CreatePool(name=name, spec=spec, dedicated=dedicated, spot=spot)
+        servers = {r.server for r in spec.registries}
+        create = CreatePool(
+            name=name,
+            spec=spec,
+            dedicated=dedicated,
+            spot=spot,
+            passwords={s: p for s, p in desired.registry_passwords.items() if s in servers},
+            images=tuple(
+                sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
+            ),
+        )
         status = PoolStatus(name, 0, 0, dedicated, spot, "creating", "")
         return PoolPlan((create,), status)
     if not pool.owned:

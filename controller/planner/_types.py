@@ -96,6 +96,7 @@ class JobState(StrEnum):
     TERMINATING = "terminating"
     COMPLETED = "completed"
     DELETING = "deleting"
+    DISABLED = "disabled"  # Batch's disabling, disabled and enabling
 
 
 @dataclass(frozen=True)
@@ -232,12 +233,18 @@ class NewTask:
 
 @dataclass(frozen=True)
 class CreatePool:
-    """Create a pool owned by simfleet with these node targets."""
+    """Create a pool owned by simfleet with these node targets.
+
+    ``passwords`` holds the registry passwords (server → value) the pool's nodes log in
+    with; ``images`` are prefetched onto each node (the images of its simulations).
+    """
 
     name: str
     spec: PoolSpec
     dedicated: int
     spot: int
+    passwords: Mapping[str, SecretStr] = field(default_factory=dict)
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

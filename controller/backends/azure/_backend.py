@@ -1,0 +1,250 @@
+"""The Azure Batch backend: one snapshot per pass from a few list calls, bulk task adds.
+
+Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
+plus one ``list tasks`` page per 1,000 tasks of each simfleet job — never one request per
+task. New simulators go through ``addtaskcollection`` in chunks of at most 100, a few at
+a time, each chunk with a deadline of its own (the SDK's ``create_tasks`` would re-send
+server errors forever). Long-running operations (resize, delete) are fired and left:
+the next pass observes their effect.
+
+Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
+``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from azure.batch import models as m
+from azure.core.exceptions import HttpResponseError
+
+from controller.backends._errors import PermanentBackendError, TransientBackendError
+from controller.backends._protocol import OutputChunk, OutputStream
+from controller.backends.azure import _mapping
+from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
+from controller.backends.azure._errors import classify, code_of
+from controller.planner import (
+    Action,
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    DeleteTask,
+    NewTask,
+    Observed,
+    ObservedTask,
+    ResizePool,
+    StopTask,
+    TaskTemplate,
+)
+
+CHUNK = 100  # Batch's limit per addtaskcollection request
+_ALREADY = frozenset({"PoolExists", "JobExists", "TaskExists"})
+_GONE = frozenset(
+    {
+        "PoolNotFound",
+        "JobNotFound",
+        "TaskNotFound",
+        "PoolBeingDeleted",
+        "JobBeingDeleted",
+        "TaskCompleted",
+    }
+)
+
+
+class AzureBackend:
+    """Azure Batch through ``azure.batch.aio``; satisfies :class:`controller.backends.Backend`."""
+
+    name = "azure"
+
+    def __init__(
+        self,
+        settings: AzureSettings,
+        *,
+        concurrency: int = 4,
+        chunk_deadline: float = 60.0,
+    ) -> None:
+        """Prepare a client; nothing is sent before the first call.
+
+        Args:
+            settings: account, endpoint and key (or none for DefaultAzureCredential).
+            concurrency: task collections and task listings in flight at once.
+            chunk_deadline: seconds one addtaskcollection request may take.
+        """
+        self.requests = RequestCounter()
+        self._client, self._credential = make_client(settings, self.requests)
+        self._limit = asyncio.Semaphore(concurrency)
+        self._chunk_deadline = chunk_deadline
+
+    # ----------------------------------------------------------------------- observing
+
+    async def observe(self) -> Observed:
+        try:
+            pools = [p async for p in self._client.list_pools(select=_mapping.POOL_SELECT)]
+            jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
+            owned = [j.id for j in jobs if _mapping.owned(j.metadata)]
+            listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
+        except Exception as exc:
+            raise classify(exc, "observe") from exc
+        tasks = dict(zip(owned, listed, strict=True))
+        return Observed(
+            pools={p.id: _mapping.observed_pool(p) for p in pools},
+            jobs={j.id: _mapping.observed_job(j, tasks.get(j.id, ())) for j in jobs},
+        )
+
+    async def _tasks_of(self, job: str) -> list[ObservedTask]:
+        async with self._limit:
+            listed = [
+                t
+                async for t in self._client.list_tasks(
+                    job, select=_mapping.TASK_SELECT, max_results=1000
+                )
+            ]
+        return _mapping.observed_tasks(job, listed)
+
+    # ----------------------------------------------------------------------- executing
+
+    async def execute(self, action: Action) -> None:
+        match action:
+            case CreatePool():
+                await self._call(
+                    self._client.create_pool(_mapping.pool_create(action)),
+                    f"create pool {action.name}",
+                    ok=_ALREADY,
+                )
+            case ResizePool(name, dedicated, spot):
+                body = m.BatchPoolResizeOptions(
+                    target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
+                )
+                await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
+            case DeletePool(name):
+                await self._call(
+                    self._client.begin_delete_pool(name), f"delete pool {name}", ok=_GONE
+                )
+            case CreateJob(name, pool):
+                await self._call(
+                    self._client.create_job(_mapping.job_create(name, pool)),
+                    f"create job {name}",
+                    ok=_ALREADY,
+                )
+            case DeleteJob(name):
+                await self._call(
+                    self._client.begin_delete_job(name), f"delete job {name}", ok=_GONE
+                )
+            case AddTasks(job, template, tasks):
+                await self._add_tasks(job, template, tasks)
+            case StopTask(job, task_id):
+                await self._call(
+                    self._client.terminate_task(job, task_id), f"terminate task {task_id}", ok=_GONE
+                )
+            case DeleteTask(job, task_id):
+                await self._call(
+                    self._client.delete_task(job, task_id), f"delete task {task_id}", ok=_GONE
+                )
+
+    async def _call(self, request: Any, doing: str, ok: frozenset[str] = frozenset()) -> Any:
+        try:
+            return await request
+        except HttpResponseError as exc:
+            if code_of(exc) in ok:
+                return None
+            raise classify(exc, doing) from exc
+        except Exception as exc:
+            raise classify(exc, doing) from exc
+
+    async def _add_tasks(
+        self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
+    ) -> None:
+        bodies = [_mapping.task_create(job, template, t) for t in tasks]
+        chunks = [bodies[i : i + CHUNK] for i in range(0, len(bodies), CHUNK)]
+        results = await asyncio.gather(
+            *(self._add_chunk(job, chunk) for chunk in chunks), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        failed = [f for r in results if isinstance(r, list) for f in r]
+        if not errors and not failed:
+            return
+        transient = [e for e in errors if isinstance(e, TransientBackendError)]
+        detail = "; ".join([str(e) for e in errors] + failed[:5])
+        if transient and len(transient) == len(errors):
+            retry = max((e.retry_after or 0.0 for e in transient), default=0.0) or None
+            raise TransientBackendError(
+                f"add tasks to {job}: {detail}", code=transient[0].code, retry_after=retry
+            )
+        raise PermanentBackendError(
+            f"add tasks to {job}: {detail}",
+            code=getattr(errors[0], "code", None) if errors else None,
+        )
+
+    async def _add_chunk(self, job: str, chunk: list[m.BatchTaskCreateOptions]) -> list[str]:
+        """Send one collection; return the per-task failures that are not "already there"."""
+        async with self._limit:
+            try:
+                async with asyncio.timeout(self._chunk_deadline):
+                    result = await self._client.create_task_collection(
+                        job, m.BatchTaskGroup(task_values=chunk)
+                    )
+            except HttpResponseError as exc:
+                if code_of(exc) == "RequestBodyTooLarge" and len(chunk) > 1:
+                    half = len(chunk) // 2
+                    return await self._add_chunk(job, chunk[:half]) + await self._add_chunk(
+                        job, chunk[half:]
+                    )
+                raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+            except Exception as exc:
+                raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+        failures = []
+        for item in result.result_values or ():
+            code = item.error.code if item.error is not None else None
+            if _mapping_value(item.status) != "success" and code not in _ALREADY:
+                failures.append(f"{item.task_id}: {code or item.status}")
+        return failures
+
+    # ---------------------------------------------------------------------------- output
+
+    async def read_output(
+        self,
+        job: str,
+        task_id: str,
+        stream: OutputStream,
+        offset: int = 0,
+        length: int | None = None,
+    ) -> OutputChunk:
+        path = f"{stream}.txt"
+        doing = f"read {path} of {task_id}"
+        try:
+            props = await self._client.get_task_file_properties(job, task_id, path)
+            size = int(props.content_length)
+            start = max(0, size + offset) if offset < 0 else min(offset, size)
+            end = size if length is None else min(size, start + length)
+            if end <= start:
+                return OutputChunk(b"", start, size)
+            parts = await self._client.download_task_file(
+                job, task_id, path, ocp_range=f"bytes={start}-{end - 1}"
+            )
+            data = b"".join([part async for part in parts])
+        except HttpResponseError as exc:
+            raise classify(exc, doing) from exc
+        return OutputChunk(data, start, size)
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Batch pushes nothing; the daemon's resync and follow-up passes observe changes."""
+
+    async def close(self, *, stop_simulators: bool = False) -> None:
+        """Close the HTTP session. Simulators on Batch keep running: that is the point."""
+        del stop_simulators
+        await self._client.close()
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            await close()
+
+    def request_counts(self) -> Mapping[tuple[str, str], int]:
+        """Requests sent so far by (operation, outcome)."""
+        return dict(self.requests.counts)
+
+
+def _mapping_value(status: Any) -> str:
+    return str(getattr(status, "value", status) or "").lower()

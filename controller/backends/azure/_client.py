@@ -1,0 +1,93 @@
+"""Build the ``azure.batch.aio.BatchClient`` from the environment ``az batch`` uses.
+
+``AZURE_BATCH_ENDPOINT`` (the account URL) and ``AZURE_BATCH_ACCOUNT`` name the account;
+with ``AZURE_BATCH_ACCESS_KEY`` requests are signed with the shared key, otherwise
+``DefaultAzureCredential`` supplies tokens (https only, as azure-core insists).
+
+The SDK's own retries are switched off: a ``Retry-After`` must reach the daemon, which
+owns the retry policy and sends nothing inside the window. A small pipeline policy counts
+every request by operation and outcome for ``/metrics`` and the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from azure.batch.aio import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+from controller.backends._errors import PermanentBackendError
+
+_ID_SEGMENT = re.compile(r"/(pools|jobs|tasks|files|nodes)/[^/?]+")
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Where the Batch account is and how to authenticate (no secret in ``repr``)."""
+
+    endpoint: str
+    account: str
+    access_key: str | None = None
+
+    def __repr__(self) -> str:
+        key = "set" if self.access_key else "unset"
+        return f"AzureSettings(endpoint={self.endpoint!r}, account={self.account!r}, key={key})"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AzureSettings:
+        """Read the ``AZURE_BATCH_*`` variables; raise a clear error when one is missing."""
+        missing = [n for n in ("AZURE_BATCH_ENDPOINT", "AZURE_BATCH_ACCOUNT") if n not in environ]
+        if missing:
+            raise PermanentBackendError(
+                "the azure backend needs " + " and ".join(missing) + " in the environment",
+                code="MissingConfiguration",
+            )
+        return cls(
+            endpoint=environ["AZURE_BATCH_ENDPOINT"].rstrip("/"),
+            account=environ["AZURE_BATCH_ACCOUNT"],
+            access_key=environ.get("AZURE_BATCH_ACCESS_KEY") or None,
+        )
+
+
+def operation_of(method: str, url: str) -> str:
+    """``POST /jobs/{id}/addtaskcollection`` from a request: ids folded, query dropped."""
+    path = re.sub(r"^https?://[^/]+", "", url).split("?", 1)[0]
+    return f"{method} {_ID_SEGMENT.sub(lambda m: f'/{m.group(1)}/{{id}}', path)}"
+
+
+class RequestCounter(SansIOHTTPPolicy[Any, Any]):
+    """Counts requests by (operation, outcome), outcome being the status code or ``error``."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def on_response(
+        self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]
+    ) -> None:
+        http = request.http_request
+        self.counts[
+            (operation_of(http.method, http.url), str(response.http_response.status_code))
+        ] += 1
+
+    def on_exception(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        self.counts[(operation_of(http.method, http.url), "error")] += 1
+
+
+def make_client(settings: AzureSettings, counter: RequestCounter) -> tuple[BatchClient, Any]:
+    """The SDK client and the credential object (to close alongside it)."""
+    credential: Any
+    if settings.access_key:
+        credential = AzureNamedKeyCredential(settings.account, settings.access_key)
+    else:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    client = BatchClient(settings.endpoint, credential, retry_total=0, per_call_policies=[counter])
+    return client, credential

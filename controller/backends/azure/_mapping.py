@@ -1,0 +1,280 @@
+"""The only module that knows both the SDK's models and the planner's vocabulary.
+
+Outbound: planner actions → ``BatchPoolCreateOptions``, ``BatchJobCreateOptions``,
+``BatchTaskCreateOptions``. Inbound: ``BatchPool`` / ``BatchJob`` / ``BatchTask`` (as
+listed with ``$select``) → ``ObservedPool`` / ``ObservedJob`` / ``ObservedTask``.
+
+Ownership: every pool and job simfleet creates carries the metadata item
+``simfleet-managed = true``; anything without it is reported as not owned and never
+touched. Tasks have no metadata, so a task's retry state (restarts, consecutive
+failures) travels in its display name, and its slot, revision and attempt in its id.
+A pool's registries cannot be read back with their ``passwordFromEnv`` names, so the
+spec's registry list (no secret in it) is kept in pool metadata for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from azure.batch import models as m
+
+from controller.planner import (
+    CreatePool,
+    ExitInfo,
+    ExitReason,
+    JobState,
+    NewTask,
+    ObservedJob,
+    ObservedPool,
+    ObservedTask,
+    PoolConfig,
+    PoolState,
+    SimulatorState,
+    TaskTemplate,
+    parse_task_id,
+)
+from controller.spec import NodeImage, Registry
+
+MANAGED = "simfleet-managed"
+REGISTRIES = "simfleet-registries"
+POOL_SELECT = [
+    "id",
+    "state",
+    "allocationState",
+    "vmSize",
+    "taskSlotsPerNode",
+    "metadata",
+    "virtualMachineConfiguration",
+    "targetDedicatedNodes",
+    "targetLowPriorityNodes",
+    "currentDedicatedNodes",
+    "currentLowPriorityNodes",
+    "resizeErrors",
+]
+JOB_SELECT = ["id", "state", "poolInfo", "metadata"]
+TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo"]
+#: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
+TASK_ENDED = "TaskEnded"
+_RETRY_STATE = re.compile(r"restarts=(\d+) failures=(\d+)")
+
+
+def _metadata(items: Sequence[m.BatchMetadataItem] | None) -> dict[str, str]:
+    return {item.name: item.value for item in items or ()}
+
+
+def owned(items: Sequence[m.BatchMetadataItem] | None) -> bool:
+    """Whether an object carries simfleet's ownership mark."""
+    return _metadata(items).get(MANAGED) == "true"
+
+
+# ----------------------------------------------------------------------------- outbound
+
+
+def pool_create(action: CreatePool) -> m.BatchPoolCreateOptions:
+    """The request body that creates ``action``'s pool."""
+    spec = action.spec
+    registries = [
+        m.ContainerRegistryReference(
+            registry_server=r.server,
+            identity_reference=m.BatchNodeIdentityReference(resource_id=r.identity)
+            if r.identity
+            else None,
+            username=r.username,
+            password=action.passwords[r.server].get_secret_value()
+            if r.username and r.server in action.passwords
+            else None,
+        )
+        for r in spec.registries
+    ]
+    image = spec.node_image
+    config = m.VirtualMachineConfiguration(
+        image_reference=m.BatchVmImageReference(
+            publisher=image.publisher, offer=image.offer, sku=image.sku, version=image.version
+        ),
+        node_agent_sku_id=image.node_agent_sku,
+        container_configuration=m.BatchContainerConfiguration(
+            type="dockerCompatible",
+            container_image_names=list(action.images) or None,
+            container_registries=registries or None,
+        ),
+    )
+    listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
+    return m.BatchPoolCreateOptions(
+        id=action.name,
+        vm_size=spec.vm_size,
+        virtual_machine_configuration=config,
+        target_dedicated_nodes=action.dedicated,
+        target_low_priority_nodes=action.spot,
+        task_slots_per_node=spec.task_slots_per_node,
+        metadata=[
+            m.BatchMetadataItem(name=MANAGED, value="true"),
+            m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
+        ],
+    )
+
+
+def job_create(name: str, pool: str) -> m.BatchJobCreateOptions:
+    """The request body that creates a simulation's job."""
+    return m.BatchJobCreateOptions(
+        id=name,
+        pool_info=m.BatchPoolInfo(pool_id=pool),
+        metadata=[m.BatchMetadataItem(name=MANAGED, value="true")],
+    )
+
+
+def command_line(command: str | tuple[str, ...] | None) -> str:
+    """Batch's command line: a string runs under ``/bin/sh -c``; a list as it is."""
+    if command is None:
+        return ""  # the container image's own entrypoint and command
+    if isinstance(command, str):
+        return shlex.join(["/bin/sh", "-c", command])
+    return shlex.join(command)
+
+
+def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskCreateOptions:
+    """The body of one task in an addtaskcollection request."""
+    environment = [m.EnvironmentSetting(name=k, value=v) for k, v in template.env]
+    environment += [
+        m.EnvironmentSetting(name=s.name, value=s.value.get_secret_value())
+        for s in template.secret_env
+    ]
+    return m.BatchTaskCreateOptions(
+        id=task.id,
+        display_name=f"{job} slot {task.slot} restarts={task.restarts} failures={task.failures}",
+        command_line=command_line(template.command),
+        container_settings=m.BatchTaskContainerSettings(
+            image_name=template.image,
+            container_run_options=template.container_run_options or None,
+            working_directory="containerImageDefault",
+        ),
+        environment_settings=environment or None,
+        constraints=m.BatchTaskConstraints(
+            max_wall_clock_time=template.max_lifetime, max_task_retry_count=0
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------ inbound
+
+
+def _value(enum_or_str: Any) -> str:
+    return str(getattr(enum_or_str, "value", enum_or_str) or "").lower()
+
+
+def observed_pool(pool: m.BatchPool) -> ObservedPool:
+    """A listed pool as the planner sees it."""
+    meta = _metadata(pool.metadata)
+    vm = pool.virtual_machine_configuration
+    ref = vm.image_reference if vm is not None else None
+    image = NodeImage(
+        publisher=(ref.publisher if ref else None) or "",
+        offer=(ref.offer if ref else None) or "",
+        sku=(ref.sku if ref else None) or "",
+        version=(ref.version if ref else None) or "",
+        node_agent_sku=(vm.node_agent_sku_id if vm else None) or "",
+    )
+    registries = tuple(
+        Registry.model_validate(item) for item in json.loads(meta.get(REGISTRIES, "[]"))
+    )
+    state = _value(pool.state)
+    allocation = _value(pool.allocation_state)
+    if state == "deleting":
+        pool_state = PoolState.DELETING
+    elif allocation == "resizing":
+        pool_state = PoolState.RESIZING
+    elif allocation == "stopping":
+        pool_state = PoolState.STOPPING
+    else:
+        pool_state = PoolState.STEADY
+    return ObservedPool(
+        name=pool.id,
+        owned=owned(pool.metadata),
+        config=PoolConfig(
+            vm_size=(pool.vm_size or "").lower(),
+            task_slots_per_node=pool.task_slots_per_node or 1,
+            node_image=image,
+            registries=registries,
+        ),
+        state=pool_state,
+        target_dedicated=pool.target_dedicated_nodes or 0,
+        target_spot=pool.target_low_priority_nodes or 0,
+        current_dedicated=pool.current_dedicated_nodes or 0,
+        current_spot=pool.current_low_priority_nodes or 0,
+        resize_errors=tuple(
+            f"{e.code}: {e.message}" if e.message else str(e.code) for e in pool.resize_errors or ()
+        ),
+    )
+
+
+_JOB_STATES = {
+    "active": JobState.ACTIVE,
+    "terminating": JobState.TERMINATING,
+    "completed": JobState.COMPLETED,
+    "deleting": JobState.DELETING,
+}
+
+
+def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask]) -> ObservedJob:
+    """A listed job, with its tasks, as the planner sees it."""
+    return ObservedJob(
+        name=job.id,
+        pool=(job.pool_info.pool_id or "") if job.pool_info else "",
+        owned=owned(job.metadata),
+        state=_JOB_STATES.get(_value(job.state), JobState.DISABLED),
+        tasks=tuple(tasks),
+    )
+
+
+def _exit(info: m.BatchTaskExecutionInfo | None) -> ExitInfo:
+    if info is None:
+        return ExitInfo(ExitReason.LOST, message="completed without execution information")
+    failure = info.failure_info
+    if _value(info.result) == "success" or (failure is None and info.exit_code == 0):
+        return ExitInfo(ExitReason.SUCCEEDED, info.exit_code, message="exited with code 0")
+    if failure is not None and failure.code == TASK_ENDED and not failure.details:
+        return ExitInfo(ExitReason.STOPPED, info.exit_code, TASK_ENDED, failure.message or "")
+    detail = "; ".join(f"{d.name}: {d.value}" for d in failure.details or ()) if failure else ""
+    message = (failure.message or "") if failure else f"exited with code {info.exit_code}"
+    return ExitInfo(
+        ExitReason.FAILED,
+        info.exit_code,
+        failure.code if failure else None,
+        f"{message} ({detail})" if detail else message,
+    )
+
+
+def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
+    """A listed task as the planner sees it; None for a task simfleet did not create."""
+    key = parse_task_id(job, task.id)
+    if key is None:
+        return None
+    retry = _RETRY_STATE.search(task.display_name or "")
+    restarts, failures = (int(retry[1]), int(retry[2])) if retry else (key.attempt, 0)
+    state = _value(task.state)
+    info = task.execution_info
+    simulator_state = {"running": SimulatorState.RUNNING, "completed": SimulatorState.EXITED}.get(
+        state, SimulatorState.PENDING
+    )
+    return ObservedTask(
+        id=task.id,
+        slot=key.slot,
+        revision=key.revision,
+        attempt=key.attempt,
+        state=simulator_state,
+        created_at=task.creation_time,
+        started_at=info.start_time if info is not None else None,
+        exited_at=info.end_time if info is not None else None,
+        exit=_exit(info) if simulator_state is SimulatorState.EXITED else None,
+        restarts=restarts,
+        failures=failures,
+        requeues=info.requeue_count if info is not None else 0,
+    )
+
+
+def observed_tasks(job: str, tasks: Sequence[m.BatchTask]) -> list[ObservedTask]:
+    """The tasks of a job that simfleet created, as the planner sees them."""
+    return [t for t in (observed_task(job, task) for task in tasks) if t is not None]

@@ -1,0 +1,236 @@
+"""The Azure backend through the real azure-batch SDK over HTTP against the emulator.
+
+Every request body simfleet sends and every response the emulator returns is checked
+against BatchService.json by the emulator fixture (a violation fails the test).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from azure.batch import models as m
+
+from controller.backends import OutputStream, PermanentBackendError, TransientBackendError
+from controller.backends.azure import AzureBackend
+from controller.planner import (
+    AddTasks,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    Desired,
+    ExitReason,
+    JobState,
+    NewTask,
+    PoolState,
+    SimulatorState,
+    StopReason,
+    StopTask,
+    template_of,
+)
+from controller.reconcile import run_pass
+from tests.batch_emulator._behaviour import TaskRule
+from tests.batch_emulator._emulator import BatchEmulator
+from tests.batch_emulator._faults import Fault
+from tests.planner.conftest import desired, pool_spec, simulation
+
+from .conftest import clock_of, settings_for
+
+
+async def converge(
+    backend: AzureBackend, want: Desired, emulator: BatchEmulator, passes: int = 12
+) -> Any:
+    """Run passes, advancing the emulator 5 s between them, until nothing is left to do."""
+    result = None
+    for _ in range(passes):
+        result = await run_pass(want, backend, clock_of(emulator))
+        if not result.plan.actions and all(s.ready == s.desired for s in result.status.simulations):
+            return result
+        emulator.advance(5)
+    raise AssertionError(f"not converged: {result.status if result else None}")
+
+
+def operations(backend: AzureBackend) -> Counter[str]:
+    return Counter({op: n for (op, _outcome), n in backend.request_counts().items()})
+
+
+AUTO = {"sims": pool_spec(nodes={"dedicated": "auto", "max": 100})}
+
+
+class TestConverging:
+    async def test_250_simulators_come_up_with_bulk_adds_and_list_queries(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        want = desired(simulation(simulators=250), pools=AUTO)
+        result = await converge(backend, want, emulator)
+        assert result.status.simulations[0].ready == 250
+        ops = operations(backend)
+        assert ops["POST /jobs/{id}/addtaskcollection"] == 3  # ⌈250 / 100⌉
+        assert ops["POST /pools"] == 1
+        assert ops["POST /jobs"] == 1
+        assert not any(op.startswith("GET /jobs/{id}/tasks/{id}") for op in ops)  # no GET per task
+        # one observation: list pools, list jobs, one page of tasks
+        backend.requests.counts.clear()
+        await backend.observe()
+        assert sum(operations(backend).values()) == 3
+
+    async def test_pool_is_sized_and_nodes_carry_the_ownership_mark(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=9), pools=AUTO), emulator)
+        observed = await backend.observe()
+        pool = observed.pools["sims"]
+        assert pool.owned
+        assert (pool.target_dedicated, pool.current_dedicated) == (3, 3)  # 9 on 4 slots
+        assert pool.config.vm_size == "standard_d4s_v5"
+        assert observed.jobs["cartpole"].owned
+
+    async def test_adding_tasks_twice_is_harmless(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        sim = simulation(simulators=2)
+        await backend.execute(CreateJob("cartpole", "sims"))
+        add = AddTasks(
+            "cartpole",
+            template_of(sim),
+            (NewTask("cartpole-s0-r0123456789-a0", 0, "0123456789", 0),),
+        )
+        await backend.execute(add)
+        await backend.execute(add)  # TaskExists counts as done
+        observed = await backend.observe()
+        assert [t.id for t in observed.jobs["cartpole"].tasks] == ["cartpole-s0-r0123456789-a0"]
+
+
+class TestSimulatorLife:
+    async def test_a_failed_simulator_is_restarted_as_a_new_attempt_after_backoff(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        want = desired(simulation(simulators=2), pools=AUTO)
+        await converge(backend, want, emulator)
+        first = (await backend.observe()).jobs["cartpole"].tasks[1]
+        emulator.finish_task("cartpole", first.id, exit_code=3, stderr="boom\n")
+        result = await run_pass(want, backend, clock_of(emulator))
+        assert result.plan.actions == ()  # waiting out the back-off (10 s)
+        row = result.status.simulations[0].simulators[1]
+        assert row.state == "waiting"
+        assert row.last_exit is not None
+        assert row.last_exit.exit_code == 3
+        emulator.advance(11)
+        await converge(backend, want, emulator)
+        tasks = {t.id: t for t in (await backend.observe()).jobs["cartpole"].tasks}
+        assert tasks[first.id].exit is not None
+        assert tasks[first.id].exit.reason is ExitReason.FAILED  # old task kept for its logs
+        replacement = next(t for t in tasks.values() if t.slot == 1 and t.live)
+        assert (replacement.attempt, replacement.restarts, replacement.failures) == (1, 1, 1)
+
+    async def test_a_pull_failure_shows_its_batch_code(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        emulator.add_rule(
+            TaskRule(
+                image_contains="broken",
+                failure_code="ContainerPullImageFailed",
+                failure_message="pull access denied",
+            )
+        )
+        want = desired(simulation(simulators=1, image="cartpole:broken"), pools=AUTO)
+        for _ in range(4):
+            result = await run_pass(want, backend, clock_of(emulator))
+            emulator.advance(5)
+        assert "ContainerPullImageFailed" in result.status.simulations[0].message
+
+    async def test_a_stopped_simulator_reads_as_stopped(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+        task = (await backend.observe()).jobs["cartpole"].tasks[0]
+        await backend.execute(StopTask("cartpole", task.id, 0, StopReason.SCALE_DOWN))
+        after = (await backend.observe()).jobs["cartpole"].tasks[0]
+        assert after.state is SimulatorState.EXITED
+        assert after.exit is not None
+        assert after.exit.reason is ExitReason.STOPPED
+
+    async def test_output_is_read_by_byte_range(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+        task = (await backend.observe()).jobs["cartpole"].tasks[0]
+        emulator.write_output("cartpole", task.id, stdout="one\ntwo\nthree\n")
+        whole = await backend.read_output("cartpole", task.id, OutputStream.STDOUT)
+        tail = await backend.read_output("cartpole", task.id, OutputStream.STDOUT, offset=-6)
+        assert whole.data == b"one\ntwo\nthree\n"
+        assert (tail.data, tail.offset, tail.size) == (b"three\n", 8, 14)
+
+
+class TestPoolsAndJobs:
+    async def test_spot_preemption_requeues_without_a_duplicate(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        pools = {"sims": pool_spec(nodes={"dedicated": 0, "spot": 2})}
+        want = desired(simulation(simulators=4), pools=pools)
+        await converge(backend, want, emulator)
+        emulator.preempt("sims", count=1)
+        result = await run_pass(want, backend, clock_of(emulator))
+        assert not any(isinstance(a, AddTasks) for a in result.plan.actions)
+        tasks = result.observed.jobs["cartpole"].tasks
+        assert len([t for t in tasks if t.live]) == 4
+        assert sum(t.requeues for t in tasks) >= 1
+
+    async def test_a_core_quota_shows_as_a_resize_error(self, make_batch_emulator: Any) -> None:
+        emulator = await make_batch_emulator(dedicated_core_quota=8)
+        backend = AzureBackend(settings_for(emulator))
+        try:
+            want = desired(simulation(simulators=16), pools=AUTO)  # 4 nodes × 4 cores > 8
+            for _ in range(4):
+                result = await run_pass(want, backend, clock_of(emulator))
+                emulator.advance(10)
+            assert "AccountCoreQuotaReached" in result.status.pools[0].message
+        finally:
+            await backend.close()
+
+    async def test_deletion_is_asynchronous_and_recreation_waits(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await backend.execute(CreateJob("cartpole", "sims"))
+        await backend.execute(DeleteJob("cartpole"))
+        observed = await backend.observe()
+        assert observed.jobs["cartpole"].state is JobState.DELETING
+        with pytest.raises(TransientBackendError) as caught:
+            await backend.execute(CreateJob("cartpole", "sims"))
+        assert caught.value.code == "JobBeingDeleted"
+        emulator.advance(10)
+        assert "cartpole" not in (await backend.observe()).jobs
+
+    async def test_objects_without_the_mark_are_reported_as_not_owned(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        client = backend._client
+        await client.create_job(
+            m.BatchJobCreateOptions(id="theirs", pool_info=m.BatchPoolInfo(pool_id="elsewhere"))
+        )
+        await backend.execute(CreatePool("sims", pool_spec(), 1, 0))
+        observed = await backend.observe()
+        assert not observed.jobs["theirs"].owned
+        assert observed.pools["sims"].owned
+        assert observed.pools["sims"].state in (PoolState.RESIZING, PoolState.STEADY)
+
+
+class TestThrottling:
+    async def test_retry_after_reaches_the_caller(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        emulator.faults.inject(Fault.throttle(retry_after=7))
+        with pytest.raises(TransientBackendError) as caught:
+            await backend.observe()
+        assert caught.value.retry_after == 7
+
+    async def test_a_bad_request_is_permanent(self, backend: AzureBackend) -> None:
+        with pytest.raises(PermanentBackendError):
+            await backend.execute(
+                AddTasks(
+                    "missing-job",
+                    template_of(simulation()),
+                    (NewTask("missing-job-s0-r0123456789-a0", 0, "0123456789", 0),),
+                )
+            )
