@@ -50,7 +50,14 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
             for op, out in emulator.counters.by_operation().items()
         }
         return web.json_response(
-            {**snapshot, "counters": counters, "violations": [str(v) for v in emulator.violations]}
+            {
+                **snapshot,
+                "counters": counters,
+                "violations": [str(v) for v in emulator.violations],
+                "earlyArrivals": [
+                    [a.operation, a.early_by] for a in emulator.faults.early_arrivals
+                ],
+            }
         )
 
     async def advance(request: web.Request) -> web.Response:

@@ -237,4 +237,5 @@ class World:
                 p.id: (p.state, p.allocation_state, len(p.nodes)) for p in self.pools.values()
             },
             "jobs": {j.id: (j.state, len(j.tasks)) for j in self.jobs.values()},
+            "tasks": {j.id: {t.id: t.state for t in j.tasks.values()} for j in self.jobs.values()},
         }

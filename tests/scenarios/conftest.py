@@ -66,12 +66,143 @@ def processes_with(marker: str, comm: str | None = None) -> dict[int, str]:
     return found
 
 
+class LocalDriver:
+    """The local backend: simulators are real processes, found by the test's marker."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def simulators(self, marker: str) -> set[str]:
+        """The pids of this test's simulator processes (``sleep``), as strings."""
+        return {str(pid) for pid in processes_with(marker, comm="sleep")}
+
+    def crash(self, simulation: str, row: dict[str, Any]) -> None:
+        os.kill(row["pid"], signal.SIGKILL)
+
+    def identity(self, simulation: str, row: dict[str, Any]) -> str:
+        """How :meth:`simulators` names the simulator of a status row."""
+        return str(row["pid"])
+
+    def stop(self) -> None:
+        pass
+
+
+class EmulatorDriver:
+    """The azure backend against a standalone Batch emulator in its own process.
+
+    Simulators are the emulator's running tasks; a crash is a task ending with exit code
+    137. The emulator's clock runs at wall speed, with short allocation delays.
+    """
+
+    name = "azure"
+
+    def __init__(self, root: Path, *extra: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = (root / "emulator.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.batch_emulator",
+                "--port",
+                str(self.port),
+                "--allocation-delay",
+                "0.5",
+                "--node-start-delay",
+                "0.2",
+                "--deletion-delay",
+                "1",
+                "--conformance",
+                *extra,
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_until(self._up, timeout=30, what="the Batch emulator")
+
+    def _up(self) -> bool:
+        try:
+            self.state()
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
+
+    def env(self) -> dict[str, str]:
+        from tests.batch_emulator._config import DEFAULT_ACCOUNT, DEFAULT_KEY
+
+        return {
+            "AZURE_BATCH_ENDPOINT": self.url,
+            "AZURE_BATCH_ACCOUNT": DEFAULT_ACCOUNT,
+            "AZURE_BATCH_ACCESS_KEY": DEFAULT_KEY,
+        }
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", "state")
+        return result
+
+    def tasks(self) -> dict[str, dict[str, str]]:
+        """job → task id → Batch state, as the emulator holds them."""
+        result: dict[str, dict[str, str]] = self.state()["tasks"]
+        return result
+
+    def simulators(self, marker: str) -> set[str]:
+        """``job/task`` of every running task (each test has its own emulator)."""
+        del marker
+        return {
+            f"{job}/{task}"
+            for job, tasks in self.tasks().items()
+            for task, state in tasks.items()
+            if state == "running"
+        }
+
+    def identity(self, simulation: str, row: dict[str, Any]) -> str:
+        return f"{simulation}/{row['id']}"
+
+    def crash(self, simulation: str, row: dict[str, Any]) -> None:
+        self.control(
+            "POST",
+            "finish-task",
+            {"jobId": simulation, "taskId": row["id"], "exitCode": 137, "stderr": "Killed\n"},
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+Driver = LocalDriver | EmulatorDriver
+
+
 @dataclass
 class Fleet:
     """A specs directory, a state directory and the daemon that reconciles them."""
 
     root: Path
-    backend: str
+    driver: Driver
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
@@ -126,7 +257,7 @@ class Fleet:
     # --------------------------------------------------------------------------- daemon
 
     def start(self, *extra: str) -> None:
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.driver.env(), **self.env}
         self.starts += 1
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -140,7 +271,7 @@ class Fleet:
                 "--state-dir",
                 str(self.state_dir),
                 "--backend",
-                self.backend,
+                self.driver.name,
                 "--listen",
                 f"127.0.0.1:{self.port}",
                 "--resync",
@@ -201,9 +332,23 @@ class Fleet:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
-    def simulators(self) -> dict[int, str]:
-        """The simulator processes (``sleep``) this test started, by pid."""
-        return processes_with(self.marker, comm="sleep")
+    def simulators(self) -> set[str]:
+        """What really runs: pids (local) or running task ids (azure) of this test."""
+        return self.driver.simulators(self.marker)
+
+    def running(self, simulation: str) -> set[str]:
+        """Identities of the simulators ``/status`` shows running for ``simulation``."""
+        sim = self.sim(simulation)
+        rows = sim["simulators"] if sim is not None else []
+        return {self.driver.identity(simulation, r) for r in rows if r["state"] == "running"}
+
+    def crash(self, simulation: str, slot: int) -> dict[str, Any]:
+        """Make slot ``slot``'s simulator die as a ``kill -9`` would; returns its row."""
+        sim = self.sim(simulation)
+        assert sim is not None
+        row: dict[str, Any] = sim["simulators"][slot]
+        self.driver.crash(simulation, row)
+        return row
 
     def cleanup(self) -> None:
         """Stop the daemon as a user would (SIGTERM), then kill anything left over.
@@ -222,6 +367,7 @@ class Fleet:
         for pid in strays:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(os.getpgid(pid), signal.SIGKILL)
+        self.driver.stop()
 
 
 def processes_naming(text: str) -> set[int]:
@@ -237,12 +383,25 @@ def processes_naming(text: str) -> set[int]:
     return found
 
 
-BACKENDS = [pytest.param("local", id="local")]
+BACKENDS = [pytest.param("local", id="local"), pytest.param("azure", id="azure")]
+
+
+def make_driver(backend: str, root: Path, *emulator_args: str) -> Driver:
+    return LocalDriver(root) if backend == "local" else EmulatorDriver(root, *emulator_args)
 
 
 @pytest.fixture(params=BACKENDS)
 def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
-    fleet = Fleet(root=tmp_path, backend=request.param)
+    fleet = Fleet(root=tmp_path, driver=make_driver(request.param, tmp_path))
+    fleet.specs.mkdir()
+    yield fleet
+    fleet.cleanup()
+
+
+@pytest.fixture
+def local_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """For behaviours only the local backend has (processes, state directory)."""
+    fleet = Fleet(root=tmp_path, driver=LocalDriver(tmp_path))
     fleet.specs.mkdir()
     yield fleet
     fleet.cleanup()

@@ -1,0 +1,54 @@
+"""Scenarios only the local backend has: processes, process groups, the example fleet."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from .conftest import REPO, Fleet, processes_with, wait_until
+
+
+def test_each_simulator_runs_in_a_process_group_of_its_own(local_fleet: Fleet) -> None:
+    fleet = local_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 2))
+    fleet.start()
+    sim = fleet.wait_sim("alpha", lambda s: s["ready"] == 2)
+    groups = {os.getpgid(row["pid"]) for row in sim["simulators"]}
+    assert len(groups) == 2
+    assert os.getpgid(os.getpid()) not in groups
+    assert set(processes_with(fleet.marker, comm="sleep")) == {r["pid"] for r in sim["simulators"]}
+
+
+def test_the_example_specs_run_cartpole_and_logs_show_it(local_fleet: Fleet) -> None:
+    fleet = local_fleet
+    shutil.copytree(REPO / "specs", fleet.specs, dirs_exist_ok=True)
+    fleet.start()
+    sim = fleet.wait_sim("cartpole", lambda s: s["ready"] == s["desired"] > 0, timeout=30)
+    assert sim["restarts"] == 0
+
+    def logs() -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "logs",
+                "cartpole",
+                "1",
+                "--state-dir",
+                str(fleet.state_dir),
+                "--tail",
+                "5",
+            ],
+            cwd=fleet.root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+
+    output = wait_until(lambda: (text := logs()) and "episode=" in text and text, timeout=30)
+    assert "steps=" in output
