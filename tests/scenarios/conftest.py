@@ -185,6 +185,8 @@ class EmulatorDriver:
         )
 
     def stop(self) -> None:
+        """Stop the emulator, failing the test if any request or response broke the spec."""
+        violations = self.state()["violations"] if self.process.poll() is None else []
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -192,6 +194,7 @@ class EmulatorDriver:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        assert not violations, "Batch REST spec violations:\n" + "\n".join(violations)
 
 
 Driver = LocalDriver | EmulatorDriver

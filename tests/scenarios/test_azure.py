@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +79,49 @@ def test_no_request_is_sent_inside_a_retry_after_window(azure_fleet: Fleet) -> N
     throttled = sum(n.get("429", 0) for n in state["counters"].values())
     assert throttled == 1
     assert state["earlyArrivals"] == []
+
+
+def test_logs_come_through_the_task_file_api_with_the_exit_in_status(azure_fleet: Fleet) -> None:
+    fleet = azure_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 1, extra="  restartPolicy: Never\n"))
+    fleet.start()
+    sim = fleet.wait_sim("alpha", lambda s: s["ready"] == 1)
+    task = sim["simulators"][0]["id"]
+    emulator(fleet).control(
+        "POST",
+        "finish-task",
+        {
+            "jobId": "alpha",
+            "taskId": task,
+            "exitCode": 2,
+            "stdout": "episode=1 reward=3.0\n",
+            "stderr": "Traceback: boom\n",
+        },
+    )
+    row = fleet.wait_sim("alpha", lambda s: s["simulators"][0]["state"] == "failed")
+    assert row["simulators"][0]["lastExit"]["exitCode"] == 2
+    env = {**os.environ, **fleet.driver.env()}
+
+    def logs(*extra: str) -> str:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "logs",
+                "alpha",
+                "0",
+                "--backend",
+                "azure",
+                *extra,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+
+    assert logs() == "episode=1 reward=3.0\n"
+    assert logs("--stderr", "--tail", "1") == "Traceback: boom\n"

@@ -66,6 +66,8 @@ class AzureBackend:
         *,
         concurrency: int = 4,
         chunk_deadline: float = 60.0,
+        credential: Any = None,
+        connection_verify: str | bool = True,
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
@@ -73,9 +75,13 @@ class AzureBackend:
             settings: account, endpoint and key (or none for DefaultAzureCredential).
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
+            credential: a token credential instead of the key / DefaultAzureCredential.
+            connection_verify: True, or the CA bundle of a private https endpoint.
         """
         self.requests = RequestCounter()
-        self._client, self._credential = make_client(settings, self.requests)
+        self._client, self._credential = make_client(
+            settings, self.requests, credential=credential, connection_verify=connection_verify
+        )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
 

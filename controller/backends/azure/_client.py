@@ -80,14 +80,33 @@ class RequestCounter(SansIOHTTPPolicy[Any, Any]):
         self.counts[(operation_of(http.method, http.url), "error")] += 1
 
 
-def make_client(settings: AzureSettings, counter: RequestCounter) -> tuple[BatchClient, Any]:
-    """The SDK client and the credential object (to close alongside it)."""
-    credential: Any
-    if settings.access_key:
+def make_client(
+    settings: AzureSettings,
+    counter: RequestCounter,
+    *,
+    credential: Any = None,
+    connection_verify: str | bool = True,
+) -> tuple[BatchClient, Any]:
+    """The SDK client and the credential object (to close alongside it).
+
+    Args:
+        settings: the account.
+        counter: the request-counting policy to install.
+        credential: a token credential to use instead of the shared key or
+            ``DefaultAzureCredential`` (tests, or callers with their own identity).
+        connection_verify: TLS verification: True, or a CA bundle path (an https emulator).
+    """
+    if credential is None and settings.access_key:
         credential = AzureNamedKeyCredential(settings.account, settings.access_key)
-    else:
+    elif credential is None:
         from azure.identity.aio import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    client = BatchClient(settings.endpoint, credential, retry_total=0, per_call_policies=[counter])
+    client = BatchClient(
+        settings.endpoint,
+        credential,
+        retry_total=0,
+        per_call_policies=[counter],
+        connection_verify=connection_verify,
+    )
     return client, credential

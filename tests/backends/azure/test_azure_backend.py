@@ -6,6 +6,7 @@ against BatchService.json by the emulator fixture (a violation fails the test).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from azure.batch import models as m
 
 from controller.backends import OutputStream, PermanentBackendError, TransientBackendError
-from controller.backends.azure import AzureBackend
+from controller.backends.azure import AzureBackend, AzureSettings
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -234,3 +235,69 @@ class TestThrottling:
                     (NewTask("missing-job-s0-r0123456789-a0", 0, "0123456789", 0),),
                 )
             )
+
+
+class StaticToken:
+    """An AsyncTokenCredential with a fixed token, standing in for DefaultAzureCredential."""
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("emulator-token", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        pass
+
+
+class TestAuthentication:
+    async def test_a_bearer_token_over_https(self, make_batch_emulator: Any) -> None:
+        emulator = await make_batch_emulator(https=True)
+        settings = AzureSettings(emulator.endpoint, emulator.account, None)
+        backend = AzureBackend(
+            settings, credential=StaticToken(), connection_verify=emulator.ca_file
+        )
+        try:
+            await backend.execute(CreateJob("cartpole", "sims"))
+            assert (await backend.observe()).jobs["cartpole"].owned
+        finally:
+            await backend.close()
+
+    async def test_a_wrong_shared_key_is_a_permanent_error(self, emulator: BatchEmulator) -> None:
+        settings = AzureSettings(emulator.endpoint, emulator.account, "d3Jvbmcta2V5")
+        backend = AzureBackend(settings)
+        try:
+            with pytest.raises(PermanentBackendError) as caught:
+                await backend.observe()
+            assert "401" in str(caught.value)
+        finally:
+            await backend.close()
+
+    def test_settings_come_from_the_az_batch_variables_and_hide_the_key(self) -> None:
+        settings = AzureSettings.from_environ(
+            {
+                "AZURE_BATCH_ENDPOINT": "https://acct.westeurope.batch.azure.com/",
+                "AZURE_BATCH_ACCOUNT": "acct",
+                "AZURE_BATCH_ACCESS_KEY": "c2VjcmV0",
+            }
+        )
+        assert settings.endpoint == "https://acct.westeurope.batch.azure.com"
+        assert "c2VjcmV0" not in repr(settings)
+        with pytest.raises(PermanentBackendError, match="AZURE_BATCH_ACCOUNT"):
+            AzureSettings.from_environ({"AZURE_BATCH_ENDPOINT": "https://x"})
+
+
+class TestReplacement:
+    async def test_a_changed_vm_size_is_reported_not_applied(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=2), pools=AUTO), emulator)
+        bigger = {
+            "sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": "auto", "max": 100})
+        }
+        result = await run_pass(
+            desired(simulation(simulators=2), pools=bigger), backend, clock_of(emulator)
+        )
+        assert result.plan.actions == ()
+        assert "needs replacement: vmSize standard_d4s_v5 → standard_d8s_v5" in (
+            result.status.pools[0].message
+        )
