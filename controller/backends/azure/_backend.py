@@ -1,8 +1,10 @@
 """The Azure Batch backend: one snapshot per pass from a few list calls, bulk task adds.
 
 Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
-plus one ``list tasks`` page per 1,000 tasks of each simfleet job — never one request per
-task. New simulators go through ``addtaskcollection`` in chunks of at most 100, a few at
+and per simfleet job one ``task counts`` request, plus — only when the counts moved or
+simfleet changed the job — one ``list tasks`` page per 1,000 tasks
+(:mod:`controller.backends.azure._observation`). Never one request per task.
+New simulators go through ``addtaskcollection`` in chunks of at most 100, a few at
 a time, each chunk with a deadline of its own (the SDK's ``create_tasks`` would re-send
 server errors forever). Long-running operations (resize, delete) are fired and left:
 the next pass observes their effect.
@@ -25,6 +27,7 @@ from controller.backends._protocol import OutputChunk, OutputStream
 from controller.backends.azure import _mapping
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
 from controller.backends.azure._errors import classify, code_of
+from controller.backends.azure._observation import TaskObserver
 from controller.planner import (
     Action,
     AddTasks,
@@ -68,6 +71,7 @@ class AzureBackend:
         chunk_deadline: float = 60.0,
         credential: Any = None,
         connection_verify: str | bool = True,
+        listing_max_age: float = 30.0,
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
@@ -77,6 +81,8 @@ class AzureBackend:
             chunk_deadline: seconds one addtaskcollection request may take.
             credential: a token credential instead of the key / DefaultAzureCredential.
             connection_verify: True, or the CA bundle of a private https endpoint.
+            listing_max_age: seconds a job's task listing is reused while its task counts
+                do not move (0: list every pass).
         """
         self.requests = RequestCounter()
         self._client, self._credential = make_client(
@@ -84,6 +90,7 @@ class AzureBackend:
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
+        self._tasks = TaskObserver(self._client, max_age=listing_max_age)
 
     # ----------------------------------------------------------------------- observing
 
@@ -92,6 +99,7 @@ class AzureBackend:
             pools = [p async for p in self._client.list_pools(select=_mapping.POOL_SELECT)]
             jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
             owned = [j.id for j in jobs if _mapping.owned(j.metadata)]
+            self._tasks.forget_except(set(owned))
             listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
         except Exception as exc:
             raise classify(exc, "observe") from exc
@@ -101,19 +109,17 @@ class AzureBackend:
             jobs={j.id: _mapping.observed_job(j, tasks.get(j.id, ())) for j in jobs},
         )
 
-    async def _tasks_of(self, job: str) -> list[ObservedTask]:
+    async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
         async with self._limit:
-            listed = [
-                t
-                async for t in self._client.list_tasks(
-                    job, select=_mapping.TASK_SELECT, max_results=1000
-                )
-            ]
-        return _mapping.observed_tasks(job, listed)
+            return await self._tasks.tasks(job)
 
     # ----------------------------------------------------------------------- executing
 
     async def execute(self, action: Action) -> None:
+        if isinstance(action, CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask):
+            self._tasks.invalidate(
+                action.name if isinstance(action, CreateJob | DeleteJob) else action.job
+            )
         match action:
             case CreatePool():
                 await self._call(

@@ -71,10 +71,12 @@ class TestConverging:
         assert ops["POST /pools"] == 1
         assert ops["POST /jobs"] == 1
         assert not any(op.startswith("GET /jobs/{id}/tasks/{id}") for op in ops)  # no GET per task
-        # one observation: list pools, list jobs, one page of tasks
+        # a steady observation: list pools, list jobs, and the job's task counts only
         backend.requests.counts.clear()
         await backend.observe()
-        assert sum(operations(backend).values()) == 3
+        assert operations(backend) == Counter(
+            {"GET /pools": 1, "GET /jobs": 1, "GET /jobs/{id}/taskcounts": 1}
+        )
 
     async def test_pool_is_sized_and_nodes_carry_the_ownership_mark(
         self, backend: AzureBackend, emulator: BatchEmulator
@@ -101,6 +103,33 @@ class TestConverging:
         await backend.execute(add)  # TaskExists counts as done
         observed = await backend.observe()
         assert [t.id for t in observed.jobs["cartpole"].tasks] == ["cartpole-s0-r0123456789-a0"]
+
+
+class TestObservation:
+    async def test_tasks_are_listed_again_when_their_counts_move(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=3), pools=AUTO), emulator)
+        await backend.observe()
+        backend.requests.counts.clear()
+        task = (await backend.observe()).jobs["cartpole"].tasks[0]
+        assert operations(backend)["GET /jobs/{id}/tasks"] == 0  # counts unchanged: reused
+        emulator.finish_task("cartpole", task.id, exit_code=1)
+        after = await backend.observe()
+        assert operations(backend)["GET /jobs/{id}/tasks"] == 1
+        assert next(t for t in after.jobs["cartpole"].tasks if t.id == task.id).exit is not None
+
+    async def test_simfleets_own_changes_are_always_listed(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=2), pools=AUTO), emulator)
+        task = (await backend.observe()).jobs["cartpole"].tasks[0]
+        await backend.execute(StopTask("cartpole", task.id, 0, StopReason.SCALE_DOWN))
+        backend.requests.counts.clear()
+        after = await backend.observe()
+        assert operations(backend)["GET /jobs/{id}/tasks"] == 1
+        stopped = next(t for t in after.jobs["cartpole"].tasks if t.id == task.id)
+        assert stopped.state is SimulatorState.EXITED
 
 
 class TestSimulatorLife:
@@ -166,8 +195,11 @@ class TestSimulatorLife:
 
 class TestPoolsAndJobs:
     async def test_spot_preemption_requeues_without_a_duplicate(
-        self, backend: AzureBackend, emulator: BatchEmulator
+        self, emulator: BatchEmulator
     ) -> None:
+        # A requeue onto free slots leaves the task counts unchanged; list every pass here
+        # so the requeue count itself is visible at once.
+        backend = AzureBackend(settings_for(emulator), listing_max_age=0)
         pools = {"sims": pool_spec(nodes={"dedicated": 0, "spot": 2})}
         want = desired(simulation(simulators=4), pools=pools)
         await converge(backend, want, emulator)
@@ -177,6 +209,7 @@ class TestPoolsAndJobs:
         tasks = result.observed.jobs["cartpole"].tasks
         assert len([t for t in tasks if t.live]) == 4
         assert sum(t.requeues for t in tasks) >= 1
+        await backend.close()
 
     async def test_a_core_quota_shows_as_a_resize_error(self, make_batch_emulator: Any) -> None:
         emulator = await make_batch_emulator(dedicated_core_quota=8)
