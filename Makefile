@@ -30,3 +30,4 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/azure_apply.py 1000
