@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check controller tests
-	$(BIN)/ruff format --check controller tests
+	$(BIN)/ruff check controller tests benchmarks specs
+	$(BIN)/ruff format --check controller tests benchmarks specs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
