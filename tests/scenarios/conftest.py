@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,22 @@ class LocalDriver:
     def identity(self, simulation: str, row: dict[str, Any]) -> str:
         """How :meth:`simulators` names the simulator of a status row."""
         return str(row["pid"])
+
+    def live_per_slot(self, marker: str, simulation: str) -> Counter[int]:
+        """Live simulator processes per slot, from each process's own environment."""
+        slots: Counter[int] = Counter()
+        for pid in processes_with(marker, comm="sleep"):
+            try:
+                env = dict(
+                    item.split(b"=", 1)
+                    for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                    if b"=" in item
+                )
+            except OSError:
+                continue
+            if env.get(b"SIMFLEET_SIMULATION") == simulation.encode():
+                slots[int(env[b"SIMFLEET_SLOT"])] += 1
+        return slots
 
     def stop(self) -> None:
         pass
@@ -176,6 +194,16 @@ class EmulatorDriver:
 
     def identity(self, simulation: str, row: dict[str, Any]) -> str:
         return f"{simulation}/{row['id']}"
+
+    def live_per_slot(self, marker: str, simulation: str) -> Counter[int]:
+        """Tasks not yet completed per slot, as the emulator holds them."""
+        del marker
+        tasks = self.tasks().get(simulation, {})
+        return Counter(
+            int(m.group(1))
+            for task, state in tasks.items()
+            if state != "completed" and (m := re.search(r"-s(\d+)-r", task))
+        )
 
     def crash(self, simulation: str, row: dict[str, Any]) -> None:
         self.control(
@@ -344,6 +372,11 @@ class Fleet:
         sim = self.sim(simulation)
         rows = sim["simulators"] if sim is not None else []
         return {self.driver.identity(simulation, r) for r in rows if r["state"] == "running"}
+
+    def doubled_slots(self, simulation: str) -> list[int]:
+        """Slots with more than one live simulator right now (must always be empty)."""
+        counts = self.driver.live_per_slot(self.marker, simulation)
+        return sorted(slot for slot, n in counts.items() if n > 1)
 
     def crash(self, simulation: str, slot: int) -> dict[str, Any]:
         """Make slot ``slot``'s simulator die as a ``kill -9`` would; returns its row."""

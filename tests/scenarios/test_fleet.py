@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from .conftest import Fleet, wait_until
 
@@ -132,14 +133,23 @@ class TestControllerLifecycle:
         fleet.write("alpha.yaml", fleet.simulation("alpha", 6))
         time.sleep(0.05)  # let the change start; the point is to die in the middle of it
         fleet.kill9()
+        assert fleet.doubled_slots("alpha") == []
         fleet.start()
-        after = fleet.wait_sim("alpha", lambda s: s["ready"] == 6, timeout=20)
+
+        def recovered() -> dict[str, Any] | None:
+            assert fleet.doubled_slots("alpha") == []  # sampled throughout the recovery
+            sim = fleet.sim("alpha")
+            return sim if sim is not None and sim["ready"] == 6 else None
+
+        after = wait_until(recovered, timeout=20, what="6 ready, never a slot doubled")
         running = fleet.running("alpha")
         assert before <= running  # adopted, not restarted
         assert sorted(s["slot"] for s in after["simulators"]) == list(range(6))
         wait_until(lambda: fleet.simulators() == running, what="exactly 6 simulators")
         time.sleep(2.5)  # one resync later, still exactly the same set
         assert fleet.simulators() == running
+        census = fleet.driver.live_per_slot(fleet.marker, "alpha")
+        assert census == dict.fromkeys(range(6), 1)  # the census sees all six, one per slot
 
     def test_sigterm_stops_the_controller_cleanly(self, fleet: Fleet) -> None:
         fleet.write("pool.yaml", fleet.pool())
