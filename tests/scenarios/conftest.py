@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+STATE = ".simfleet"
 
 
 def free_port() -> int:
@@ -246,7 +247,7 @@ class Fleet:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / "state"
+        return self.root / STATE  # the daemon gets it relative to its cwd, as users do
 
     @property
     def log_path(self) -> Path:
@@ -300,7 +301,7 @@ class Fleet:
                 "--specs",
                 str(self.specs),
                 "--state-dir",
-                str(self.state_dir),
+                STATE,
                 "--backend",
                 self.driver.name,
                 "--listen",

@@ -61,7 +61,9 @@ class Store:
         state_dir: the controller's state directory; this store uses ``local/`` in it.
         read_only: never lock, never write.
         """
-        self.root = state_dir / "local"
+        # Absolute, because simulators start in their spec's folder and their wrapper
+        # writes pid and exit files into the task folder from there.
+        self.root = state_dir.absolute() / "local"
         self.read_only = read_only
         self.pools: dict[str, PoolRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
