@@ -133,12 +133,20 @@ def desired_state(
     simulations, simulation_errors = _resolve_simulations(catalog, environ)
     errors = [*catalog.errors, *pool_errors, *simulation_errors]
     held = _prune_hold(catalog, errors, allow_empty_prune)
+    failing = {e.file for e in errors}
+    notes = {
+        name: f"{obj.file} has errors; "
+        + ("its last good version stays in force" if name in simulations else "left as it is")
+        for name, obj in catalog.simulations.items()
+        if obj.file in failing
+    }
     desired = Desired(
         pools=pools,
         simulations=simulations,
         prune_allowed=not held,
         prune_held_because=held,
         registry_passwords=passwords,
+        notes=notes,
     )
     return desired, tuple(sorted(set(errors)))
 

@@ -75,6 +75,7 @@ def plan(
             now=now,
             history=config.history,
             settle=config.settle,
+            note=desired.notes.get(name, ""),
         )
         actions += sim_plan.actions
         simulations.append(sim_plan.status)

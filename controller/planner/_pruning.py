@@ -66,7 +66,7 @@ def prune(desired: Desired, observed: Observed) -> PrunePlan:
                 ready=sum(1 for t in job.tasks if t.state is SimulatorState.RUNNING),
                 up_to_date=0,
                 restarts=0,
-                message=_verdict(desired, deleting),
+                message=desired.notes.get(name) or _verdict(desired, deleting),
                 revision="",
             )
         )

@@ -61,6 +61,7 @@ def plan_simulation(
     now: datetime,
     history: int,
     settle: timedelta,
+    note: str = "",
 ) -> SimulationPlan:
     """Decide what one desired simulation needs this pass.
 
@@ -71,6 +72,7 @@ def plan_simulation(
         now: the planner's "now".
         history: exited tasks kept per slot.
         settle: how long a simulator must run before it counts as available.
+        note: why the spec is not fully in force (a failing file), for status.
     """
     spec = sim.spec
     template = template_of(sim)
@@ -101,7 +103,7 @@ def plan_simulation(
     if spec.suspend:
         return status_only("suspended: left exactly as it is")
     if not pool_defined:
-        return status_only(f"pool {spec.pool} is not defined in any spec")
+        return status_only(note, f"pool {spec.pool} is not defined in any spec")
     if job is not None and job.state is not JobState.ACTIVE:
         return status_only(f"job is {job.state}; it is created again once gone")
 
@@ -152,6 +154,8 @@ def plan_simulation(
             if t.started_at is not None and t.started_at + settle > now
         ]
     messages = _status.health_messages(slots, desired, rev, decisions, now)
+    if note:
+        messages.insert(0, note)
     if job is not None and job.pool != spec.pool:
         messages.insert(0, f"needs replacement: pool {job.pool} → {spec.pool}")
     status = _status.simulation_status(

@@ -51,6 +51,8 @@ class Desired:
             missing (unless the user asked explicitly); then nothing is ever deleted.
         prune_held_because: the user-facing reason when ``prune_allowed`` is False.
         registry_passwords: registry server → password, resolved from the environment.
+        notes: simulation or pool name → why its spec is not (fully) in force, e.g. its
+            file fails to load and its last good version runs. Shown in status.
     """
 
     pools: Mapping[str, PoolSpec] = field(default_factory=dict)
@@ -58,6 +60,7 @@ class Desired:
     prune_allowed: bool = True
     prune_held_because: str = ""
     registry_passwords: Mapping[str, SecretStr] = field(default_factory=dict)
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 # -------------------------------------------------------------------------- observed

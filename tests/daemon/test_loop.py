@@ -116,6 +116,10 @@ class TestControlLoop:
         (specs / "a.yaml").write_text(simulation("alpha", 3))
         await until(lambda: len(backend.live_tasks("alpha")) == 3)
         assert len(backend.live_tasks("beta")) == 1  # neither deleted nor changed
+        assert (
+            "b.yaml has errors; its last good version stays in force"
+            in (sim_status(controller, "beta")["message"])
+        )
 
     async def test_removing_a_file_prunes_its_simulation(self, daemon: Any) -> None:
         _, backend, specs = daemon
