@@ -6,6 +6,7 @@ same plan. It owns the vocabulary (observed state, actions, status) that backend
 
 from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
 from controller.planner._planning import PlannerConfig, plan, template_of
+from controller.planner._recycling import wall_clock_limit
 from controller.planner._types import (
     Action,
     AddTasks,
@@ -77,4 +78,5 @@ __all__ = [
     "revision",
     "task_id",
     "template_of",
+    "wall_clock_limit",
 ]

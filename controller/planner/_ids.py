@@ -30,7 +30,8 @@ def revision(template: TaskTemplate) -> str:
     """A short hash of everything that makes simulators of one template identical.
 
     Secret values are hashed too, so changing one rolls the simulators over; only the first
-    ten hex digits of a SHA-256 over the whole template leave this function.
+    ten hex digits of a SHA-256 over the whole template leave this function. ``maxLifetime``
+    is left out: changing it recycles simulators as they reach it, not all at once.
     """
     canonical = json.dumps(
         {
@@ -41,7 +42,6 @@ def revision(template: TaskTemplate) -> str:
             "env": sorted(template.env),
             "secretEnv": sorted((s.name, s.value.get_secret_value()) for s in template.secret_env),
             "containerRunOptions": template.container_run_options,
-            "maxLifetime": template.max_lifetime.total_seconds(),
         },
         sort_keys=True,
         separators=(",", ":"),

@@ -51,13 +51,16 @@ class RollingStep:
 def step(
     job: str,
     slots: Mapping[int, Slot],
+    revision: str,
     desired: int,
     limits: Fenceposts,
     now: datetime,
     settle: timedelta,
     finished: frozenset[int] = frozenset(),
 ) -> RollingStep:
-    """One step of a rolling update over slots ``0 … desired-1``.
+    """One step of a rolling update over slots ``0 … desired-1`` towards ``revision``.
+
+    Old simulators on the current ``revision`` are being recycled (``maxLifetime``).
 
     ``finished`` slots ran their new-template simulator to an end the restart policy
     accepts (``OnFailure`` after success, ``Never``); their old simulators retire freely
@@ -80,7 +83,12 @@ def step(
         retiring.append(slot)
         budget -= 1
     retire = tuple(
-        StopTask(job, s.old.id, s.index, StopReason.ROLLOUT)
+        StopTask(
+            job,
+            s.old.id,
+            s.index,
+            StopReason.RECYCLE if s.old.revision == revision else StopReason.ROLLOUT,
+        )
         for s in retiring
         if s.old is not None and not s.old.stopping
     )

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _cleanup, _fenceposts, _restarts, _rolling, _scaling, _status
+from controller.planner import (
+    _cleanup,
+    _fenceposts,
+    _recycling,
+    _restarts,
+    _rolling,
+    _scaling,
+    _status,
+)
 from controller.planner._ids import revision
 from controller.planner._slots import Slot, empty, group
 from controller.planner._types import (
@@ -77,7 +85,11 @@ def plan_simulation(
     spec = sim.spec
     template = template_of(sim)
     rev = revision(template)
-    slots: Mapping[int, Slot] = group(job.tasks if job is not None else (), rev)
+    slots: Mapping[int, Slot] = group(
+        job.tasks if job is not None else (),
+        rev,
+        expired=lambda t: _recycling.expired(t, spec.max_lifetime, now),
+    )
 
     def status_only(*messages: str) -> SimulationPlan:
         status = _status.simulation_status(
@@ -126,6 +138,7 @@ def plan_simulation(
     rollout = _rolling.step(
         sim.name,
         slots,
+        rev,
         desired,
         _fenceposts.resolve(spec.rollout, desired),
         now,
@@ -146,6 +159,7 @@ def plan_simulation(
     actions += _cleanup.collect(sim.name, slots, history)
 
     waits = [d.until for d in decisions.values() if isinstance(d, _restarts.Wait)]
+
     if settle > timedelta(0) and any(s.old is not None for s in slots.values()):
         waits += [
             t.started_at + settle

@@ -9,10 +9,10 @@ decides starts from this view.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from controller.planner._types import ObservedTask
+from controller.planner._types import ObservedTask, SimulatorState
 
 
 def _newest_first(task: ObservedTask) -> tuple[object, ...]:
@@ -53,11 +53,23 @@ class Slot:
         return max(attempts) + 1 if attempts else 0
 
 
-def group(tasks: Iterable[ObservedTask], revision: str) -> Mapping[int, Slot]:
+def _never(_: ObservedTask) -> bool:
+    return False
+
+
+def group(
+    tasks: Iterable[ObservedTask],
+    revision: str,
+    expired: Callable[[ObservedTask], bool] = _never,
+) -> Mapping[int, Slot]:
     """Sort tasks into slots against the current template ``revision``.
 
-    In a slot, the newest live task of each kind (current template, older template) is
-    kept; the remaining live ones are duplicates.
+    A simulator on the current template that ``expired`` (ran its ``maxLifetime``) counts
+    as old, so the rollout machinery recycles it. In a slot, the newest live current
+    simulator is kept as ``new``; of the old ones the one still serving (running, not
+    stopping) is kept, else the newest — an edit during a rollout leaves a slot with two
+    old templates, and the one that serves must be the one that stays. The remaining
+    live ones are duplicates.
     """
     by_slot: dict[int, list[ObservedTask]] = defaultdict(list)
     for task in tasks:
@@ -65,8 +77,11 @@ def group(tasks: Iterable[ObservedTask], revision: str) -> Mapping[int, Slot]:
     slots = {}
     for index, members in sorted(by_slot.items()):
         history = tuple(sorted(members, key=_newest_first, reverse=True))
-        new = [t for t in history if t.live and t.revision == revision]
-        old = [t for t in history if t.live and t.revision != revision]
+        new = [t for t in history if t.live and t.revision == revision and not expired(t)]
+        old = sorted(  # stable: among equals the newest stays first
+            (t for t in history if t.live and t not in new),
+            key=lambda t: not (t.state is SimulatorState.RUNNING and not t.stopping),
+        )
         slots[index] = Slot(
             index=index,
             new=new[0] if new else None,

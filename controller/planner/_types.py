@@ -141,6 +141,7 @@ class ObservedTask:
     pid: int | None = None
     requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
+    image: str = ""  # the container image it runs, when the backend reports it
 
     @property
     def live(self) -> bool:
@@ -212,7 +213,10 @@ class SecretEnv:
 
 @dataclass(frozen=True)
 class TaskTemplate:
-    """What every simulator of one template revision runs. Changing any field rolls out."""
+    """What every simulator of one template revision runs.
+
+    Changing any field but ``max_lifetime`` rolls the simulators over (see ``_ids``).
+    """
 
     image: str
     command: str | tuple[str, ...] | None

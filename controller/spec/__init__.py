@@ -16,6 +16,7 @@ from controller.spec._loading import (
 )
 from controller.spec._models import (
     API_VERSION,
+    BATCH_TASK_LIMIT,
     Metadata,
     NodeCounts,
     NodeImage,
@@ -42,6 +43,7 @@ from controller.spec._values import (
 __all__ = [
     "API_VERSION",
     "AUTO",
+    "BATCH_TASK_LIMIT",
     "Auto",
     "Catalog",
     "DirectoryResult",

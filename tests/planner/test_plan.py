@@ -41,6 +41,7 @@ CART_V2 = simulation(image="cartpole:2.0")
 NEVER = simulation(restartPolicy="Never")
 ON_FAILURE = simulation(restartPolicy="OnFailure")
 SUSPENDED = simulation(suspend=True)
+SHORT_LIVED = simulation(maxLifetime="1h")
 
 
 def summary(action: Action) -> tuple[Any, ...]:
@@ -318,6 +319,42 @@ ROWS = [
         [("stop", "cartpole", 2, "rollout")],
     ),
     row(
+        "recycling: a simulator past maxLifetime gets a fresh one beside it",
+        desired(SHORT_LIVED),
+        observed(job(task(SHORT_LIVED, 0, age=7200), *fleet(SHORT_LIVED, 3, age=60)[1:])),
+        [("add", "cartpole", (0,))],
+    ),
+    row(
+        "recycling: once the fresh one is available the expired one retires",
+        desired(SHORT_LIVED),
+        observed(
+            job(
+                task(SHORT_LIVED, 0, age=7200),
+                task(SHORT_LIVED, 0, attempt=1, age=30),
+                *fleet(SHORT_LIVED, 3, age=60)[1:],
+            )
+        ),
+        [("stop", "cartpole", 0, "recycle")],
+    ),
+    row(
+        "recycling never takes the whole fleet at once (25% of 3 → one at a time)",
+        desired(SHORT_LIVED),
+        observed(job(*fleet(SHORT_LIVED, 3, age=7200))),
+        [("add", "cartpole", (0,))],
+    ),
+    row(
+        "an edit during a rollout keeps the old simulator that serves",
+        desired(CART_V2),
+        observed(
+            job(
+                task(CART, 0, revision_=OLD, age=600),
+                task(CART, 0, revision_="abcdefabcd", state="pending", age=5),
+                *fleet(CART, 3)[1:],
+            )
+        ),
+        [("add", "cartpole", (0,)), ("stop", "cartpole", 0, "duplicate")],
+    ),
+    row(
         "history: exited simulators beyond 3 per slot are forgotten",
         desired(CART),
         observed(
@@ -423,3 +460,14 @@ def test_a_restart_carries_its_counts_forward() -> None:
     assert isinstance(add, AddTasks)
     (new,) = add.tasks
     assert (new.attempt, new.restarts, new.failures, new.revision) == (5, 5, 3, rev(CART))
+
+
+class TestRecycling:
+    def test_the_backstop_limit_sits_a_margin_above_max_lifetime_and_below_180_days(
+        self,
+    ) -> None:
+        from controller.planner import wall_clock_limit
+
+        assert wall_clock_limit(timedelta(days=150)) == timedelta(days=165)
+        assert wall_clock_limit(timedelta(days=170)) == timedelta(days=180)
+        assert wall_clock_limit(timedelta(seconds=10)) == timedelta(seconds=70)

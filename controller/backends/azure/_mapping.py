@@ -36,6 +36,7 @@ from controller.planner import (
     SimulatorState,
     TaskTemplate,
     parse_task_id,
+    wall_clock_limit,
 )
 from controller.spec import NodeImage, Registry
 
@@ -56,7 +57,7 @@ POOL_SELECT = [
     "resizeErrors",
 ]
 JOB_SELECT = ["id", "state", "poolInfo", "metadata"]
-TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo"]
+TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo", "containerSettings"]
 #: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
 TASK_ENDED = "TaskEnded"
 _RETRY_STATE = re.compile(r"restarts=(\d+) failures=(\d+)")
@@ -153,7 +154,8 @@ def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskC
         ),
         environment_settings=environment or None,
         constraints=m.BatchTaskConstraints(
-            max_wall_clock_time=template.max_lifetime, max_task_retry_count=0
+            max_wall_clock_time=wall_clock_limit(template.max_lifetime),
+            max_task_retry_count=0,
         ),
     )
 
@@ -272,6 +274,7 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
         restarts=restarts,
         failures=failures,
         requeues=info.requeue_count if info is not None else 0,
+        image=task.container_settings.image_name if task.container_settings else "",
     )
 
 

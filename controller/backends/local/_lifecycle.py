@@ -119,7 +119,7 @@ class Lifecycle:
         assert task.started_at is not None
         ran = (self._clock() - task.started_at).total_seconds()
         self._supervisor.set_deadline(
-            ref, task.template.max_lifetime - ran, lambda: self._lifetime_over(ref)
+            ref, task.template.wall_clock_limit - ran, lambda: self._lifetime_over(ref)
         )
         if task.stopping is not None:  # adopted in the middle of a stop: finish it
             self._supervisor.terminate(ref, self._grace)

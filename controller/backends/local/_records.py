@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from controller.planner import ExitInfo, ExitReason, PoolConfig, TaskTemplate
+from controller.planner import ExitInfo, ExitReason, PoolConfig, TaskTemplate, wall_clock_limit
 from controller.spec import NodeImage, Registry
 
 #: (job name, task id): how the backend addresses one task.
@@ -57,7 +57,7 @@ class TemplateRecord:
     command: str | tuple[str, ...] | None
     env: tuple[tuple[str, str], ...]
     secrets: tuple[SecretRef, ...]
-    max_lifetime: float  # seconds
+    wall_clock_limit: float  # seconds: maxLifetime plus the recycling margin
 
     @classmethod
     def of(cls, template: TaskTemplate) -> TemplateRecord:
@@ -67,7 +67,7 @@ class TemplateRecord:
             command=template.command,
             env=template.env,
             secrets=tuple(SecretRef(s.name, s.from_env) for s in template.secret_env),
-            max_lifetime=template.max_lifetime.total_seconds(),
+            wall_clock_limit=wall_clock_limit(template.max_lifetime).total_seconds(),
         )
 
 
@@ -244,7 +244,7 @@ def task_to_json(task: TaskRecord) -> dict[str, Any]:
             "command": command,
             "env": [list(pair) for pair in template.env],
             "secretEnv": [{"name": s.name, "fromEnv": s.from_env} for s in template.secrets],
-            "maxLifetime": template.max_lifetime,
+            "wallClockLimit": template.wall_clock_limit,
         },
         "workdir": task.workdir,
         "createdAt": _time(task.created_at),
@@ -267,7 +267,7 @@ def task_from_json(data: dict[str, Any]) -> TaskRecord:
         command=tuple(command) if isinstance(command, list) else command,
         env=tuple((name, value) for name, value in raw["env"]),
         secrets=tuple(SecretRef(s["name"], s["fromEnv"]) for s in raw["secretEnv"]),
-        max_lifetime=raw["maxLifetime"],
+        wall_clock_limit=raw["wallClockLimit"],
     )
     created_at = _parse_time(data["createdAt"])
     assert created_at is not None

@@ -89,4 +89,5 @@ def observed_task(task: TaskRecord, pid: int | None) -> ObservedTask:
         failures=task.failures,
         pid=pid,
         stopping=task.stopping is not None and task.phase is not TaskPhase.EXITED,
+        image=task.template.image,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from controller.backends import OutputStream, PermanentBackendError
-from controller.backends.local import LocalBackend
+from controller.backends.local import LocalBackend, _records
 from controller.planner import (
     AddTasks,
     ExitReason,
@@ -294,9 +294,12 @@ class TestStop:
 
 
 class TestLifetime:
-    async def test_a_task_past_its_max_lifetime_fails_as_max_wall_clock_time_exceeded(
-        self, backend: LocalBackend
+    async def test_a_task_past_its_wall_clock_limit_fails_as_max_wall_clock_time_exceeded(
+        self, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        # The limit is maxLifetime plus a recycling margin of at least a minute
+        # (planner._recycling); pin it to maxLifetime so the kill happens at 0.2 s.
+        monkeypatch.setattr(_records, "wall_clock_limit", lambda lifetime: lifetime)
         short = template("sleep 30", max_lifetime=timedelta(seconds=0.2))
         await backend.execute(AddTasks("sim", short, new_tasks("a")))
         await wait_for(lambda: exited(backend, "a"))

@@ -1,0 +1,37 @@
+"""Recycling: replace simulators that ran for ``maxLifetime``, one rollout step at a time.
+
+Batch ends any task 180 days after it was added. A simulator that reached its
+``maxLifetime`` is treated like one on an old template: the rolling update pairs a fresh
+simulator (same template, next attempt) beside it and retires it once the fresh one is
+available, within ``maxSurge`` / ``maxUnavailable`` — never the whole fleet at once.
+
+The task's own wall-clock limit on Batch (and in the local backend) is a backstop set a
+margin *above* ``maxLifetime``, so recycling gets there first: 150d recycles at 150 days
+and is ended by Batch at 165 days at the latest; nothing is ever allowed past 180 days.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from controller.planner._types import ObservedTask, SimulatorState
+from controller.spec import BATCH_TASK_LIMIT
+
+MIN_MARGIN = timedelta(minutes=1)
+
+
+def expired(task: ObservedTask, max_lifetime: timedelta, now: datetime) -> bool:
+    """A running simulator that has run for its whole ``maxLifetime``."""
+    return (
+        task.state is SimulatorState.RUNNING
+        and task.started_at is not None
+        and task.started_at + max_lifetime <= now
+    )
+
+
+def wall_clock_limit(max_lifetime: timedelta) -> timedelta:
+    """The hard limit a backend enforces: ``maxLifetime`` plus a margin, at most 180 days.
+
+    The margin is a tenth of ``maxLifetime``, at least a minute: enough for a rollout step.
+    """
+    return min(BATCH_TASK_LIMIT, max_lifetime + max(MIN_MARGIN, max_lifetime / 10))
