@@ -35,6 +35,7 @@ from controller.planner import (
     Observed,
     Plan,
     PlannerConfig,
+    Progress,
     ResizePool,
     Status,
     StopTask,
@@ -258,6 +259,7 @@ async def run_pass(
     *,
     execute: bool = True,
     config: PlannerConfig | None = None,
+    progress: Mapping[str, Progress] | None = None,
 ) -> PassResult:
     """Observe the backend, plan, and (unless ``execute`` is False) carry the plan out.
 
@@ -267,13 +269,14 @@ async def run_pass(
         clock: the source of "now".
         execute: False for ``simfleet plan``: observe and plan only.
         config: planner tuning.
+        progress: the previous pass's ``plan.progress`` (progress deadlines span passes).
 
     Returns:
         The pass's result; it never raises for backend errors of single actions.
     """
     started = clock()
     observed = await backend.observe()
-    decided = plan(desired, observed, clock(), config)
+    decided = plan(desired, observed, clock(), config, progress)
     executed: list[Action] = []
     failures: list[ActionFailure] = []
     retry_after: datetime | None = None

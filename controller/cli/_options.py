@@ -67,6 +67,16 @@ allow_empty_prune = _option(
 )
 
 
+settle = _option(
+    "--settle",
+    env="SETTLE",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a new simulator must run before it counts as available in a rollout.",
+)
+
+
 def backend_options(func: F) -> F:
     """``--backend``, ``--runtime`` and ``--state-dir``."""
     return backend(runtime(state_dir(func)))

@@ -1,14 +1,17 @@
 """``simfleet apply``: one pass; with ``--wait``, passes until the fleet converged.
 
 Converged means the planner has nothing left to do and every simulation has as many
-ready, up-to-date simulators as it asks for. With the local backend the simulators keep
-running after ``apply`` exits; a later ``simfleet run`` adopts them.
+ready, up-to-date simulators as it asks for. A simulation whose Stalled condition turns
+true (no progress for its ``rollout.progressDeadline``) ends the wait with exit code 1.
+With the local backend the simulators keep running after ``apply`` exits; a later
+``simfleet run`` adopts them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -16,8 +19,18 @@ import click
 from controller.cli import _options
 from controller.cli._backend import opened
 from controller.cli._oneshot import one_pass
-from controller.planner import Status
+from controller.planner import ConditionType, Progress, Status
 from controller.reconcile import describe
+
+
+def stalled(status: Status) -> list[str]:
+    """``name: why`` for every simulation whose Stalled condition holds."""
+    return [
+        f"{s.name}: {c.message}"
+        for s in status.simulations
+        for c in s.conditions
+        if c.type is ConditionType.STALLED and c.status
+    ]
 
 
 def converged(status: Status) -> bool:
@@ -29,7 +42,7 @@ def converged(status: Status) -> bool:
     )
 
 
-def progress(status: Status) -> str:
+def progress_lines(status: Status) -> str:
     """One line per simulation: ready and up-to-date counts against desired."""
     return "\n".join(
         f"  {s.name}: {s.ready}/{s.desired} ready, {s.up_to_date} up to date"
@@ -50,6 +63,7 @@ def progress(status: Status) -> str:
     help="Seconds --wait may take before giving up (exit 1).",
 )
 @_options.allow_empty_prune
+@_options.settle
 def apply(
     specs: Path,
     backend: str,
@@ -58,16 +72,24 @@ def apply(
     wait: bool,
     timeout: float,
     allow_empty_prune: bool,
+    settle: float,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs)."""
 
     async def main() -> bool:
         deadline = time.monotonic() + timeout
+        progress: Mapping[str, Progress] = {}
         async with opened(backend, runtime=runtime, state_dir=state_dir) as b:
             while True:
                 result, errors = await one_pass(
-                    specs, b, execute=True, allow_empty_prune=allow_empty_prune
+                    specs,
+                    b,
+                    execute=True,
+                    allow_empty_prune=allow_empty_prune,
+                    settle=settle,
+                    progress=progress,
                 )
+                progress = result.plan.progress
                 for error in errors:
                     click.echo(str(error), err=True)
                 for action in result.executed:
@@ -77,10 +99,13 @@ def apply(
                 done = not result.plan.actions and converged(result.status)
                 if not wait:
                     return not errors and not result.failures
-                click.echo(progress(result.status))
+                click.echo(progress_lines(result.status))
                 if done:
                     click.echo("converged")
                     return not errors
+                if stuck := stalled(result.status):
+                    click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
+                    return False
                 if time.monotonic() > deadline:
                     click.echo(f"not converged after {timeout:g}s", err=True)
                     return False

@@ -29,6 +29,7 @@ from controller.daemon import git_revision
     help="Format of the plan.",
 )
 @_options.allow_empty_prune
+@_options.settle
 def plan(
     specs: Path,
     backend: str,
@@ -37,13 +38,14 @@ def plan(
     detailed_exitcode: bool,
     output: str,
     allow_empty_prune: bool,
+    settle: float,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
             result, errors = await one_pass(
-                specs, b, execute=False, allow_empty_prune=allow_empty_prune
+                specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
             )
         click.echo(RENDERERS[output](result.plan.actions, errors, git_revision(specs)))
         return len(result.plan.actions), len(errors)

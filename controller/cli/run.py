@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ import click
 from controller.cli import _options
 from controller.cli._backend import opened
 from controller.daemon import Controller, DaemonConfig, configure
+from controller.planner import PlannerConfig
 
 
 @click.command()
@@ -34,6 +36,7 @@ from controller.daemon import Controller, DaemonConfig, configure
     help="Log lines for people or for machines.",
 )
 @_options.allow_empty_prune
+@_options.settle
 def run(
     specs: Path,
     backend: str,
@@ -43,12 +46,18 @@ def run(
     listen: str,
     log_format: str,
     allow_empty_prune: bool,
+    settle: float,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon)."""
     configure(log_format)
     host, port = _options.split_listen(listen)
     config = DaemonConfig(
-        specs=specs, host=host, port=port, resync=resync, allow_empty_prune=allow_empty_prune
+        specs=specs,
+        host=host,
+        port=port,
+        resync=resync,
+        allow_empty_prune=allow_empty_prune,
+        planner=PlannerConfig(settle=timedelta(seconds=settle)),
     )
     asyncio.run(_serve(config, backend, runtime, state_dir))
 

@@ -46,6 +46,15 @@ def simulation_document(status: SimulationStatus) -> dict[str, Any]:
         "revision": status.revision,
         "suspended": status.suspended,
         "createdAt": _time(status.created_at),
+        "conditions": [
+            {
+                "type": str(c.type),
+                "status": "True" if c.status else "False",
+                "reason": str(c.reason),
+                "message": c.message,
+            }
+            for c in status.conditions
+        ],
         "simulators": [
             {
                 "slot": row.slot,

@@ -30,7 +30,7 @@ from controller.daemon._logging import REDACTOR
 from controller.daemon._metrics import Metrics
 from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
-from controller.planner import Desired, PlannerConfig, Status
+from controller.planner import Desired, PlannerConfig, Progress, Status
 from controller.reconcile import desired_state, run_pass
 from controller.spec import Catalog, SpecError, build_catalog, load_directory
 
@@ -98,6 +98,8 @@ class Controller:
         self._catalog: Catalog | None = None
         self._errors: tuple[SpecError, ...] = ()
         self._pass_started: float | None = None
+        self._progress: Mapping[str, Progress] = {}
+        self._revision: str | None = None
         self._document: dict[str, Any] = status_document(
             Status(), (), revision=None, backend=backend.name, updated_at=clock()
         )
@@ -176,7 +178,11 @@ class Controller:
             self._log_error_changes(errors)
             try:
                 result = await run_pass(
-                    desired, self.backend, self.clock, config=self.config.planner
+                    desired,
+                    self.backend,
+                    self.clock,
+                    config=self.config.planner,
+                    progress=self._progress,
                 )
             except BackendError as exc:
                 self.metrics.count_failed_observe(exc.code)
@@ -187,11 +193,16 @@ class Controller:
                 self.metrics.count_failed_observe("unexpected")
                 log.exception("pass_crashed")
                 return min(self.config.resync, 5.0)
+            self._progress = result.plan.progress
             self.metrics.observe_pass(result, errors)
+            revision = git_revision(self.config.specs)
+            if revision != self._revision:
+                log.info("revision", revision=revision, specs=str(self.config.specs))
+                self._revision = revision
             self._document = status_document(
                 result.status,
                 errors,
-                revision=git_revision(self.config.specs),
+                revision=revision,
                 backend=self.backend.name,
                 updated_at=self.clock(),
             )

@@ -8,6 +8,7 @@ fleet smaller than asked in between. Pure: same inputs, same plan.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from controller.planner._types import (
     Desired,
     Observed,
     Plan,
+    Progress,
     Status,
     StopTask,
 )
@@ -45,7 +47,11 @@ _LAST = (StopTask, DeleteTask, DeleteJob, DeletePool)
 
 
 def plan(
-    desired: Desired, observed: Observed, now: datetime, config: PlannerConfig | None = None
+    desired: Desired,
+    observed: Observed,
+    now: datetime,
+    config: PlannerConfig | None = None,
+    progress: Mapping[str, Progress] | None = None,
 ) -> Plan:
     """Compare desired with observed state and return the actions of one pass.
 
@@ -54,6 +60,7 @@ def plan(
         observed: one snapshot of the backend.
         now: the current time (timezone-aware); the planner reads no clock.
         config: tuning; defaults are fine for most uses.
+        progress: ``Plan.progress`` of the previous pass (progress deadlines span passes).
 
     Returns:
         The actions (creations and resizes first, stops and deletions last), the status
@@ -67,6 +74,7 @@ def plan(
 
     simulations = []
     requeue: list[datetime] = []
+    tracked: dict[str, Progress] = {}
     for name in sorted(desired.simulations):
         sim_plan = plan_simulation(
             desired.simulations[name],
@@ -76,7 +84,10 @@ def plan(
             history=config.history,
             settle=config.settle,
             note=desired.notes.get(name, ""),
+            progress=(progress or {}).get(name),
         )
+        if sim_plan.progress is not None:
+            tracked[name] = sim_plan.progress
         actions += sim_plan.actions
         simulations.append(sim_plan.status)
         if sim_plan.requeue_after is not None:
@@ -91,4 +102,4 @@ def plan(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    return Plan(tuple(ordered), status, min(requeue, default=None))
+    return Plan(tuple(ordered), status, min(requeue, default=None), tracked)

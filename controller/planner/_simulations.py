@@ -8,6 +8,7 @@ new simulators go into one bulk :class:`AddTasks`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from controller.planner import (
     _cleanup,
     _fenceposts,
+    _progress,
     _recycling,
     _restarts,
     _rolling,
@@ -26,14 +28,17 @@ from controller.planner._slots import Slot, empty, group
 from controller.planner._types import (
     Action,
     AddTasks,
+    Condition,
     CreateJob,
     DesiredSimulation,
     JobState,
     ObservedJob,
+    Progress,
     SecretEnv,
     SimulationStatus,
     TaskTemplate,
 )
+from controller.spec import format_duration
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class SimulationPlan:
     actions: tuple[Action, ...]
     status: SimulationStatus
     requeue_after: datetime | None
+    progress: Progress | None = None
 
 
 def template_of(sim: DesiredSimulation) -> TaskTemplate:
@@ -61,6 +67,29 @@ def template_of(sim: DesiredSimulation) -> TaskTemplate:
     )
 
 
+def _wakeups(
+    decisions: Mapping[int, _restarts.Decision],
+    slots: Mapping[int, Slot],
+    progress: Progress | None,
+    deadline: timedelta,
+    stalled: bool,
+    now: datetime,
+    settle: timedelta,
+) -> list[datetime]:
+    """When this simulation needs a pass even if nothing else happens."""
+    waits = [d.until for d in decisions.values() if isinstance(d, _restarts.Wait)]
+    if progress is None:
+        return waits
+    if not stalled:  # report Stalled on time
+        waits.append(progress.since + deadline + timedelta(milliseconds=1))
+    return waits + [  # a simulator that settles may be progress
+        t.started_at + settle
+        for s in slots.values()
+        for t in s.live
+        if t.started_at is not None and t.started_at + settle > now
+    ]
+
+
 def plan_simulation(
     sim: DesiredSimulation,
     job: ObservedJob | None,
@@ -70,6 +99,7 @@ def plan_simulation(
     history: int,
     settle: timedelta,
     note: str = "",
+    progress: Progress | None = None,
 ) -> SimulationPlan:
     """Decide what one desired simulation needs this pass.
 
@@ -81,6 +111,7 @@ def plan_simulation(
         history: exited tasks kept per slot.
         settle: how long a simulator must run before it counts as available.
         note: why the spec is not fully in force (a failing file), for status.
+        progress: this simulation's progress from the previous pass, if not converged.
     """
     spec = sim.spec
     template = template_of(sim)
@@ -91,7 +122,7 @@ def plan_simulation(
         expired=lambda t: _recycling.expired(t, spec.max_lifetime, now),
     )
 
-    def status_only(*messages: str) -> SimulationPlan:
+    def status_only(*messages: str, conditions: tuple[Condition, ...] = ()) -> SimulationPlan:
         status = _status.simulation_status(
             sim.name,
             spec.pool,
@@ -103,17 +134,16 @@ def plan_simulation(
             {},
             [m for m in messages if m],
             now,
-            settle=settle,
             suspended=spec.suspend,
         )
-        return SimulationPlan((), status, None)
+        return SimulationPlan((), dataclasses.replace(status, conditions=conditions), None)
 
     if job is not None and not job.owned:
         return status_only(
             f"a job named {sim.name} exists and was not created by simfleet; leaving it alone"
         )
     if spec.suspend:
-        return status_only("suspended: left exactly as it is")
+        return status_only("suspended: left exactly as it is", conditions=_progress.suspended())
     if not pool_defined:
         return status_only(note, f"pool {spec.pool} is not defined in any spec")
     if job is not None and job.state is not JobState.ACTIVE:
@@ -135,12 +165,13 @@ def plan_simulation(
                 sim.name, slot, rev, spec.restart_policy, spec.restart_backoff, now
             )
     finished = frozenset(i for i, d in decisions.items() if isinstance(d, _restarts.Done))
+    limits = _fenceposts.resolve(spec.rollout, desired)
     rollout = _rolling.step(
         sim.name,
         slots,
         rev,
         desired,
-        _fenceposts.resolve(spec.rollout, desired),
+        limits,
         now,
         settle,
         finished=finished,
@@ -158,16 +189,23 @@ def plan_simulation(
         actions.append(AddTasks(sim.name, template, new_tasks, sim.workdir))
     actions += _cleanup.collect(sim.name, slots, history)
 
-    waits = [d.until for d in decisions.values() if isinstance(d, _restarts.Wait)]
-
-    if settle > timedelta(0) and any(s.old is not None for s in slots.values()):
-        waits += [
-            t.started_at + settle
-            for s in slots.values()
-            for t in s.live
-            if t.started_at is not None and t.started_at + settle > now
-        ]
     messages = _status.health_messages(slots, desired, rev, decisions, now)
+    facts = _progress.facts_of(
+        slots,
+        decisions,
+        desired,
+        desired - limits.unavailable,
+        now,
+        settle,
+        health=next((m for m in messages if "failing" in m or "waiting" in m), ""),
+    )
+    deadline = spec.rollout.progress_deadline
+    progress = _progress.track(progress, facts, now)
+    conditions = _progress.conditions(facts, progress, deadline, now)
+    stalled = _progress.stalled(progress, deadline, now)
+    if stalled:
+        messages.insert(0, f"stalled: no progress for {format_duration(deadline)}")
+    waits = _wakeups(decisions, slots, progress, deadline, stalled, now, settle)
     if note:
         messages.insert(0, note)
     if job is not None and job.pool != spec.pool:
@@ -183,6 +221,6 @@ def plan_simulation(
         decisions,
         messages,
         now,
-        settle=settle,
     )
-    return SimulationPlan(tuple(actions), status, min(waits, default=None))
+    status = dataclasses.replace(status, conditions=conditions)
+    return SimulationPlan(tuple(actions), status, min(waits, default=None), progress)

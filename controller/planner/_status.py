@@ -22,6 +22,10 @@ from controller.planner._types import (
     SimulatorStatus,
 )
 
+#: READY counts running simulators at once; the settle time only governs availability
+#: in rollouts and conditions (Kubernetes' ready vs. available).
+READY_AT_ONCE = timedelta(0)
+
 
 def describe_exit(info: ExitInfo) -> str:
     """One phrase for an exit: the Batch failure code, else the runtime's message."""
@@ -126,7 +130,6 @@ def simulation_status(
     messages: Sequence[str],
     now: datetime,
     *,
-    settle: timedelta = timedelta(0),
     suspended: bool = False,
 ) -> SimulationStatus:
     """The status row of one simulation, with a row per slot."""
@@ -140,7 +143,7 @@ def simulation_status(
         pool=pool,
         image=image,
         desired=desired,
-        ready=sum(1 for t in live if available(t, now, settle)),
+        ready=sum(1 for t in live if available(t, now, READY_AT_ONCE)),
         up_to_date=sum(1 for i, s in slots.items() if i < desired and s.new is not None),
         restarts=sum(row.restarts for row in rows if row.slot < desired),
         message="; ".join(messages),

@@ -332,6 +332,45 @@ Action = (
 # ---------------------------------------------------------------------------- status
 
 
+class ConditionType(StrEnum):
+    """The three conditions every simulation reports."""
+
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    STALLED = "Stalled"
+
+
+class Reason(StrEnum):
+    """Why a condition holds: one CamelCase word, as Kubernetes writes them."""
+
+    MINIMUM_AVAILABLE = "MinimumSimulatorsAvailable"
+    MINIMUM_UNAVAILABLE = "MinimumSimulatorsUnavailable"
+    COMPLETE = "RolloutComplete"
+    ROLLING_OUT = "RollingOut"
+    SCALING = "Scaling"
+    RECOVERING = "Recovering"
+    DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    SUSPENDED = "Suspended"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a simulation."""
+
+    type: ConditionType
+    status: bool
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The best marks since the simulation stopped being converged, and when they improved."""
+
+    best: tuple[int, int]
+    since: datetime
+
+
 @dataclass(frozen=True)
 class SimulatorStatus:
     """One slot's simulator, as ``/status`` shows it."""
@@ -362,6 +401,7 @@ class SimulationStatus:
     created_at: datetime | None = None
     suspended: bool = False
     simulators: tuple[SimulatorStatus, ...] = ()
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -392,13 +432,16 @@ class Plan:
     Attributes:
         actions: what to do now, in order (pools, jobs, then tasks; deletions last).
         status: the state of every object as observed, with messages.
-        requeue_after: the earliest moment something becomes due (a back-off ends), or
-            None; the daemon wakes then even if nothing else happens.
+        requeue_after: the earliest moment something becomes due (a back-off ends, a
+            progress deadline passes), or None; the daemon wakes then.
+        progress: per simulation not yet converged, its progress so far; hand it to the
+            next pass's ``plan`` so deadlines span passes.
     """
 
     actions: tuple[Action, ...]
     status: Status
     requeue_after: datetime | None = None
+    progress: Mapping[str, Progress] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:

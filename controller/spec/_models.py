@@ -137,11 +137,17 @@ class Rollout(_Model):
 
     max_surge: IntOrPercent = Percent(25)
     max_unavailable: IntOrPercent = 0
+    progress_deadline: Duration = Field(
+        default=timedelta(minutes=10),
+        description="No progress for this long makes the simulation Stalled.",
+    )
 
     @model_validator(mode="after")
     def _not_both_zero(self) -> Rollout:
         if self.max_surge in (0, Percent(0)) and self.max_unavailable in (0, Percent(0)):
             raise ValueError("maxSurge and maxUnavailable cannot both be 0")
+        if self.progress_deadline <= timedelta(0):
+            raise ValueError("progressDeadline must be positive")
         return self
 
 

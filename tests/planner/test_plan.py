@@ -26,6 +26,7 @@ from controller.planner import (
     ObservedJob,
     ObservedPool,
     ObservedTask,
+    PlannerConfig,
     PoolConfig,
     PoolState,
     ResizePool,
@@ -419,8 +420,9 @@ def test_plan(row: Row) -> None:
     now = EPOCH + timedelta(seconds=row.seconds_later)
     result = plan(row.desired, row.observed, now)
     assert [summary(a) for a in result.actions] == row.expected
+    deadline = now + timedelta(minutes=10, milliseconds=1)  # the progress deadline's wake
     if row.requeue_in is None:
-        assert result.requeue_after is None
+        assert result.requeue_after in (None, deadline)
     else:
         assert result.requeue_after == now + timedelta(seconds=row.requeue_in)
     text = " | ".join(s.message for s in result.status.simulations)
@@ -471,3 +473,63 @@ class TestRecycling:
         assert wall_clock_limit(timedelta(days=150)) == timedelta(days=165)
         assert wall_clock_limit(timedelta(days=170)) == timedelta(days=180)
         assert wall_clock_limit(timedelta(seconds=10)) == timedelta(seconds=70)
+
+
+class TestConditions:
+    """Available / Progressing / Stalled, with progress carried from pass to pass."""
+
+    @staticmethod
+    def conditions(result: Any) -> dict[str, tuple[bool, str, str]]:
+        sim = result.status.simulations[0]
+        return {str(c.type): (c.status, str(c.reason), c.message) for c in sim.conditions}
+
+    def test_a_converged_simulation_is_available_and_complete(self) -> None:
+        result = plan(desired(CART), observed(job(*fleet())), EPOCH)
+        conditions = self.conditions(result)
+        assert conditions["Available"][:2] == (True, "MinimumSimulatorsAvailable")
+        assert conditions["Progressing"][:2] == (True, "RolloutComplete")
+        assert conditions["Stalled"][:2] == (False, "RolloutComplete")
+        assert result.progress == {}
+
+    def test_a_broken_rollout_stalls_after_the_deadline_naming_the_failure(self) -> None:
+        broken = observed(job(*fleet(), task(CART_V2, 0, state="exited", ran=2, age=3)))
+        first = plan(desired(CART_V2), broken, EPOCH)
+        assert self.conditions(first)["Stalled"][0] is False
+        assert self.conditions(first)["Progressing"][1] == "RollingOut"
+        later = EPOCH + timedelta(minutes=11)
+        # attempt 9 of the new template crashed a second ago (11 min after the first pass)
+        crashed = task(CART_V2, 0, attempt=9, failures=1, state="exited", ran=2, age=-657)
+        still = observed(job(*fleet(), crashed))
+        second = plan(desired(CART_V2), still, later, progress=first.progress)
+        stalled, reason, message = self.conditions(second)["Stalled"]
+        assert (stalled, reason) == (True, "ProgressDeadlineExceeded")
+        assert "no progress for 10m: 1/3 simulators failing: exited with code 1" in message
+        assert self.conditions(second)["Available"][0] is True  # the old ones still serve
+        assert second.status.simulations[0].message.startswith("stalled: no progress for 10m")
+
+    def test_progress_resets_the_deadline(self) -> None:
+        first = plan(desired(CART_V2), observed(job(*fleet())), EPOCH)
+        later = EPOCH + timedelta(minutes=11)
+        moved = observed(job(*fleet(), task(CART_V2, 0, age=60)))
+        second = plan(desired(CART_V2), moved, later, progress=first.progress)
+        assert self.conditions(second)["Stalled"][0] is False
+        assert second.progress["cartpole"].since == later
+
+    def test_a_flapping_simulator_is_no_progress(self) -> None:
+        crashing = observed(job(*fleet(n=2), task(CART, 2, state="exited", ran=2, age=3)))
+        first = plan(desired(CART), crashing, EPOCH)
+        # restarted a second before the second pass; with a 5 s settle it is not available
+        running_again = observed(job(*fleet(n=2), task(CART, 2, attempt=1, age=-299)))
+        with_settle = PlannerConfig(settle=timedelta(seconds=5))
+        second = plan(
+            desired(CART),
+            running_again,
+            EPOCH + timedelta(minutes=5),
+            with_settle,
+            progress=first.progress,
+        )
+        assert second.progress["cartpole"].since == EPOCH  # not settled yet: no progress
+
+    def test_suspended_is_never_stalled(self) -> None:
+        result = plan(desired(SUSPENDED), observed(job()), EPOCH)
+        assert self.conditions(result)["Stalled"][:2] == (False, "Suspended")

@@ -308,6 +308,8 @@ class Fleet:
                 f"127.0.0.1:{self.port}",
                 "--resync",
                 "2",
+                "--settle",
+                "0.5",
                 "--log-format",
                 "json",
                 *extra,
