@@ -1,8 +1,9 @@
 """Render a plan for people (text), pull requests (markdown) and machines (json).
 
-Actions are grouped by the object they change, in the order the pass would run them.
-Descriptions come from :func:`controller.reconcile.describe`, which never includes a
-secret value.
+Each object gets one line per change ("roll out image a:1 → a:2 (8 simulators)") and, in
+text and json, the actions this pass would take for it. Descriptions come from
+:mod:`controller.planner` changes and :func:`controller.reconcile.describe`; neither ever
+includes a secret value.
 """
 
 from __future__ import annotations
@@ -11,61 +12,85 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from controller.planner import Action
+from controller.planner import Change, Plan
 from controller.reconcile import describe, subject
 from controller.spec import SpecError
 
-
-def grouped(actions: Sequence[Action]) -> dict[tuple[str, str], list[str]]:
-    """Action descriptions by (kind, name), in first-appearance order."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for action in actions:
-        groups.setdefault(subject(action), []).append(describe(action))
-    return groups
+SYMBOLS = {"create": "+", "prune": "-", "needs replacement": "!"}
 
 
-def as_text(actions: Sequence[Action], errors: Sequence[SpecError], revision: str | None) -> str:
-    """Plain text, one object per paragraph."""
+def _symbol(change: Change) -> str:
+    return SYMBOLS.get(change.verb, "~")
+
+
+def _actions_by_object(plan: Plan) -> dict[tuple[str, str], list[str]]:
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for action in plan.actions:
+        grouped.setdefault(subject(action), []).append(describe(action))
+    return grouped
+
+
+def _footer(plan: Plan) -> str:
+    objects = {(c.kind, c.name) for c in plan.changes}
+    changes, actions = len(plan.changes), len(plan.actions)
+    return f"{changes} change(s) to {len(objects)} object(s); {actions} action(s) now."
+
+
+def as_text(plan: Plan, errors: Sequence[SpecError], revision: str | None) -> str:
+    """Plain text: a line per change, its actions indented under it."""
     lines = [f"revision {revision}"] if revision else []
     lines += [str(e) for e in errors]
-    groups = grouped(actions)
-    if not groups:
-        lines.append("No changes: the fleet matches the specs.")
-    for (kind, name), items in groups.items():
-        lines.append(f"{kind} {name}:")
-        lines += [f"  - {item}" for item in items]
-    lines.append(f"{len(actions)} action(s) on {len(groups)} object(s).")
-    return "\n".join(lines)
-
-
-def as_markdown(
-    actions: Sequence[Action], errors: Sequence[SpecError], revision: str | None
-) -> str:
-    """A pull-request comment."""
-    groups = grouped(actions)
-    lines = ["### simfleet plan" + (f" at `{revision[:12]}`" if revision else ""), ""]
-    if errors:
-        lines += ["**Spec errors** (nothing will be pruned until they are fixed):", ""]
-        lines += [f"- `{e}`" for e in errors] + [""]
-    if not groups:
+    if not plan.changes and not plan.actions:
         lines.append("No changes: the fleet matches the specs.")
         return "\n".join(lines)
-    lines += ["| object | change |", "| --- | --- |"]
-    for (kind, name), items in groups.items():
-        for item in items:
-            lines.append(f"| {kind} `{name}` | {item} |")
-    lines += ["", f"{len(actions)} action(s) on {len(groups)} object(s)."]
+    actions = _actions_by_object(plan)
+    for change in plan.changes:
+        lines.append(f"{_symbol(change)} {change}")
+        lines += [f"    {a}" for a in actions.pop((change.kind, change.name), [])]
+    for (kind, name), items in actions.items():  # actions no change line covers (cleanup)
+        lines.append(f"~ {kind} {name}:")
+        lines += [f"    {item}" for item in items]
+    lines.append(_footer(plan))
     return "\n".join(lines)
 
 
-def as_json(actions: Sequence[Action], errors: Sequence[SpecError], revision: str | None) -> str:
-    """A JSON document: changes per object, errors, revision."""
+def as_markdown(plan: Plan, errors: Sequence[SpecError], revision: str | None) -> str:
+    """A pull-request comment: one table row per change."""
+    lines = ["### simfleet plan" + (f" at `{revision[:12]}`" if revision else ""), ""]
+    if errors:
+        lines += ["**Spec errors** (nothing is pruned until they are fixed):", ""]
+        lines += [f"- `{e}`" for e in errors] + [""]
+    if not plan.changes and not plan.actions:
+        lines.append("No changes: the fleet matches the specs.")
+        return "\n".join(lines)
+    lines += ["| | object | change |", "| --- | --- | --- |"]
+    for change in plan.changes:
+        note = "" if change.applies else " *(not applied: replace it yourself)*"
+        detail = f": {change.detail}" if change.detail else ""
+        lines.append(
+            f"| {_symbol(change)} | {change.kind} `{change.name}` | {change.verb}{detail}{note} |"
+        )
+    lines += ["", _footer(plan)]
+    return "\n".join(lines)
+
+
+def as_json(plan: Plan, errors: Sequence[SpecError], revision: str | None) -> str:
+    """A JSON document: changes with their actions, errors, revision."""
+    actions = _actions_by_object(plan)
     document: dict[str, Any] = {
         "revision": revision,
         "changes": [
-            {"kind": kind, "name": name, "actions": items}
-            for (kind, name), items in grouped(actions).items()
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "verb": c.verb,
+                "detail": c.detail,
+                "applies": c.applies,
+                "actions": actions.get((c.kind, c.name), []),
+            }
+            for c in plan.changes
         ],
+        "actions": len(plan.actions),
         "errors": [
             {
                 "file": e.file,
@@ -77,7 +102,7 @@ def as_json(actions: Sequence[Action], errors: Sequence[SpecError], revision: st
             for e in errors
         ],
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 RENDERERS = {"text": as_text, "markdown": as_markdown, "json": as_json}

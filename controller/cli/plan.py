@@ -47,7 +47,7 @@ def plan(
             result, errors = await one_pass(
                 specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
             )
-        click.echo(RENDERERS[output](result.plan.actions, errors, git_revision(specs)))
+        click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         return len(result.plan.actions), len(errors)
 
     changes, errors = asyncio.run(main())

@@ -10,6 +10,7 @@ from controller.planner._recycling import wall_clock_limit
 from controller.planner._types import (
     Action,
     AddTasks,
+    Change,
     Condition,
     ConditionType,
     CreateJob,
@@ -47,6 +48,7 @@ from controller.planner._types import (
 __all__ = [
     "Action",
     "AddTasks",
+    "Change",
     "Condition",
     "ConditionType",
     "CreateJob",

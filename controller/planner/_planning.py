@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _pools, _pruning
+from controller.planner import _changes, _pools, _pruning
 from controller.planner._simulations import plan_simulation, template_of
 from controller.planner._types import (
     Action,
@@ -102,4 +102,5 @@ def plan(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    return Plan(tuple(ordered), status, min(requeue, default=None), tracked)
+    changes = _changes.summarize(desired, observed, ordered)
+    return Plan(tuple(ordered), status, min(requeue, default=None), tracked, changes)

@@ -426,6 +426,24 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One thing a plan does (or, with ``applies=False``, reports but will not do)."""
+
+    kind: str  # "pool" or "simulation"
+    name: str
+    verb: str  # create, scale, roll out, recycle, restart, resize, needs replacement, prune
+    detail: str
+    applies: bool = True
+
+    def __str__(self) -> str:
+        return (
+            f"{self.verb} {self.kind} {self.name}: {self.detail}"
+            if self.detail
+            else (f"{self.verb} {self.kind} {self.name}")
+        )
+
+
+@dataclass(frozen=True)
 class Plan:
     """The result of one planning step.
 
@@ -436,12 +454,14 @@ class Plan:
             progress deadline passes), or None; the daemon wakes then.
         progress: per simulation not yet converged, its progress so far; hand it to the
             next pass's ``plan`` so deadlines span passes.
+        changes: what the actions do, per object, in words (``simfleet plan``).
     """
 
     actions: tuple[Action, ...]
     status: Status
     requeue_after: datetime | None = None
     progress: Mapping[str, Progress] = field(default_factory=dict)
+    changes: tuple[Change, ...] = ()
 
     @property
     def converged(self) -> bool:

@@ -1,0 +1,134 @@
+"""What a plan changes, per object, in words: the lines ``simfleet plan`` prints.
+
+The actions say *how* (add these 8 tasks, stop that one); a reviewer of a pull request
+wants *what*: "create simulation cartpole: 8 simulators of cartpole:1.0", "scale 8 → 12",
+"roll out image cartpole:1.0 → cartpole:1.1 (8 simulators)", "needs replacement: vmSize
+…", "prune". A rollout is described whole (all simulators still on an old template),
+though one pass only takes its first step. Nothing here can show a secret: only images,
+counts and names appear.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from controller.planner._ids import revision
+from controller.planner._pools import replacement_reasons
+from controller.planner._simulations import template_of
+from controller.planner._types import (
+    Action,
+    AddTasks,
+    Change,
+    CreateJob,
+    CreatePool,
+    DeleteJob,
+    DeletePool,
+    Desired,
+    ExitReason,
+    Observed,
+    ObservedJob,
+    ObservedTask,
+    PoolConfig,
+    ResizePool,
+    StopReason,
+    StopTask,
+)
+
+
+def _pool_changes(desired: Desired, observed: Observed, actions: Sequence[Action]) -> list[Change]:
+    changes = []
+    for action in actions:
+        match action:
+            case CreatePool(name, spec, dedicated, spot):
+                detail = f"{spec.vm_size}, {dedicated} dedicated + {spot} spot nodes"
+                changes.append(Change("pool", name, "create", detail))
+            case ResizePool(name, dedicated, spot, from_dedicated, from_spot):
+                detail = f"{from_dedicated}+{from_spot} → {dedicated}+{spot} nodes"
+                changes.append(Change("pool", name, "resize", detail))
+            case DeletePool(name):
+                changes.append(Change("pool", name, "prune", "no spec defines it any more"))
+    for name, spec in sorted(desired.pools.items()):
+        pool = observed.pools.get(name)
+        if pool is not None and pool.owned:
+            reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
+            if reasons:
+                changes.append(
+                    Change("pool", name, "needs replacement", ", ".join(reasons), applies=False)
+                )
+    return changes
+
+
+def _simulation_changes(
+    desired: Desired, observed: Observed, actions: Sequence[Action]
+) -> list[Change]:
+    changes = []
+    for name, sim in sorted(desired.simulations.items()):
+        mine = [a for a in actions if getattr(a, "job", getattr(a, "name", None)) == name]
+        job = observed.jobs.get(name)
+        count, image = sim.spec.simulators, sim.spec.image
+        if any(isinstance(a, CreateJob) for a in mine):
+            changes.append(Change("simulation", name, "create", f"{count} simulators of {image}"))
+            continue
+        if job is None or not job.owned or sim.spec.suspend:
+            continue
+        live = [t for t in job.tasks if t.live]
+        slots = _fleet_slots(job)
+        if len(slots) != count:
+            changes.append(
+                Change("simulation", name, "scale", f"{len(slots)} → {count} simulators")
+            )
+        current = revision(template_of(sim))
+        old = [t for t in live if t.revision != current and t.slot < count]
+        if old:
+            images = Counter(t.image for t in old if t.image)
+            was = images.most_common(1)[0][0] if images else ""
+            what = f"image {was} → {image}" if was and was != image else "new template"
+            changes.append(
+                Change("simulation", name, "roll out", f"{what} ({len(old)} simulators)")
+            )
+        recycled = sum(
+            1 for a in mine if isinstance(a, StopTask) and a.reason is StopReason.RECYCLE
+        )
+        if recycled:
+            changes.append(Change("simulation", name, "recycle", f"{recycled} past maxLifetime"))
+        occupied = {t.slot for t in live}
+        restarted = sum(
+            1
+            for a in mine
+            if isinstance(a, AddTasks)
+            for t in a.tasks
+            if t.revision == current and t.attempt > 0 and t.slot not in occupied
+        )
+        if restarted:
+            changes.append(Change("simulation", name, "restart", f"{restarted} exited simulators"))
+    for action in actions:
+        if isinstance(action, DeleteJob):
+            job = observed.jobs.get(action.name)
+            n = sum(1 for t in job.tasks if t.live) if job is not None else 0
+            detail = f"no spec defines it any more; its {n} simulators stop"
+            changes.append(Change("simulation", action.name, "prune", detail))
+    return changes
+
+
+def _fleet_slots(job: ObservedJob) -> set[int]:
+    """Slots whose newest task is live or ended by itself (not stopped by simfleet)."""
+    newest: dict[int, ObservedTask] = {}
+    for task in job.tasks:
+        known = newest.get(task.slot)
+        if known is None or (task.created_at, task.attempt) > (known.created_at, known.attempt):
+            newest[task.slot] = task
+    return {
+        slot
+        for slot, task in newest.items()
+        if task.live or (task.exit is not None and task.exit.reason is not ExitReason.STOPPED)
+    }
+
+
+def summarize(
+    desired: Desired, observed: Observed, actions: Sequence[Action]
+) -> tuple[Change, ...]:
+    """Every change a plan makes or reports, pools first."""
+    return tuple(
+        _pool_changes(desired, observed, actions) + _simulation_changes(desired, observed, actions)
+    )
