@@ -147,7 +147,7 @@ class FakeBackend:
                 self.jobs.setdefault(name, _Job(pool))
             case DeleteJob(name):
                 self.jobs.pop(name, None)
-            case AddTasks(job, _template, tasks):
+            case AddTasks(job, template, tasks):
                 if job not in self.jobs:
                     raise PermanentBackendError(f"job {job} does not exist", code="JobNotFound")
                 for new in tasks:
@@ -162,6 +162,7 @@ class FakeBackend:
                             now,
                             restarts=new.restarts,
                             failures=new.failures,
+                            image=template.image,
                         ),
                     )
             case StopTask(job, task_id):
