@@ -161,3 +161,29 @@ class TestControlLoop:
         assert "NOT_SET_ANYWHERE is not set" in error["message"]
         assert error["line"] == 10
         assert {t.id for t in backend.live_tasks("alpha")} == before
+
+
+class TestSymlinkSwap:
+    """git-sync publishes each commit as a new folder and re-points a symlink atomically."""
+
+    async def test_a_swapped_specs_link_is_followed(self, tmp_path: Path) -> None:
+        versions = tmp_path / ".worktrees"
+        for version, count in (("v1", 2), ("v2", 4)):
+            (versions / version).mkdir(parents=True)
+            (versions / version / "pool.yaml").write_text(POOL)
+            (versions / version / "a.yaml").write_text(simulation("alpha", count))
+        link = tmp_path / "specs"
+        link.symlink_to(versions / "v1")
+        backend = FakeBackend(clock=utc_now)
+        controller = Controller(DaemonConfig(specs=link, port=0, resync=30.0), backend)
+        task = asyncio.create_task(controller.run())
+        try:
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            assert len(backend.live_tasks("alpha")) == 2
+            swap = tmp_path / "specs.tmp"
+            swap.symlink_to(versions / "v2")
+            swap.replace(link)  # rename(2) over the old link: atomic
+            await until(lambda: len(backend.live_tasks("alpha")) == 4, timeout=5)
+        finally:
+            controller.stop()
+            await asyncio.wait_for(task, 10)
