@@ -13,9 +13,10 @@ the old ones of slots 0 and 1 retire. Next pass: slots 2 and 3 get pairs, and so
 new image keeps crashing, the new simulators never become available, nothing old
 retires, and the fleet keeps serving on the old template.
 
-Retiring order: old simulators that are not available cost nothing and go first; then
-those whose slot's new simulator is available (lowest slot first); then the rest,
-highest slot first.
+Retiring order (``reconcileOldReplicaSets``): old simulators that do not serve go first,
+but only as far as ``live - (desired - unavailable) - new ones not serving yet`` allows;
+then serving ones while the rest still cover ``desired - unavailable``, those whose slot's
+new simulator serves first (lowest slot first), then the others, highest slot first.
 """
 
 from __future__ import annotations
@@ -70,14 +71,26 @@ def step(
     olds = [s for s in active if s.old is not None]
     if not olds:
         return RollingStep((), ())
-    available_now = sum(available(t, now, settle) for s in active for t in s.live)
-    budget = available_now - (desired - len(finished) - limits.unavailable)
-
-    free = [s for s in olds if s.index in finished or not available(s.old, now, settle)]
-    covered = [s for s in olds if s not in free and available(s.new, now, settle)]
-    exposed = [s for s in reversed(olds) if s not in free and s not in covered]
-    retiring: list[Slot] = list(free)
-    for slot in covered + exposed:
+    minimum = desired - len(finished) - limits.unavailable
+    live = sum(len(s.live) for s in active)
+    new_unavailable = sum(
+        1 for s in active if s.new is not None and not available(s.new, now, settle)
+    )
+    # Kubernetes' reconcileOldReplicaSets: never shrink below what must stay available,
+    # counting new simulators that do not serve yet as missing. 4 desired, 0 unavailable,
+    # 4 old just started (not settled) and no new: 4 - 4 - 0 = 0, nothing may go.
+    scale_down = live - minimum - new_unavailable
+    retiring = [s for s in olds if s.index in finished]  # the slot is done at the new template
+    for slot in olds:  # unhealthy old simulators first: they cost no availability
+        if scale_down <= 0:
+            break
+        if slot not in retiring and not available(slot.old, now, settle):
+            retiring.append(slot)
+            scale_down -= 1
+    budget = sum(available(t, now, settle) for s in active for t in s.live) - minimum
+    covered = [s for s in olds if s not in retiring and available(s.new, now, settle)]
+    exposed = [s for s in reversed(olds) if s not in retiring and s not in covered]
+    for slot in covered + exposed:  # then serving ones, while enough others serve
         if budget <= 0:
             break
         retiring.append(slot)
@@ -92,9 +105,10 @@ def step(
         for s in retiring
         if s.old is not None and not s.old.stopping
     )
-
+    # A pair counts until its old simulator has really exited: retiring it and pairing
+    # the next slot in the same pass would briefly run desired + maxSurge + 1.
     retired = {s.index for s in retiring}
-    pairs = sum(1 for s in olds if s.new is not None and s.index not in retired)
+    pairs = sum(1 for s in olds if s.new is not None)
     pair_slots = []
     for slot in olds:
         if pairs >= limits.surge:

@@ -287,10 +287,10 @@ ROWS = [
         messages=["rolling out: 0/3"],
     ),
     row(
-        "rollout: once the new one runs, the old one retires and the next pairs up",
+        "rollout: once the new one runs, the old one retires; the next pair waits for it",
         desired(CART_V2),
         observed(job(*fleet(), task(CART_V2, 0, age=30))),
-        [("add", "cartpole", (1,)), ("stop", "cartpole", 0, "rollout")],
+        [("stop", "cartpole", 0, "rollout")],
     ),
     row(
         "rollout: nothing old retires while the new one is not available",
@@ -533,3 +533,11 @@ class TestConditions:
     def test_suspended_is_never_stalled(self) -> None:
         result = plan(desired(SUSPENDED), observed(job()), EPOCH)
         assert self.conditions(result)["Stalled"][:2] == (False, "Suspended")
+
+
+def test_old_simulators_that_have_not_settled_yet_are_not_retired_for_free() -> None:
+    """Regression: a rollout right after a fleet came up stopped every old simulator,
+    because not-yet-settled ones counted as unavailable and were retired at no cost."""
+    fresh = observed(job(*fleet(age=0.1)))
+    result = plan(desired(CART_V2), fresh, EPOCH, PlannerConfig(settle=timedelta(seconds=5)))
+    assert [summary(a) for a in result.actions] == [("add", "cartpole", (0,))]

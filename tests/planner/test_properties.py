@@ -81,18 +81,24 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
     )
 
 
-def check_invariants(desired: Desired, observed: Observed) -> None:
-    """Never two live simulators of one template in a slot; pairs only within maxSurge."""
+def pairs_of(observed: Observed, name: str) -> int:
+    """Slots holding two live simulators (an old one and its replacement)."""
+    job = observed.jobs.get(name)
+    per_slot = Counter(t.slot for t in job.tasks if t.live) if job is not None else Counter()
+    return sum(1 for n in per_slot.values() if n == 2)
+
+
+def check_invariants(desired: Desired, observed: Observed, allowed_pairs: dict[str, int]) -> None:
+    """Never two live simulators of one template in a slot, never more than a pair, and
+    never more pairs than maxSurge (or than a previous desired state left behind)."""
     for name, job in observed.jobs.items():
         live = [t for t in job.tasks if t.live]
         per_slot = Counter(t.slot for t in live)
         per_slot_rev = Counter((t.slot, t.revision) for t in live)
         assert max(per_slot_rev.values(), default=0) <= 1, f"duplicate in {name}"
         assert max(per_slot.values(), default=0) <= 2, f"more than a pair in {name}"
-        sim = desired.simulations.get(name)
-        if sim is not None:
-            pairs = sum(1 for n in per_slot.values() if n == 2)
-            assert pairs <= max(1, resolve(sim.spec.rollout, sim.spec.simulators).surge)
+        if name in desired.simulations:
+            assert pairs_of(observed, name) <= allowed_pairs[name], f"surge exceeded in {name}"
 
 
 def drive(
@@ -110,10 +116,15 @@ def drive(
             if live:
                 job, task = live[crashes[number] % len(live)]
                 backend.crash(job, task, exit_code=crashes[number] % 3)
-        result = plan(desired, backend.snapshot(), clock())
-        for action in result.actions:
+        before = backend.snapshot()
+        allowed = {
+            name: max(resolve(sim.spec.rollout, sim.spec.simulators).surge, pairs_of(before, name))
+            for name, sim in desired.simulations.items()
+        }
+        result = plan(desired, before, clock())
+        for action in result.actions:  # real backends expose every intermediate state
             backend.apply(action)
-        check_invariants(desired, backend.snapshot())
+            check_invariants(desired, backend.snapshot(), allowed)
         if not result.actions and number >= len(crashes):
             if result.requeue_after is None:
                 return

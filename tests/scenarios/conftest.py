@@ -93,7 +93,11 @@ class LocalDriver:
 
     def live_per_slot(self, marker: str, simulation: str) -> Counter[int]:
         """Live simulator processes per slot, from each process's own environment."""
-        slots: Counter[int] = Counter()
+        return Counter(slot for slot, _ in self.live_tasks(marker, simulation))
+
+    def live_tasks(self, marker: str, simulation: str) -> list[tuple[int, str]]:
+        """(slot, task id) of every live simulator process of ``simulation``."""
+        found = []
         for pid in processes_with(marker, comm="sleep"):
             try:
                 env = dict(
@@ -104,8 +108,8 @@ class LocalDriver:
             except OSError:
                 continue
             if env.get(b"SIMFLEET_SIMULATION") == simulation.encode():
-                slots[int(env[b"SIMFLEET_SLOT"])] += 1
-        return slots
+                found.append((int(env[b"SIMFLEET_SLOT"]), env[b"SIMFLEET_TASK_ID"].decode()))
+        return found
 
     def stop(self) -> None:
         pass
@@ -198,13 +202,17 @@ class EmulatorDriver:
 
     def live_per_slot(self, marker: str, simulation: str) -> Counter[int]:
         """Tasks not yet completed per slot, as the emulator holds them."""
+        return Counter(slot for slot, _ in self.live_tasks(marker, simulation))
+
+    def live_tasks(self, marker: str, simulation: str) -> list[tuple[int, str]]:
+        """(slot, task id) of every task of ``simulation`` not yet completed."""
         del marker
         tasks = self.tasks().get(simulation, {})
-        return Counter(
-            int(m.group(1))
+        return [
+            (int(m.group(1)), task)
             for task, state in tasks.items()
             if state != "completed" and (m := re.search(r"-s(\d+)-r", task))
-        )
+        ]
 
     def crash(self, simulation: str, row: dict[str, Any]) -> None:
         self.control(
@@ -277,11 +285,12 @@ class Fleet:
         *,
         command: str = '["sleep", "600"]',
         pool: str = "sims",
+        image: str = "scenario/sim:1",
         extra: str = "",
     ) -> str:
         return (
             f"apiVersion: simfleet/v1\nkind: Simulation\nmetadata: {{name: {name}}}\nspec:\n"
-            f"  pool: {pool}\n  simulators: {simulators}\n  image: scenario/sim:1\n"
+            f"  pool: {pool}\n  simulators: {simulators}\n  image: {image}\n"
             f"  command: {command}\n  env: {{SCENARIO_MARKER: {self.marker}}}\n"
             f"  restartBackoff: {{initial: 1s, max: 4s, resetAfter: 1m}}\n{extra}"
         )
@@ -377,9 +386,22 @@ class Fleet:
         return {self.driver.identity(simulation, r) for r in rows if r["state"] == "running"}
 
     def doubled_slots(self, simulation: str) -> list[int]:
-        """Slots with more than one live simulator right now (must always be empty)."""
+        """Slots with more than one live simulator right now (never, outside a rollout)."""
         counts = self.driver.live_per_slot(self.marker, simulation)
         return sorted(slot for slot, n in counts.items() if n > 1)
+
+    def slot_violations(self, simulation: str, max_pairs: int) -> list[str]:
+        """What breaks the rollout invariant: two live simulators of one template in a
+        slot, more than two in a slot, or more old+new pairs than ``max_pairs``."""
+        live = self.driver.live_tasks(self.marker, simulation)
+        per_slot = Counter(slot for slot, _ in live)
+        per_revision = Counter((slot, task.rsplit("-a", 1)[0]) for slot, task in live)
+        problems = [f"slot {s}: {n} live" for s, n in per_slot.items() if n > 2]
+        problems += [f"slot {s}: two of {r}" for (s, r), n in per_revision.items() if n > 1]
+        pairs = sum(1 for n in per_slot.values() if n == 2)
+        if pairs > max_pairs:
+            problems.append(f"{pairs} pairs > maxSurge {max_pairs}")
+        return problems
 
     def crash(self, simulation: str, slot: int) -> dict[str, Any]:
         """Make slot ``slot``'s simulator die as a ``kill -9`` would; returns its row."""
