@@ -150,3 +150,24 @@ def test_a_rollout_interrupted_by_kill9_completes_after_restart(fleet: Fleet) ->
     wait_until(finished, timeout=60, what="the rollout to finish after the restart")
     wait_until(lambda: len(fleet.simulators()) == 4, what="exactly 4 simulators")
     assert fleet.doubled_slots("alpha") == []
+
+
+def test_simulators_past_max_lifetime_are_recycled_one_step_at_a_time(fleet: Fleet) -> None:
+    extra = "  maxLifetime: 4s\n  rollout: {maxSurge: 1, maxUnavailable: 0}\n"
+    fleet.write("pool.yaml", fleet.pool(nodes=2, slots=4))
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 3, extra=extra))
+    fleet.start()
+    first = {r["id"] for r in fleet.wait_sim("alpha", lambda s: s["ready"] == 3)["simulators"]}
+    samples, violations = [], []
+
+    def all_recycled() -> bool:
+        sim = fleet.sim("alpha")
+        assert sim is not None
+        samples.append(sim["ready"])
+        violations.extend(fleet.slot_violations("alpha", max_pairs=1))
+        ids = {r["id"] for r in sim["simulators"] if r["state"] == "running"}
+        return len(ids) == 3 and not ids & first
+
+    wait_until(all_recycled, timeout=40, what="every simulator replaced after maxLifetime")
+    assert min(samples) >= 3
+    assert violations == []
