@@ -58,6 +58,7 @@ class _Job:
     pool: str
     owned: bool = True
     tasks: dict[str, ObservedTask] = field(default_factory=dict)
+    created_at: datetime | None = None
 
 
 class FakeBackend:
@@ -112,7 +113,13 @@ class FakeBackend:
         return Observed(
             pools=dict(self.pools),
             jobs={
-                name: ObservedJob(name, job.pool, job.owned, tasks=tuple(job.tasks.values()))
+                name: ObservedJob(
+                    name,
+                    job.pool,
+                    job.owned,
+                    tasks=tuple(job.tasks.values()),
+                    created_at=job.created_at,
+                )
                 for name, job in self.jobs.items()
             },
         )
@@ -144,7 +151,7 @@ class FakeBackend:
             case DeletePool(name):
                 self.pools.pop(name, None)
             case CreateJob(name, pool):
-                self.jobs.setdefault(name, _Job(pool))
+                self.jobs.setdefault(name, _Job(pool, created_at=now))
             case DeleteJob(name):
                 self.jobs.pop(name, None)
             case AddTasks(job, template, tasks):

@@ -1,6 +1,9 @@
 """``simfleet plan``: what a pass would change; nothing is done.
 
-``--detailed-exitcode``: 0 no changes, 2 changes, 1 error (as terraform does).
+``--detailed-exitcode``: 0 no changes, 2 changes, 1 error (as terraform does). A change
+still under way counts (a rollout waiting for new simulators to settle has no action this
+instant, but the fleet does not match yet); "needs replacement" does not, since simfleet
+never applies it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def plan(
                 specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
             )
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
-        return len(result.plan.actions), len(errors)
+        pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
+        return pending, len(errors)
 
     changes, errors = asyncio.run(main())
     if errors:

@@ -148,7 +148,7 @@ def simulation_status(
         restarts=sum(row.restarts for row in rows if row.slot < desired),
         message="; ".join(messages),
         revision=revision,
-        created_at=min((t.created_at for t in live), default=None) if job else None,
+        created_at=job.created_at if job is not None else None,
         suspended=suspended,
         simulators=rows,
     )

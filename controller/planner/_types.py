@@ -158,6 +158,7 @@ class ObservedJob:
     owned: bool
     state: JobState = JobState.ACTIVE
     tasks: tuple[ObservedTask, ...] = ()
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

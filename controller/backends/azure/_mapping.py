@@ -56,7 +56,7 @@ POOL_SELECT = [
     "currentLowPriorityNodes",
     "resizeErrors",
 ]
-JOB_SELECT = ["id", "state", "poolInfo", "metadata"]
+JOB_SELECT = ["id", "state", "poolInfo", "metadata", "creationTime"]
 TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo", "containerSettings"]
 #: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
 TASK_ENDED = "TaskEnded"
@@ -228,6 +228,7 @@ def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask]) -> ObservedJob:
         owned=owned(job.metadata),
         state=_JOB_STATES.get(_value(job.state), JobState.DISABLED),
         tasks=tuple(tasks),
+        created_at=job.creation_time,
     )
 
 

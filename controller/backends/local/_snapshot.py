@@ -67,6 +67,7 @@ def snapshot(store: Store, pid_of: Callable[[TaskRecord], int | None]) -> Observ
             owned=True,
             state=JobState.DELETING if j.deleting else JobState.ACTIVE,
             tasks=tuple(tasks.get(j.name, ())),
+            created_at=j.created_at,
         )
         for j in store.jobs.values()
     }
