@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from controller.backends import OutputChunk, OutputStream, PermanentBackendError
+from controller.backends import OutputChunk, OutputStream, PermanentBackendError, byte_range
 from controller.planner import (
     Action,
     AddTasks,
@@ -92,8 +92,7 @@ class FakeBackend:
         if job not in self.jobs or task_id not in self.jobs[job].tasks:
             raise PermanentBackendError(f"no task {task_id} in {job}", code="TaskNotFound")
         data = f"{stream} of {task_id}\n".encode()
-        start = max(0, len(data) + offset) if offset < 0 else min(offset, len(data))
-        end = len(data) if length is None else start + length
+        start, end = byte_range(offset, length, len(data))
         return OutputChunk(data[start:end], start, len(data))
 
     def on_change(self, callback: Callable[[], None]) -> None:

@@ -5,7 +5,7 @@ official SDK. Both satisfy :class:`Backend`; the same scenario tests run against
 """
 
 from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
-from controller.backends._protocol import Backend, OutputChunk, OutputStream
+from controller.backends._protocol import Backend, OutputChunk, OutputStream, byte_range
 
 __all__ = [
     "Backend",
@@ -14,4 +14,5 @@ __all__ = [
     "OutputStream",
     "PermanentBackendError",
     "TransientBackendError",
+    "byte_range",
 ]

@@ -32,6 +32,17 @@ class OutputChunk:
     size: int
 
 
+def byte_range(offset: int, length: int | None, size: int) -> tuple[int, int]:
+    """``[start, end)`` of a read in a file of ``size`` bytes, as ``read_output`` means it.
+
+    A negative ``offset`` counts from the end (-100: the last 100 bytes); ``length`` None
+    reads to the end. Both ends are clamped to the file: 10 bytes, offset -100 → (0, 10).
+    """
+    start = max(0, size + offset) if offset < 0 else min(offset, size)
+    end = size if length is None else min(size, start + max(0, length))
+    return start, end
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where simulators run: this machine (``local``) or Azure Batch (``azure``)."""

@@ -23,7 +23,7 @@ from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
 from controller.backends._errors import PermanentBackendError, TransientBackendError
-from controller.backends._protocol import OutputChunk, OutputStream
+from controller.backends._protocol import OutputChunk, OutputStream, byte_range
 from controller.backends.azure import _mapping
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
 from controller.backends.azure._errors import classify, code_of
@@ -230,8 +230,7 @@ class AzureBackend:
         try:
             props = await self._client.get_task_file_properties(job, task_id, path)
             size = int(props.content_length)
-            start = max(0, size + offset) if offset < 0 else min(offset, size)
-            end = size if length is None else min(size, start + length)
+            start, end = byte_range(offset, length, size)
             if end <= start:
                 return OutputChunk(b"", start, size)
             parts = await self._client.download_task_file(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from controller.backends import OutputChunk
+from controller.backends import OutputChunk, byte_range
 
 TAIL_LINES = 10
 TAIL_BYTES = 2048
@@ -31,9 +31,9 @@ def read_chunk(path: Path, offset: int = 0, length: int | None = None) -> Output
     try:
         with path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
-            start = max(0, size + offset) if offset < 0 else min(offset, size)
+            start, end = byte_range(offset, length, size)
             file.seek(start)
-            data = file.read(size - start if length is None else max(0, length))
+            data = file.read(end - start)
     except FileNotFoundError:
         return OutputChunk(b"", 0, 0)
     return OutputChunk(data, start, size)
