@@ -5,8 +5,8 @@ Guards, all of which hold before anything is deleted:
 * only objects marked as simfleet's (``owned``) are ever candidates;
 * nothing is deleted while any spec file fails to load, or while the specs directory is
   empty or missing (``Desired.prune_allowed`` is False), unless the user asked for it;
-* a pool is kept while a desired simulation still names it, or a job that is not
-  simfleet's runs on it.
+* a pool is kept while a desired simulation names it or still runs on it (a simulation
+  moved to another pool "needs replacement"), or a job that is not simfleet's runs on it.
 
 Objects kept by a guard still show in status, with the reason, so nothing is silent.
 """
@@ -70,9 +70,12 @@ def prune(desired: Desired, observed: Observed) -> PrunePlan:
                 revision="",
             )
         )
-    in_use = {sim.spec.pool for sim in desired.simulations.values()} | {
-        job.pool for job in observed.jobs.values() if not job.owned
-    }
+    in_use = (
+        {sim.spec.pool for sim in desired.simulations.values()}
+        | {job.pool for job in observed.jobs.values() if not job.owned}
+        # a kept simulation whose spec moved to another pool still runs on its old one
+        | {job.pool for name, job in observed.jobs.items() if name in desired.simulations}
+    )
     pools = []
     for name in sorted(observed.pools):
         pool = observed.pools[name]

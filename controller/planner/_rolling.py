@@ -63,8 +63,8 @@ def step(
 
     Old simulators on the current ``revision`` are being recycled (``maxLifetime``).
 
-    ``finished`` slots ran their new-template simulator to an end the restart policy
-    accepts (``OnFailure`` after success, ``Never``); their old simulators retire freely
+    ``finished`` slots ran their new-template simulator to a successful end the restart
+    policy accepts (``OnFailure`` or ``Never`` after exit 0); their old simulators retire
     and they are never paired again.
     """
     active = [slots[i] for i in sorted(slots) if i < desired]
@@ -87,7 +87,9 @@ def step(
         if slot not in retiring and not available(slot.old, now, settle):
             retiring.append(slot)
             scale_down -= 1
-    budget = sum(available(t, now, settle) for s in active for t in s.live) - minimum
+    serving = sum(available(t, now, settle) for s in active for t in s.live)
+    spent = sum(available(s.old, now, settle) for s in retiring)  # finished slots' old ones
+    budget = serving - spent - minimum
     covered = [s for s in olds if s not in retiring and available(s.new, now, settle)]
     exposed = [s for s in reversed(olds) if s not in retiring and s not in covered]
     for slot in covered + exposed:  # then serving ones, while enough others serve

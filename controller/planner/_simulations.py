@@ -164,7 +164,11 @@ def plan_simulation(
             decisions[index] = _restarts.decide(
                 sim.name, slot, rev, spec.restart_policy, spec.restart_backoff, now
             )
-    finished = frozenset(i for i, d in decisions.items() if isinstance(d, _restarts.Done))
+    # Only a slot whose new simulator *succeeded* for good is finished; a new template
+    # that failed under restartPolicy Never must not cost the slot its old simulator.
+    finished = frozenset(
+        i for i, d in decisions.items() if isinstance(d, _restarts.Done) and d.succeeded
+    )
     limits = _fenceposts.resolve(spec.rollout, desired)
     rollout = _rolling.step(
         sim.name,

@@ -268,6 +268,13 @@ ROWS = [
         [("delete-job", "cartpole"), ("delete-pool", "sims")],
     ),
     row(
+        "prune keeps a pool a kept simulation still runs on, though its spec moved",
+        desired(simulation(pool="sims2"), pools={"sims2": pool_spec(nodes={"dedicated": 2})}),
+        observed(job(*fleet())),
+        [("create-pool", "sims2", 2, 0)],
+        messages=["needs replacement: pool sims → sims2"],
+    ),
+    row(
         "prune held: nothing deleted while a spec fails",
         desired(pools={}, prune_allowed=False),
         observed(job(task(CART, 0))),

@@ -88,6 +88,12 @@ def pairs_of(observed: Observed, name: str) -> int:
     return sum(1 for n in per_slot.values() if n == 2)
 
 
+def serving(observed: Observed, name: str) -> int:
+    """Running simulators of a simulation (the FakeBackend's settle time is 0)."""
+    job = observed.jobs.get(name)
+    return sum(1 for t in job.tasks if t.state.value == "running") if job is not None else 0
+
+
 def check_invariants(desired: Desired, observed: Observed, allowed_pairs: dict[str, int]) -> None:
     """Never two live simulators of one template in a slot, never more than a pair, and
     never more pairs than maxSurge (or than a previous desired state left behind)."""
@@ -122,9 +128,23 @@ def drive(
             for name, sim in desired.simulations.items()
         }
         result = plan(desired, before, clock())
+        floor = {  # a pass never takes availability below what maxUnavailable allows
+            name: min(
+                serving(before, name),
+                sim.spec.simulators - resolve(sim.spec.rollout, sim.spec.simulators).unavailable,
+            )
+            for name, sim in desired.simulations.items()
+        }
         for action in result.actions:  # real backends expose every intermediate state
             backend.apply(action)
-            check_invariants(desired, backend.snapshot(), allowed)
+            after = backend.snapshot()
+            check_invariants(desired, after, allowed)
+            for name, minimum in floor.items():
+                if not any(
+                    isinstance(a, StopTask) and a.reason.value == "scale-down"
+                    for a in result.actions
+                ):
+                    assert serving(after, name) >= minimum, f"{name} below its floor"
         if not result.actions and number >= len(crashes):
             if result.requeue_after is None:
                 return
