@@ -94,6 +94,24 @@ def serving(observed: Observed, name: str) -> int:
     return sum(1 for t in job.tasks if t.state.value == "running") if job is not None else 0
 
 
+def finished(observed: Observed, sim: DesiredSimulation) -> int:
+    """Slots whose current-template simulator ended successfully for good (not Always)."""
+    job = observed.jobs.get(sim.name)
+    if job is None or sim.spec.restart_policy.value == "Always":
+        return 0
+    current = revision(template_of(sim))
+    return len(
+        {
+            t.slot
+            for t in job.tasks
+            if t.revision == current
+            and t.exit is not None
+            and t.exit.reason.value == "succeeded"
+            and t.slot < sim.spec.simulators
+        }
+    )
+
+
 def check_invariants(desired: Desired, observed: Observed, allowed_pairs: dict[str, int]) -> None:
     """Never two live simulators of one template in a slot, never more than a pair, and
     never more pairs than maxSurge (or than a previous desired state left behind)."""
@@ -131,7 +149,9 @@ def drive(
         floor = {  # a pass never takes availability below what maxUnavailable allows
             name: min(
                 serving(before, name),
-                sim.spec.simulators - resolve(sim.spec.rollout, sim.spec.simulators).unavailable,
+                sim.spec.simulators
+                - finished(before, sim)
+                - resolve(sim.spec.rollout, sim.spec.simulators).unavailable,
             )
             for name, sim in desired.simulations.items()
         }
