@@ -1,10 +1,10 @@
 """``simfleet apply``: one pass; with ``--wait``, passes until the fleet converged.
 
-Converged means the planner has nothing left to do and every simulation has as many
-ready, up-to-date simulators as it asks for. A simulation whose Stalled condition turns
-true (no progress for its ``rollout.progressDeadline``) ends the wait with exit code 1.
-With the local backend the simulators keep running after ``apply`` exits; a later
-``simfleet run`` adopts them.
+Converged is the planner's own verdict (``Plan.converged``): nothing left to do, and every
+slot served on the current template or finished for good under its restart policy.
+A simulation whose Stalled condition turns true (no progress for its
+``rollout.progressDeadline``) ends the wait with exit code 1. With the local backend the
+simulators keep running after ``apply`` exits; a later ``simfleet run`` adopts them.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import click
 
+from controller.backends import BackendError, TransientBackendError
 from controller.cli import _options
 from controller.cli._backend import opened
 from controller.cli._oneshot import one_pass
+from controller.daemon import utc_now
 from controller.planner import ConditionType, Progress, Status
 from controller.reconcile import describe
 
@@ -31,15 +33,6 @@ def stalled(status: Status) -> list[str]:
         for c in s.conditions
         if c.type is ConditionType.STALLED and c.status
     ]
-
-
-def converged(status: Status) -> bool:
-    """Every simulation ready and up to date (suspended ones excepted)."""
-    return all(
-        s.suspended or (s.ready >= s.desired and s.up_to_date >= s.desired)
-        for s in status.simulations
-        if s.revision  # rows of objects being pruned have no revision
-    )
 
 
 def progress_lines(status: Status) -> str:
@@ -81,14 +74,24 @@ def apply(
         progress: Mapping[str, Progress] = {}
         async with opened(backend, runtime=runtime, state_dir=state_dir) as b:
             while True:
-                result, errors = await one_pass(
-                    specs,
-                    b,
-                    execute=True,
-                    allow_empty_prune=allow_empty_prune,
-                    settle=settle,
-                    progress=progress,
-                )
+                try:
+                    result, errors = await one_pass(
+                        specs,
+                        b,
+                        execute=True,
+                        allow_empty_prune=allow_empty_prune,
+                        settle=settle,
+                        progress=progress,
+                    )
+                except TransientBackendError as exc:  # throttled or unreachable: wait, retry
+                    pause = exc.retry_after if exc.retry_after is not None else 2.0
+                    click.echo(f"backend busy ({exc}); retrying in {pause:g}s", err=True)
+                    if not wait or time.monotonic() + pause > deadline:
+                        return False
+                    await asyncio.sleep(pause)
+                    continue
+                except BackendError as exc:
+                    raise click.ClickException(str(exc)) from exc
                 progress = result.plan.progress
                 for error in errors:
                     click.echo(str(error), err=True)
@@ -96,11 +99,10 @@ def apply(
                     click.echo(describe(action))
                 for failure in result.failures:
                     click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
-                done = not result.plan.actions and converged(result.status)
                 if not wait:
                     return not errors and not result.failures
                 click.echo(progress_lines(result.status))
-                if done:
+                if result.plan.converged:
                     click.echo("converged")
                     return not errors
                 if stuck := stalled(result.status):
@@ -109,7 +111,10 @@ def apply(
                 if time.monotonic() > deadline:
                     click.echo(f"not converged after {timeout:g}s", err=True)
                     return False
-                await asyncio.sleep(1.0)
+                pause = 1.0  # never inside a Retry-After window
+                if result.retry_after is not None:
+                    pause = max(pause, (result.retry_after - utc_now()).total_seconds())
+                await asyncio.sleep(pause)
 
     if not asyncio.run(main()):
         raise SystemExit(1)

@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,7 @@ class Controller:
         self._pass_started: float | None = None
         self._progress: Mapping[str, Progress] = {}
         self._revision: str | None = None
+        self._quiet_until = 0.0  # monotonic: no backend call before this (Retry-After)
         self._document: dict[str, Any] = status_document(
             Status(), (), revision=None, backend=backend.name, updated_at=clock()
         )
@@ -154,12 +155,25 @@ class Controller:
                 self._wake.clear()
                 delay = await self._one_pass()
                 await self._sleep(delay)
+                await self._respect_retry_after()
         finally:
             self._stop.set()
             await asyncio.gather(watcher, return_exceptions=True)
             await runner.cleanup()
             self.stopped.set()
             log.info("stopped")
+
+    async def _respect_retry_after(self) -> None:
+        """Send nothing inside a ``Retry-After`` window, whatever woke the loop."""
+        remaining = self._quiet_until - time.monotonic()
+        if remaining > 0 and not self._stop.is_set():
+            log.info("throttled", seconds=round(remaining, 3))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), remaining)
+
+    def _quiet_for(self, seconds: float | None) -> None:
+        if seconds is not None and seconds > 0:
+            self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -187,8 +201,9 @@ class Controller:
             except BackendError as exc:
                 self.metrics.count_failed_observe(exc.code)
                 log.warning("observe_failed", error=str(exc), code=exc.code)
-                retry = exc.retry_after if isinstance(exc, TransientBackendError) else None
-                return retry if retry is not None else min(self.config.resync, 5.0)
+                if isinstance(exc, TransientBackendError):
+                    self._quiet_for(exc.retry_after)
+                return min(self.config.resync, 5.0)
             except Exception:  # a bug must not end the daemon; it is logged with its trace
                 self.metrics.count_failed_observe("unexpected")
                 log.exception("pass_crashed")
@@ -214,23 +229,19 @@ class Controller:
                     failed=len(result.failures),
                     seconds=round(result.duration.total_seconds(), 3),
                 )
-            return self._next_delay(
-                result.plan.requeue_after, result.retry_after, bool(result.executed)
-            )
+            if result.retry_after is not None:
+                self._quiet_for((result.retry_after - self.clock()).total_seconds())
+            return self._next_delay(result.plan.requeue_after, bool(result.executed))
         finally:
             self._pass_started = None
 
-    def _next_delay(self, requeue: datetime | None, retry: datetime | None, changed: bool) -> float:
-        now = self.clock()
+    def _next_delay(self, requeue: datetime | None, changed: bool) -> float:
         candidates = [self.config.resync]
         if changed:
             candidates.append(self.config.after_change)
         if requeue is not None:
-            candidates.append((requeue - now).total_seconds())
-        delay = max(0.0, min(candidates))
-        if retry is not None:  # never call the backend again inside a Retry-After window
-            delay = max(delay, (retry - now + timedelta(milliseconds=10)).total_seconds())
-        return delay
+            candidates.append((requeue - self.clock()).total_seconds())
+        return max(0.0, min(candidates))
 
     def _log_error_changes(self, errors: tuple[SpecError, ...]) -> None:
         for error in sorted(set(errors) - set(self._errors)):

@@ -466,5 +466,6 @@ class Plan:
 
     @property
     def converged(self) -> bool:
-        """Nothing left to do and nothing waiting on a timer."""
-        return not self.actions and self.requeue_after is None
+        """Nothing left to do: no action, and every simulation converged (all its slots
+        served on the current template, or finished for good under its restart policy)."""
+        return not self.actions and not self.progress

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from controller.backends import TransientBackendError
 from controller.daemon import Controller, DaemonConfig, utc_now
+from controller.planner import Observed
 from controller.testing import FakeBackend
 
 POOL = """\
@@ -184,6 +187,53 @@ class TestSymlinkSwap:
             swap.symlink_to(versions / "v2")
             swap.replace(link)  # rename(2) over the old link: atomic
             await until(lambda: len(backend.live_tasks("alpha")) == 4, timeout=5)
+        finally:
+            controller.stop()
+            await asyncio.wait_for(task, 10)
+
+
+class ThrottledOnce(FakeBackend):
+    """Answers one observation with 429 + Retry-After, and records when it was called."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(clock=utc_now)
+        self.retry_after = retry_after
+        self.calls: list[float] = []
+        self.throttle_next = False
+
+    async def observe(self) -> Observed:
+        self.calls.append(time.monotonic())
+        if self.throttle_next:
+            self.throttle_next = False
+            raise TransientBackendError(
+                "429 TooManyRequests", code="429", retry_after=self.retry_after
+            )
+        return await super().observe()
+
+
+class TestThrottling:
+    async def test_no_call_inside_a_retry_after_window_even_when_a_file_changes(
+        self, tmp_path: Path
+    ) -> None:
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        (specs / "pool.yaml").write_text(POOL)
+        (specs / "a.yaml").write_text(simulation("alpha", 1))
+        backend = ThrottledOnce(retry_after=1.5)
+        controller = Controller(DaemonConfig(specs=specs, port=0, resync=30.0), backend)
+        task = asyncio.create_task(controller.run())
+        try:
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            await until(lambda: len(backend.live_tasks("alpha")) == 1)
+            backend.throttle_next = True
+            (specs / "a.yaml").write_text(simulation("alpha", 2))  # wakes: throttled
+            await until(lambda: not backend.throttle_next)
+            throttled_at = backend.calls[-1]
+            (specs / "a.yaml").write_text(simulation("alpha", 3))  # wakes inside the window
+            await until(lambda: len(backend.live_tasks("alpha")) == 3, timeout=10)
+            after = [t for t in backend.calls if t > throttled_at]
+            assert after, "the loop never called the backend again"
+            assert min(after) - throttled_at >= 1.5
         finally:
             controller.stop()
             await asyncio.wait_for(task, 10)

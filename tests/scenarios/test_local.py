@@ -52,3 +52,35 @@ def test_the_example_specs_run_cartpole_and_logs_show_it(local_fleet: Fleet) -> 
 
     output = wait_until(lambda: (text := logs()) and "episode=" in text and text, timeout=30)
     assert "steps=" in output
+
+
+def test_apply_wait_ends_when_simulators_finish_for_good(local_fleet: Fleet) -> None:
+    """OnFailure simulators that exit 0 are done: the fleet has converged, not stalled."""
+    fleet = local_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    spec = fleet.simulation(
+        "batch", 2, command='["sh", "-c", "exit 0"]', extra="  restartPolicy: OnFailure\n"
+    )
+    fleet.write("batch.yaml", spec)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "apply",
+            "--wait",
+            "--timeout",
+            "60",
+            "--specs",
+            "specs",
+            "--settle",
+            "0",
+        ],
+        cwd=fleet.root,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "converged" in result.stdout
