@@ -192,22 +192,26 @@ class AzureBackend:
         )
 
     async def _add_chunk(self, job: str, chunk: list[m.BatchTaskCreateOptions]) -> list[str]:
-        """Send one collection; return the per-task failures that are not "already there"."""
-        async with self._limit:
-            try:
-                async with asyncio.timeout(self._chunk_deadline):
-                    result = await self._client.create_task_collection(
-                        job, m.BatchTaskGroup(task_values=chunk)
-                    )
-            except HttpResponseError as exc:
-                if code_of(exc) == "RequestBodyTooLarge" and len(chunk) > 1:
-                    half = len(chunk) // 2
-                    return await self._add_chunk(job, chunk[:half]) + await self._add_chunk(
-                        job, chunk[half:]
-                    )
-                raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
-            except Exception as exc:
-                raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+        """Send one collection; return the per-task failures that are not "already there".
+
+        A collection over Batch's 1 MB limit is split in halves; the halves queue for the
+        concurrency limit like any other chunk (never while this one holds a permit).
+        """
+        try:
+            async with self._limit, asyncio.timeout(self._chunk_deadline):
+                result = await self._client.create_task_collection(
+                    job, m.BatchTaskGroup(task_values=chunk)
+                )
+        except HttpResponseError as exc:
+            if code_of(exc) == "RequestBodyTooLarge" and len(chunk) > 1:
+                half = len(chunk) // 2
+                halves = await asyncio.gather(
+                    self._add_chunk(job, chunk[:half]), self._add_chunk(job, chunk[half:])
+                )
+                return halves[0] + halves[1]
+            raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+        except Exception as exc:
+            raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
         failures = []
         for item in result.result_values or ():
             code = item.error.code if item.error is not None else None

@@ -12,6 +12,7 @@ every request by operation and outcome for ``/metrics`` and the tests.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,8 +77,12 @@ class RequestCounter(SansIOHTTPPolicy[Any, Any]):
         ] += 1
 
     def on_exception(self, request: PipelineRequest[Any]) -> None:
+        """A refused request (the SDK raises inside the pipeline): count its status code."""
+        exc = sys.exc_info()[1]
+        status = getattr(exc, "status_code", None)
         http = request.http_request
-        self.counts[(operation_of(http.method, http.url), "error")] += 1
+        outcome = str(status) if status is not None else "error"
+        self.counts[(operation_of(http.method, http.url), outcome)] += 1
 
 
 def make_client(

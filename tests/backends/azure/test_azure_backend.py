@@ -6,6 +6,7 @@ against BatchService.json by the emulator fixture (a violation fails the test).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from typing import Any
@@ -334,3 +335,18 @@ class TestReplacement:
         assert "needs replacement: vmSize standard_d4s_v5 → standard_d8s_v5" in (
             result.status.pools[0].message
         )
+
+
+class TestLargeBodies:
+    async def test_collections_over_1_mb_are_split_without_deadlock(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        """400 tasks with ~11 KB of env each: every 100-task chunk is over Batch's 1 MB."""
+        sim = simulation(simulators=400, env={f"V{i}": "x" * 1000 for i in range(11)})
+        want = desired(sim, pools=AUTO)
+        result = await asyncio.wait_for(run_pass(want, backend, clock_of(emulator)), 60)
+        assert result.failures == ()
+        observed = await backend.observe()
+        assert len(observed.jobs["cartpole"].tasks) == 400
+        outcomes = {o for (op, o) in backend.request_counts() if op.endswith("addtaskcollection")}
+        assert "413" in outcomes  # the first attempts were too large, the halves went in
