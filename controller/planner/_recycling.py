@@ -21,12 +21,12 @@ MIN_MARGIN = timedelta(minutes=1)
 
 
 def expired(task: ObservedTask, max_lifetime: timedelta, now: datetime) -> bool:
-    """A running simulator that has run for its whole ``maxLifetime``."""
-    return (
-        task.state is SimulatorState.RUNNING
-        and task.started_at is not None
-        and task.started_at + max_lifetime <= now
-    )
+    """A running simulator added ``maxLifetime`` ago or longer.
+
+    Measured from when the task was added, as Batch's 180-day limit is: a simulator that
+    waited a week for a node still ends 180 days after it was added.
+    """
+    return task.state is SimulatorState.RUNNING and task.created_at + max_lifetime <= now
 
 
 def wall_clock_limit(max_lifetime: timedelta) -> timedelta:

@@ -24,8 +24,10 @@ API_VERSION = "simfleet/v1"
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 #: Environment variable names as POSIX shells accept them.
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-#: Batch's hard limit on a task's life; maxLifetime must stay below it.
+#: Batch's hard limit on a task's life, counted from when it was added.
 BATCH_TASK_LIMIT = timedelta(days=180)
+#: The longest maxLifetime: recycling needs time to finish before Batch's limit.
+MAX_LIFETIME_LIMIT = timedelta(days=170)
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
@@ -178,8 +180,11 @@ class SimulationSpec(_Model):
     def _lifetime_within_batch_limit(self) -> SimulationSpec:
         if self.max_lifetime <= timedelta(0):
             raise ValueError("maxLifetime must be positive")
-        if self.max_lifetime > BATCH_TASK_LIMIT:
-            raise ValueError("maxLifetime must be at most 180d, Batch's limit on a task's life")
+        if self.max_lifetime > MAX_LIFETIME_LIMIT:
+            raise ValueError(
+                "maxLifetime must be at most 170d: recycling needs time to finish before "
+                "Batch ends every task 180 days after it was added"
+            )
         return self
 
     @model_validator(mode="after")

@@ -319,10 +319,10 @@ class TestCrossFieldRules:
                 id="percent-over-100",
             ),
             pytest.param(
-                SIM_HEAD + "  maxLifetime: 200d\n",
+                SIM_HEAD + "  maxLifetime: 175d\n",
                 [
-                    "specs/t.yaml:6:3: spec: maxLifetime must be at most 180d, Batch's limit on"
-                    " a task's life"
+                    "specs/t.yaml:6:3: spec: maxLifetime must be at most 170d: recycling needs"
+                    " time to finish before Batch ends every task 180 days after it was added"
                 ],
                 id="lifetime-limit",
             ),

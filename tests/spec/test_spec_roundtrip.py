@@ -61,7 +61,7 @@ SIMULATION_SPECS = st.fixed_dictionaries(
                 ),
             }
         ),
-        "maxLifetime": st.integers(min_value=1, max_value=180).map(lambda d: f"{d}d"),
+        "maxLifetime": st.integers(min_value=1, max_value=170).map(lambda d: f"{d}d"),
         "suspend": st.booleans(),
     },
 )
