@@ -30,6 +30,7 @@ from controller.planner._types import (
     AddTasks,
     Condition,
     CreateJob,
+    DeleteJob,
     DesiredSimulation,
     JobState,
     ObservedJob,
@@ -65,6 +66,38 @@ def template_of(sim: DesiredSimulation) -> TaskTemplate:
         container_run_options=spec.container_run_options,
         max_lifetime=spec.max_lifetime,
     )
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A simulation that gets no ordinary pass this time, and what it gets instead."""
+
+    messages: tuple[str, ...]
+    conditions: tuple[Condition, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+
+def _held(
+    sim: DesiredSimulation, job: ObservedJob | None, *, pool_defined: bool, note: str
+) -> _Held | None:
+    """Why a simulation is left as it is (not ours, suspended, no pool, job not active)."""
+    if job is not None and not job.owned:
+        return _Held(
+            (f"a job named {sim.name} exists and was not created by simfleet; leaving it alone",)
+        )
+    if sim.spec.suspend:
+        return _Held(("suspended: left exactly as it is",), _progress.suspended())
+    if not pool_defined:
+        return _Held((note, f"pool {sim.spec.pool} is not defined in any spec"))
+    if job is None or job.state is JobState.ACTIVE:
+        return None
+    if job.state is JobState.COMPLETED:
+        # Terminated behind simfleet's back (az batch job terminate): no task can be added
+        # to it again, so it is replaced.
+        return _Held(("job was terminated; replacing it",), actions=(DeleteJob(sim.name),))
+    if job.state is JobState.DISABLED:
+        return _Held(("job is disabled; enable it (az batch job enable) to resume",))
+    return _Held((f"job is {job.state}; it is created again once gone",))
 
 
 def _wakeups(
@@ -122,7 +155,11 @@ def plan_simulation(
         expired=lambda t: _recycling.expired(t, spec.max_lifetime, now),
     )
 
-    def status_only(*messages: str, conditions: tuple[Condition, ...] = ()) -> SimulationPlan:
+    def status_only(
+        *messages: str,
+        conditions: tuple[Condition, ...] = (),
+        actions: tuple[Action, ...] = (),
+    ) -> SimulationPlan:
         status = _status.simulation_status(
             sim.name,
             spec.pool,
@@ -136,18 +173,11 @@ def plan_simulation(
             now,
             suspended=spec.suspend,
         )
-        return SimulationPlan((), dataclasses.replace(status, conditions=conditions), None)
+        return SimulationPlan(actions, dataclasses.replace(status, conditions=conditions), None)
 
-    if job is not None and not job.owned:
-        return status_only(
-            f"a job named {sim.name} exists and was not created by simfleet; leaving it alone"
-        )
-    if spec.suspend:
-        return status_only("suspended: left exactly as it is", conditions=_progress.suspended())
-    if not pool_defined:
-        return status_only(note, f"pool {spec.pool} is not defined in any spec")
-    if job is not None and job.state is not JobState.ACTIVE:
-        return status_only(f"job is {job.state}; it is created again once gone")
+    held = _held(sim, job, pool_defined=pool_defined, note=note)
+    if held is not None:
+        return status_only(*held.messages, conditions=held.conditions, actions=held.actions)
 
     desired = spec.simulators
     actions: list[Action] = []

@@ -255,6 +255,20 @@ ROWS = [
         [],
     ),
     row(
+        "a job terminated behind simfleet's back is replaced",
+        desired(CART),
+        observed(job(*fleet(state="exited", stopped=True), state=JobState.COMPLETED)),
+        [("delete-job", "cartpole")],
+        messages=["job was terminated; replacing it"],
+    ),
+    row(
+        "a disabled job is left as it is, and status says how to resume",
+        desired(CART),
+        observed(job(*fleet(), state=JobState.DISABLED)),
+        [],
+        messages=["job is disabled"],
+    ),
+    row(
         "a simulation on an undefined pool waits",
         desired(CART, pools={}),
         Observed(),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.backends.azure import _mapping
-from controller.planner import ObservedTask
+from controller.planner import ObservedTask, SimulatorState
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,12 @@ class TaskObserver:
         counts = (c.active, c.running, c.completed, c.succeeded, c.failed)
         known = self._listings.get(job)
         fresh = known is not None and self._clock() - known.taken_at < self._max_age
-        if known is not None and fresh and known.counts == counts:
+        # Counts put "preparing" under "running", so a task starting after its image pull
+        # would not move them: a listing holding a pending task is never reused.
+        settled = known is not None and not any(
+            t.state is SimulatorState.PENDING for t in known.tasks
+        )
+        if known is not None and fresh and settled and known.counts == counts:
             return known.tasks
         listed = [
             t
