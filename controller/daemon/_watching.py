@@ -37,7 +37,12 @@ async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> N
             continue
         try:
             async for _changes in watchfiles.awatch(
-                target, stop_event=stop, debounce=50, step=20, recursive=True
+                target,
+                stop_event=stop,
+                debounce=50,
+                step=20,
+                recursive=True,
+                watch_filter=None if target == specs else _about(specs),
             ):
                 wake()
                 if _shape(specs) != shape:
@@ -45,6 +50,27 @@ async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> N
         except (FileNotFoundError, RuntimeError):
             await _sleep_or_stop(stop, 0.2)
         wake()
+
+
+def _about(specs: Path) -> Callable[[watchfiles.Change, str], bool]:
+    """Keep only events about the specs link, its swap, or what it points at now.
+
+    The parent of a linked specs directory also holds the state directory, whose output
+    files change all the time; those must not wake the loop.
+    """
+
+    def keep(_change: watchfiles.Change, path: str) -> bool:
+        changed = Path(path)
+        if changed.parent == specs.parent and changed.name.startswith(specs.name):
+            return True  # the link itself, or the temporary link of an atomic swap
+        if changed.is_relative_to(specs):  # reported through the link
+            return True
+        try:
+            return changed.is_relative_to(specs.resolve())
+        except OSError:
+            return False
+
+    return keep
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

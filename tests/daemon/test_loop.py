@@ -237,3 +237,32 @@ class TestThrottling:
         finally:
             controller.stop()
             await asyncio.wait_for(task, 10)
+
+    async def test_writes_beside_a_linked_specs_dir_do_not_wake_the_loop(
+        self, tmp_path: Path
+    ) -> None:
+        (tmp_path / "v1").mkdir()
+        (tmp_path / "v1" / "pool.yaml").write_text(POOL)
+        (tmp_path / "v1" / "a.yaml").write_text(simulation("alpha", 1))
+        link = tmp_path / "specs"
+        link.symlink_to(tmp_path / "v1")
+        noisy = tmp_path / ".simfleet" / "local" / "jobs"
+        noisy.mkdir(parents=True)
+        backend = ThrottledOnce(retry_after=0)  # records every observation
+        controller = Controller(DaemonConfig(specs=link, port=0, resync=30.0), backend)
+        task = asyncio.create_task(controller.run())
+        try:
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            await until(lambda: len(backend.live_tasks("alpha")) == 1)
+            await asyncio.sleep(0.5)  # let the start-up passes settle
+            before = len(backend.calls)
+            for n in range(20):  # a simulator writing its output
+                (noisy / "stdout.txt").write_text("episode\n" * n)
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.5)
+            assert len(backend.calls) == before
+            (tmp_path / "v1" / "a.yaml").write_text(simulation("alpha", 2))  # still watched
+            await until(lambda: len(backend.live_tasks("alpha")) == 2)
+        finally:
+            controller.stop()
+            await asyncio.wait_for(task, 10)
