@@ -1,8 +1,9 @@
 """The ``/status`` JSON document, built from a pass result and the spec errors.
 
 This is the shape product.md fixes (``simulations``, ``pools``, ``errors``, ``revision``)
-plus a few fields the CLI uses (``createdAt`` for AGE, ``updatedAt``). It is built from
-values that are already secret-free; nothing here formats environment values.
+plus a few fields the CLI uses (``createdAt`` for AGE, ``updatedAt``). Values are
+secret-free by construction, except what simulators print themselves: a stderr tail goes
+through the log redactor, which knows every secret value in force.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from controller.daemon._logging import REDACTOR
 from controller.planner import ExitInfo, PoolStatus, SimulationStatus, Status
 from controller.spec import SpecError
 
@@ -28,7 +30,7 @@ def exit_document(info: ExitInfo | None) -> dict[str, Any] | None:
         "exitCode": info.exit_code,
         "failureCode": info.failure_code,
         "message": info.message,
-        "stderrTail": info.stderr_tail,
+        "stderrTail": REDACTOR.scrub(info.stderr_tail),  # a simulator may print its secrets
     }
 
 

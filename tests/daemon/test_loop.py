@@ -137,7 +137,7 @@ class TestControlLoop:
         assert len(backend.live_tasks("alpha")) == 2
 
     async def test_status_and_metrics_never_show_a_secret(self, daemon: Any) -> None:
-        controller, _, specs = daemon
+        controller, backend, specs = daemon
         extra = "  secretEnv:\n    API_KEY: {fromEnv: KEY}\n"
         (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
         await until(
@@ -148,11 +148,15 @@ class TestControlLoop:
             ),
             timeout=15,
         )
+        victim = backend.live_tasks("alpha")[0]
+        backend.crash("alpha", victim.id, exit_code=1, stderr="auth failed for s3cr3t-value\n")
+        await until(lambda: "failing" in sim_status(controller, "alpha")["message"])
         _, body = await get(controller, "/status")
         _, metrics = await get(controller, "/metrics")
+        assert "auth failed for ****" in body  # the simulator's own words, secret masked
         assert "s3cr3t-value" not in body
         assert "s3cr3t-value" not in metrics
-        assert 'simfleet_simulators_ready{simulation="alpha"} 2.0' in metrics
+        assert 'simfleet_simulators_ready{simulation="alpha"} 1.0' in metrics
 
     async def test_a_missing_secret_is_a_spec_error_and_changes_nothing(self, daemon: Any) -> None:
         controller, backend, specs = daemon
