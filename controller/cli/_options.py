@@ -15,11 +15,12 @@ import click
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
+def option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option that also reads ``SIMFLEET_<env>`` (product.md: every option does)."""
     return click.option(*names, envvar=f"SIMFLEET_{env}", show_envvar=True, **kwargs)
 
 
-specs = _option(
+specs = option(
     "--specs",
     env="SPECS",
     type=click.Path(path_type=Path),
@@ -27,7 +28,7 @@ specs = _option(
     show_default=True,
     help="Directory of spec files.",
 )
-backend = _option(
+backend = option(
     "--backend",
     env="BACKEND",
     type=click.Choice(["local", "azure"]),
@@ -35,7 +36,7 @@ backend = _option(
     show_default=True,
     help="Where simulators run.",
 )
-runtime = _option(
+runtime = option(
     "--runtime",
     env="RUNTIME",
     type=click.Choice(["process", "docker"]),
@@ -43,7 +44,7 @@ runtime = _option(
     show_default=True,
     help="How the local backend runs a simulator.",
 )
-state_dir = _option(
+state_dir = option(
     "--state-dir",
     env="STATE_DIR",
     type=click.Path(path_type=Path),
@@ -51,14 +52,14 @@ state_dir = _option(
     show_default=True,
     help="Where the local backend keeps state.",
 )
-listen = _option(
+listen = option(
     "--listen",
     env="LISTEN",
     default="127.0.0.1:9120",
     show_default=True,
     help="HOST:PORT of the daemon's HTTP endpoints.",
 )
-allow_empty_prune = _option(
+allow_empty_prune = option(
     "--allow-empty-prune",
     env="ALLOW_EMPTY_PRUNE",
     is_flag=True,
@@ -67,7 +68,7 @@ allow_empty_prune = _option(
 )
 
 
-settle = _option(
+settle = option(
     "--settle",
     env="SETTLE",
     type=click.FloatRange(min=0),

@@ -47,9 +47,10 @@ def progress_lines(status: Status) -> str:
 @click.command()
 @_options.specs
 @_options.backend_options
-@click.option("--wait", is_flag=True, help="Keep going until the fleet converged.")
-@click.option(
+@_options.option("--wait", env="WAIT", is_flag=True, help="Keep going until converged.")
+@_options.option(
     "--timeout",
+    env="TIMEOUT",
     type=click.FloatRange(min=0),
     default=600.0,
     show_default=True,

@@ -71,9 +71,11 @@ async def _show(
 @click.command()
 @click.argument("simulation")
 @click.argument("slot", type=click.IntRange(min=0), default=0)
-@click.option("--stderr", is_flag=True, help="Show stderr instead of stdout.")
-@click.option("--tail", type=click.IntRange(min=0), default=None, help="Only the last N lines.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new output.")
+@_options.option("--stderr", env="STDERR", is_flag=True, help="Show stderr instead of stdout.")
+@_options.option(
+    "--tail", env="TAIL", type=click.IntRange(min=0), default=None, help="Only the last N lines."
+)
+@_options.option("--follow", "-f", env="FOLLOW", is_flag=True, help="Keep printing new output.")
 @_options.backend_options
 def logs(
     simulation: str,

@@ -23,9 +23,15 @@ from controller.daemon import git_revision
 @click.command()
 @_options.specs
 @_options.backend_options
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 no changes, 2 changes, 1 error.")
-@click.option(
+@_options.option(
+    "--detailed-exitcode",
+    env="DETAILED_EXITCODE",
+    is_flag=True,
+    help="Exit 0 no changes, 2 changes, 1 error.",
+)
+@_options.option(
     "--output",
+    env="OUTPUT",
     type=click.Choice(sorted(RENDERERS)),
     default="text",
     show_default=True,

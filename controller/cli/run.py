@@ -18,7 +18,7 @@ from controller.planner import PlannerConfig
 @click.command()
 @_options.specs
 @_options.backend_options
-@_options._option(
+@_options.option(
     "--resync",
     env="RESYNC",
     type=click.FloatRange(min=0.1),
@@ -27,7 +27,7 @@ from controller.planner import PlannerConfig
     help="Seconds between full passes when nothing happens.",
 )
 @_options.listen
-@_options._option(
+@_options.option(
     "--log-format",
     env="LOG_FORMAT",
     type=click.Choice(["console", "json"]),

@@ -32,8 +32,10 @@ def fetch(listen: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the /status document as JSON.")
-@click.option("--watch", is_flag=True, help="Refresh in place every second.")
+@_options.option(
+    "--json", "as_json", env="JSON", is_flag=True, help="Print the /status document as JSON."
+)
+@_options.option("--watch", env="WATCH", is_flag=True, help="Refresh in place every second.")
 @_options.listen
 def status(as_json: bool, watch: bool, listen: str) -> None:
     """Show NAME, POOL, IMAGE, DESIRED, READY, UP-TO-DATE, RESTARTS, AGE, MESSAGE."""

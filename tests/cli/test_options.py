@@ -1,0 +1,39 @@
+"""product.md: every option also reads ``SIMFLEET_<OPTION>`` from the environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from controller.cli import main
+
+COMMANDS = sorted(main.commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_option_reads_its_simfleet_variable(name: str) -> None:
+    command: click.Command = main.commands[name]  # type: ignore[attr-defined]
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden and param.name != "help":
+            long = max(param.opts, key=len).lstrip("-").upper().replace("-", "_")
+            assert param.envvar == f"SIMFLEET_{long}", f"{name} {param.opts}"
+
+
+def test_variables_alone_configure_a_command(tmp_path: Path) -> None:
+    specs = tmp_path / "elsewhere"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(
+        "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: p}\nspec: {vmSize: d2}\n"
+    )
+    env = {
+        "SIMFLEET_SPECS": str(specs),
+        "SIMFLEET_STATE_DIR": str(tmp_path / "state"),
+        "SIMFLEET_OUTPUT": "json",
+    }
+    result = CliRunner().invoke(main, ["plan"], env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["changes"][0]["name"] == "p"
