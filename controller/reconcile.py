@@ -40,6 +40,7 @@ from controller.planner import (
     Status,
     StopTask,
     plan,
+    subject,
 )
 from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError, SpecObject
 
@@ -153,18 +154,6 @@ def desired_state(
 
 
 # ------------------------------------------------------------------------------- pass
-
-
-def subject(action: Action) -> tuple[str, str]:
-    """The kind and name of the object an action changes: ("pool", "sims")."""
-    match action:
-        case CreatePool(name=name) | ResizePool(name=name) | DeletePool(name=name):
-            return "pool", name
-        case CreateJob(name=name) | DeleteJob(name=name):
-            return "simulation", name
-        case AddTasks(job=job) | StopTask(job=job) | DeleteTask(job=job):
-            return "simulation", job
-    raise AssertionError(action)
 
 
 def describe(action: Action) -> str:

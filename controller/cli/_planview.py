@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from controller.planner import Change, Plan
-from controller.reconcile import describe, subject
+from controller.planner import Change, Plan, subject
+from controller.reconcile import describe
 from controller.spec import SpecError
 
 SYMBOLS = {"create": "+", "prune": "-", "needs replacement": "!"}

@@ -43,6 +43,7 @@ from controller.planner._types import (
     StopReason,
     StopTask,
     TaskTemplate,
+    subject,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "parse_task_id",
     "plan",
     "revision",
+    "subject",
     "task_id",
     "template_of",
     "wall_clock_limit",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from controller.planner._ids import revision
 from controller.planner._pools import replacement_reasons
 from controller.planner._simulations import template_of
+from controller.planner._slots import group
 from controller.planner._types import (
     Action,
     AddTasks,
@@ -28,11 +29,11 @@ from controller.planner._types import (
     ExitReason,
     Observed,
     ObservedJob,
-    ObservedTask,
     PoolConfig,
     ResizePool,
     StopReason,
     StopTask,
+    subject,
 )
 
 
@@ -64,7 +65,7 @@ def _simulation_changes(
 ) -> list[Change]:
     changes = []
     for name, sim in sorted(desired.simulations.items()):
-        mine = [a for a in actions if getattr(a, "job", getattr(a, "name", None)) == name]
+        mine = [a for a in actions if subject(a) == ("simulation", name)]
         job = observed.jobs.get(name)
         count, image = sim.spec.simulators, sim.spec.image
         if any(isinstance(a, CreateJob) for a in mine):
@@ -73,12 +74,12 @@ def _simulation_changes(
         if job is None or not job.owned or sim.spec.suspend:
             continue
         live = [t for t in job.tasks if t.live]
-        slots = _fleet_slots(job)
+        current = revision(template_of(sim))
+        slots = _fleet_slots(job, current)
         if len(slots) != count:
             changes.append(
                 Change("simulation", name, "scale", f"{len(slots)} → {count} simulators")
             )
-        current = revision(template_of(sim))
         old = [t for t in live if t.revision != current and t.slot < count]
         if old:
             images = Counter(t.image for t in old if t.image)
@@ -111,17 +112,17 @@ def _simulation_changes(
     return changes
 
 
-def _fleet_slots(job: ObservedJob) -> set[int]:
+def _fleet_slots(job: ObservedJob, current: str) -> set[int]:
     """Slots whose newest task is live or ended by itself (not stopped by simfleet)."""
-    newest: dict[int, ObservedTask] = {}
-    for task in job.tasks:
-        known = newest.get(task.slot)
-        if known is None or (task.created_at, task.attempt) > (known.created_at, known.attempt):
-            newest[task.slot] = task
     return {
-        slot
-        for slot, task in newest.items()
-        if task.live or (task.exit is not None and task.exit.reason is not ExitReason.STOPPED)
+        index
+        for index, slot in group(job.tasks, current).items()
+        if slot.live
+        or (
+            slot.latest is not None
+            and slot.latest.exit is not None
+            and slot.latest.exit.reason is not ExitReason.STOPPED
+        )
     }
 
 

@@ -89,7 +89,8 @@ def replacement_reasons(wanted: PoolConfig, actual: PoolConfig) -> tuple[str, ..
     return tuple(reasons)
 
 
-def _status(pool: ObservedPool, message: str) -> PoolStatus:
+def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
+    """A pool's status row as observed, with a message."""
     return PoolStatus(
         name=pool.name,
         dedicated=pool.current_dedicated,
@@ -122,9 +123,9 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
         return PoolPlan((create,), status)
     if not pool.owned:
         message = f"a pool named {name} exists and was not created by simfleet; leaving it alone"
-        return PoolPlan((), _status(pool, message))
+        return PoolPlan((), pool_status(pool, message))
     if pool.state is PoolState.DELETING:
-        return PoolPlan((), _status(pool, "being deleted; it is created again once gone"))
+        return PoolPlan((), pool_status(pool, "being deleted; it is created again once gone"))
     messages = []
     reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
     if reasons:
@@ -137,7 +138,7 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
             actions = (ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot),)
         else:
             messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
-    return PoolPlan(actions, _status(pool, "; ".join(messages)))
+    return PoolPlan(actions, pool_status(pool, "; ".join(messages)))
 
 
 def plan_pools(desired: Desired, observed: Observed) -> Mapping[str, PoolPlan]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.planner import _pools
 from controller.planner._types import (
     Action,
     DeleteJob,
@@ -88,15 +89,5 @@ def prune(desired: Desired, observed: Observed) -> PrunePlan:
             message = _verdict(desired, deleting)
             if desired.prune_allowed and not deleting:
                 actions.append(DeletePool(name))
-        pools.append(
-            PoolStatus(
-                name=name,
-                dedicated=pool.current_dedicated,
-                spot=pool.current_spot,
-                target_dedicated=pool.target_dedicated,
-                target_spot=pool.target_spot,
-                state=str(pool.state),
-                message=message,
-            )
-        )
+        pools.append(_pools.pool_status(pool, message))
     return PrunePlan(tuple(actions), tuple(simulations), tuple(pools))

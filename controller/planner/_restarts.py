@@ -36,7 +36,6 @@ class Wait:
     """Back-off: start one once ``until`` has passed."""
 
     until: datetime
-    failures: int
 
 
 @dataclass(frozen=True)
@@ -110,5 +109,5 @@ def decide(
     failures = consecutive_failures(latest, backoff)
     until = (latest.exited_at or now) + backoff_delay(backoff, failures)
     if until > now:
-        return Wait(until=until, failures=failures)
+        return Wait(until=until)
     return start(restarts=latest.restarts + 1, failures=failures)

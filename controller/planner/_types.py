@@ -330,6 +330,18 @@ Action = (
 )
 
 
+def subject(action: Action) -> tuple[str, str]:
+    """The kind and name of the object an action changes: ("pool", "sims")."""
+    match action:
+        case CreatePool(name=name) | ResizePool(name=name) | DeletePool(name=name):
+            return "pool", name
+        case CreateJob(name=name) | DeleteJob(name=name):
+            return "simulation", name
+        case AddTasks(job=job) | StopTask(job=job) | DeleteTask(job=job):
+            return "simulation", job
+    raise AssertionError(action)
+
+
 # ---------------------------------------------------------------------------- status
 
 
