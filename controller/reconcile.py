@@ -145,7 +145,6 @@ def desired_state(
     desired = Desired(
         pools=pools,
         simulations=simulations,
-        prune_allowed=not held,
         prune_held_because=held,
         registry_passwords=passwords,
         notes=notes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -20,6 +21,7 @@ from controller.cli._backend import opened
 from controller.planner import ObservedTask
 
 TAIL_WINDOW = 256 * 1024
+RECHECK_SECONDS = 5.0
 
 
 async def pick_task(backend: Backend, simulation: str, slot: int) -> ObservedTask:
@@ -55,6 +57,7 @@ async def _show(
     sys.stdout.buffer.write(chunk.data)
     sys.stdout.flush()
     offset = chunk.size
+    checked = time.monotonic()
     while follow:
         await asyncio.sleep(0.5)
         more = await backend.read_output(simulation, task.id, stream, offset=offset)
@@ -62,8 +65,14 @@ async def _show(
             sys.stdout.buffer.write(more.data)
             sys.stdout.flush()
             offset = more.offset + len(more.data)
+            continue
+        if time.monotonic() - checked < RECHECK_SECONDS:
+            continue
+        # Idle for a while: has the slot moved on to a new simulator? (One observation,
+        # which on Azure lists pools and jobs, so not every half second.)
+        checked = time.monotonic()
         current = await pick_task(backend, simulation, slot)
-        if current.id != task.id and not more.data:
+        if current.id != task.id:
             click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
             task, offset = current, 0
 

@@ -44,7 +44,7 @@ def facts_of(
     slots: Mapping[int, Slot],
     decisions: Mapping[int, _restarts.Decision],
     desired: int,
-    min_available: int,
+    unavailable: int,
     now: datetime,
     settle: timedelta,
     health: str,
@@ -57,9 +57,11 @@ def facts_of(
     old_live = sum(1 for s in active if s.old is not None) + surplus
     updated = {s.index for s in active if available(s.new, now, settle)}
     done = {i for i, d in decisions.items() if isinstance(d, _restarts.Done)}
+    succeeded = {i for i in done if isinstance(d := decisions[i], _restarts.Done) and d.succeeded}
     return Facts(
         desired=desired,
-        min_available=max(0, min_available),
+        # a slot that finished successfully for good needs no server
+        min_available=max(0, desired - len(succeeded) - unavailable),
         available=sum(available(t, now, settle) for s in active for t in s.live),
         updated_available=len(updated),
         old_live=old_live,

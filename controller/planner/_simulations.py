@@ -228,7 +228,7 @@ def plan_simulation(
         slots,
         decisions,
         desired,
-        desired - limits.unavailable,
+        limits.unavailable,
         now,
         settle,
         health=next((m for m in messages if "failing" in m or "waiting" in m), ""),

@@ -47,9 +47,9 @@ class Desired:
 
     Attributes:
         pools / simulations: by name.
-        prune_allowed: False while a spec file fails to load or the directory is empty or
-            missing (unless the user asked explicitly); then nothing is ever deleted.
-        prune_held_because: the user-facing reason when ``prune_allowed`` is False.
+        prune_held_because: why nothing may be deleted now — a spec file fails to load, or
+            the directory is empty or missing (unless the user asked explicitly); "" when
+            pruning may go ahead.
         registry_passwords: registry server → password, resolved from the environment.
         notes: simulation or pool name → why its spec is not (fully) in force, e.g. its
             file fails to load and its last good version runs. Shown in status.
@@ -57,10 +57,14 @@ class Desired:
 
     pools: Mapping[str, PoolSpec] = field(default_factory=dict)
     simulations: Mapping[str, DesiredSimulation] = field(default_factory=dict)
-    prune_allowed: bool = True
     prune_held_because: str = ""
     registry_passwords: Mapping[str, SecretStr] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prune_allowed(self) -> bool:
+        """Whether deleting what no spec asks for may go ahead."""
+        return not self.prune_held_because
 
 
 # -------------------------------------------------------------------------- observed

@@ -43,7 +43,6 @@ def desired(
     return Desired(
         pools=pools if pools is not None else {"sims": pool_spec(nodes={"dedicated": 2})},
         simulations={s.name: s for s in sims},
-        prune_allowed=prune_allowed,
         prune_held_because="" if prune_allowed else "1 spec error(s) must be fixed first",
     )
 

@@ -562,3 +562,12 @@ def test_old_simulators_that_have_not_settled_yet_are_not_retired_for_free() -> 
     fresh = observed(job(*fleet(age=0.1)))
     result = plan(desired(CART_V2), fresh, EPOCH, PlannerConfig(settle=timedelta(seconds=5)))
     assert [summary(a) for a in result.actions] == [("add", "cartpole", (0,))]
+
+
+def test_slots_finished_successfully_need_no_server_to_be_available() -> None:
+    finished = [task(ON_FAILURE, s, state="exited", exit_code=0, age=60) for s in range(2)]
+    result = plan(desired(ON_FAILURE), observed(job(*finished, task(ON_FAILURE, 2))), EPOCH)
+    (status,) = result.status.simulations
+    available = next(c for c in status.conditions if c.type.value == "Available")
+    assert available.status is True
+    assert result.converged

@@ -79,7 +79,6 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
     return Desired(
         pools=pools,
         simulations=sims,
-        prune_allowed=allowed,
         prune_held_because="" if allowed else "held",
     )
 
