@@ -222,7 +222,7 @@ def with_failures(status: Status, failures: tuple[ActionFailure, ...]) -> Status
     notes: dict[tuple[str, str], list[str]] = {}
     for failure in failures:
         notes.setdefault(subject(failure.action), []).append(
-            f"{describe(failure.action).split(' (')[0]} failed: {failure.message}"
+            f"{describe(failure.action)} failed: {failure.message}"
         )
 
     def extend(message: str, extra: list[str] | None) -> str:

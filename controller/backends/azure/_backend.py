@@ -22,7 +22,7 @@ from typing import Any
 from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
-from controller.backends._errors import PermanentBackendError, TransientBackendError
+from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
 from controller.backends.azure import _mapping
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
@@ -175,24 +175,28 @@ class AzureBackend:
         results = await asyncio.gather(
             *(self._add_chunk(job, chunk) for chunk in chunks), return_exceptions=True
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        failed = [f for r in results if isinstance(r, list) for f in r]
-        if not errors and not failed:
+        problems: list[BaseException] = []
+        for result in results:
+            problems.extend(result if isinstance(result, list) else [result])
+        if not problems:
             return
-        transient = [e for e in errors if isinstance(e, TransientBackendError)]
-        detail = "; ".join([str(e) for e in errors] + failed[:5])
-        if transient and len(transient) == len(errors):
+        detail = "; ".join(str(p) for p in problems[:5])
+        transient = [p for p in problems if isinstance(p, TransientBackendError)]
+        if len(transient) == len(problems):  # all worth retrying: server errors, throttling
             retry = max((e.retry_after or 0.0 for e in transient), default=0.0) or None
             raise TransientBackendError(
                 f"add tasks to {job}: {detail}", code=transient[0].code, retry_after=retry
             )
+        permanent = next(p for p in problems if not isinstance(p, TransientBackendError))
         raise PermanentBackendError(
-            f"add tasks to {job}: {detail}",
-            code=getattr(errors[0], "code", None) if errors else None,
+            f"add tasks to {job}: {detail}", code=getattr(permanent, "code", None)
         )
 
-    async def _add_chunk(self, job: str, chunk: list[m.BatchTaskCreateOptions]) -> list[str]:
-        """Send one collection; return the per-task failures that are not "already there".
+    async def _add_chunk(
+        self, job: str, chunk: list[m.BatchTaskCreateOptions]
+    ) -> list[BackendError]:
+        """Send one collection; return the per-task failures that are not "already there"
+        (``servererror`` ones transient, ``clienterror`` ones permanent).
 
         A collection over Batch's 1 MB limit is split in halves; the halves queue for the
         concurrency limit like any other chunk (never while this one holds a permit).
@@ -212,11 +216,14 @@ class AzureBackend:
             raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
         except Exception as exc:
             raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
-        failures = []
+        failures: list[BackendError] = []
         for item in result.result_values or ():
             code = item.error.code if item.error is not None else None
-            if _mapping_value(item.status) != "success" and code not in _ALREADY:
-                failures.append(f"{item.task_id}: {code or item.status}")
+            status = _mapping_value(item.status)
+            if status == "success" or code in _ALREADY:
+                continue
+            kind = TransientBackendError if status == "servererror" else PermanentBackendError
+            failures.append(kind(f"{item.task_id}: {code or status}", code=code))
         return failures
 
     # ---------------------------------------------------------------------------- output
