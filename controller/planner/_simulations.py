@@ -223,7 +223,9 @@ def plan_simulation(
         actions.append(AddTasks(sim.name, template, new_tasks, sim.workdir))
     actions += _cleanup.collect(sim.name, slots, history)
 
-    messages = _status.health_messages(slots, desired, rev, decisions, now)
+    trouble = _status.problems(slots, desired, decisions, now)
+    rolling = _status.rollout_message(slots, desired)
+    messages = [*trouble, rolling] if rolling else list(trouble)
     facts = _progress.facts_of(
         slots,
         decisions,
@@ -231,7 +233,7 @@ def plan_simulation(
         limits.unavailable,
         now,
         settle,
-        health=next((m for m in messages if "failing" in m or "waiting" in m), ""),
+        health=trouble[0] if trouble else "",
     )
     deadline = spec.rollout.progress_deadline
     progress = _progress.track(progress, facts, now)

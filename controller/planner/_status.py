@@ -80,14 +80,13 @@ def simulator_status(
     )
 
 
-def health_messages(
+def problems(
     slots: Mapping[int, Slot],
     desired: int,
-    revision: str,
     decisions: Mapping[int, _restarts.Decision],
     now: datetime,
 ) -> list[str]:
-    """Phrases about failing, waiting and rolling simulators, most urgent first."""
+    """Phrases about failing, failed and waiting simulators, most urgent first."""
     messages = []
     waiting = {i: d for i, d in decisions.items() if isinstance(d, _restarts.Wait)}
     if waiting:
@@ -112,10 +111,15 @@ def health_messages(
     )
     if pending:
         messages.append(f"{pending} waiting for a free slot on the pool")
-    if any(s.old is not None for i, s in slots.items() if i < desired):
-        current = sum(1 for i, s in slots.items() if i < desired and s.new is not None)
-        messages.append(f"rolling out: {current}/{desired} on the new template")
     return messages
+
+
+def rollout_message(slots: Mapping[int, Slot], desired: int) -> str:
+    """``rolling out: 3/8 on the new template`` while old simulators remain, else ""."""
+    if not any(s.old is not None for i, s in slots.items() if i < desired):
+        return ""
+    current = sum(1 for i, s in slots.items() if i < desired and s.new is not None)
+    return f"rolling out: {current}/{desired} on the new template"
 
 
 def simulation_status(
