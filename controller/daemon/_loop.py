@@ -210,6 +210,7 @@ class Controller:
                 return min(self.config.resync, 5.0)
             self._progress = result.plan.progress
             self.metrics.observe_pass(result, errors)
+            self._count_requests()
             revision = git_revision(self.config.specs)
             if revision != self._revision:
                 log.info("revision", revision=revision, specs=str(self.config.specs))
@@ -234,6 +235,12 @@ class Controller:
             return self._next_delay(result.plan.requeue_after, bool(result.executed))
         finally:
             self._pass_started = None
+
+    def _count_requests(self) -> None:
+        """Backends that count their HTTP requests (Azure) publish them in /metrics."""
+        counts = getattr(self.backend, "request_counts", None)
+        if callable(counts):
+            self.metrics.observe_http(counts())
 
     def _next_delay(self, requeue: datetime | None, changed: bool) -> float:
         candidates = [self.config.resync]

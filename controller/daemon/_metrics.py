@@ -7,7 +7,7 @@ only — never values from a spec's environment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -60,6 +60,13 @@ class Metrics:
             ["operation", "outcome"],
             registry=self.registry,
         )
+        self.http = Counter(
+            "simfleet_backend_http_requests",
+            "HTTP requests the backend sent (Azure Batch), by operation and status code.",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self._http_seen: dict[tuple[str, str], int] = {}
         self._known: set[str] = set()
 
     def observe_pass(self, result: PassResult, errors: Sequence[SpecError]) -> None:
@@ -72,6 +79,14 @@ class Metrics:
         for failure in result.failures:
             self.requests.labels(_operation(failure.action), failure.code or "error").inc()
         self._set_status(result.status)
+
+    def observe_http(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add what a backend's own request counter grew by since the last call."""
+        for key, total in counts.items():
+            grown = total - self._http_seen.get(key, 0)
+            if grown > 0:
+                self.http.labels(*key).inc(grown)
+            self._http_seen[key] = total
 
     def count_failed_observe(self, code: str | None) -> None:
         """Record an observation the backend refused."""

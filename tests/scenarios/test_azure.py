@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +126,21 @@ def test_logs_come_through_the_task_file_api_with_the_exit_in_status(azure_fleet
 
     assert logs() == "episode=1 reward=3.0\n"
     assert logs("--stderr", "--tail", "1") == "Traceback: boom\n"
+
+
+def test_metrics_count_the_batch_requests_by_operation(azure_fleet: Fleet) -> None:
+    fleet = azure_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 3))
+    fleet.start()
+    fleet.wait_sim("alpha", lambda s: s["ready"] == 3)
+    url = f"http://127.0.0.1:{fleet.port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        metrics = response.read().decode()
+    added = (
+        'simfleet_backend_http_requests_total{operation="POST /jobs/{id}/addtaskcollection",'
+        'outcome="200"} 1.0'
+    )
+    assert added in metrics
+    assert 'operation="GET /jobs/{id}/taskcounts"' in metrics
+    assert 'simfleet_simulators_ready{simulation="alpha"} 3.0' in metrics
