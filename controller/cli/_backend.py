@@ -36,11 +36,10 @@ async def opened(
     """
     backend: Backend
     if kind == "local":
-        if runtime != "process":
-            raise click.UsageError("the docker runtime is not available yet; use --runtime process")
-        from controller.backends.local import LocalBackend
+        from controller.backends.local import DockerRuntime, LocalBackend, ProcessRuntime
 
-        local = LocalBackend(state_dir, read_only=read_only)
+        chosen = DockerRuntime() if runtime == "docker" else ProcessRuntime()
+        local = LocalBackend(state_dir, read_only=read_only, runtime=chosen)
         try:
             await local.open()
         except BackendError as exc:

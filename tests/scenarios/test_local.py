@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO, Fleet, processes_with, wait_until
 
 
@@ -84,3 +86,43 @@ def test_apply_wait_ends_when_simulators_finish_for_good(local_fleet: Fleet) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "converged" in result.stdout
+
+
+def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> None:
+    """The daemon with --runtime docker: containers come up, a killed one comes back."""
+    from tests.backends.local.test_docker import IMAGE, _engine_ready
+
+    why = _engine_ready()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            raise AssertionError(f"the docker runtime needs a Docker Engine on CI: {why}")
+        pytest.skip(why)
+    fleet = local_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 2, image=IMAGE))
+    fleet.start("--runtime", "docker")
+    sim = fleet.wait_sim("alpha", lambda s: s["ready"] == 2, timeout=60)
+    ids = {r["id"] for r in sim["simulators"]}
+
+    def containers() -> set[str]:
+        listed = subprocess.run(
+            ["docker", "ps", "--filter", "label=simfleet.task", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return {name for name in listed if name.split("-", 2)[2] in ids}
+
+    names = wait_until(lambda: len(containers()) == 2 and containers(), timeout=30)
+    fleet.crash("alpha", 1)  # kill -9 of its `docker run`: the container must not linger
+    fleet.wait_sim(
+        "alpha", lambda s: s["ready"] == 2 and s["simulators"][1]["restarts"] == 1, timeout=60
+    )
+    assert fleet.terminate(timeout=60) == 0
+    left = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=simfleet.task", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not {n for n in names if n in left}, f"containers left behind: {left}"

@@ -90,4 +90,5 @@ def launch_of(
         command=task.template.command,
         env=child_environment(task, secret_values, environ),
         cwd=cwd,
+        run_options=task.template.run_options,
     )

@@ -58,6 +58,7 @@ class TemplateRecord:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[SecretRef, ...]
     wall_clock_limit: float  # seconds: maxLifetime plus the recycling margin
+    run_options: str = ""  # containerRunOptions, for the docker runtime
 
     @classmethod
     def of(cls, template: TaskTemplate) -> TemplateRecord:
@@ -68,6 +69,7 @@ class TemplateRecord:
             env=template.env,
             secrets=tuple(SecretRef(s.name, s.from_env) for s in template.secret_env),
             wall_clock_limit=wall_clock_limit(template.max_lifetime).total_seconds(),
+            run_options=template.container_run_options,
         )
 
 
@@ -245,6 +247,7 @@ def task_to_json(task: TaskRecord) -> dict[str, Any]:
             "env": [list(pair) for pair in template.env],
             "secretEnv": [{"name": s.name, "fromEnv": s.from_env} for s in template.secrets],
             "wallClockLimit": template.wall_clock_limit,
+            "runOptions": template.run_options,
         },
         "workdir": task.workdir,
         "createdAt": _time(task.created_at),
@@ -268,6 +271,7 @@ def task_from_json(data: dict[str, Any]) -> TaskRecord:
         env=tuple((name, value) for name, value in raw["env"]),
         secrets=tuple(SecretRef(s["name"], s["fromEnv"]) for s in raw["secretEnv"]),
         wall_clock_limit=raw["wallClockLimit"],
+        run_options=raw.get("runOptions", ""),
     )
     created_at = _parse_time(data["createdAt"])
     assert created_at is not None

@@ -3,8 +3,9 @@
 The backend decides *when* a simulator starts, stops or counts as gone; a runtime only
 knows *how*: start one from a :class:`Launch`, find it again after a controller restart,
 signal it, tell when it is gone and collect its exit code. The ``process`` runtime
-(:mod:`controller.backends.local._processes`) is the only one built; a ``docker`` runtime
-would sit beside it and satisfy the same :class:`Runtime` protocol.
+(:mod:`controller.backends.local._processes`) runs a command; the ``docker`` runtime
+(:mod:`controller.backends.local._docker`) runs the image, and satisfies the same
+:class:`Runtime` protocol.
 
 A runtime never touches the backend's records, never reads the clock and never decides
 an exit reason: it reports raw facts (:class:`Ending`) and
@@ -41,6 +42,7 @@ class Launch:
         command: a shell command string, an argv tuple, or None for the image's entrypoint.
         env: the complete environment of the simulator, secrets included (never stored).
         cwd: the working directory of the simulator.
+        run_options: ``containerRunOptions`` (a container runtime's; ``process`` ignores it).
     """
 
     task_dir: Path
@@ -48,6 +50,7 @@ class Launch:
     command: str | tuple[str, ...] | None
     env: Mapping[str, str]
     cwd: Path
+    run_options: str = ""
 
 
 @dataclass(frozen=True)
