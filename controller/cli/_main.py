@@ -6,6 +6,7 @@ import click
 
 from controller import __version__
 from controller.cli.apply import apply
+from controller.cli.image import image
 from controller.cli.logs import logs
 from controller.cli.plan import plan
 from controller.cli.run import run
@@ -20,5 +21,5 @@ def main() -> None:
     """Keep fleets of containerized simulators running on Azure Batch (or this machine)."""
 
 
-for command in (run, validate, plan, apply, status, logs, schema):
+for command in (run, validate, plan, apply, status, logs, schema, image):
     main.add_command(command)

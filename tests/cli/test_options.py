@@ -11,12 +11,23 @@ from click.testing import CliRunner
 
 from controller.cli import main
 
-COMMANDS = sorted(main.commands)  # type: ignore[attr-defined]
+
+def commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    """Every command, subcommands of groups (``image build``) included."""
+    found: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        found[prefix + name] = command
+        if isinstance(command, click.Group):
+            found.update(commands(command, f"{prefix}{name} "))
+    return found
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+COMMANDS = commands(main)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_option_reads_its_simfleet_variable(name: str) -> None:
-    command: click.Command = main.commands[name]  # type: ignore[attr-defined]
+    command = COMMANDS[name]
     for param in command.params:
         if isinstance(param, click.Option) and not param.hidden and param.name != "help":
             long = max(param.opts, key=len).lstrip("-").upper().replace("-", "_")
