@@ -75,6 +75,7 @@ class _Held:
     messages: tuple[str, ...]
     conditions: tuple[Condition, ...] = ()
     actions: tuple[Action, ...] = ()
+    settled: bool = False  # True: nothing is owed (suspended, or not simfleet's to run)
 
 
 def _held(
@@ -83,10 +84,11 @@ def _held(
     """Why a simulation is left as it is (not ours, suspended, no pool, job not active)."""
     if job is not None and not job.owned:
         return _Held(
-            (f"a job named {sim.name} exists and was not created by simfleet; leaving it alone",)
+            (f"a job named {sim.name} exists and was not created by simfleet; leaving it alone",),
+            settled=True,
         )
     if sim.spec.suspend:
-        return _Held(("suspended: left exactly as it is",), _progress.suspended())
+        return _Held(("suspended: left exactly as it is",), _progress.suspended(), settled=True)
     if not pool_defined:
         return _Held((note, f"pool {sim.spec.pool} is not defined in any spec"))
     if job is None or job.state is JobState.ACTIVE:
@@ -177,7 +179,13 @@ def plan_simulation(
 
     held = _held(sim, job, pool_defined=pool_defined, note=note)
     if held is not None:
-        return status_only(*held.messages, conditions=held.conditions, actions=held.actions)
+        plan = status_only(*held.messages, conditions=held.conditions, actions=held.actions)
+        if held.settled or spec.simulators == 0:
+            return plan
+        # Held back (no pool, job disabled or being replaced) while simulators are owed:
+        # not converged, and Stalled once nothing moves for the progress deadline.
+        still = progress or Progress((0, 0), now)
+        return dataclasses.replace(plan, progress=still)
 
     desired = spec.simulators
     actions: list[Action] = []

@@ -571,3 +571,12 @@ def test_slots_finished_successfully_need_no_server_to_be_available() -> None:
     available = next(c for c in status.conditions if c.type.value == "Available")
     assert available.status is True
     assert result.converged
+
+
+def test_a_simulation_held_back_is_not_converged() -> None:
+    """Regression: a typo in ``pool`` made ``apply --wait`` report "converged" at 0/3."""
+    result = plan(desired(simulation(pool="simz")), observed(), EPOCH)
+    assert result.actions == ()
+    assert not result.converged
+    suspended = plan(desired(SUSPENDED), observed(job()), EPOCH)
+    assert suspended.converged  # suspended on purpose: nothing is owed
