@@ -16,6 +16,7 @@ Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -91,18 +92,35 @@ class AzureBackend:
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
         self._tasks = TaskObserver(self._client, max_age=listing_max_age)
+        self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
+
+    def _hold_while_throttled(self) -> None:
+        """Refuse to send inside a ``Retry-After`` window another request was given."""
+        remaining = self._quiet_until - time.monotonic()
+        if remaining > 0:
+            raise TransientBackendError(
+                "throttled: waiting out Retry-After", code="RetryAfter", retry_after=remaining
+            )
+
+    def _classified(self, exc: BaseException, doing: str) -> BackendError:
+        """Classify an SDK error, remembering any ``Retry-After`` it carried."""
+        error = exc if isinstance(exc, BackendError) else classify(exc, doing)
+        if isinstance(error, TransientBackendError) and error.retry_after:
+            self._quiet_until = max(self._quiet_until, time.monotonic() + error.retry_after)
+        return error
 
     # ----------------------------------------------------------------------- observing
 
     async def observe(self) -> Observed:
         try:
+            self._hold_while_throttled()
             pools = [p async for p in self._client.list_pools(select=_mapping.POOL_SELECT)]
             jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
             owned = [j.id for j in jobs if _mapping.owned(j.metadata)]
             self._tasks.forget_except(set(owned))
             listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
         except Exception as exc:
-            raise classify(exc, "observe") from exc
+            raise self._classified(exc, "observe") from exc
         tasks = dict(zip(owned, listed, strict=True))
         return Observed(
             pools={p.id: _mapping.observed_pool(p) for p in pools},
@@ -111,7 +129,11 @@ class AzureBackend:
 
     async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
         async with self._limit:
-            return await self._tasks.tasks(job)
+            self._hold_while_throttled()  # another listing may have been throttled meanwhile
+            try:
+                return await self._tasks.tasks(job)
+            except Exception as exc:
+                raise self._classified(exc, f"list tasks of {job}") from exc
 
     # ----------------------------------------------------------------------- executing
 
@@ -159,13 +181,14 @@ class AzureBackend:
 
     async def _call(self, request: Any, doing: str, ok: frozenset[str] = frozenset()) -> Any:
         try:
+            self._hold_while_throttled()
             return await request
         except HttpResponseError as exc:
             if code_of(exc) in ok:
                 return None
-            raise classify(exc, doing) from exc
+            raise self._classified(exc, doing) from exc
         except Exception as exc:
-            raise classify(exc, doing) from exc
+            raise self._classified(exc, doing) from exc
 
     async def _add_tasks(
         self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
@@ -182,7 +205,8 @@ class AzureBackend:
             return
         detail = "; ".join(str(p) for p in problems[:5])
         transient = [p for p in problems if isinstance(p, TransientBackendError)]
-        if len(transient) == len(problems):  # all worth retrying: server errors, throttling
+        throttled = any(p.retry_after for p in transient)
+        if throttled or len(transient) == len(problems):  # a Retry-After rules the whole pass
             retry = max((e.retry_after or 0.0 for e in transient), default=0.0) or None
             raise TransientBackendError(
                 f"add tasks to {job}: {detail}", code=transient[0].code, retry_after=retry
@@ -203,6 +227,7 @@ class AzureBackend:
         """
         try:
             async with self._limit, asyncio.timeout(self._chunk_deadline):
+                self._hold_while_throttled()  # a sibling chunk may have been throttled
                 result = await self._client.create_task_collection(
                     job, m.BatchTaskGroup(task_values=chunk)
                 )
@@ -213,9 +238,9 @@ class AzureBackend:
                     self._add_chunk(job, chunk[:half]), self._add_chunk(job, chunk[half:])
                 )
                 return halves[0] + halves[1]
-            raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+            raise self._classified(exc, f"add {len(chunk)} tasks to {job}") from exc
         except Exception as exc:
-            raise classify(exc, f"add {len(chunk)} tasks to {job}") from exc
+            raise self._classified(exc, f"add {len(chunk)} tasks to {job}") from exc
         failures: list[BackendError] = []
         for item in result.result_values or ():
             code = item.error.code if item.error is not None else None

@@ -350,3 +350,30 @@ class TestLargeBodies:
         assert len(observed.jobs["cartpole"].tasks) == 400
         outcomes = {o for (op, o) in backend.request_counts() if op.endswith("addtaskcollection")}
         assert "413" in outcomes  # the first attempts were too large, the halves went in
+
+
+class TestRetryAfterWithinOneAction:
+    async def test_sibling_chunks_wait_out_a_throttled_one(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        """10 collections, 4 at a time; the first answer is 429 + Retry-After 30: the
+        chunks not yet sent are not sent, and the whole action reports the window."""
+        await backend.execute(CreateJob("cartpole", "sims"))
+        sim = simulation(simulators=1000)
+        tasks = tuple(
+            NewTask(f"cartpole-s{i}-r0123456789-a0", i, "0123456789", 0) for i in range(1000)
+        )
+        emulator.faults.inject(
+            Fault.throttle(retry_after=30), operations=["Tasks_CreateTaskCollection"]
+        )
+        with pytest.raises(TransientBackendError) as caught:
+            await backend.execute(AddTasks("cartpole", template_of(sim), tasks))
+        assert caught.value.retry_after is not None
+        assert caught.value.retry_after > 25
+        sent = emulator.counters.count("Tasks_CreateTaskCollection")
+        assert sent <= 4  # at most the chunks already in flight when the 429 came back
+        in_flight = len(emulator.faults.early_arrivals)  # sent before the 429 was known
+        with pytest.raises(TransientBackendError):  # nothing else goes out in the window
+            await backend.observe()
+        assert emulator.counters.count("Tasks_CreateTaskCollection") == sent
+        assert len(emulator.faults.early_arrivals) == in_flight
