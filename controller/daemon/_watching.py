@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> N
         wake: called for every batch of changes (from the event loop).
         stop: set to end the watch.
     """
+    specs = Path(os.path.abspath(specs))  # watchfiles reports absolute paths
     while not stop.is_set():
         shape = _shape(specs)
         target = specs if shape == (False, True) else specs.parent
@@ -58,6 +60,7 @@ def _about(specs: Path) -> Callable[[watchfiles.Change, str], bool]:
     The parent of a linked specs directory also holds the state directory, whose output
     files change all the time; those must not wake the loop.
     """
+    specs = specs.absolute()  # watchfiles reports absolute paths
 
     def keep(_change: watchfiles.Change, path: str) -> bool:
         changed = Path(path)

@@ -81,6 +81,7 @@ def step(
     # 4 old just started (not settled) and no new: 4 - 4 - 0 = 0, nothing may go.
     scale_down = live - minimum - new_unavailable
     retiring = [s for s in olds if s.index in finished]  # the slot is done at the new template
+    scale_down -= len(retiring)  # they are counted in `live` but leave this pass
     for slot in olds:  # unhealthy old simulators first: they cost no availability
         if scale_down <= 0:
             break

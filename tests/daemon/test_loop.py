@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import watchfiles
 
 from controller.backends import TransientBackendError
 from controller.daemon import Controller, DaemonConfig, utc_now
@@ -272,3 +273,18 @@ class TestThrottling:
         finally:
             controller.stop()
             await asyncio.wait_for(task, 10)
+
+
+def test_a_relative_linked_specs_path_still_sees_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: with ``--specs specs`` (relative) as a link, every event was filtered."""
+    from controller.daemon._watching import _about
+
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "specs").symlink_to(tmp_path / "v1")
+    monkeypatch.chdir(tmp_path)
+    keep = _about(Path("specs"))
+    assert keep(watchfiles.Change.modified, str(tmp_path / "specs" / "a.yaml"))
+    assert keep(watchfiles.Change.modified, str(tmp_path / "v1" / "a.yaml"))
+    assert not keep(watchfiles.Change.modified, str(tmp_path / ".simfleet" / "x" / "stdout.txt"))

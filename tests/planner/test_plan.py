@@ -580,3 +580,22 @@ def test_a_simulation_held_back_is_not_converged() -> None:
     assert not result.converged
     suspended = plan(desired(SUSPENDED), observed(job()), EPOCH)
     assert suspended.converged  # suspended on purpose: nothing is owed
+
+
+def test_a_finished_slot_does_not_let_an_extra_old_simulator_go() -> None:
+    """4 desired, maxUnavailable 1, slot 0 finished at the new template, slots 1-3 old and
+    not settled: Kubernetes' bound allows retiring slot 0's old one and one more."""
+    sim = simulation(
+        simulators=4,
+        restartPolicy="OnFailure",
+        rollout={"maxSurge": 1, "maxUnavailable": 1},
+        image="cartpole:2.0",
+    )
+    old = "0123456789"
+    tasks = [task(sim, s, revision_=old, age=3) for s in range(4)]
+    tasks.append(task(sim, 0, state="exited", exit_code=0, age=2, ran=1))  # newest in slot 0
+    result = plan(
+        desired(sim), observed(job(*tasks)), EPOCH, PlannerConfig(settle=timedelta(seconds=5))
+    )
+    stops = [a.slot for a in result.actions if isinstance(a, StopTask)]
+    assert sorted(stops) == [0, 1]
