@@ -18,6 +18,11 @@ from pathlib import Path
 import watchfiles
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute without resolving links (the link itself is watched)."""
+    return path.absolute()
+
+
 def _shape(specs: Path) -> tuple[bool, bool]:
     return specs.is_symlink(), specs.is_dir()
 
@@ -30,7 +35,7 @@ async def watch(specs: Path, wake: Callable[[], None], stop: asyncio.Event) -> N
         wake: called for every batch of changes (from the event loop).
         stop: set to end the watch.
     """
-    specs = Path(os.path.abspath(specs))  # watchfiles reports absolute paths
+    specs = _absolute(specs)  # watchfiles reports absolute paths
     while not stop.is_set():
         shape = _shape(specs)
         target = specs if shape == (False, True) else specs.parent
