@@ -47,7 +47,8 @@ def build(folder: Path, tag: str, progress: Progress) -> str:
         raise ImageError(f"{folder} has no Dockerfile; run `simfleet image init {folder}`")
     client = _client()
     try:
-        _follow(client.api.build(path=str(folder), tag=tag, rm=True, decode=True), progress)
+        build_log = client.api.build(path=str(folder), tag=tag, rm=True, forcerm=True, decode=True)
+        _follow(build_log, progress)
         image_id: str = client.images.get(tag).id
         return image_id
     except (APIError, DockerException) as error:

@@ -7,56 +7,88 @@ file records the container's exit code (``docker run`` exits with it), the attac
 lands in ``stdout.txt`` / ``stderr.txt``, and SIGTERM to the wrapper's group reaches the
 simulator through the CLI's signal proxy and ``--init``.
 
-Secrets never appear on a command line or on disk: the container's variables are passed
-as ``-e NAME`` (the CLI takes each value from its own environment, which the wrapper
-inherits). If the CLI is killed before its container ends (SIGKILL after the grace), the
-container would outlive it, so :meth:`DockerRuntime.collect` force-removes it by name.
+The container gets exactly the spec's variables plus simfleet's own, nothing of the
+host's. Secret values never appear on a command line: they go as ``-e NAME`` and the CLI
+takes each value from its environment (the engine itself keeps them in the container's
+configuration while it exists, as ``docker inspect`` shows). The CLI keeps the host's
+``PATH``, ``HOME`` and ``DOCKER_*`` settings, so it reaches the same engine as always.
 
-The image must be on the local engine (or pullable by it); an unknown image fails the
-simulator with Docker's own message in its stderr tail.
+A ``docker run`` killed before its container ended (SIGKILL after the grace) would leave
+the container behind, so :meth:`DockerRuntime.collect` removes it with the same CLI, off
+the event loop; and each start first clears a stale container of the same name.
+Container names carry a hash of the host and state directory, so two controllers sharing
+an engine never touch each other's containers.
+
+Not covered: a pool's ``registries`` (the local engine pulls with its own credentials).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shlex
 import shutil
-from collections.abc import Callable
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from controller.backends.local._launching import PASSED_THROUGH
 from controller.backends.local._processes import ProcessRuntime
 from controller.backends.local._runtime import Ending, Handle, Launch, LaunchError
 
-#: Variables the docker CLI itself needs to reach the engine; never given to containers.
-CLI_ENVIRONMENT = ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+#: The CLI's own settings, always the host's; a container gets them only if the spec
+#: sets them (as plain values, so never from ``secretEnv``).
+CLI_ENVIRONMENT = (
+    "PATH", "HOME", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+)  # fmt: skip
 LABEL = "simfleet.task"
+#: Clears a stale container of the same name, then becomes ``docker run`` (same pid).
+START = 'cli="$1"; name="$2"; shift 2; "$cli" rm -f "$name" >/dev/null 2>&1; exec "$cli" "$@"'
 
 
 def container_name(task_dir: Path) -> str:
-    """``simfleet-<8 hex of the state dir>-<task id>``: unique per state dir and task."""
-    digest = hashlib.sha256(str(task_dir.parent.parent.parent).encode()).hexdigest()[:8]
-    return f"simfleet-{digest}-{task_dir.name}"
+    """``simfleet-<8 hex of host and state dir>-<task id>``."""
+    owner = f"{socket.gethostname()}:{task_dir.parent.parent.parent.absolute()}"
+    return f"simfleet-{hashlib.sha256(owner.encode()).hexdigest()[:8]}-{task_dir.name}"
 
 
 def docker_argv(launch: Launch, docker: str) -> tuple[str, ...]:
-    """The ``docker run`` command that runs ``launch`` as a container."""
-    names = sorted(k for k in launch.env if k not in PASSED_THROUGH)
+    """The ``docker run`` arguments that run ``launch`` as a container.
+
+    Raises:
+        LaunchError: a secret would have to be written out, or bad run options.
+    """
+    variables: list[str] = []
+    for name in launch.container_env:
+        if name not in CLI_ENVIRONMENT:
+            variables += ["-e", name]  # the value comes from the CLI's environment
+        elif name in launch.secret_names:
+            raise LaunchError(f"secretEnv {name}: the docker runtime cannot pass this name")
+        else:
+            variables += ["-e", f"{name}={launch.env[name]}"]
     if isinstance(launch.command, str):
         command: tuple[str, ...] = ("/bin/sh", "-c", launch.command)
     else:
         command = launch.command or ()  # None: the image's own entrypoint and command
+    try:
+        options = shlex.split(launch.run_options)
+    except ValueError as error:
+        raise LaunchError(f"containerRunOptions: {error}") from error
     return (
-        docker, "run", "--rm", "--init",
+        "run", "--rm", "--init",
         "--name", container_name(launch.task_dir),
         "--label", f"{LABEL}={launch.task_dir.name}",
-        *(arg for name in names for arg in ("-e", name)),
-        *shlex.split(launch.run_options),
-        launch.image,
-        *command,
+        *variables, *options, launch.image, *command,
     )  # fmt: skip
+
+
+def cli_environment(launch: Launch) -> dict[str, str]:
+    """The docker CLI's environment: the container's values, then the host's settings."""
+    env = {k: v for k, v in launch.env.items() if k in launch.container_env}
+    env.update({k: os.environ[k] for k in CLI_ENVIRONMENT if k in os.environ})
+    return env
 
 
 class DockerRuntime:
@@ -71,22 +103,19 @@ class DockerRuntime:
         """Start ``docker run`` for the simulator under the process wrapper.
 
         Raises:
-            LaunchError: no docker CLI, or bad run options.
+            LaunchError: no docker CLI, a secret that cannot be passed, bad run options.
         """
-        docker = shutil.which("docker", path=launch.env.get("PATH"))
+        docker = shutil.which("docker", path=os.environ.get("PATH"))
         if docker is None:
             raise LaunchError("the docker runtime needs the docker CLI on PATH")
-        try:
-            argv = docker_argv(launch, docker)
-        except ValueError as error:
-            raise LaunchError(f"containerRunOptions: {error}") from error
-        cli = {k: os.environ[k] for k in CLI_ENVIRONMENT if k in os.environ}
+        name = container_name(launch.task_dir)
+        start = ("/bin/sh", "-c", START, "simfleet-docker", docker, name)
         return self._process.spawn(
             Launch(
                 task_dir=launch.task_dir,
                 image=launch.image,
-                command=argv,
-                env={**launch.env, **cli},
+                command=(*start, *docker_argv(launch, docker)),
+                env=cli_environment(launch),
                 cwd=launch.cwd,
             )
         )
@@ -106,7 +135,7 @@ class DockerRuntime:
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
         """Read the exit code, then make sure no container outlives its ``docker run``."""
         ending = self._process.collect(task_dir, handle)
-        remove_container(container_name(task_dir))
+        remove_in_background(container_name(task_dir))
         return ending
 
     def simulator_pid(self, task_dir: Path) -> int | None:
@@ -114,14 +143,17 @@ class DockerRuntime:
         return self._process.simulator_pid(task_dir)
 
 
-def remove_container(name: str) -> None:
-    """Force-remove a container if it still exists; quiet when it is already gone."""
-    import docker
-    from docker.errors import DockerException
+def remove_container(name: str, environ: Mapping[str, str] | None = None) -> None:
+    """``docker rm -f NAME`` with the host's CLI settings; quiet when already gone."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return
+    env = {k: v for k, v in (environ or os.environ).items() if k in CLI_ENVIRONMENT}
+    subprocess.run(
+        [docker, "rm", "-f", name], env=env, capture_output=True, timeout=60, check=False
+    )
 
-    with contextlib.suppress(DockerException):
-        client = docker.from_env(timeout=10)
-        try:
-            client.containers.get(name).remove(force=True)
-        finally:
-            client.close()
+
+def remove_in_background(name: str) -> None:
+    """Remove a container without blocking the event loop (an exit is handled on it)."""
+    threading.Thread(target=remove_container, args=(name,), daemon=True).start()

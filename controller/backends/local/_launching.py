@@ -23,6 +23,13 @@ from controller.backends.local._runtime import Launch, LaunchError
 
 #: Controller variables a simulator inherits when they are set.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+#: What simfleet itself tells every simulator.
+SIMFLEET_VARIABLES = (
+    "SIMFLEET_SIMULATION",
+    "SIMFLEET_SLOT",
+    "SIMFLEET_TASK_ID",
+    "PYTHONUNBUFFERED",
+)
 
 
 def child_environment(
@@ -91,4 +98,14 @@ def launch_of(
         env=child_environment(task, secret_values, environ),
         cwd=cwd,
         run_options=task.template.run_options,
+        container_env=tuple(
+            dict.fromkeys(
+                [
+                    *SIMFLEET_VARIABLES,
+                    *(k for k, _ in task.template.env),
+                    *(s.name for s in task.template.secrets),
+                ]
+            )
+        ),
+        secret_names=frozenset(s.name for s in task.template.secrets),
     )

@@ -43,6 +43,9 @@ class Launch:
         env: the complete environment of the simulator, secrets included (never stored).
         cwd: the working directory of the simulator.
         run_options: ``containerRunOptions`` (a container runtime's; ``process`` ignores it).
+        container_env: the names of ``env`` a container gets (all but the host's own
+            ``PATH``, ``HOME``, locale…, unless the spec sets them too).
+        secret_names: which of them hold secrets (never written out as values).
     """
 
     task_dir: Path
@@ -51,6 +54,8 @@ class Launch:
     env: Mapping[str, str]
     cwd: Path
     run_options: str = ""
+    container_env: tuple[str, ...] = ()
+    secret_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import pytest
 from pydantic import SecretStr
 
 from controller.backends.local import DockerRuntime, LocalBackend
-from controller.backends.local._docker import container_name
+from controller.backends.local._docker import container_name, docker_argv
+from controller.backends.local._runtime import Launch, LaunchError
 from controller.planner import (
     AddTasks,
     ExitReason,
@@ -102,7 +103,7 @@ def container_template(
     return TaskTemplate(
         image=image,
         command=command,
-        env=(("SIM_MODE", "train"),),
+        env=(("SIM_MODE", "train"), ("TZ", "Etc/UTC")),
         secret_env=(SecretEnv("API_KEY", "TEST_API_KEY", SecretStr(SECRET)),) if secret else (),
         container_run_options="--memory=64m",
         max_lifetime=timedelta(days=1),
@@ -131,7 +132,7 @@ class TestDockerRuntime:
             "sh",
             "-c",
             f'test "$(printf %s "$API_KEY" | sha256sum | cut -c1-64)" = {digest} '
-            '&& echo "mode=$SIM_MODE" && echo "not a host var: $HOME." && sleep 30',
+            '&& echo "mode=$SIM_MODE tz=$TZ" && echo "not a host var: $HOME." && sleep 30',
         )
         template = container_template(command, secret=True)
         await docker_backend.execute(AddTasks("sim", template, new_tasks("c1")))
@@ -144,6 +145,7 @@ class TestDockerRuntime:
         running = await task(docker_backend, "c1")
         assert running.state is SimulatorState.RUNNING
         out = (await docker_backend.read_output("sim", "c1", _stdout())).data
+        assert b"mode=train tz=Etc/UTC" in out  # a spec variable the host also has
         host_home = os.environ.get("HOME", "/nonexistent-home")
         assert f"not a host var: {host_home}.".encode() not in out  # no host variables
         assert running.pid is not None
@@ -206,3 +208,55 @@ def _stdout():  # type: ignore[no-untyped-def]
     from controller.backends import OutputStream
 
     return OutputStream.STDOUT
+
+
+class TestDockerArgv:
+    """What ``docker run`` is given, without an engine."""
+
+    @staticmethod
+    def launch(tmp_path: Path, **overrides: object) -> Launch:
+        values: dict[str, object] = {
+            "task_dir": tmp_path / "state" / "local" / "jobs" / "sim" / "t1",
+            "image": "img:1",
+            "command": ("python3", "main.py"),
+            "env": {
+                "PATH": "/host/bin",
+                "HOME": "/root",
+                "SIMFLEET_SLOT": "0",
+                "TZ": "UTC",
+                "API_KEY": "s3cr3t",
+            },
+            "cwd": tmp_path,
+            "container_env": ("SIMFLEET_SLOT", "TZ", "API_KEY"),
+            "secret_names": frozenset({"API_KEY"}),
+        }
+        values.update(overrides)
+        return Launch(**values)  # type: ignore[arg-type]
+
+    def test_the_container_gets_the_spec_variables_and_no_secret_value(
+        self, tmp_path: Path
+    ) -> None:
+        argv = docker_argv(self.launch(tmp_path), "/usr/bin/docker")
+        assert argv[:3] == ("run", "--rm", "--init")
+        pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
+        assert pairs == ["SIMFLEET_SLOT", "TZ", "API_KEY"]  # values via the CLI's env
+        assert not any("s3cr3t" in a for a in argv)
+        assert argv[-3:] == ("img:1", "python3", "main.py")
+
+    def test_a_spec_variable_named_like_a_cli_setting_is_passed_by_value(
+        self, tmp_path: Path
+    ) -> None:
+        launch = self.launch(tmp_path, container_env=("HOME",), secret_names=frozenset())
+        argv = docker_argv(launch, "docker")
+        assert "HOME=/root" in argv
+
+    def test_a_secret_with_such_a_name_is_refused(self, tmp_path: Path) -> None:
+        launch = self.launch(tmp_path, container_env=("HOME",), secret_names=frozenset({"HOME"}))
+        with pytest.raises(LaunchError, match="secretEnv HOME"):
+            docker_argv(launch, "docker")
+
+    def test_names_differ_between_state_directories(self, tmp_path: Path) -> None:
+        a = container_name(tmp_path / "a" / "local" / "jobs" / "sim" / "t1")
+        b = container_name(tmp_path / "b" / "local" / "jobs" / "sim" / "t1")
+        assert a != b
+        assert a.endswith("-t1")
