@@ -86,9 +86,10 @@ def apply(
                     )
                 except TransientBackendError as exc:  # throttled or unreachable: wait, retry
                     pause = exc.retry_after if exc.retry_after is not None else 2.0
-                    click.echo(f"backend busy ({exc}); retrying in {pause:g}s", err=True)
                     if not wait or time.monotonic() + pause > deadline:
+                        click.echo(f"backend busy: {exc}", err=True)
                         return False
+                    click.echo(f"backend busy ({exc}); retrying in {pause:g}s", err=True)
                     await asyncio.sleep(pause)
                     continue
                 except BackendError as exc:

@@ -25,8 +25,9 @@ class Redactor:
         self._values: frozenset[str] = frozenset()
 
     def update(self, values: Iterable[str]) -> None:
-        """Replace the set of values to mask (empty strings are ignored)."""
-        self._values = frozenset(v for v in values if v)
+        """Add values to mask (empty strings are ignored). Nothing is ever forgotten: after
+        a key is rotated, old simulators' output may still hold the old value."""
+        self._values = self._values | frozenset(v for v in values if v)
 
     def scrub(self, text: str) -> str:
         """``text`` with every known secret replaced by the mask."""

@@ -141,4 +141,4 @@ def test_a_failing_build_says_why(engine: None, tmp_path: Path) -> None:
     built = simfleet("build", str(tmp_path), "--tag", "simfleet-test/broken:1", cwd=tmp_path)
     assert built.returncode == 1
     assert "build failed" in built.stderr
-    assert "7" in built.stderr
+    assert "returned a non-zero code: 7" in built.stderr

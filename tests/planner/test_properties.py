@@ -168,7 +168,7 @@ def drive(
             check_invariants(desired, after, allowed)
             for name, minimum in floor.items():
                 if not any(
-                    isinstance(a, StopTask) and a.reason.value == "scale-down"
+                    isinstance(a, StopTask) and a.reason.value == "scale-down" and a.job == name
                     for a in result.actions
                 ):
                     assert serving(after, name) >= minimum, f"{name} below its floor"

@@ -90,6 +90,7 @@ def test_apply_wait_ends_when_simulators_finish_for_good(local_fleet: Fleet) -> 
 
 def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> None:
     """The daemon with --runtime docker: containers come up, a killed one comes back."""
+    from controller.backends.local._docker import container_name
     from tests.backends.local.test_docker import IMAGE, _engine_ready
 
     why = _engine_ready()
@@ -119,10 +120,16 @@ def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> No
         "alpha", lambda s: s["ready"] == 2 and s["simulators"][1]["restarts"] == 1, timeout=60
     )
     assert fleet.terminate(timeout=60) == 0
-    left = subprocess.run(
-        ["docker", "ps", "-a", "--filter", "label=simfleet.task", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert not {n for n in names if n in left}, f"containers left behind: {left}"
+    prefix = container_name(fleet.state_dir / "local" / "jobs" / "alpha" / "x")[: -len("x")]
+
+    def leftovers() -> list[str]:
+        listed = subprocess.run(
+            ["docker", "ps", "-a", "--filter", f"name=^{prefix}", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        return listed
+
+    # every container of this state directory, the replacement of slot 1 included
+    wait_until(lambda: leftovers() == [], timeout=30, what="no container left behind")
