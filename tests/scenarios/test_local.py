@@ -114,7 +114,7 @@ def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> No
         ).stdout.split()
         return {name for name in listed if name.split("-", 2)[2] in ids}
 
-    names = wait_until(lambda: len(containers()) == 2 and containers(), timeout=30)
+    wait_until(lambda: len(containers()) == 2, timeout=30, what="both containers")
     fleet.crash("alpha", 1)  # kill -9 of its `docker run`: the container must not linger
     fleet.wait_sim(
         "alpha", lambda s: s["ready"] == 2 and s["simulators"][1]["restarts"] == 1, timeout=60
