@@ -123,13 +123,12 @@ def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> No
     prefix = container_name(fleet.state_dir / "local" / "jobs" / "alpha" / "x")[: -len("x")]
 
     def leftovers() -> list[str]:
-        listed = subprocess.run(
+        return subprocess.run(
             ["docker", "ps", "-a", "--filter", f"name=^{prefix}", "--format", "{{.Names}}"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.split()
-        return listed
 
     # every container of this state directory, the replacement of slot 1 included
     wait_until(lambda: leftovers() == [], timeout=30, what="no container left behind")
