@@ -116,6 +116,9 @@ def apply(
                 pause = 1.0  # never inside a Retry-After window
                 if result.retry_after is not None:
                     pause = max(pause, (result.retry_after - utc_now()).total_seconds())
+                if time.monotonic() + pause > deadline:
+                    click.echo(f"not converged after {timeout:g}s", err=True)
+                    return False
                 await asyncio.sleep(pause)
 
     if not asyncio.run(main()):

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from controller.cli import _options
-from controller.images import ImageError, InitError, build, init, push
+from controller.images import DEFAULT_BASE, ImageError, InitError, build, init, push
 
 
 @click.group()
@@ -18,9 +18,7 @@ def image() -> None:
 
 @image.command("init")
 @click.argument("folder", type=click.Path(path_type=Path), default=Path("."))
-@_options.option(
-    "--base", env="BASE", default="python:3.11-slim", show_default=True, help="Base image."
-)
+@_options.option("--base", env="BASE", default=DEFAULT_BASE, show_default=True, help="Base image.")
 @_options.option(
     "--command",
     env="COMMAND",

@@ -4,7 +4,16 @@ Used by ``simfleet image``. The Docker SDK is imported here and in the local bac
 docker runtime only (an import-linter contract).
 """
 
-from controller.images._dockerfile import InitError, Written, detect_command, init
+from controller.images._dockerfile import DEFAULT_BASE, InitError, Written, detect_command, init
 from controller.images._engine import ImageError, build, push
 
-__all__ = ["ImageError", "InitError", "Written", "build", "detect_command", "init", "push"]
+__all__ = [
+    "DEFAULT_BASE",
+    "ImageError",
+    "InitError",
+    "Written",
+    "build",
+    "detect_command",
+    "init",
+    "push",
+]

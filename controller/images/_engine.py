@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
-from docker.errors import APIError, DockerException
+from docker.errors import DockerException
 
 Progress = Callable[[str], None]
 
@@ -51,7 +51,7 @@ def build(folder: Path, tag: str, progress: Progress) -> str:
         _follow(build_log, progress)
         image_id: str = client.images.get(tag).id
         return image_id
-    except (APIError, DockerException) as error:
+    except DockerException as error:  # APIError is one too
         raise ImageError(str(error)) from error
     finally:
         client.close()
@@ -64,14 +64,14 @@ def push(
     repository, _, version = tag.rpartition(":")
     if not repository or "/" in version:
         repository, version = tag, "latest"
-    auth = {"username": username, "password": password} if username else None
+    auth = {"username": username, "password": password} if username and password else None
     client = _client()
     try:
         stream = client.api.push(
             repository, tag=version, stream=True, decode=True, auth_config=auth
         )
         _follow(stream, progress)
-    except (APIError, DockerException) as error:
+    except DockerException as error:  # APIError is one too
         raise ImageError(str(error)) from error
     finally:
         client.close()
