@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -22,7 +22,8 @@ from controller.cli._backend import opened
 from controller.cli._oneshot import one_pass
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Progress, Status
-from controller.reconcile import describe
+from controller.reconcile import PassResult, describe
+from controller.spec import SpecError
 
 
 def stalled(status: Status) -> list[str]:
@@ -33,6 +34,23 @@ def stalled(status: Status) -> list[str]:
         for c in s.conditions
         if c.type is ConditionType.STALLED and c.status
     ]
+
+
+def report(result: PassResult, errors: Sequence[SpecError]) -> None:
+    """What one pass did, and what went wrong, one line each."""
+    for error in errors:
+        click.echo(str(error), err=True)
+    for action in result.executed:
+        click.echo(describe(action))
+    for failure in result.failures:
+        click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
+
+
+def next_pause(result: PassResult) -> float:
+    """A second between passes, or longer: never inside a Retry-After window."""
+    if result.retry_after is None:
+        return 1.0
+    return max(1.0, (result.retry_after - utc_now()).total_seconds())
 
 
 def progress_lines(status: Status) -> str:
@@ -95,12 +113,7 @@ def apply(
                 except BackendError as exc:
                     raise click.ClickException(str(exc)) from exc
                 progress = result.plan.progress
-                for error in errors:
-                    click.echo(str(error), err=True)
-                for action in result.executed:
-                    click.echo(describe(action))
-                for failure in result.failures:
-                    click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
+                report(result, errors)
                 if not wait:
                     return not errors and not result.failures
                 click.echo(progress_lines(result.status))
@@ -110,12 +123,7 @@ def apply(
                 if stuck := stalled(result.status):
                     click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
                     return False
-                if time.monotonic() > deadline:
-                    click.echo(f"not converged after {timeout:g}s", err=True)
-                    return False
-                pause = 1.0  # never inside a Retry-After window
-                if result.retry_after is not None:
-                    pause = max(pause, (result.retry_after - utc_now()).total_seconds())
+                pause = next_pause(result)
                 if time.monotonic() + pause > deadline:
                     click.echo(f"not converged after {timeout:g}s", err=True)
                     return False
