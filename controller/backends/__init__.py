@@ -5,9 +5,19 @@ official SDK. Both satisfy :class:`Backend`; the same scenario tests run against
 """
 
 from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
-from controller.backends._protocol import Backend, OutputChunk, OutputStream, byte_range
+from controller.backends._protocol import (
+    TAIL_BYTES,
+    TAIL_LINES,
+    Backend,
+    OutputChunk,
+    OutputStream,
+    byte_range,
+    last_lines,
+)
 
 __all__ = [
+    "TAIL_BYTES",
+    "TAIL_LINES",
     "Backend",
     "BackendError",
     "OutputChunk",
@@ -15,4 +25,5 @@ __all__ = [
     "PermanentBackendError",
     "TransientBackendError",
     "byte_range",
+    "last_lines",
 ]

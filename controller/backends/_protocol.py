@@ -43,6 +43,17 @@ def byte_range(offset: int, length: int | None, size: int) -> tuple[int, int]:
     return start, end
 
 
+#: A stderr tail in status: at most this many lines from at most this many bytes.
+TAIL_LINES = 10
+TAIL_BYTES = 2048
+
+
+def last_lines(data: bytes, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of some output, decoded, without the final newline."""
+    text = data.decode("utf-8", errors="replace").rstrip("\n")
+    return "\n".join(text.split("\n")[-lines:]) if text else ""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where simulators run: this machine (``local``) or Azure Batch (``azure``)."""

@@ -29,6 +29,7 @@ from controller.backends.azure import _mapping
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
 from controller.backends.azure._errors import classify, code_of
 from controller.backends.azure._observation import TaskObserver
+from controller.backends.azure._tails import StderrTails
 from controller.planner import (
     Action,
     AddTasks,
@@ -92,6 +93,7 @@ class AzureBackend:
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
         self._tasks = TaskObserver(self._client, max_age=listing_max_age)
+        self._tails = StderrTails(self._read_quietly)
         self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
 
     def _hold_while_throttled(self) -> None:
@@ -118,6 +120,7 @@ class AzureBackend:
             jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
             owned = [j.id for j in jobs if _mapping.owned(j.metadata)]
             self._tasks.forget_except(set(owned))
+            self._tails.forget_except(set(owned))
             listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
         except Exception as exc:
             raise self._classified(exc, "observe") from exc
@@ -131,9 +134,16 @@ class AzureBackend:
         async with self._limit:
             self._hold_while_throttled()  # another listing may have been throttled meanwhile
             try:
-                return await self._tasks.tasks(job)
+                tasks = await self._tasks.tasks(job)
             except Exception as exc:
                 raise self._classified(exc, f"list tasks of {job}") from exc
+        return await self._tails.fill(job, tasks)
+
+    async def _read_quietly(
+        self, job: str, task_id: str, stream: OutputStream, offset: int
+    ) -> OutputChunk:
+        async with self._limit:
+            return await self.read_output(job, task_id, stream, offset)
 
     # ----------------------------------------------------------------------- executing
 
@@ -264,6 +274,7 @@ class AzureBackend:
         path = f"{stream}.txt"
         doing = f"read {path} of {task_id}"
         try:
+            self._hold_while_throttled()
             props = await self._client.get_task_file_properties(job, task_id, path)
             size = int(props.content_length)
             start, end = byte_range(offset, length, size)
@@ -274,7 +285,7 @@ class AzureBackend:
             )
             data = b"".join([part async for part in parts])
         except HttpResponseError as exc:
-            raise classify(exc, doing) from exc
+            raise self._classified(exc, doing) from exc
         return OutputChunk(data, start, size)
 
     def on_change(self, callback: Callable[[], None]) -> None:

@@ -11,10 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from controller.backends import OutputChunk, byte_range
-
-TAIL_LINES = 10
-TAIL_BYTES = 2048
+from controller.backends import TAIL_BYTES, TAIL_LINES, OutputChunk, byte_range, last_lines
 
 
 def read_chunk(path: Path, offset: int = 0, length: int | None = None) -> OutputChunk:
@@ -50,6 +47,4 @@ def tail(path: Path, *, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) ->
     Returns:
         The text without its final newline, undecodable bytes replaced.
     """
-    chunk = read_chunk(path, -max_bytes)
-    text = chunk.data.decode("utf-8", errors="replace").rstrip("\n")
-    return "\n".join(text.split("\n")[-lines:]) if text else ""
+    return last_lines(read_chunk(path, -max_bytes).data, lines)

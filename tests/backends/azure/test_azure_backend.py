@@ -377,3 +377,40 @@ class TestRetryAfterWithinOneAction:
             await backend.observe()
         assert emulator.counters.count("Tasks_CreateTaskCollection") == sent
         assert len(emulator.faults.early_arrivals) == in_flight
+
+
+class TestStderrTails:
+    async def test_the_newest_failure_shows_its_stderr_once_fetched(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        want = desired(simulation(simulators=2), pools=AUTO)
+        await converge(backend, want, emulator)
+        victim = (await backend.observe()).jobs["cartpole"].tasks[1]
+        lines = "".join(f"line {i}\n" for i in range(30)) + "Traceback: boom\n"
+        emulator.finish_task("cartpole", victim.id, exit_code=1, stderr=lines)
+        result = await run_pass(want, backend, clock_of(emulator))
+        row = result.status.simulations[0].simulators[1]
+        assert row.last_exit is not None
+        assert row.last_exit.stderr_tail.endswith("line 29\nTraceback: boom")
+        assert row.last_exit.stderr_tail.count("\n") == 9  # the last 10 lines
+        backend.requests.counts.clear()
+        await backend.observe()
+        files = [op for (op, _), n in backend.request_counts().items() if "/files/" in op]
+        assert files == []  # a completed task's output does not change: fetched once
+
+    async def test_a_task_that_never_ran_is_not_asked_again(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        emulator.add_rule(
+            TaskRule(image_contains="broken", failure_code="ContainerPullImageFailed")
+        )
+        want = desired(simulation(simulators=1, image="cartpole:broken"), pools=AUTO)
+        for _ in range(4):
+            await run_pass(want, backend, clock_of(emulator))
+            emulator.advance(5)
+        await backend.observe()  # has seen the newest failure now
+        backend.requests.counts.clear()
+        await backend.observe()
+        await backend.observe()
+        asked = sum(n for (op, _), n in backend.request_counts().items() if "/files/" in op)
+        assert asked == 0  # known to have no files: never asked again

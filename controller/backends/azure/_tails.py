@@ -1,0 +1,61 @@
+"""The tail of stderr for a failed simulator's ``lastExit``, fetched once per failure.
+
+Listings carry exit codes and failure codes but not output. Status shows the newest exit
+of each slot, so only that task's ``stderr.txt`` is read: its size, then its last 2 KiB
+(two small requests), at most ``per_pass`` failures a pass, and never again for the same
+task — a completed task's output does not change. A task that never ran (an image pull
+failure) has no files; that is remembered as an empty tail. Observation stays a handful of
+list requests; this adds a couple of requests per new failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+
+from controller.backends._errors import BackendError, TransientBackendError
+from controller.backends._protocol import TAIL_BYTES, OutputChunk, OutputStream, last_lines
+from controller.planner import ExitReason, ObservedTask
+
+Reader = Callable[[str, str, OutputStream, int], Awaitable[OutputChunk]]
+
+
+class StderrTails:
+    """A cache of stderr tails by (job, task id), filled a few failures at a time."""
+
+    def __init__(self, read: Reader, *, per_pass: int = 8) -> None:
+        self._read = read
+        self._per_pass = per_pass
+        self._known: dict[tuple[str, str], str] = {}
+
+    def forget_except(self, jobs: set[str]) -> None:
+        """Drop tails of jobs that no longer exist."""
+        self._known = {k: v for k, v in self._known.items() if k[0] in jobs}
+
+    async def fill(self, job: str, tasks: Sequence[ObservedTask]) -> tuple[ObservedTask, ...]:
+        """``tasks`` with the stderr tail of each slot's newest failure filled in."""
+        newest: dict[int, ObservedTask] = {}
+        for task in tasks:
+            if task.exit is not None and (
+                task.slot not in newest or task.created_at > newest[task.slot].created_at
+            ):
+                newest[task.slot] = task
+        wanted = [
+            t for t in newest.values()
+            if t.exit is not None and t.exit.reason in (ExitReason.FAILED, ExitReason.LOST)
+            and (job, t.id) not in self._known
+        ][: self._per_pass]  # fmt: skip
+        for task in wanted:
+            try:
+                chunk = await self._read(job, task.id, OutputStream.STDERR, -TAIL_BYTES)
+                self._known[(job, task.id)] = last_lines(chunk.data)
+            except TransientBackendError:
+                continue  # throttled or unreachable: try again next pass
+            except BackendError:
+                self._known[(job, task.id)] = ""  # no files (never ran) or gone: don't retry
+        return tuple(
+            dataclasses.replace(t, exit=dataclasses.replace(t.exit, stderr_tail=tail))
+            if t.exit is not None and (tail := self._known.get((job, t.id)))
+            else t
+            for t in tasks
+        )
