@@ -10,7 +10,7 @@ Scenario tests still run the real backends; this is for properties and fast unit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -94,6 +94,10 @@ class FakeBackend:
         data = f"{stream} of {task_id}\n".encode()
         start, end = byte_range(offset, length, len(data))
         return OutputChunk(data[start:end], start, len(data))
+
+    def request_counts(self) -> Mapping[tuple[str, str], int]:
+        """No HTTP requests: nothing to count."""
+        return {}
 
     def on_change(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)

@@ -8,7 +8,7 @@ fake satisfies it without inheriting (structlog's style). Errors leave it only a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -82,6 +82,11 @@ class Backend(Protocol):
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (from the event loop) whenever something changed by itself,
         such as a simulator exiting. Backends that cannot notice changes never call it."""
+        ...
+
+    def request_counts(self) -> Mapping[tuple[str, str], int]:
+        """Requests sent so far by (operation, outcome), for ``/metrics``; backends that
+        send none (the local one) answer an empty mapping."""
         ...
 
     async def close(self, *, stop_simulators: bool = False) -> None:

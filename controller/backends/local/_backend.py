@@ -19,7 +19,7 @@ for processes, and must not write secret values.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,10 @@ class LocalBackend:
             self._store.save()
             self._store.unlock()
         self._state = "closed"
+
+    def request_counts(self) -> Mapping[tuple[str, str], int]:
+        """No HTTP requests: nothing to count."""
+        return {}
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` from the event loop after a simulator started or ended by itself.

@@ -31,7 +31,7 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from controller.backends.local._processes import ProcessRuntime
@@ -91,13 +91,14 @@ def cli_environment(launch: Launch) -> dict[str, str]:
     return env
 
 
-class DockerRuntime:
-    """Runs simulators as containers of the local Docker Engine (see the module docstring)."""
+class DockerRuntime(ProcessRuntime):
+    """Runs simulators as containers of the local Docker Engine (see the module docstring).
+
+    It is the process runtime with a different command: finding, watching and signalling
+    the wrapper are inherited unchanged.
+    """
 
     name = "docker"
-
-    def __init__(self, process: ProcessRuntime | None = None) -> None:
-        self._process = process or ProcessRuntime()
 
     def spawn(self, launch: Launch) -> Handle:
         """Start ``docker run`` for the simulator under the process wrapper.
@@ -110,7 +111,7 @@ class DockerRuntime:
             raise LaunchError("the docker runtime needs the docker CLI on PATH")
         name = container_name(launch.task_dir)
         start = ("/bin/sh", "-c", START, "simfleet-docker", docker, name)
-        return self._process.spawn(
+        return super().spawn(
             Launch(
                 task_dir=launch.task_dir,
                 image=launch.image,
@@ -120,27 +121,11 @@ class DockerRuntime:
             )
         )
 
-    def find(self, task_dir: Path) -> Handle | None:
-        return self._process.find(task_dir)
-
-    def alive(self, handle: Handle) -> bool:
-        return self._process.alive(handle)
-
-    def watch(self, handle: Handle, on_gone: Callable[[], None]) -> Callable[[], None]:
-        return self._process.watch(handle, on_gone)
-
-    def signal(self, handle: Handle, signum: int) -> None:
-        self._process.signal(handle, signum)
-
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
         """Read the exit code, then make sure no container outlives its ``docker run``."""
-        ending = self._process.collect(task_dir, handle)
+        ending = super().collect(task_dir, handle)
         remove_in_background(container_name(task_dir))
         return ending
-
-    def simulator_pid(self, task_dir: Path) -> int | None:
-        """The pid of ``docker run`` (the container's own pids live in its namespace)."""
-        return self._process.simulator_pid(task_dir)
 
 
 def remove_container(name: str, environ: Mapping[str, str] | None = None) -> None:
