@@ -271,15 +271,13 @@ async def run_pass(
     for action in decided.actions if execute else ():
         try:
             await backend.execute(action)
-        except TransientBackendError as exc:
-            failures.append(ActionFailure(action, str(exc), exc.code, transient=True))
-            log.warning("action_failed", action=describe(action), error=str(exc), code=exc.code)
-            if exc.retry_after is not None:
-                retry_after = clock() + timedelta(seconds=exc.retry_after)
-                break
         except BackendError as exc:
-            failures.append(ActionFailure(action, str(exc), exc.code, transient=False))
+            transient = isinstance(exc, TransientBackendError)
+            failures.append(ActionFailure(action, str(exc), exc.code, transient=transient))
             log.warning("action_failed", action=describe(action), error=str(exc), code=exc.code)
+            if isinstance(exc, TransientBackendError) and exc.retry_after is not None:
+                retry_after = clock() + timedelta(seconds=exc.retry_after)
+                break  # nothing more may be sent inside the Retry-After window
         else:
             executed.append(action)
             log.info("action", action=describe(action))

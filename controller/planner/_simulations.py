@@ -39,7 +39,7 @@ from controller.planner._types import (
     SimulationStatus,
     TaskTemplate,
 )
-from controller.spec import format_duration
+from controller.spec import SimulationSpec, format_duration
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,20 @@ def _held(
     return _Held((f"job is {job.state}; it is created again once gone",))
 
 
+#: Wake just after a deadline, so it has passed when the pass runs.
+TICK = timedelta(milliseconds=1)
+
+
+def _verdict(
+    facts: _progress.Facts, previous: Progress | None, spec: SimulationSpec, now: datetime
+) -> tuple[Progress | None, tuple[Condition, ...], bool]:
+    """Progress so far, the conditions, and whether the simulation is Stalled."""
+    deadline = spec.rollout.progress_deadline
+    progress = _progress.track(previous, facts, now)
+    stalled = _progress.stalled(progress, deadline, now)
+    return progress, _progress.conditions(facts, progress, deadline, now), stalled
+
+
 def _wakeups(
     decisions: Mapping[int, _restarts.Decision],
     slots: Mapping[int, Slot],
@@ -116,7 +130,7 @@ def _wakeups(
     if progress is None:
         return waits
     if not stalled:  # report Stalled on time
-        waits.append(progress.since + deadline + timedelta(milliseconds=1))
+        waits.append(progress.since + deadline + TICK)
     return waits + [  # a simulator that settles may be progress
         t.started_at + settle
         for s in slots.values()
@@ -184,8 +198,22 @@ def plan_simulation(
             return plan
         # Held back (no pool, job disabled or being replaced) while simulators are owed:
         # not converged, and Stalled once nothing moves for the progress deadline.
-        still = progress or Progress((0, 0), now)
-        return dataclasses.replace(plan, progress=still)
+        facts = _progress.facts_of(
+            slots,
+            {},
+            spec.simulators,
+            _fenceposts.resolve(spec.rollout, spec.simulators).unavailable,
+            now,
+            settle,
+            health=held.messages[-1],
+        )
+        progress, conditions, stalled = _verdict(
+            dataclasses.replace(facts, converged=False), progress, spec, now
+        )
+        assert progress is not None
+        wake = None if stalled else progress.since + spec.rollout.progress_deadline + TICK
+        status = dataclasses.replace(plan.status, conditions=conditions)
+        return dataclasses.replace(plan, status=status, progress=progress, requeue_after=wake)
 
     desired = spec.simulators
     actions: list[Action] = []
@@ -244,9 +272,7 @@ def plan_simulation(
         health=trouble[0] if trouble else "",
     )
     deadline = spec.rollout.progress_deadline
-    progress = _progress.track(progress, facts, now)
-    conditions = _progress.conditions(facts, progress, deadline, now)
-    stalled = _progress.stalled(progress, deadline, now)
+    progress, conditions, stalled = _verdict(facts, progress, spec, now)
     if stalled:
         messages.insert(0, f"stalled: no progress for {format_duration(deadline)}")
     waits = _wakeups(decisions, slots, progress, deadline, stalled, now, settle)

@@ -578,6 +578,17 @@ def test_a_simulation_held_back_is_not_converged() -> None:
     result = plan(desired(simulation(pool="simz")), observed(), EPOCH)
     assert result.actions == ()
     assert not result.converged
+    assert result.requeue_after == EPOCH + timedelta(minutes=10, milliseconds=1)
+    later = plan(
+        desired(simulation(pool="simz")),
+        observed(),
+        EPOCH + timedelta(minutes=11),
+        progress=result.progress,
+    )
+    (status,) = later.status.simulations
+    stalled = next(c for c in status.conditions if c.type.value == "Stalled")
+    assert stalled.status is True
+    assert "pool simz is not defined" in stalled.message
     suspended = plan(desired(SUSPENDED), observed(job()), EPOCH)
     assert suspended.converged  # suspended on purpose: nothing is owed
 
