@@ -13,6 +13,7 @@ recorded against its object while the other actions go on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -209,9 +210,10 @@ class PassResult:
     started_at: datetime
     duration: timedelta
 
-    @property
+    @functools.cached_property
     def status(self) -> Status:
-        """The plan's status with failed actions added to their objects' messages."""
+        """The plan's status with failed actions added to their objects' messages
+        (computed once; metrics, ``/status`` and ``apply`` all read it)."""
         return with_failures(self.plan.status, self.failures)
 
 
