@@ -93,7 +93,7 @@ class AzureBackend:
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
         self._tasks = TaskObserver(self._client, max_age=listing_max_age)
-        self._tails = StderrTails(self._read_quietly)
+        self._tails = StderrTails(self._read_limited)
         self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
 
     def _hold_while_throttled(self) -> None:
@@ -139,7 +139,7 @@ class AzureBackend:
                 raise self._classified(exc, f"list tasks of {job}") from exc
         return await self._tails.fill(job, tasks)
 
-    async def _read_quietly(
+    async def _read_limited(
         self, job: str, task_id: str, stream: OutputStream, offset: int
     ) -> OutputChunk:
         async with self._limit:
