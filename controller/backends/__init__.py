@@ -14,8 +14,11 @@ from controller.backends._protocol import (
     byte_range,
     last_lines,
 )
+from controller.backends._redaction import MASK, MIN_SECRET_LENGTH, Redactor, redact, too_short
 
 __all__ = [
+    "MASK",
+    "MIN_SECRET_LENGTH",
     "TAIL_BYTES",
     "TAIL_LINES",
     "Backend",
@@ -23,7 +26,10 @@ __all__ = [
     "OutputChunk",
     "OutputStream",
     "PermanentBackendError",
+    "Redactor",
     "TransientBackendError",
     "byte_range",
     "last_lines",
+    "redact",
+    "too_short",
 ]

@@ -10,43 +10,29 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-MASK = "****"
+from controller.backends import Redactor
 
 
-class Redactor:
-    """A structlog processor that masks every registered secret value in event strings."""
-
-    def __init__(self) -> None:
-        self._values: frozenset[str] = frozenset()
-
-    def update(self, values: Iterable[str]) -> None:
-        """Add values to mask (empty strings are ignored). Nothing is ever forgotten: after
-        a key is rotated, old simulators' output may still hold the old value."""
-        self._values = self._values | frozenset(v for v in values if v)
-
-    def scrub(self, text: str) -> str:
-        """``text`` with every known secret replaced by the mask."""
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
+class LogRedactor(Redactor):
+    """The :class:`~controller.backends.Redactor` as a structlog processor: every string
+    value of an event is scrubbed."""
 
     def __call__(
         self, _logger: Any, _method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if self._values:
+        if self:
             for key, value in list(event.items()):
                 if isinstance(value, str):
                     event[key] = self.scrub(value)
         return event
 
 
-REDACTOR = Redactor()
+REDACTOR = LogRedactor()
 
 
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
