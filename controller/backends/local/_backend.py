@@ -8,9 +8,18 @@ pool's slots cap how many simulators run and the rest wait, a deleted job or poo
 
 The pieces: :mod:`._store` remembers (``state.json`` plus task folders, under a lock),
 :mod:`._lifecycle` moves tasks from pending to exited (with :mod:`._scheduler`,
-:mod:`._launching`, the runtime and :mod:`._supervisor`), :mod:`._snapshot` builds the
-observed state. This class is the :class:`~controller.backends.Backend` surface: it turns
-each action into record changes and hands the rest to the lifecycle.
+:mod:`._launching`, the runtime and :mod:`._supervisor`), :mod:`._recovery` takes over
+what a previous controller left, :mod:`._snapshot` builds the observed state. This class
+is the :class:`~controller.backends.Backend` surface: it turns each action into record
+changes and hands the rest to the lifecycle.
+
+The state file is written once per burst of changes, shortly after them, at the start of
+every ``observe`` and at close, never once per action. When it cannot be written, nothing
+in memory waits for it: ``observe`` and ``execute`` raise ``StateWriteFailed`` (transient)
+until a write succeeds again. When the state directory is taken away (its lock file
+removed or replaced: ``rm -rf``, or another controller locked it anew), this backend stops
+acting for good: it neither starts nor signals a simulator again, writes nothing, and every
+call raises ``StateDirLost``.
 
 It must not decide anything the planner decides, must not block the event loop waiting
 for processes, and must not write secret values.
@@ -19,11 +28,16 @@ for processes, and must not write secret values.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import resource
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import assert_never
+
+import structlog
 
 from controller.backends import OutputChunk, OutputStream, PermanentBackendError
 from controller.backends import TransientBackendError as Transient
@@ -37,7 +51,8 @@ from controller.backends.local._records import (
     TaskRecord,
     TemplateRecord,
 )
-from controller.backends.local._runtime import STDERR_FILE, STDOUT_FILE, Runtime
+from controller.backends.local._recovery import Recovery
+from controller.backends.local._runtime import STDERR_FILE, STDOUT_FILE, OutputLimits, Runtime
 from controller.backends.local._store import Store, check_id
 from controller.planner import (
     Action,
@@ -52,6 +67,15 @@ from controller.planner import (
     ResizePool,
     StopTask,
 )
+
+#: Seconds between a change and the state file write that includes it (coalescing).
+FLUSH_DELAY = 0.25
+#: ``execute`` lets the event loop run after this many seconds of back-to-back actions.
+YIELD_EVERY = 0.02
+#: Descriptors the controller may hold (a pidfd per simulator), if the hard limit allows.
+WANTED_DESCRIPTORS = 65536
+
+log = structlog.get_logger("simfleet.local")
 
 
 def _utc_now() -> datetime:
@@ -76,39 +100,58 @@ class LocalBackend:
         stop_grace: float = 10.0,
         read_only: bool = False,
         runtime: Runtime | None = None,
+        log_max_bytes: int = OutputLimits.max_bytes,
+        log_max_files: int = OutputLimits.max_files,
     ) -> None:
         """Prepare a backend; nothing is read, locked or started before :meth:`open`.
 
         Args:
             state_dir: the controller's state directory; this backend uses ``local/``.
+                A relative path is made absolute here, once.
             clock: returns the current time, timezone-aware UTC.
             stop_grace: seconds between SIGTERM and SIGKILL when stopping a simulator.
             read_only: observe and read output only (``simfleet logs``): no lock, never
                 spawns, signals or writes.
             runtime: what runs simulators; the ``process`` runtime by default.
+            log_max_bytes: the size at which a simulator's stdout or stderr file is
+                rotated (10 MiB by default, like the kubelet).
+            log_max_files: how many files of each stream are kept, the current one
+                included (5 by default; at least 2).
+
+        Raises:
+            ValueError: output limits out of range.
         """
-        self._store = Store(state_dir, read_only=read_only)
+        self._store = Store(state_dir, read_only=read_only, clock=clock)
         self._read_only = read_only
         self._runtime: Runtime = runtime or ProcessRuntime()
         self._life = Lifecycle(
-            self._store, self._runtime, clock=clock, grace=stop_grace, changed=self._changed
+            self._store,
+            self._runtime,
+            clock=clock,
+            grace=stop_grace,
+            changed=self._changed,
+            output=OutputLimits(log_max_bytes, log_max_files),
         )
         self._clock = clock
         self._callbacks: list[Callable[[], None]] = []
         self._notify_pending = False
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._last_yield = time.monotonic()
+        self._lost = False
         self._state = "new"  # new → open → closing → closed
 
     async def open(self) -> None:
         """Lock the state directory, load it and take over what the last controller left.
 
-        Each task recorded as running is adopted if its process still runs (same pid and
-        start time), reported with its exit code if it ended meanwhile, or reported LOST.
-        Pending tasks that fit are started.
+        Simulators are taken over from the records and from the process table together
+        (see :mod:`._recovery`): no record, damaged or missing, stops the backend from
+        opening. Pending tasks that fit are started.
 
         Raises:
             PermanentBackendError: another controller holds the state directory
-                (``StateDirLocked``), the state file is unreadable (``StateCorrupt``), or
-                the directory cannot be used at all (``StateDirUnusable``).
+                (``StateDirLocked``), or the directory cannot be used at all
+                (``StateDirUnusable``).
         """
         if self._state != "new":
             return
@@ -118,8 +161,10 @@ class LocalBackend:
             self._store.load()
             self._state = "open"
             if not self._read_only:
-                self._life.recover()
-                self._store.save()
+                _raise_descriptor_limit()
+                self._store.on_mark = self._flush_later
+                self._store.take_out_trash()
+                Recovery(self._store, self._runtime, self._life, self._clock).run()
         except OSError as error:
             self._abandon()
             raise PermanentBackendError(
@@ -128,6 +173,9 @@ class LocalBackend:
         except PermanentBackendError:
             self._abandon()
             raise
+        if not self._read_only:
+            with contextlib.suppress(OSError):  # observe reports it, and it is retried
+                await self._flush()
 
     async def __aenter__(self) -> LocalBackend:
         await self.open()
@@ -140,19 +188,28 @@ class LocalBackend:
         """Let go of the state directory.
 
         Args:
-            stop_simulators: SIGTERM every simulator, SIGKILL those still there after the
-                grace period, and record them as STOPPED (the daemon's SIGTERM/Ctrl-C).
-                Otherwise they keep running and the next controller adopts them.
+            stop_simulators: SIGTERM every simulator at once, SIGKILL those still there
+                after the grace period, and record them as STOPPED (the daemon's
+                SIGTERM/Ctrl-C). Otherwise they keep running and the next controller
+                adopts them; tasks being started are started first.
         """
         if self._state != "open":
             return
         self._state = "closing"
-        if not self._read_only:
+        if not self._read_only and not self._lost:
             if stop_simulators:
                 await self._life.stop_everything()
+            else:
+                await self._life.drain()
             self._life.close()
-            self._store.save()
-            self._store.unlock()
+            await self._runtime.settle()
+            self._cancel_flush_timer()
+            try:
+                await self._flush()
+            except OSError as error:
+                log.error("state_not_saved", path=str(self._store.state_file), error=str(error))
+        self._cancel_flush_timer()
+        self._store.unlock()
         self._state = "closed"
 
     def request_counts(self) -> Mapping[tuple[str, str], int]:
@@ -174,10 +231,23 @@ class LocalBackend:
 
         Returns:
             The snapshot; running tasks carry the simulator's pid.
+
+        Raises:
+            TransientBackendError: ``StateWriteFailed``: the state directory could not be
+                written (the write, and starting what waits, are tried again each call).
+            PermanentBackendError: ``StateDirLost``: the state directory was taken away.
         """
-        self._require_open()
+        self._require_usable()
         if self._read_only:
             self._store.reload_if_changed()
+        else:
+            failed: Exception | None = self._life.retry_storage()
+            try:
+                await self._flush()
+            except OSError as error:
+                failed = failed or error
+            if failed is not None:
+                raise self._write_failed(failed)
         return _snapshot.snapshot(self._store, self._pid_of)
 
     async def read_output(
@@ -194,11 +264,13 @@ class LocalBackend:
             job: the simulation's job.
             task_id: the task.
             stream: stdout or stderr.
-            offset: first byte; negative counts from the end.
+            offset: first byte of the stream (rotated parts included); negative counts
+                from its end.
             length: at most this many bytes; None reads to the end.
 
         Returns:
-            The bytes, their offset and the file's current size.
+            The bytes, their offset in the stream and the stream's size so far; bytes
+            already rotated away are skipped (the offset says where the data starts).
 
         Raises:
             PermanentBackendError: ``code="TaskNotFound"``.
@@ -210,8 +282,8 @@ class LocalBackend:
         if ref not in self._store.tasks:
             raise PermanentBackendError(f"no task {task_id} in job {job}", code="TaskNotFound")
         name = STDOUT_FILE if stream is OutputStream.STDOUT else STDERR_FILE
-        path = self._store.task_dir(ref) / name
-        return await asyncio.to_thread(_output.read_chunk, path, offset, length)
+        task_dir = self._store.task_dir(ref)
+        return await asyncio.to_thread(_output.read_stream, task_dir, name, offset, length)
 
     # --------------------------------------------------------------------- execute
 
@@ -221,18 +293,27 @@ class LocalBackend:
 
         Raises:
             PermanentBackendError: ``JobNotFound`` / ``PoolNotFound``, ``InvalidId``,
-                ``ReadOnly``.
+                ``ReadOnly``, ``StateDirLost``.
             TransientBackendError: ``JobBeingDeleted`` / ``PoolBeingDeleted``, or
-                ``StateWriteFailed`` when the state directory could not be written.
+                ``StateWriteFailed`` while the state directory cannot be written.
         """
-        self._require_open()
+        self._require_usable()
         if self._read_only:
             raise PermanentBackendError("this local backend is read-only", code="ReadOnly")
+        if time.monotonic() - self._last_yield > YIELD_EVERY:  # a long pass: let others run
+            await asyncio.sleep(0)
+            self._last_yield = time.monotonic()
+            self._require_usable()
+        if self._store.write_error is not None:
+            try:
+                await self._flush()
+            except OSError as error:
+                raise self._write_failed(error) from error
         try:
             self._apply(action)
-            self._store.save()
         except OSError as error:  # the state directory itself failed (disk full, …)
-            raise Transient(f"local state: {error}", code="StateWriteFailed") from error
+            raise self._write_failed(error) from error
+        self._store.mark()
 
     def _apply(self, action: Action) -> None:
         match action:
@@ -348,6 +429,78 @@ class LocalBackend:
         self._store.unlock()
         self._state = "closed"
 
+    async def _flush(self) -> None:
+        """Write the state now if it changed (checking first that the directory is still
+        ours: a lost directory is never written)."""
+        self._require_owner()
+        await self._store.flush()
+
+    def _flush_later(self) -> None:
+        """Called on every change: one write shortly after a burst of them."""
+        if self._flush_timer is not None or self._lost or self._state != "open":
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # changed outside the event loop: the next flush writes it
+            return
+        self._flush_timer = loop.call_later(FLUSH_DELAY, self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        self._flush_timer = None
+        if self._flushing is None and self._state == "open" and not self._lost:
+            self._flushing = asyncio.get_running_loop().create_task(self._background_flush())
+
+    async def _background_flush(self) -> None:
+        try:
+            await self._flush()
+        except OSError:
+            pass  # observe raises StateWriteFailed with the error; the timer tries again
+        except PermanentBackendError:
+            pass  # StateDirLost: logged once by _require_usable
+        finally:
+            self._flushing = None
+        if self._store.dirty and self._store.write_error is None:
+            self._flush_later()  # changes made while writing
+
+    def _cancel_flush_timer(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+
+    def _write_failed(self, error: Exception) -> Transient:
+        """The ``StateWriteFailed`` error for a failed write of the state directory."""
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        message = (
+            f"cannot write the local state in {self._store.root}: {detail}; "
+            "running simulators are unaffected, retrying"
+        )
+        log.warning("state_write_failed", path=str(self._store.root), error=detail)
+        return Transient(message, code="StateWriteFailed")
+
+    def _require_usable(self) -> None:
+        """Open, and still the owner of the state directory (checked on every call)."""
+        self._require_open()
+        self._require_owner()
+
+    def _require_owner(self) -> None:
+        """Still the owner of the state directory: its lock file is the one we hold."""
+        if not self._lost and not self._read_only and not self._store.lock_intact():
+            self._lost = True
+            self._life.abandon()
+            self._cancel_flush_timer()
+            log.error(
+                "state_dir_lost",
+                path=str(self._store.root),
+                action="this controller no longer starts, stops or records anything",
+            )
+        if self._lost:
+            raise PermanentBackendError(
+                f"the state directory {self._store.root} was removed or replaced (its lock "
+                "file is not the one this controller holds); this controller stopped "
+                "acting and must be restarted",
+                code="StateDirLost",
+            )
+
     def _pid_of(self, task: TaskRecord) -> int | None:
         return self._runtime.simulator_pid(self._store.task_dir(task.ref))
 
@@ -368,3 +521,13 @@ class LocalBackend:
             raise PermanentBackendError(
                 f"the local backend is {self._state}, not open", code="NotOpen"
             )
+
+
+def _raise_descriptor_limit() -> None:
+    """Each watched simulator holds a pidfd: raise the soft limit on open descriptors
+    towards the hard one (1,024 by default would cap a fleet at about a thousand)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = WANTED_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, WANTED_DESCRIPTORS)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.backends.local._records import TaskRecord
-from controller.backends.local._runtime import Launch, LaunchError
+from controller.backends.local._runtime import Launch, LaunchError, OutputLimits
 
 #: Controller variables a simulator inherits when they are set.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+DEFAULT_OUTPUT = OutputLimits()
 #: What simfleet itself tells every simulator.
 SIMFLEET_VARIABLES = (
     "SIMFLEET_SIMULATION",
@@ -75,6 +76,9 @@ def launch_of(
     task_dir: Path,
     secret_values: Mapping[str, str] | None,
     environ: Mapping[str, str],
+    *,
+    pool: str = "",
+    output: OutputLimits = DEFAULT_OUTPUT,
 ) -> Launch:
     """Everything a runtime needs to start ``task``.
 
@@ -83,6 +87,8 @@ def launch_of(
         task_dir: its folder; also the working directory when the task has no workdir.
         secret_values: see :func:`child_environment`.
         environ: the controller's environment.
+        pool: the pool it starts on.
+        output: how much of its output is kept.
 
     Returns:
         The launch description.
@@ -108,4 +114,6 @@ def launch_of(
             )
         ),
         secret_names=frozenset(s.name for s in task.template.secrets),
+        pool=pool,
+        output=output,
     )

@@ -2,36 +2,61 @@
 
 :class:`Lifecycle` starts pending tasks when :mod:`._scheduler` says they fit, stops
 tasks (pending ones at once, running ones by SIGTERM and, after the grace, SIGKILL),
-records exits the :mod:`._supervisor` reports, removes deleted jobs and pools once their
-simulators are gone, and takes over what a previous controller left behind.
+records exits the :mod:`._supervisor` reports and removes deleted jobs and pools once their
+simulators are gone. What a previous controller left behind is taken over by
+:mod:`._recovery`.
 
-Why the state is saved before and after each spawn: a controller killed with ``kill -9``
-at any moment must, when started again, find every simulator it started (a task saved as
-``launching`` is looked for in ``/proc``), learn the exit code of each that ended
-meanwhile, and start nothing twice.
+Large fleets must not block the event loop: tasks that may start are marked launching
+(they hold their slot) and queued, and one launcher task spawns them in slices, yielding
+between slices. Exits arrive one by one from the supervisor, but what follows an exit
+(removing deleted jobs, starting what now fits, telling the daemon) runs once per burst.
+
+Every start ends in a state: running, failed with the reason (a value the OS cannot pass,
+a missing variable, any exception at all), or back to pending when the state directory
+could not be written (reported through :attr:`Lifecycle.storage_error`, retried once the
+backend is asked again). Nothing is ever left launching.
 
 It must not decide anything the planner decides (what to run, restarts, back-off), must
-not block the event loop waiting for processes, and must not write secret values.
+not block the event loop waiting for processes, and must not write secret values: the
+secrets of a running task stay in memory to mask its stderr tail when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
+import structlog
+
+from controller.backends import redact
 from controller.backends.local import _exits, _launching, _output, _scheduler
 from controller.backends.local._records import StopIntent, TaskPhase, TaskRecord, TaskRef
-from controller.backends.local._runtime import STDERR_FILE, Ending, Handle, LaunchError, Runtime
+from controller.backends.local._runtime import (
+    STDERR_FILE,
+    Ending,
+    Handle,
+    LaunchError,
+    OutputLimits,
+    Runtime,
+    TaskDirError,
+)
 from controller.backends.local._store import Store
 from controller.backends.local._supervisor import Supervisor
 from controller.planner import ExitInfo, ExitReason
 
 #: How long stop_everything waits past the grace for SIGKILLed processes to be gone.
 KILL_MARGIN = 5.0
+#: The launcher spawns for at most this long before it lets the event loop run.
+LAUNCH_SLICE = 0.02
+
+log = structlog.get_logger("simfleet.local")
 
 
 class Lifecycle:
@@ -45,37 +70,55 @@ class Lifecycle:
         clock: Callable[[], datetime],
         grace: float,
         changed: Callable[[], None],
+        output: OutputLimits,
     ) -> None:
         """Args:
-        store: the records; saved after every change made outside an ``execute``.
+        store: the records; marked dirty on every change.
         runtime: starts, signals and watches processes.
         clock: the current time, UTC.
         grace: seconds from SIGTERM to SIGKILL.
         changed: called when something changed by itself (an exit, a failed start).
+        output: how much output each simulator keeps.
         """
         self._store = store
         self._runtime = runtime
         self._clock = clock
         self._grace = grace
         self._changed = changed
+        self._output = output
         self._supervisor = Supervisor(runtime, self._on_gone)
         self._secrets: dict[TaskRef, Mapping[str, str]] = {}
+        self._queue: collections.deque[TaskRef] = collections.deque()
+        self._launcher: asyncio.Task[None] | None = None
+        self._after_exits: asyncio.Handle | None = None
         self._all_ended: asyncio.Event | None = None
+        #: Set when a task folder could not be prepared; taken by :meth:`retry_storage`.
+        self.storage_error: TaskDirError | None = None
         self.starting = True  # False once the backend closes: nothing new starts
 
     def remember_secrets(self, ref: TaskRef, values: Mapping[str, str]) -> None:
-        """Keep a task's secret values in memory (only) until it starts or is stopped."""
-        self._secrets[ref] = values
+        """Keep a task's secret values in memory (only) for as long as it lives."""
+        if values:
+            self._secrets[ref] = values
 
     def pool_of(self, task: TaskRecord) -> str | None:
         """The pool a task runs on, through its job."""
         job = self._store.jobs.get(task.job)
         return None if job is None else job.pool
 
+    def secret_values(self, task: TaskRecord) -> list[str]:
+        """Every value a task's secrets may hold: as handed over or read back from the
+        process, and what the controller's environment holds now (memory only)."""
+        values = list(self._secrets.get(task.ref, {}).values())
+        values += [
+            os.environ[s.from_env] for s in task.template.secrets if s.from_env in os.environ
+        ]
+        return values
+
     # ------------------------------------------------------------------- starting
 
     def schedule(self) -> None:
-        """Start the pending tasks that fit; they are saved as launching first."""
+        """Queue the pending tasks that fit; they hold their slots while launching."""
         if not self.starting:
             return
         store = self._store
@@ -84,24 +127,43 @@ class Lifecycle:
             return
         for ref in refs:
             store.tasks[ref] = replace(store.tasks[ref], phase=TaskPhase.LAUNCHING)
-        store.save()
-        for ref in refs:
-            self._launch(store.tasks[ref])
+            self._queue.append(ref)
+        store.mark()
+        if self._launcher is None:
+            self._launcher = asyncio.get_running_loop().create_task(self._launch_queued())
+
+    async def _launch_queued(self) -> None:
+        try:
+            while self._queue and self.starting:
+                slice_ends = time.monotonic() + LAUNCH_SLICE
+                while self._queue and self.starting and time.monotonic() < slice_ends:
+                    task = self._store.tasks.get(self._queue.popleft())
+                    if task is not None and task.phase is TaskPhase.LAUNCHING:
+                        self._launch(task)
+                await asyncio.sleep(0)
+        finally:
+            self._launcher = None
 
     def _launch(self, task: TaskRecord) -> None:
         task_dir = self._store.task_dir(task.ref)
-        secrets = self._secrets.pop(task.ref, None)
         try:
-            launch = _launching.launch_of(task, task_dir, secrets, os.environ)
-            handle = self._runtime.spawn(launch)
-        except LaunchError as error:
-            self._store.tasks[task.ref] = replace(
+            launch = _launching.launch_of(
                 task,
-                phase=TaskPhase.EXITED,
-                exited_at=self._clock(),
-                exit=ExitInfo(ExitReason.FAILED, message=str(error)),
+                task_dir,
+                self._secrets.get(task.ref),
+                os.environ,
+                pool=self.pool_of(task) or "",
+                output=self._output,
             )
-            self._changed()
+            handle = self._runtime.spawn(launch)
+        except TaskDirError as error:
+            self._storage_failed(task, error)
+            return
+        except LaunchError as error:
+            self._failed_to_start(task, str(error))
+            return
+        except Exception as error:
+            self._failed_to_start(task, f"could not start the simulator: {_describe(error)}")
             return
         self._store.tasks[task.ref] = replace(
             task,
@@ -110,14 +172,54 @@ class Lifecycle:
             start_ticks=handle.start_ticks,
             started_at=self._clock(),
         )
-        self._watch(task.ref, handle)
+        self._store.mark()
+        self.watch(task.ref, handle)
 
-    def _watch(self, ref: TaskRef, handle: Handle) -> None:
+    def _failed_to_start(self, task: TaskRecord, message: str) -> None:
+        message = redact(message, self.secret_values(task))
+        self._secrets.pop(task.ref, None)
+        self._store.tasks[task.ref] = replace(
+            task,
+            phase=TaskPhase.EXITED,
+            exited_at=self._clock(),
+            exit=ExitInfo(ExitReason.FAILED, message=message),
+        )
+        self._store.mark()
+        log.warning("simulator_not_started", job=task.job, task=task.id, reason=message)
+        self._changed()
+
+    def _storage_failed(self, task: TaskRecord, error: TaskDirError) -> None:
+        """The state directory cannot be written: this task and every queued one wait."""
+        if self.storage_error is None:
+            log.warning("task_folder_unwritable", error=str(error))
+        self.storage_error = error
+        self._store.tasks[task.ref] = replace(task, phase=TaskPhase.PENDING)
+        while self._queue:
+            ref = self._queue.popleft()
+            queued = self._store.tasks.get(ref)
+            if queued is not None and queued.phase is TaskPhase.LAUNCHING:
+                self._store.tasks[ref] = replace(queued, phase=TaskPhase.PENDING)
+        self._store.mark()
+        self._changed()
+
+    def retry_storage(self) -> TaskDirError | None:
+        """Take the last storage error, if any, and queue the waiting tasks again."""
+        error, self.storage_error = self.storage_error, None
+        if error is not None:
+            self.schedule()
+        return error
+
+    async def drain(self) -> None:
+        """Wait until every queued task has been started (or failed to)."""
+        while self._launcher is not None:
+            await asyncio.shield(self._launcher)
+
+    def watch(self, ref: TaskRef, handle: Handle) -> None:
         """Watch a running task for its exit and arm its maxLifetime deadline."""
         task = self._store.tasks[ref]
         self._supervisor.watch(ref, self._store.task_dir(ref), handle)
-        assert task.started_at is not None
-        ran = (self._clock() - task.started_at).total_seconds()
+        started = task.started_at or self._clock()
+        ran = (self._clock() - started).total_seconds()
         self._supervisor.set_deadline(
             ref, task.template.wall_clock_limit - ran, lambda: self._lifetime_over(ref)
         )
@@ -127,14 +229,14 @@ class Lifecycle:
     # ------------------------------------------------------------------- stopping
 
     def stop(self, ref: TaskRef, intent: StopIntent) -> None:
-        """End a task: a pending one at once, a running one by SIGTERM (then SIGKILL).
+        """End a task: a waiting one at once, a running one by SIGTERM (then SIGKILL).
 
         Stopping a task that is already stopping or has exited changes nothing.
         """
         task = self._store.tasks.get(ref)
         if task is None:
             return
-        if task.phase in (TaskPhase.PENDING, TaskPhase.LAUNCHING):
+        if task.phase in (TaskPhase.PENDING, TaskPhase.LAUNCHING):  # the launcher skips it
             self._secrets.pop(ref, None)
             self._store.tasks[ref] = replace(
                 task,
@@ -142,8 +244,10 @@ class Lifecycle:
                 exited_at=self._clock(),
                 exit=ExitInfo(ExitReason.STOPPED, message="stopped by simfleet before it started"),
             )
+            self._store.mark()
         elif task.phase is TaskPhase.RUNNING and task.stopping is None:
             self._store.tasks[ref] = replace(task, stopping=intent)
+            self._store.mark()
             self._supervisor.terminate(ref, self._grace)
 
     def stop_where(self, selected: Callable[[TaskRecord], bool]) -> None:
@@ -152,21 +256,26 @@ class Lifecycle:
             if task.live and selected(task):
                 self.stop(task.ref, StopIntent.STOP)
 
+    def stop_unwanted(self, ref: TaskRef, task_dir: Path, handle: Handle) -> None:
+        """Stop a simulator no record wants (adoption found it): SIGTERM, then SIGKILL."""
+        self._supervisor.watch(ref, task_dir, handle)
+        self._supervisor.terminate(ref, self._grace)
+
     def _lifetime_over(self, ref: TaskRef) -> None:
         self.stop(ref, StopIntent.LIFETIME)
-        self._store.save()
 
     async def stop_everything(self) -> None:
-        """SIGTERM all, wait up to the grace (SIGKILL follows), record them STOPPED."""
+        """SIGTERM all at once, wait for them together (SIGKILL follows the grace), record
+        them STOPPED, and wait until no descendant is left."""
         self.starting = False
         for task in list(self._store.tasks.values()):
             if task.live:
                 self.stop(task.ref, StopIntent.SHUTDOWN)
-        self._store.save()
         if self._running():
             self._all_ended = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_ended.wait(), self._grace + KILL_MARGIN)
+        self._settle_exits()
         for task in list(self._store.tasks.values()):
             if task.phase is TaskPhase.RUNNING:  # not even SIGKILL ended it (D state?)
                 self._supervisor.release(task.ref)
@@ -177,32 +286,53 @@ class Lifecycle:
                     exit=ExitInfo(
                         ExitReason.STOPPED, message="stopped; still ending after SIGKILL"
                     ),
+                    stopping=None,
                 )
+                self._store.mark()
+        await self._runtime.settle()
+
+    def abandon(self) -> None:
+        """The state directory was taken away: never start, signal or record again."""
+        self._queue.clear()
+        self.close()
 
     def close(self) -> None:
         """Stop watching; simulators still running keep running, unwatched."""
         self.starting = False
+        if self._launcher is not None:
+            self._launcher.cancel()
         self._supervisor.close()
+        self._settle_exits()
 
     # ---------------------------------------------------------------------- exits
 
     def _on_gone(self, ref: TaskRef, ending: Ending, killed: bool) -> None:
-        """The supervisor saw a running task end: record it, start what now fits."""
+        """The supervisor saw a running task end: record it; the rest once per burst."""
         task = self._store.tasks.get(ref)
         if task is None or task.phase is not TaskPhase.RUNNING:
             return
-        self._record_exit(task, ending, killed=killed)
+        self.record_exit(task, ending, killed=killed)
+        if self._after_exits is None:
+            self._after_exits = asyncio.get_running_loop().call_soon(self._settle_exits)
+
+    def _settle_exits(self) -> None:
+        if self._after_exits is None:
+            return
+        self._after_exits.cancel()
+        self._after_exits = None
         self.sweep()
         self.schedule()
-        self._store.save()
         self._changed()
         if self._all_ended is not None and not self._running():
             self._all_ended.set()
 
-    def _record_exit(
+    def record_exit(
         self, task: TaskRecord, ending: Ending, *, killed: bool, at: datetime | None = None
     ) -> None:
-        stderr = _output.tail(self._store.task_dir(task.ref) / STDERR_FILE)
+        """Record how a task ended, with its stderr tail, secrets masked."""
+        task_dir = self._store.task_dir(task.ref)
+        stderr = _output.tail(task_dir, STDERR_FILE, self.secret_values(task))
+        self._secrets.pop(task.ref, None)
         self._store.tasks[task.ref] = replace(
             task,
             phase=TaskPhase.EXITED,
@@ -210,75 +340,40 @@ class Lifecycle:
             exit=_exits.describe(ending, task.stopping, killed=killed, stderr_tail=stderr),
             stopping=None,
         )
+        self._store.mark()
+
+    def lose(self, task: TaskRecord, message: str) -> None:
+        """Record a task as LOST with ``message`` (nothing of it runs any more)."""
+        self._supervisor.release(task.ref)
+        self._secrets.pop(task.ref, None)
+        self._store.tasks[task.ref] = replace(
+            task,
+            phase=TaskPhase.EXITED,
+            exited_at=self._clock(),
+            exit=ExitInfo(ExitReason.LOST, message=message),
+            stopping=None,
+        )
+        self._store.mark()
 
     def sweep(self) -> None:
         """Remove deleted jobs and pools whose simulators are all gone."""
         store = self._store
+        live_jobs = {t.job for t in store.tasks.values() if t.live}
         for job in list(store.jobs.values()):
-            if job.deleting and not any(t.live for t in store.tasks_of_job(job.name)):
+            if job.deleting and job.name not in live_jobs:
                 store.remove_job(job.name)
+        running_pools = {
+            self.pool_of(t) for t in store.tasks.values() if t.phase is TaskPhase.RUNNING
+        }
         for pool in list(store.pools.values()):
-            if pool.deleting and not any(
-                t.phase is TaskPhase.RUNNING and self.pool_of(t) == pool.name
-                for t in store.tasks.values()
-            ):
+            if pool.deleting and pool.name not in running_pools:
                 del store.pools[pool.name]
+                store.mark()
 
     def _running(self) -> bool:
         return any(t.phase is TaskPhase.RUNNING for t in self._store.tasks.values())
 
-    # ------------------------------------------------------------------- adoption
 
-    def recover(self) -> None:
-        """Take over what the previous controller left: adopt what runs, account for the
-        rest, resume unfinished deletions, then start what fits."""
-        for task in list(self._store.tasks.values()):
-            if task.phase is TaskPhase.LAUNCHING:
-                self._recover_launching(task)
-            elif task.phase is TaskPhase.RUNNING:
-                self._recover_running(task)
-        deleting_jobs = {j.name for j in self._store.jobs.values() if j.deleting}
-        deleting_pools = {p.name for p in self._store.pools.values() if p.deleting}
-        self.stop_where(lambda t: t.job in deleting_jobs or self.pool_of(t) in deleting_pools)
-        self.sweep()
-        self.schedule()
-
-    def _recover_launching(self, task: TaskRecord) -> None:
-        """The controller died around a spawn: is there a wrapper for this task?"""
-        task_dir = self._store.task_dir(task.ref)
-        found = self._runtime.find(task_dir)
-        if found is not None:
-            self._store.tasks[task.ref] = replace(
-                task,
-                phase=TaskPhase.RUNNING,
-                pid=found.pid,
-                start_ticks=found.start_ticks,
-                started_at=self._clock(),
-            )
-            self._watch(task.ref, found)
-            return
-        ending = self._runtime.collect(task_dir, None)
-        if ending.code is None:  # never started: it simply waits again
-            self._store.tasks[task.ref] = replace(task, phase=TaskPhase.PENDING)
-        else:
-            self._record_exit(task, ending, killed=False, at=ending.at)
-
-    def _recover_running(self, task: TaskRecord) -> None:
-        """Adopt the task's process if it is still the same one, else learn how it ended."""
-        assert task.pid is not None
-        assert task.start_ticks is not None
-        handle = Handle(task.pid, task.start_ticks)
-        if self._runtime.alive(handle):
-            self._watch(task.ref, handle)
-            return
-        ending = self._runtime.collect(self._store.task_dir(task.ref), handle)
-        if ending.code is None and ending.signal is None:
-            self._store.tasks[task.ref] = replace(
-                task,
-                phase=TaskPhase.EXITED,
-                exited_at=self._clock(),
-                exit=ExitInfo(ExitReason.LOST, message=_exits.LOST_MESSAGE),
-                stopping=None,
-            )
-        else:
-            self._record_exit(task, ending, killed=False, at=ending.at)
+def _describe(error: Exception) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

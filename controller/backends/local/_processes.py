@@ -1,21 +1,22 @@
 """The ``process`` runtime: each simulator is a child process in its own process group.
 
-Why a wrapper: a controller killed with ``kill -9`` leaves its simulators running, and the
-next controller is not their parent, so it can never ``wait()`` for their exit code. Each
-simulator therefore runs under a tiny ``/bin/sh`` wrapper (:data:`WRAPPER`) that leads a
-new session, waits for the simulator and writes its exit code to ``exit`` in the task
-directory atomically (temporary file + rename); a signal N shows as ``128 + N``. The
-wrapper traps HUP/INT/TERM so a SIGTERM sent to the whole group stops the simulator but
-not the bookkeeping; only SIGKILL ends the wrapper before it writes. The simulator itself
-is started by a second, short-lived ``sh`` that writes its own pid to ``pid`` and then
-``exec``\\ s the command, so users see (and may ``kill``) the simulator's real pid.
+Each simulator runs under the wrapper of :mod:`._wrapper`, which records its exit code
+and rotates its output, so a controller that is not its parent (after ``kill -9``) still
+learns how it ended and never has to read its pipes.
 
 Why pidfds: ``os.pidfd_open`` works for children and for adopted processes alike and
 becomes readable the moment the process ends, so exits are noticed at once through
 ``loop.add_reader`` without any polling loop.
 
-Identity: a recorded pid is trusted only if ``/proc/<pid>/stat`` field 22 (start time in
-clock ticks) still matches what was recorded at spawn; Linux reuses pids.
+Identity: a recorded pid is trusted only if its start time (:mod:`._proctable`) still
+matches what was recorded at spawn; Linux reuses pids.
+
+Ending a task ends all of it: the process group gets the signal, and once the wrapper is
+gone, every process still carrying the task's :data:`~._wrapper.TASK_VARIABLE` (children
+that called ``setsid`` to leave the group) is killed in one sweep of the process table per
+burst of exits, off the event loop. A process that both left the session and cleared its
+environment escapes; only a cgroup could hold it, and cgroups are not ours to create when
+the controller is not run by systemd.
 
 This module must not decide what an exit means, nor touch the backend's records: it
 returns :class:`~controller.backends.local._runtime.Ending` facts. Nothing outside
@@ -26,53 +27,49 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from controller.backends.local import _proctable, _wrapper
 from controller.backends.local._runtime import (
     STDERR_FILE,
     STDOUT_FILE,
     Ending,
+    Found,
     Handle,
     Launch,
     LaunchError,
+    TaskDirError,
 )
 
 NO_COMMAND = (
     "the process runtime needs a command "
     "(the image's own entrypoint is only known to the docker runtime)"
 )
-
-SHELL = "/bin/sh"
-#: ``$0`` of every wrapper: marks our wrappers in ``ps`` and in ``/proc/<pid>/cmdline``.
-MARKER = "simfleet-task"
-#: Arguments: task directory, working directory, then the simulator's argv.
-WRAPPER = """\
-d=$1 w=$2; shift 2
-trap : HUP INT TERM
-cd -- "$w" && /bin/sh -c 'printf %s "$$" >"$0/pid.tmp" && command -p mv -f "$0/pid.tmp" "$0/pid"
-exec "$@"' "$d" "$@"
-c=$?
-printf %s "$c" >"$d/exit.tmp" && command -p mv -f "$d/exit.tmp" "$d/exit"
-"""
-
-EXIT_FILE = "exit"
-PID_FILE = "pid"
+NO_HEAD = "the process runtime needs the head utility (GNU coreutils) to keep output"
+SHELL = _wrapper.SHELL
 
 # Signals the controller may ignore (Python ignores SIGPIPE and SIGXFSZ; a controller
 # started with nohup ignores SIGHUP) would be inherited as ignored; reset them all.
 _DEFAULT_SIGNALS = tuple(
     s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
 )
+#: Descriptors the wrapper expects: 1/2 write ends, 3/4 read ends of the output pipes.
+_FIRST_FREE_FD = 5
 
 
 class ProcessRuntime:
-    """Runs simulators as process groups under :data:`WRAPPER` (see the module docstring)."""
+    """Runs simulators as process groups under the wrapper (see the module docstring)."""
 
     name = "process"
+
+    def __init__(self) -> None:
+        self._leftovers: set[bytes] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._tools = _wrapper.Tools.find()
 
     def spawn(self, launch: Launch) -> Handle:
         """Start the wrapper and, through it, the simulator.
@@ -84,27 +81,34 @@ class ProcessRuntime:
             The wrapper's handle; its pid is also the process group id.
 
         Raises:
-            LaunchError: no command, a missing working directory, or the exec failed.
+            LaunchError: no command, a missing working directory, a value the OS cannot
+                pass (a NUL byte), or the exec failed.
+            TaskDirError: the task folder could not be prepared.
         """
-        argv = argv_of(launch.command)
-        launch.task_dir.mkdir(parents=True, exist_ok=True)
+        command = argv_of(launch.command)
+        if self._tools is None:
+            raise LaunchError(NO_HEAD)
+        _prepare(launch.task_dir)
         if not launch.cwd.is_dir():
             raise LaunchError(f"the working directory {launch.cwd} does not exist")
-        for stale in (EXIT_FILE, PID_FILE):
-            (launch.task_dir / stale).unlink(missing_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        out = os.open(launch.task_dir / STDOUT_FILE, flags, 0o600)
-        err = os.open(launch.task_dir / STDERR_FILE, flags, 0o600)
+        env = {**launch.env, _wrapper.TASK_VARIABLE: str(launch.task_dir)}
+        args = _wrapper.argv(
+            launch.task_dir, launch.pool, launch.cwd, launch.output, self._tools, command
+        )
+        out_r, out_w = _pipe()
+        err_r, err_w = _pipe()
         try:
             pid = os.posix_spawn(
                 SHELL,
-                [SHELL, "-c", WRAPPER, MARKER, str(launch.task_dir), str(launch.cwd), *argv],
-                dict(launch.env),
+                args,
+                env,
                 file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                    (os.POSIX_SPAWN_DUP2, out, 1),
-                    (os.POSIX_SPAWN_DUP2, err, 2),
                     *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()),
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                    (os.POSIX_SPAWN_DUP2, out_r, 3),
+                    (os.POSIX_SPAWN_DUP2, err_r, 4),
                 ],
                 setsid=True,
                 setsigdef=_DEFAULT_SIGNALS,
@@ -112,40 +116,39 @@ class ProcessRuntime:
             )
         except OSError as error:
             raise LaunchError(f"could not start {SHELL}: {error.strerror}") from error
+        except ValueError as error:  # "embedded null byte": nothing can carry it
+            raise LaunchError(
+                f"the command or its environment cannot be passed: {error}"
+            ) from error
         finally:
-            os.close(out)
-            os.close(err)
-        ticks = start_ticks(pid)
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+        ticks = _proctable.start_ticks(pid)
         # Our child cannot be reaped by anyone else, so its /proc entry is still there.
         assert ticks is not None
         return Handle(pid, ticks)
 
-    def find(self, task_dir: Path) -> Handle | None:
-        """Scan ``/proc`` for the wrapper of ``task_dir``.
+    def scan(self, root: Path) -> dict[Path, Found]:
+        """Every live wrapper whose task folder is under ``root`` (one pass over ``/proc``).
 
-        Used for a task whose spawn was recorded as started but whose pid never reached
-        the state file (the controller died in between). Zombies have no command line, so
+        Zombies have no command line, and a wrapper's subshells do not lead its group, so
         only live wrappers match.
         """
-        wanted = [os.fsencode(a) for a in (SHELL, "-c", WRAPPER, MARKER, str(task_dir))]
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+        found: dict[Path, Found] = {}
+        for pid in _proctable.pids():
+            parsed = _wrapper.parse(_proctable.cmdline(pid))
+            if parsed is None or not parsed[0].is_relative_to(root):
                 continue
-            try:
-                argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv[: len(wanted)] == wanted:
-                pid = int(entry.name)
-                ticks = start_ticks(pid)
-                if ticks is not None:
-                    return Handle(pid, ticks)
-        return None
+            stat = _proctable.stat(pid)
+            if stat is not None and not stat.zombie and stat.pgid == pid:
+                task_dir, pool = parsed
+                found[task_dir] = Found(Handle(pid, stat.start_ticks), task_dir, pool)
+        return found
 
     def alive(self, handle: Handle) -> bool:
         """True if the wrapper runs (not a zombie) and is the very process we started."""
-        stat = _stat(handle.pid)
-        return stat is not None and stat[0] != "Z" and stat[1] == handle.start_ticks
+        stat = _proctable.stat(handle.pid)
+        return stat is not None and not stat.zombie and stat.start_ticks == handle.start_ticks
 
     def watch(self, handle: Handle, on_gone: Callable[[], None]) -> Callable[[], None]:
         """Watch the wrapper through a pidfd (see the module docstring).
@@ -165,7 +168,7 @@ class ProcessRuntime:
             return call.cancel
         # The pidfd pins the process; checking identity *after* opening closes the race
         # with a pid reused between the caller's check and pidfd_open.
-        if start_ticks(handle.pid) != handle.start_ticks:
+        if _proctable.start_ticks(handle.pid) != handle.start_ticks:
             os.close(fd)
             call = loop.call_soon(on_gone)
             return call.cancel
@@ -194,9 +197,9 @@ class ProcessRuntime:
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
         """Finish off a task whose wrapper has ended and read what it recorded.
 
-        Kills whatever the simulator left behind in its process group (background
-        children would otherwise be orphans), reaps the wrapper if it is our child and
-        reads the exit file.
+        Kills whatever the simulator left behind: its process group at once, descendants
+        that left the group in the next sweep (see the module docstring). Reaps the wrapper
+        if it is our child and reads the exit file.
 
         Args:
             task_dir: the task's directory, holding the exit file.
@@ -209,17 +212,74 @@ class ProcessRuntime:
         if handle is not None and _group_is_ours(handle):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(handle.pid, signal.SIGKILL)
-            if start_ticks(handle.pid) == handle.start_ticks:
+            if _proctable.start_ticks(handle.pid) == handle.start_ticks:
                 wrapper_signal = _reap(handle.pid)
-        code, at = read_exit_file(task_dir)
+        self._end_leftovers_of(task_dir)
+        code, at = _wrapper.read_exit_file(task_dir)
         return Ending(code=code, signal=wrapper_signal, at=at)
+
+    async def settle(self) -> None:
+        """Wait for the sweeps that end leftover descendants (see :meth:`collect`)."""
+        while self._sweeper is not None:
+            await asyncio.shield(self._sweeper)
+
+    def environment(self, handle: Handle, names: frozenset[str]) -> dict[str, str]:
+        """The values of ``names`` the wrapper was started with (kept in memory only)."""
+        if not names or not self.alive(handle):
+            return {}
+        values = {}
+        for entry in _proctable.environ(handle.pid):
+            name, _, value = entry.decode(errors="surrogateescape").partition("=")
+            if name in names:
+                values[name] = value
+        return values
 
     def simulator_pid(self, task_dir: Path) -> int | None:
         """The pid the inner ``sh`` wrote just before it became the simulator."""
+        return _wrapper.read_pid_file(task_dir)
+
+    # ------------------------------------------------------------------ leftovers
+
+    def _end_leftovers_of(self, task_dir: Path) -> None:
+        self._leftovers.add(os.fsencode(f"{_wrapper.TASK_VARIABLE}={task_dir}"))
         try:
-            return int((task_dir / PID_FILE).read_text())
-        except (OSError, ValueError):
-            return None
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a plain script): sweep right away
+            kill_marked(self._take_leftovers())
+            return
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep())
+
+    def _take_leftovers(self) -> set[bytes]:
+        taken, self._leftovers = self._leftovers, set()
+        return taken
+
+    async def _sweep(self) -> None:
+        try:
+            while self._leftovers:
+                await asyncio.to_thread(kill_marked, self._take_leftovers())
+        finally:
+            self._sweeper = None
+
+
+def kill_marked(markers: Iterable[bytes], *, rounds: int = 5) -> None:
+    """SIGKILL every process whose environment holds one of ``markers``.
+
+    Repeated until a round finds none (a process may fork while the table is read).
+    """
+    wanted = frozenset(markers)
+    me = os.getpid()
+    for _ in range(rounds):
+        hits = [
+            pid
+            for pid in _proctable.pids()
+            if pid != me and not wanted.isdisjoint(_proctable.environ(pid))
+        ]
+        if not hits:
+            return
+        for pid in hits:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def argv_of(command: str | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -237,35 +297,34 @@ def argv_of(command: str | tuple[str, ...] | None) -> tuple[str, ...]:
     return command
 
 
-def read_exit_file(task_dir: Path) -> tuple[int | None, datetime | None]:
-    """The exit code the wrapper recorded and when, or ``(None, None)``."""
-    path = task_dir / EXIT_FILE
+def _prepare(task_dir: Path) -> None:
+    """Create the task folder, or clear what an earlier start left in it.
+
+    Raises:
+        TaskDirError: the state directory cannot be written.
+    """
     try:
-        text = path.read_text()
-        mtime = path.stat().st_mtime
-    except OSError:
-        return None, None
-    try:
-        return int(text.strip()), datetime.fromtimestamp(mtime, UTC)
-    except ValueError:
-        return None, None
+        try:
+            task_dir.mkdir(parents=True, mode=0o700)
+        except FileExistsError:  # started before, by a controller that died meanwhile
+            for name in (_wrapper.EXIT_FILE, _wrapper.PID_FILE, STDOUT_FILE, STDERR_FILE):
+                (task_dir / name).unlink(missing_ok=True)
+            for stale in task_dir.glob("std*.txt.*"):
+                stale.unlink(missing_ok=True)
+    except OSError as error:
+        raise TaskDirError(f"cannot prepare {task_dir}: {error.strerror}") from error
 
 
-def start_ticks(pid: int) -> int | None:
-    """Field 22 of ``/proc/<pid>/stat``: the process's start time in clock ticks."""
-    stat = _stat(pid)
-    return None if stat is None else stat[1]
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start ticks) of a process, or None if there is no such process."""
-    try:
-        data = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return fields[0].decode(), int(fields[22 - 3])
+def _pipe() -> tuple[int, int]:
+    """A close-on-exec pipe whose ends do not collide with the wrapper's descriptors."""
+    ends = []
+    for fd in os.pipe():
+        if fd < _FIRST_FREE_FD:
+            moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _FIRST_FREE_FD)
+            os.close(fd)
+            fd = moved  # noqa: PLW2901 - the moved descriptor replaces the original
+        ends.append(fd)
+    return ends[0], ends[1]
 
 
 def _inheritable_fds() -> list[int]:
@@ -289,7 +348,7 @@ def _group_is_ours(handle: Handle) -> bool:
     pid that is still some group's id, so it is ours too. Only a different process with
     the same pid means the group id was recycled after all our processes were gone.
     """
-    ticks = start_ticks(handle.pid)
+    ticks = _proctable.start_ticks(handle.pid)
     return ticks is None or ticks == handle.start_ticks
 
 

@@ -17,8 +17,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from controller.planner import ExitInfo, ExitReason, PoolConfig, TaskTemplate, wall_clock_limit
-from controller.spec import NodeImage, Registry
+from controller.planner import (
+    ExitInfo,
+    ExitReason,
+    PoolConfig,
+    TaskTemplate,
+    parse_task_id,
+    wall_clock_limit,
+)
+from controller.spec import BATCH_TASK_LIMIT, NodeImage, Registry
 
 #: (job name, task id): how the backend addresses one task.
 TaskRef = tuple[str, str]
@@ -71,6 +78,12 @@ class TemplateRecord:
             wall_clock_limit=wall_clock_limit(template.max_lifetime).total_seconds(),
             run_options=template.container_run_options,
         )
+
+    @classmethod
+    def unknown(cls) -> TemplateRecord:
+        """For a task known only from its id (adopted from the process table, or whose
+        record was unreadable): nothing to start it again from, Batch's task limit."""
+        return cls("", None, (), (), BATCH_TASK_LIMIT.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,13 @@ def _parse_time(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _required_time(value: Any) -> datetime:
+    parsed = _parse_time(value)
+    if parsed is None:
+        raise ValueError("createdAt is missing")
+    return parsed
+
+
 def pool_to_json(pool: PoolRecord) -> dict[str, Any]:
     """The JSON object of a pool record."""
     return {
@@ -175,8 +195,7 @@ def pool_from_json(data: dict[str, Any]) -> PoolRecord:
         node_image=NodeImage.model_validate(data["nodeImage"]),
         registries=tuple(Registry.model_validate(r) for r in data["registries"]),
     )
-    created_at = _parse_time(data["createdAt"])
-    assert created_at is not None
+    created_at = _required_time(data["createdAt"])
     return PoolRecord(
         name=data["name"],
         config=config,
@@ -199,8 +218,7 @@ def job_to_json(job: JobRecord) -> dict[str, Any]:
 
 def job_from_json(data: dict[str, Any]) -> JobRecord:
     """A job record from :func:`job_to_json`'s output."""
-    created_at = _parse_time(data["createdAt"])
-    assert created_at is not None
+    created_at = _required_time(data["createdAt"])
     return JobRecord(data["name"], data["pool"], created_at, data["deleting"])
 
 
@@ -273,8 +291,7 @@ def task_from_json(data: dict[str, Any]) -> TaskRecord:
         wall_clock_limit=raw["wallClockLimit"],
         run_options=raw.get("runOptions", ""),
     )
-    created_at = _parse_time(data["createdAt"])
-    assert created_at is not None
+    created_at = _required_time(data["createdAt"])
     return TaskRecord(
         job=data["job"],
         id=data["id"],
@@ -294,4 +311,41 @@ def task_from_json(data: dict[str, Any]) -> TaskRecord:
         exited_at=_parse_time(data["exitedAt"]),
         exit=_exit_from_json(data["exit"]),
         stopping=None if data["stopping"] is None else StopIntent(data["stopping"]),
+    )
+
+
+def salvage_task(data: Any, reason: str, now: datetime) -> TaskRecord | None:
+    """A lost task from a record :func:`task_from_json` could not read, if its job and id
+    still can be: slot, revision and attempt come from the id (see
+    :func:`~controller.planner.parse_task_id`), or from the record when they are numbers.
+
+    Returns:
+        The task, exited and LOST with ``reason``; None if nothing identifies it.
+    """
+    if not isinstance(data, dict):
+        return None
+    job, task_id = data.get("job"), data.get("id")
+    if not isinstance(job, str) or not isinstance(task_id, str):
+        return None
+    key = parse_task_id(job, task_id)
+    numbers = {k: data.get(k) for k in ("seq", "slot", "attempt", "restarts", "failures")}
+    ints = {
+        k: v if isinstance(v, int) and not isinstance(v, bool) else 0 for k, v in numbers.items()
+    }
+    revision = data.get("revision")
+    return TaskRecord(
+        job=job,
+        id=task_id,
+        seq=ints["seq"],
+        slot=key.slot if key else ints["slot"],
+        revision=key.revision if key else revision if isinstance(revision, str) else "",
+        attempt=key.attempt if key else ints["attempt"],
+        restarts=ints["restarts"],
+        failures=ints["failures"],
+        template=TemplateRecord.unknown(),
+        workdir=None,
+        created_at=now,
+        phase=TaskPhase.EXITED,
+        exited_at=now,
+        exit=ExitInfo(ExitReason.LOST, message=f"its record could not be read ({reason})"),
     )

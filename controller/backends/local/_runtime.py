@@ -20,15 +20,45 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-#: Every runtime writes a simulator's output to these files in its task directory.
+#: Every runtime writes a simulator's output to these files in its task directory (the
+#: newest part; older parts are rotated to ``stdout.txt.<offset>``, see :mod:`._output`).
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OutputLimits:
+    """How much of each output stream a simulator keeps on disk (the kubelet's defaults).
+
+    Attributes:
+        max_bytes: the size of one file; a full file is rotated.
+        max_files: files kept per stream, the one being written included (at least 2, as
+            for the kubelet: the newest rotated file tells where the current one starts).
+    """
+
+    max_bytes: int = 10 * MIB
+    max_files: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_bytes < 2:
+            raise ValueError(f"log_max_bytes must be at least 2, not {self.max_bytes}")
+        if self.max_files < 2:
+            raise ValueError(f"log_max_files must be at least 2, not {self.max_files}")
 
 
 class LaunchError(Exception):
     """A simulator could not be started; the message is shown to users as the exit message.
 
     It never contains a secret value: at most the name of a variable.
+    """
+
+
+class TaskDirError(Exception):
+    """The task's folder could not be prepared (disk full, read-only state directory).
+
+    Not the simulator's fault: the task waits and is started again once the state
+    directory can be written, instead of failing and counting towards its back-off.
     """
 
 
@@ -46,6 +76,9 @@ class Launch:
         container_env: the names of ``env`` a container gets (all but the host's own
             ``PATH``, ``HOME``, locale…, unless the spec sets them too).
         secret_names: which of them hold secrets (never written out as values).
+        pool: the task's pool, recorded with the process so that a controller that lost
+            its state file can adopt the simulator into the right pool.
+        output: how much output is kept.
     """
 
     task_dir: Path
@@ -56,6 +89,8 @@ class Launch:
     run_options: str = ""
     container_env: tuple[str, ...] = ()
     secret_names: frozenset[str] = frozenset()
+    pool: str = ""
+    output: OutputLimits = OutputLimits()
 
 
 @dataclass(frozen=True)
@@ -88,6 +123,21 @@ class Ending:
     at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Found:
+    """A live simulator found in the process table, with what its wrapper records.
+
+    Attributes:
+        handle: its wrapper.
+        task_dir: the task folder the wrapper writes to.
+        pool: the pool it was started on ("" if the runtime did not say).
+    """
+
+    handle: Handle
+    task_dir: Path
+    pool: str
+
+
 class Runtime(Protocol):
     """Starts, finds, signals and watches simulators of one kind (process, container)."""
 
@@ -97,8 +147,9 @@ class Runtime(Protocol):
         """Start a simulator; raise :class:`LaunchError` when it cannot start at all."""
         ...
 
-    def find(self, task_dir: Path) -> Handle | None:
-        """A live simulator started for ``task_dir`` whose handle was never recorded."""
+    def scan(self, root: Path) -> dict[Path, Found]:
+        """Every live simulator whose task folder is under ``root``, by task folder: the
+        process table is the truth when the state file is behind, damaged or gone."""
         ...
 
     def alive(self, handle: Handle) -> bool:
@@ -115,7 +166,20 @@ class Runtime(Protocol):
         ...
 
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
-        """After the simulator is gone: reap it, kill what it left behind, read its code."""
+        """After the simulator is gone: reap it, kill what it left behind, read its code.
+
+        Descendants that left the process group are ended in the background, in one sweep
+        of the process table per burst of exits; :meth:`settle` waits for it.
+        """
+        ...
+
+    async def settle(self) -> None:
+        """Wait until every simulator collected so far has no descendant left."""
+        ...
+
+    def environment(self, handle: Handle, names: frozenset[str]) -> dict[str, str]:
+        """The values of ``names`` in the simulator's environment (memory only: they are
+        secrets, read back to mask them in its output after a controller restart)."""
         ...
 
     def simulator_pid(self, task_dir: Path) -> int | None:

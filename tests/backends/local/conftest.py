@@ -78,6 +78,32 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def comm(pid: int) -> str:
+    """The process's command name ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def wrappers_of(state_dir: Path) -> list[int]:
+    """Live wrapper processes started for ``state_dir``: their argv names the task folder
+    and they lead their process group (their output writers are subshells with the same
+    argv that do not)."""
+    marker = os.fsencode(str(state_dir))
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            pid = int(entry.name)
+            try:
+                if marker in (entry / "cmdline").read_bytes() and alive(pid):
+                    if os.getpgid(pid) == pid:
+                        found.append(pid)
+            except OSError:
+                continue
+    return found
+
+
 def template(
     command: str | tuple[str, ...] | None,
     *,

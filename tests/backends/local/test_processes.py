@@ -67,10 +67,12 @@ class TestProcessRuntime:
     async def test_a_wrapper_is_found_by_its_task_folder(
         self, runtime: ProcessRuntime, tmp_path: Path
     ) -> None:
-        handle = runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
-        runtime.spawn(launch(tmp_path / "other", ("sleep", "30")))
-        assert runtime.find(tmp_path / "t") == handle
-        assert runtime.find(tmp_path / "nothing") is None
+        handle = runtime.spawn(launch(tmp_path / "a" / "t", ("sleep", "30")))
+        other = runtime.spawn(launch(tmp_path / "b" / "t", ("sleep", "30")))
+        found = runtime.scan(tmp_path / "a")
+        assert {d: f.handle for d, f in found.items()} == {tmp_path / "a" / "t": handle}
+        assert runtime.scan(tmp_path)[tmp_path / "b" / "t"].handle == other
+        assert runtime.scan(tmp_path / "nothing") == {}
 
     async def test_the_simulator_pid_is_the_command_itself(
         self, runtime: ProcessRuntime, tmp_path: Path
@@ -80,7 +82,8 @@ class TestProcessRuntime:
         pid = runtime.simulator_pid(tmp_path / "t")
         assert pid is not None
         assert pid != handle.pid
-        assert cmdline(pid) == b"sleep\x0030\x00"
+        # the pid is written just before the exec: the command shows a moment later
+        await wait_for(lambda: cmdline(pid) == b"sleep\x0030\x00")
         assert alive(pid)
 
     @pytest.mark.parametrize(

@@ -354,6 +354,7 @@ class TestEnvironment:
         await wait_for(lambda: exited(backend, "a"))
         names = set((await backend.read_output("sim", "a", OutputStream.STDOUT)).data.split())
         expected = {b"SIMFLEET_SIMULATION", b"SIMFLEET_SLOT", b"SIMFLEET_TASK_ID"}
+        expected |= {b"SIMFLEET_TASK_DIR"}  # marks every process of the task
         assert expected | {b"PYTHONUNBUFFERED", b"SIM_MODE"} <= names
         allowed = expected | {b"PYTHONUNBUFFERED", b"SIM_MODE", b"PATH", b"HOME", b"LANG"}
         allowed |= {b"LC_ALL", b"TZ", b"TMPDIR", b"PWD", b"SHLVL", b"_", b"OLDPWD"}

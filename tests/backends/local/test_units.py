@@ -271,15 +271,47 @@ class TestOutputFiles:
     def test_chunks_are_cut_from_the_file(
         self, tmp_path: Path, offset: int, length: int | None, expected: tuple[bytes, int]
     ) -> None:
-        path = tmp_path / "out"
-        path.write_bytes(b"0123456789")
-        chunk = _output.read_chunk(path, offset, length)
+        (tmp_path / "out").write_bytes(b"0123456789")
+        chunk = _output.read_stream(tmp_path, "out", offset, length)
         assert (chunk.data, chunk.offset, chunk.size) == (*expected, 10)
 
+    @pytest.mark.parametrize(
+        ("offset", "length", "expected"),
+        [
+            pytest.param(0, None, (b"efghijklm", 4), id="from-the-start-gives-what-is-kept"),
+            pytest.param(-3, None, (b"klm", 10), id="from-the-end"),
+            pytest.param(6, 3, (b"ghi", 6), id="across-a-rotation"),
+            pytest.param(9, None, (b"jklm", 9), id="from-the-current-file"),
+            pytest.param(13, None, (b"", 13), id="at-the-end"),
+        ],
+    )
+    def test_rotated_files_read_as_one_stream(
+        self, tmp_path: Path, offset: int, length: int | None, expected: tuple[bytes, int]
+    ) -> None:
+        # 4-byte files, 0-3 rotated away: "efgh" at 4, "ijkl" at 8, current "m" at 12.
+        (tmp_path / "out.4").write_bytes(b"efgh")
+        (tmp_path / "out.8").write_bytes(b"ijkl")
+        (tmp_path / "out").write_bytes(b"m")
+        (tmp_path / "out.next").write_bytes(b"x")  # the writer's scratch file: not a part
+        chunk = _output.read_stream(tmp_path, "out", offset, length)
+        assert (chunk.data, chunk.offset, chunk.size) == (*expected, 13)
+
     def test_the_tail_keeps_the_last_ten_lines(self, tmp_path: Path) -> None:
-        path = tmp_path / "err"
-        path.write_text("".join(f"{i}\n" for i in range(30)))
-        assert _output.tail(path) == "\n".join(str(i) for i in range(20, 30))
+        (tmp_path / "err").write_text("".join(f"{i}\n" for i in range(30)))
+        assert _output.tail(tmp_path, "err") == "\n".join(str(i) for i in range(20, 30))
 
     def test_the_tail_of_a_missing_file_is_empty(self, tmp_path: Path) -> None:
-        assert _output.tail(tmp_path / "nothing") == ""
+        assert _output.tail(tmp_path, "nothing") == ""
+
+    def test_the_tail_masks_each_line_of_a_secret_before_cutting(self, tmp_path: Path) -> None:
+        pem = "\n".join(["-----BEGIN KEY-----", *(f"line{i:02d}secretpart" for i in range(20))])
+        (tmp_path / "err").write_text(f"starting\n{pem}\n-----END KEY-----\n")
+        tail = _output.tail(tmp_path, "err", [pem + "\n-----END KEY-----"])
+        assert "secretpart" not in tail
+        assert tail.split("\n") == ["****"] * 10
+
+    def test_the_tail_never_keeps_a_line_cut_by_the_window(self, tmp_path: Path) -> None:
+        secret = "s3cr3t-" * 3000  # one line longer than the window
+        (tmp_path / "err").write_text(f"{secret}\nlast\n")
+        assert _output.tail(tmp_path, "err", [secret]) == "last"
+        assert _output.tail(tmp_path, "err") == "last"  # the unmasked cut line is dropped too
