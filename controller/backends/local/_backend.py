@@ -139,6 +139,7 @@ class LocalBackend:
         self._flushing: asyncio.Task[None] | None = None
         self._last_yield = time.monotonic()
         self._lost = False
+        self._write_failing = False
         self._state = "new"  # new → open → closing → closed
 
     async def open(self) -> None:
@@ -248,6 +249,9 @@ class LocalBackend:
                 failed = failed or error
             if failed is not None:
                 raise self._write_failed(failed)
+            if self._write_failing:
+                self._write_failing = False
+                log.info("state_write_recovered", path=str(self._store.root))
         return _snapshot.snapshot(self._store, self._pid_of)
 
     async def read_output(
@@ -474,7 +478,9 @@ class LocalBackend:
             f"cannot write the local state in {self._store.root}: {detail}; "
             "running simulators are unaffected, retrying"
         )
-        log.warning("state_write_failed", path=str(self._store.root), error=detail)
+        if not self._write_failing:  # once per fault; the daemon logs each failed pass
+            log.warning("state_write_failed", path=str(self._store.root), error=detail)
+        self._write_failing = True
         return Transient(message, code="StateWriteFailed")
 
     def _require_usable(self) -> None:

@@ -94,6 +94,7 @@ class Lifecycle:
         self._all_ended: asyncio.Event | None = None
         #: Set when a task folder could not be prepared; taken by :meth:`retry_storage`.
         self.storage_error: TaskDirError | None = None
+        self._storage_failing = False
         self.starting = True  # False once the backend closes: nothing new starts
 
     def remember_secrets(self, ref: TaskRef, values: Mapping[str, str]) -> None:
@@ -173,6 +174,7 @@ class Lifecycle:
             started_at=self._clock(),
         )
         self._store.mark()
+        self._storage_failing = False
         self.watch(task.ref, handle)
 
     def _failed_to_start(self, task: TaskRecord, message: str) -> None:
@@ -190,8 +192,9 @@ class Lifecycle:
 
     def _storage_failed(self, task: TaskRecord, error: TaskDirError) -> None:
         """The state directory cannot be written: this task and every queued one wait."""
-        if self.storage_error is None:
+        if not self._storage_failing:  # once per fault, not once per retry
             log.warning("task_folder_unwritable", error=str(error))
+        self._storage_failing = True
         self.storage_error = error
         self._store.tasks[task.ref] = replace(task, phase=TaskPhase.PENDING)
         while self._queue:

@@ -132,17 +132,28 @@ class ProcessRuntime:
         """Every live wrapper whose task folder is under ``root`` (one pass over ``/proc``).
 
         Zombies have no command line, and a wrapper's subshells do not lead its group, so
-        only live wrappers match.
+        only live wrappers match. A wrapper whose task folder was removed gets it back,
+        with the simulator's pid file (its one child that is not a subshell of its own),
+        so that its exit code, its output and its pid have somewhere to go again.
         """
         found: dict[Path, Found] = {}
+        children: dict[int, list[int]] = {}
+        argvs: dict[int, list[bytes]] = {}
         for pid in _proctable.pids():
-            parsed = _wrapper.parse(_proctable.cmdline(pid))
-            if parsed is None or not parsed[0].is_relative_to(root):
-                continue
             stat = _proctable.stat(pid)
-            if stat is not None and not stat.zombie and stat.pgid == pid:
+            if stat is None or stat.zombie:
+                continue
+            children.setdefault(stat.ppid, []).append(pid)
+            argv = argvs[pid] = _proctable.cmdline(pid)
+            parsed = _wrapper.parse(argv)
+            if parsed is not None and parsed[0].is_relative_to(root) and stat.pgid == pid:
                 task_dir, pool = parsed
                 found[task_dir] = Found(Handle(pid, stat.start_ticks), task_dir, pool)
+        for live in found.values():
+            wrapper = live.handle.pid
+            simulators = [c for c in children.get(wrapper, []) if argvs[c] != argvs[wrapper]]
+            if len(simulators) == 1 and self.simulator_pid(live.task_dir) is None:
+                _restore_pid_file(live.task_dir, simulators[0])
         return found
 
     def alive(self, handle: Handle) -> bool:
@@ -313,6 +324,14 @@ def _prepare(task_dir: Path) -> None:
                 stale.unlink(missing_ok=True)
     except OSError as error:
         raise TaskDirError(f"cannot prepare {task_dir}: {error.strerror}") from error
+
+
+def _restore_pid_file(task_dir: Path, pid: int) -> None:
+    with contextlib.suppress(OSError):  # only status shows the pid: never fail for it
+        task_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = task_dir / f"{_wrapper.PID_FILE}.tmp"
+        tmp.write_text(str(pid))
+        tmp.replace(task_dir / _wrapper.PID_FILE)
 
 
 def _pipe() -> tuple[int, int]:

@@ -8,7 +8,7 @@ reads ``/proc``; a process that vanishes or belongs to another user while it is 
 read is simply skipped.
 
 Field numbers follow ``proc(5)``: in ``/proc/<pid>/stat``, 3 is the state letter, 5 the
-process group and 22 the start time in clock ticks since boot.
+parent, 5 the process group and 22 the start time in clock ticks since boot.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Stat:
     """What ``/proc/<pid>/stat`` says about a process."""
 
     state: str  # "R", "S", "Z" (zombie), …
+    ppid: int
     pgid: int
     start_ticks: int
 
@@ -44,7 +45,7 @@ def stat(pid: int) -> Stat | None:
         return None
     # The command name (field 2) is in parentheses and may itself hold spaces or ')'.
     fields = data[data.rindex(b")") + 2 :].split()
-    return Stat(fields[0].decode(), int(fields[5 - 3]), int(fields[22 - 3]))
+    return Stat(fields[0].decode(), int(fields[4 - 3]), int(fields[5 - 3]), int(fields[22 - 3]))
 
 
 def start_ticks(pid: int) -> int | None:

@@ -64,9 +64,9 @@ class Recovery:
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}"
                 log.error("task_not_recovered", job=task.job, task=task.id, error=reason)
-                if live is not None:
-                    self._life.stop_unwanted(task.ref, live.task_dir, live.handle)
                 self._life.lose(task, f"could not be taken over after a restart ({reason})")
+                if live is not None:  # not left running unwatched: nothing would count it
+                    self._life.stop_unwanted(task.ref, live.task_dir, live.handle)
         for live in found.values():
             self._adopt_unrecorded(live)
         self._give_jobs_to_orphans(pools)

@@ -96,9 +96,9 @@ def wrappers_of(state_dir: Path) -> list[int]:
         if entry.name.isdigit():
             pid = int(entry.name)
             try:
-                if marker in (entry / "cmdline").read_bytes() and alive(pid):
-                    if os.getpgid(pid) == pid:
-                        found.append(pid)
+                ours = marker in (entry / "cmdline").read_bytes()
+                if ours and alive(pid) and os.getpgid(pid) == pid:
+                    found.append(pid)
             except OSError:
                 continue
     return found

@@ -75,7 +75,9 @@ class TestStore:
             pytest.param(b"[]", id="a-list"),
             pytest.param(b"null", id="null"),
             pytest.param(b'{"version": 1, "pools": {}, "jobs": [], "tasks": []}', id="wrong-type"),
-            pytest.param(b'{"version": 1, "pools": [], "jobs": [], "tasks": []}\xff', id="not-utf8"),
+            pytest.param(
+                b'{"version": 1, "pools": [], "jobs": [], "tasks": []}\xff', id="not-utf8"
+            ),
         ],
     )
     def test_an_unreadable_file_is_set_aside_with_one_logged_error(
