@@ -175,6 +175,8 @@ class LocalBackend:
             self._abandon()
             raise
         if not self._read_only:
+            await self._runtime.settle()  # what ended while no controller ran leaves nothing
+            self._life.schedule()
             with contextlib.suppress(OSError):  # observe reports it, and it is retried
                 await self._flush()
 

@@ -8,8 +8,9 @@ simulators are gone. What a previous controller left behind is taken over by
 
 Large fleets must not block the event loop: tasks that may start are marked launching
 (they hold their slot) and queued, and one launcher task spawns them in slices, yielding
-between slices. Exits arrive one by one from the supervisor, but what follows an exit
-(removing deleted jobs, starting what now fits, telling the daemon) runs once per burst.
+between slices. Exits arrive one by one from the supervisor and are collected in batches
+in a worker thread (reaping, exit code, stderr tail, leftover descendants); what follows
+(removing deleted jobs, starting what now fits, telling the daemon) runs once per batch.
 
 Every start ends in a state: running, failed with the reason (a value the OS cannot pass,
 a missing variable, any exception at all), or back to pending when the state directory
@@ -29,7 +30,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -55,6 +56,29 @@ from controller.planner import ExitInfo, ExitReason
 KILL_MARGIN = 5.0
 #: The launcher spawns for at most this long before it lets the event loop run.
 LAUNCH_SLICE = 0.02
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """A simulator the supervisor saw end, waiting to be collected."""
+
+    ref: TaskRef
+    task_dir: Path
+    handle: Handle
+    killed: bool
+    secrets: tuple[str, ...]
+
+
+def _collect(runtime: Runtime, ended: list[_Ended]) -> list[tuple[Ending, str]]:
+    """In a worker thread: each one's exit facts and redacted stderr tail."""
+    return [
+        (
+            runtime.collect(e.task_dir, e.handle),
+            _output.tail(e.task_dir, STDERR_FILE, e.secrets),
+        )
+        for e in ended
+    ]
+
 
 log = structlog.get_logger("simfleet.local")
 
@@ -90,7 +114,8 @@ class Lifecycle:
         self._secrets: dict[TaskRef, Mapping[str, str]] = {}
         self._queue: collections.deque[TaskRef] = collections.deque()
         self._launcher: asyncio.Task[None] | None = None
-        self._after_exits: asyncio.Handle | None = None
+        self._ended: list[_Ended] = []
+        self._collector: asyncio.Task[None] | None = None
         self._all_ended: asyncio.Event | None = None
         #: Set when a task folder could not be prepared; taken by :meth:`retry_storage`.
         self.storage_error: TaskDirError | None = None
@@ -123,6 +148,8 @@ class Lifecycle:
         if not self.starting:
             return
         store = self._store
+        if not any(t.phase is TaskPhase.PENDING for t in store.tasks.values()):
+            return
         refs = _scheduler.startable(store.pools, store.jobs, store.tasks.values())
         if not refs:
             return
@@ -213,9 +240,12 @@ class Lifecycle:
         return error
 
     async def drain(self) -> None:
-        """Wait until every queued task has been started (or failed to)."""
-        while self._launcher is not None:
-            await asyncio.shield(self._launcher)
+        """Wait until every queued task has been started (or failed to) and every ended
+        one has been recorded."""
+        while self._launcher is not None or self._collector is not None:
+            for task in (self._launcher, self._collector):
+                if task is not None:
+                    await asyncio.shield(task)
 
     def watch(self, ref: TaskRef, handle: Handle) -> None:
         """Watch a running task for its exit and arm its maxLifetime deadline."""
@@ -278,7 +308,6 @@ class Lifecycle:
             self._all_ended = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_ended.wait(), self._grace + KILL_MARGIN)
-        self._settle_exits()
         for task in list(self._store.tasks.values()):
             if task.phase is TaskPhase.RUNNING:  # not even SIGKILL ended it (D state?)
                 self._supervisor.release(task.ref)
@@ -300,29 +329,45 @@ class Lifecycle:
         self.close()
 
     def close(self) -> None:
-        """Stop watching; simulators still running keep running, unwatched."""
+        """Stop watching; simulators still running keep running, unwatched (one that
+        ended but was not recorded yet is found ended by the next controller)."""
         self.starting = False
-        if self._launcher is not None:
-            self._launcher.cancel()
+        for task in (self._launcher, self._collector):
+            if task is not None:
+                task.cancel()
         self._supervisor.close()
-        self._settle_exits()
 
     # ---------------------------------------------------------------------- exits
 
-    def _on_gone(self, ref: TaskRef, ending: Ending, killed: bool) -> None:
-        """The supervisor saw a running task end: record it; the rest once per burst."""
+    def _on_gone(self, ref: TaskRef, task_dir: Path, handle: Handle, killed: bool) -> None:
+        """The supervisor saw a simulator end: queue it for the collector."""
         task = self._store.tasks.get(ref)
-        if task is None or task.phase is not TaskPhase.RUNNING:
-            return
-        self.record_exit(task, ending, killed=killed)
-        if self._after_exits is None:
-            self._after_exits = asyncio.get_running_loop().call_soon(self._settle_exits)
+        secrets = tuple(self.secret_values(task)) if task is not None else ()
+        self._ended.append(_Ended(ref, task_dir, handle, killed, secrets))
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect_ended())
+
+    async def _collect_ended(self) -> None:
+        """Collect ended simulators in batches off the loop, record them, then settle once
+        per batch: remove what was deleted, start what fits, tell the daemon."""
+        try:
+            while self._ended:
+                batch, self._ended = self._ended, []
+                facts = await asyncio.to_thread(_collect, self._runtime, batch)
+                slice_ends = time.monotonic() + LAUNCH_SLICE
+                for ended, (ending, tail) in zip(batch, facts, strict=True):
+                    task = self._store.tasks.get(ended.ref)
+                    if task is not None and task.phase is TaskPhase.RUNNING:
+                        self.record_exit(task, ending, killed=ended.killed, tail=tail)
+                    if time.monotonic() > slice_ends:
+                        await asyncio.sleep(0)
+                        slice_ends = time.monotonic() + LAUNCH_SLICE
+                await self._runtime.settle()
+                self._settle_exits()
+        finally:
+            self._collector = None
 
     def _settle_exits(self) -> None:
-        if self._after_exits is None:
-            return
-        self._after_exits.cancel()
-        self._after_exits = None
         self.sweep()
         self.schedule()
         self._changed()
@@ -330,11 +375,20 @@ class Lifecycle:
             self._all_ended.set()
 
     def record_exit(
-        self, task: TaskRecord, ending: Ending, *, killed: bool, at: datetime | None = None
+        self,
+        task: TaskRecord,
+        ending: Ending,
+        *,
+        killed: bool,
+        at: datetime | None = None,
+        tail: str | None = None,
     ) -> None:
-        """Record how a task ended, with its stderr tail, secrets masked."""
-        task_dir = self._store.task_dir(task.ref)
-        stderr = _output.tail(task_dir, STDERR_FILE, self.secret_values(task))
+        """Record how a task ended, with its stderr tail (read now unless given), secrets
+        masked."""
+        stderr = tail
+        if stderr is None:
+            task_dir = self._store.task_dir(task.ref)
+            stderr = _output.tail(task_dir, STDERR_FILE, self.secret_values(task))
         self._secrets.pop(task.ref, None)
         self._store.tasks[task.ref] = replace(
             task,
@@ -361,6 +415,10 @@ class Lifecycle:
     def sweep(self) -> None:
         """Remove deleted jobs and pools whose simulators are all gone."""
         store = self._store
+        if not any(j.deleting for j in store.jobs.values()) and not any(
+            p.deleting for p in store.pools.values()
+        ):
+            return
         live_jobs = {t.job for t in store.tasks.values() if t.live}
         for job in list(store.jobs.values()):
             if job.deleting and job.name not in live_jobs:

@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -68,7 +69,8 @@ class ProcessRuntime:
 
     def __init__(self) -> None:
         self._leftovers: set[bytes] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._leftovers_lock = threading.Lock()  # collect may run in a worker thread
+        self._sweeping = asyncio.Lock()
         self._tools = _wrapper.Tools.find()
 
     def spawn(self, launch: Launch) -> Handle:
@@ -209,8 +211,9 @@ class ProcessRuntime:
         """Finish off a task whose wrapper has ended and read what it recorded.
 
         Kills whatever the simulator left behind: its process group at once, descendants
-        that left the group in the next sweep (see the module docstring). Reaps the wrapper
-        if it is our child and reads the exit file.
+        that left the group with the next :meth:`settle` (see the module docstring). Reaps
+        the wrapper if it is our child and reads the exit file. Safe to call from a worker
+        thread.
 
         Args:
             task_dir: the task's directory, holding the exit file.
@@ -225,14 +228,19 @@ class ProcessRuntime:
                 os.killpg(handle.pid, signal.SIGKILL)
             if _proctable.start_ticks(handle.pid) == handle.start_ticks:
                 wrapper_signal = _reap(handle.pid)
-        self._end_leftovers_of(task_dir)
+        with self._leftovers_lock:
+            self._leftovers.add(os.fsencode(f"{_wrapper.TASK_VARIABLE}={task_dir}"))
         code, at = _wrapper.read_exit_file(task_dir)
         return Ending(code=code, signal=wrapper_signal, at=at)
 
     async def settle(self) -> None:
-        """Wait for the sweeps that end leftover descendants (see :meth:`collect`)."""
-        while self._sweeper is not None:
-            await asyncio.shield(self._sweeper)
+        """End the descendants of every simulator collected so far that left its group:
+        one sweep of the process table, off the event loop (see :meth:`collect`)."""
+        async with self._sweeping:
+            with self._leftovers_lock:
+                markers, self._leftovers = self._leftovers, set()
+            if markers:
+                await asyncio.to_thread(kill_marked, markers)
 
     def environment(self, handle: Handle, names: frozenset[str]) -> dict[str, str]:
         """The values of ``names`` the wrapper was started with (kept in memory only)."""
@@ -248,29 +256,6 @@ class ProcessRuntime:
     def simulator_pid(self, task_dir: Path) -> int | None:
         """The pid the inner ``sh`` wrote just before it became the simulator."""
         return _wrapper.read_pid_file(task_dir)
-
-    # ------------------------------------------------------------------ leftovers
-
-    def _end_leftovers_of(self, task_dir: Path) -> None:
-        self._leftovers.add(os.fsencode(f"{_wrapper.TASK_VARIABLE}={task_dir}"))
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no event loop (a plain script): sweep right away
-            kill_marked(self._take_leftovers())
-            return
-        if self._sweeper is None:
-            self._sweeper = loop.create_task(self._sweep())
-
-    def _take_leftovers(self) -> set[bytes]:
-        taken, self._leftovers = self._leftovers, set()
-        return taken
-
-    async def _sweep(self) -> None:
-        try:
-            while self._leftovers:
-                await asyncio.to_thread(kill_marked, self._take_leftovers())
-        finally:
-            self._sweeper = None
 
 
 def kill_marked(markers: Iterable[bytes], *, rounds: int = 5) -> None:

@@ -52,8 +52,9 @@ class Recovery:
         self._clock = clock
 
     def run(self) -> None:
-        """Reconcile records with the process table, then resume deletions and start
-        what fits."""
+        """Reconcile records with the process table and resume deletions. Starting what
+        fits is the caller's, once the runtime has settled: a task that waits again must
+        not be started before the sweep for what its earlier start left behind."""
         store = self._store
         found = self._runtime.scan(store.root)
         pools = {task_dir: live.pool for task_dir, live in found.items()}
@@ -77,7 +78,6 @@ class Recovery:
             lambda t: t.job in deleting_jobs or self._life.pool_of(t) in deleting_pools
         )
         self._life.sweep()
-        self._life.schedule()
         store.mark()
 
     def _recover(self, task: TaskRecord, live: Found | None) -> None:

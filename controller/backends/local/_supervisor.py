@@ -5,9 +5,10 @@ event loop: the SIGKILL that follows a SIGTERM after the grace period, and the
 ``maxLifetime`` deadline. Nothing here blocks or polls: a stop sends SIGTERM and returns;
 ``loop.call_later`` does the rest.
 
-When a watched simulator is gone, the supervisor collects the runtime's facts and hands
-them to the backend's callback together with whether it had to SIGKILL. It does not
-decide exit reasons, change records or start anything.
+When a watched simulator is gone, the supervisor hands it to the lifecycle's callback
+together with whether it had to SIGKILL; collecting what it left (exit code, output) is
+the lifecycle's, in batches off the event loop. The supervisor does not decide exit
+reasons, change records or start anything.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controller.backends.local._records import TaskRef
-from controller.backends.local._runtime import Ending, Handle, Runtime
+from controller.backends.local._runtime import Handle, Runtime
 
-#: Called with the task, the runtime's facts, and whether simfleet sent SIGKILL.
-OnGone = Callable[[TaskRef, Ending, bool], None]
+#: Called with the task, its folder, its handle, and whether simfleet sent SIGKILL.
+OnGone = Callable[[TaskRef, Path, Handle, bool], None]
 
 
 @dataclass
@@ -111,5 +112,4 @@ class Supervisor:
         if watch is None:
             return
         watch.cancel()
-        ending = self._runtime.collect(watch.task_dir, watch.handle)
-        self._on_gone(ref, ending, watch.killed)
+        self._on_gone(ref, watch.task_dir, watch.handle, watch.killed)

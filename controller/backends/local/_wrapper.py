@@ -3,23 +3,26 @@
 Why a wrapper: a controller killed with ``kill -9`` leaves its simulators running, and the
 next controller is not their parent, so it can never ``wait()`` for their exit code. The
 wrapper (:data:`SCRIPT`) leads a new session, waits for the simulator and writes its exit
-code to ``exit`` in the task folder atomically (temporary file + rename); a signal N shows
-as ``128 + N``. It traps HUP/INT/TERM, so a SIGTERM sent to the whole group stops the
-simulator but not the bookkeeping; only SIGKILL ends the wrapper before it writes. The
-simulator itself is started by a second, short-lived ``sh`` that writes its own pid to
-``pid`` and then ``exec``\\ s the command, so users see (and may ``kill``) the real pid.
+code to ``exit`` in the task folder; a signal N shows as ``128 + N``. (One short write:
+the file is only read once the wrapper is gone, and a wrapper killed while writing leaves
+no code, like one killed before.) It traps HUP/INT/TERM, so a SIGTERM sent to the whole
+group stops the simulator but not the bookkeeping; only SIGKILL ends the wrapper before it
+writes. The simulator itself is started by a second, short-lived ``sh`` that writes its
+own pid to ``pid`` (whole or not yet) and then ``exec``\\ s the command, so users see (and
+may ``kill``) the real pid.
 
 Output: the simulator writes into two pipes, and a small loop per stream in the wrapper's
 own group (a subshell of the wrapper that ignores HUP/INT/TERM) copies each into
 ``stdout.txt`` / ``stderr.txt`` with GNU ``head -c``, which reads exactly the bytes it is
 asked for (under ``stdbuf -o0``, so each piece is written as soon as it is read). When a
 file holds ``max_bytes``, the next byte first renames it to ``stdout.txt.<offset of its
-first byte in the stream>`` and the oldest rotated file beyond ``max_files`` is deleted.
-The writers are not the controller: a dead controller never blocks a simulator on a full
+first byte in the stream>`` and the oldest rotated file beyond ``max_files`` is deleted;
+``stdout.txt.next`` holds that deciding byte for a moment (and stays behind, empty). The
+writers are not the controller: a dead controller never blocks a simulator on a full
 pipe. A writer that cannot write (folder gone, disk full) keeps reading and drops that
 part of the output rather than stop reading. After the simulator exits, the wrapper waits
-for its writers to drain the pipes (at most a second, in case a leftover child still
-holds them), so the exit is seen with its last output.
+for its writers to drain the pipes (at most a second, timed by a ``sleep`` it then kills,
+in case a leftover child still holds them), so the exit is seen with its last output.
 
 Recognising a wrapper: ``$0`` is :data:`MARKER` and the first arguments are the task
 folder and the pool, so the process table alone tells which task of which pool a live
@@ -70,21 +73,19 @@ r() {{
       break
     fi
   done
-  command -p rm -f "$f.next"
 }}
 exec 5>&1 6>&2
 (trap '' HUP INT TERM; exec <&3 3<&- 4<&- 5>&- 6>&- >/dev/null 2>&1; r stdout.txt) & o=$!
 (trap '' HUP INT TERM; exec <&4 3<&- 4<&- 5>&- 6>&- >/dev/null 2>&1; r stderr.txt) & e=$!
 exec 3<&- 4<&- >/dev/null 2>&1
 cd -- "$w" 2>&6 &&
-  /bin/sh -c 'printf %s "$$" >"$0/pid.tmp" && command -p mv -f "$0/pid.tmp" "$0/pid"
-exec "$@"' "$d" "$@" >&5 2>&6 5>&- 6>&-
+  /bin/sh -c 'printf %s "$$" >"$0/pid"; exec "$@"' "$d" "$@" >&5 2>&6 5>&- 6>&-
 c=$?
 exec 5>&- 6>&-
-printf %s "$c" >"$d/exit.tmp" && command -p mv -f "$d/exit.tmp" "$d/exit"
-trap : USR1
-(trap - USR1; sleep {DRAIN_SECONDS}; kill -USR1 $$) & t=$!
-wait $o $e
+printf %s "$c" >"$d/exit"
+sleep {DRAIN_SECONDS} & t=$!
+trap : CHLD
+while kill -0 $t && {{ kill -0 $o || kill -0 $e; }}; do wait $o $e; done 2>/dev/null
 kill $t
 """
 #: SHELL, -c, SCRIPT, MARKER, task folder, pool, cwd, max bytes, max files, head, stdbuf

@@ -1,0 +1,250 @@
+"""Figures for the local backend at scale (issue 7, item 13); the tests only check behaviour.
+
+1. Start: ``N`` simulators (``sleep 300``) from one ``AddTasks`` to all running, against
+   ``N`` bare ``posix_spawn`` calls of the same command (the floor: no wrapper, no
+   output, no records).
+2. Shutdown: ``close(stop_simulators=True)`` with ``N`` simulators running.
+3. Scale down: the planner's pass from ``N`` to 2 simulators (``run_pass``), then until
+   every stopped simulator is recorded as exited; with the longest time the event loop
+   was held (a ticker measures it) and the number of state file writes.
+4. The same scale down with a runtime that starts no process, for sizes this machine
+   cannot run for real (each simulator is 6 processes: wrapper, 2 output writers with
+   their ``head``, the simulator; ``/proc/sys/kernel/pid_max`` bounds them).
+
+Usage: ``python benchmarks/local_scale.py [--real N ...] [--stop N] [--fake N ...]``.
+Prints a table; run on an idle machine for stable figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from controller.backends.local import LocalBackend, ProcessRuntime
+from controller.backends.local._runtime import Ending, Found, Handle, Launch
+from controller.planner import AddTasks, CreateJob, CreatePool, Desired, DesiredSimulation, NewTask
+from controller.planner import TaskTemplate as Template
+from controller.reconcile import run_pass
+from controller.spec import PoolSpec, SimulationSpec
+
+SLEEP = ("sleep", "300")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LoopLag:
+    """The longest the event loop went without running this ticker."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            self.worst = max(self.worst, now - last - 0.005)
+            last = now
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+class StateWrites:
+    """Counts the writes of ``state.json`` (each ends with a rename onto it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = Path.replace
+
+    def __enter__(self) -> StateWrites:
+        original = self._original
+
+        def replace(path: Path, target: str | Path) -> Path:
+            if Path(target).name == "state.json":
+                self.count += 1
+            return original(path, target)
+
+        Path.replace = replace  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Path.replace = self._original  # type: ignore[method-assign]
+
+
+class NoProcesses(ProcessRuntime):
+    """A runtime that starts nothing: a stop ends the "simulator" on the next loop turn.
+
+    Measures the backend's own bookkeeping at sizes no machine here can run for real.
+    """
+
+    name = "none"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pids = itertools.count(10_000_000)
+        self._gone: dict[int, Callable[[], None]] = {}
+
+    def spawn(self, launch: Launch) -> Handle:
+        return Handle(next(self._pids), 0)
+
+    def scan(self, root: Path) -> dict[Path, Found]:
+        return {}
+
+    def alive(self, handle: Handle) -> bool:
+        return True
+
+    def watch(self, handle: Handle, on_gone: Callable[[], None]) -> Callable[[], None]:
+        self._gone[handle.pid] = on_gone
+        return lambda: self._gone.pop(handle.pid, None) and None
+
+    def signal(self, handle: Handle, signum: int) -> None:
+        gone = self._gone.pop(handle.pid, None)
+        if gone is not None:
+            asyncio.get_running_loop().call_soon(gone)
+
+    def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
+        return Ending(code=128 + signal.SIGTERM)
+
+    def simulator_pid(self, task_dir: Path) -> int | None:
+        return None
+
+
+def desired(simulators: int) -> Desired:
+    nodes = max(1, -(-simulators // 250))  # 250 slots a node, as many nodes as needed
+    pool = PoolSpec.model_validate(
+        {"vmSize": "local", "taskSlotsPerNode": 250, "nodes": {"dedicated": nodes, "max": nodes}}
+    )
+    sim = SimulationSpec.model_validate(
+        {"pool": "p", "simulators": simulators, "image": "local/x", "command": list(SLEEP)}
+    )
+    return Desired(pools={"p": pool}, simulations={"s": DesiredSimulation("s", sim)})
+
+
+async def counted(backend: LocalBackend, state: str) -> int:
+    observed = await backend.observe()
+    return sum(1 for job in observed.jobs.values() for t in job.tasks if t.state.value == state)
+
+
+async def until(predicate: Callable[[], object], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():  # type: ignore[misc]
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.05)
+
+
+def bare_spawns(count: int) -> float:
+    """Seconds for ``count`` posix_spawn calls of :data:`SLEEP`; the processes are ended."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    pids = []
+    started = time.perf_counter()
+    for _ in range(count):
+        pids.append(
+            os.posix_spawnp(
+                SLEEP[0],
+                list(SLEEP),
+                env,
+                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)],
+                setsid=True,
+            )
+        )
+    elapsed = time.perf_counter() - started
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return elapsed
+
+
+async def start_and_stop(count: int) -> None:
+    """Figures 1 and 2."""
+    bare = bare_spawns(count)
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = LocalBackend(Path(tmp), stop_grace=5)
+        await backend.open()
+        pool = desired(count).pools["p"]
+        nodes = pool.nodes.dedicated
+        assert isinstance(nodes, int)
+        await backend.execute(CreatePool("p", pool, nodes, 0))
+        await backend.execute(CreateJob("s", "p"))
+        template = Template("local/x", SLEEP, (), (), "", desired(1).simulations["s"].spec.max_lifetime)
+        tasks = tuple(NewTask(f"s-s{i}-rab-a0", i, "ab", 0) for i in range(count))
+        with LoopLag() as lag:
+            started = time.perf_counter()
+            await backend.execute(AddTasks("s", template, tasks))
+            await until(lambda: _all(backend, "running", count))
+            to_running = time.perf_counter() - started
+        print(
+            f"start {count:>6}: {to_running:6.2f} s to running  "
+            f"(bare posix_spawn {bare:5.2f} s, ratio {to_running / bare:4.1f}×; "
+            f"loop held ≤ {lag.worst * 1000:.0f} ms)"
+        )
+        started = time.perf_counter()
+        await backend.close(stop_simulators=True)
+        print(f"close {count:>6}: {time.perf_counter() - started:6.2f} s to stop every simulator")
+
+
+async def _all(backend: LocalBackend, state: str, count: int) -> bool:
+    return await counted(backend, state) == count
+
+
+async def scale_down(count: int, *, fake: bool) -> None:
+    """Figures 3 and 4."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = NoProcesses() if fake else None
+        backend = LocalBackend(Path(tmp), stop_grace=5, runtime=runtime)
+        await backend.open()
+        started = time.perf_counter()
+        await run_pass(desired(count), backend, _now)
+        await until(lambda: _all(backend, "running", count))
+        up = time.perf_counter() - started
+        with LoopLag() as lag, StateWrites() as writes:
+            started = time.perf_counter()
+            await run_pass(desired(2), backend, _now)
+            passed = time.perf_counter() - started
+            await until(lambda: _all(backend, "exited", count - 2))
+            done = time.perf_counter() - started
+        kind = "no processes" if fake else "real"
+        print(
+            f"scale {count:>6} → 2 ({kind:>12}): pass {passed:6.2f} s, all exited "
+            f"{done:6.2f} s; loop held ≤ {lag.worst * 1000:5.0f} ms; "
+            f"{writes.count} state writes (up took {up:.1f} s)"
+        )
+        await backend.close(stop_simulators=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--start", type=int, nargs="*", default=[500])
+    parser.add_argument("--real", type=int, nargs="*", default=[2000])
+    parser.add_argument("--fake", type=int, nargs="*", default=[2000, 20000])
+    args = parser.parse_args()
+    print(f"pid_max {Path('/proc/sys/kernel/pid_max').read_text().strip()}, {os.cpu_count()} cores")
+    for count in args.start:
+        await start_and_stop(count)
+    for count in args.real:
+        await scale_down(count, fake=False)
+    for count in args.fake:
+        await scale_down(count, fake=True)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
