@@ -15,7 +15,7 @@ import click
 
 from controller.cli import _options
 from controller.cli._backend import opened
-from controller.cli._oneshot import one_pass
+from controller.cli._oneshot import PassSettings, one_pass
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
 
@@ -39,6 +39,7 @@ from controller.daemon import git_revision
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.pass_policy
 def plan(
     specs: Path,
     backend: str,
@@ -48,14 +49,15 @@ def plan(
     output: str,
     allow_empty_prune: bool,
     settle: float,
+    prune_delay: float,
+    allow_secret_env: tuple[str, ...],
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
+    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
-            result, errors = await one_pass(
-                specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
-            )
+            result, errors = await one_pass(specs, b, settings, execute=False)
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
         return pending, len(errors)

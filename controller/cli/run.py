@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from controller.cli import _options
 from controller.cli._backend import opened
+from controller.cli._oneshot import PassSettings
 from controller.daemon import Controller, DaemonConfig, configure
-from controller.planner import PlannerConfig
 
 
 @click.command()
@@ -37,6 +36,7 @@ from controller.planner import PlannerConfig
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.pass_policy
 def run(
     specs: Path,
     backend: str,
@@ -47,17 +47,22 @@ def run(
     log_format: str,
     allow_empty_prune: bool,
     settle: float,
+    prune_delay: float,
+    allow_secret_env: tuple[str, ...],
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon)."""
     configure(log_format)
     host, port = _options.split_listen(listen)
+    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
     config = DaemonConfig(
         specs=specs,
         host=host,
         port=port,
         resync=resync,
         allow_empty_prune=allow_empty_prune,
-        planner=PlannerConfig(settle=timedelta(seconds=settle)),
+        planner=settings.planner(),
+        revision_key=settings.key(),
+        access=settings.access(),
     )
     asyncio.run(_serve(config, backend, runtime, state_dir))
 

@@ -5,6 +5,7 @@ talk to a backend. Its public names are re-exported here; other packages never i
 its ``_modules``.
 """
 
+from controller.spec._access import RESERVED, SecretAccess
 from controller.spec._catalog import Catalog, SpecObject, build_catalog
 from controller.spec._errors import SpecError
 from controller.spec._loading import (
@@ -44,6 +45,7 @@ __all__ = [
     "API_VERSION",
     "AUTO",
     "BATCH_TASK_LIMIT",
+    "RESERVED",
     "Auto",
     "Catalog",
     "DirectoryResult",
@@ -58,6 +60,7 @@ __all__ = [
     "RestartBackoff",
     "RestartPolicy",
     "Rollout",
+    "SecretAccess",
     "SecretRef",
     "SimulationDocument",
     "SimulationSpec",
