@@ -14,7 +14,7 @@ Write = Callable[[str, str], Path]
 POOL = "apiVersion: simfleet/v1\nkind: Pool\nmetadata:\n  name: {name}\nspec: {{vmSize: x}}\n"
 SIMULATION = (
     "apiVersion: simfleet/v1\nkind: Simulation\nmetadata:\n  name: {name}\n"
-    "spec: {{pool: sims, image: i, simulators: {count}}}\n"
+    "spec: {{pool: {pool}, image: i, simulators: {count}}}\n"
 )
 BROKEN = "apiVersion: simfleet/v1\nkind: Simulation\nmetadata: {name: cartpole}\nspec: [\n"
 
@@ -23,8 +23,8 @@ def pool(name: str) -> str:
     return POOL.format(name=name)
 
 
-def simulation(name: str, count: int = 1) -> str:
-    return SIMULATION.format(name=name, count=count)
+def simulation(name: str, count: int = 1, pool: str = "sims") -> str:
+    return SIMULATION.format(name=name, count=count, pool=pool)
 
 
 def catalog(specs: Path, previous: Catalog | None = None) -> Catalog:
@@ -53,7 +53,7 @@ class TestCombining:
         assert (found.missing, found.empty) == (False, False)
 
     def test_pools_and_simulations_are_separate_namespaces(self, write: Write, specs: Path) -> None:
-        write("a.yaml", pool("cartpole") + "---\n" + simulation("cartpole"))
+        write("a.yaml", pool("cartpole") + "---\n" + simulation("cartpole", pool="cartpole"))
         found = catalog(specs)
         assert (list(found.pools), list(found.simulations)) == (["cartpole"], ["cartpole"])
 
@@ -81,7 +81,12 @@ class TestCombining:
 
     def test_a_file_without_documents_is_still_a_spec_file(self, write: Write, specs: Path) -> None:
         write("a.yaml", "# all commented out\n")
-        assert catalog(specs).empty is False
+        found = catalog(specs)
+        assert found.empty is False
+        assert messages(found) == [
+            "specs/a.yaml:1:1: the file holds no documents; delete the file to remove what"
+            " it defined"
+        ]
 
 
 class TestDuplicateNames:
@@ -122,6 +127,7 @@ class TestDuplicateNames:
         assert {e.file for e in found.errors} == {"specs/a.yaml", "specs/b.yaml", "specs/c.yaml"}
 
     def test_the_previous_version_stays_in_force(self, write: Write, specs: Path) -> None:
+        write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole", count=3))
         first = catalog(specs)
         write("b.yaml", simulation("cartpole", count=9))
@@ -133,6 +139,7 @@ class TestDuplicateNames:
     def test_the_name_comes_back_once_the_duplicate_is_gone(
         self, write: Write, specs: Path
     ) -> None:
+        write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole", count=3))
         write("b.yaml", simulation("cartpole", count=9))
         first = catalog(specs)
@@ -143,6 +150,7 @@ class TestDuplicateNames:
 
 class TestLastGoodVersion:
     def test_a_broken_file_keeps_its_last_good_objects(self, write: Write, specs: Path) -> None:
+        write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole", count=3))
         write("other.yaml", simulation("other"))
         good = catalog(specs)
@@ -159,6 +167,7 @@ class TestLastGoodVersion:
     def test_the_last_good_version_survives_several_broken_passes(
         self, write: Write, specs: Path
     ) -> None:
+        write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole", count=3))
         found = catalog(specs)
         for text in (BROKEN, "kind: x\n", BROKEN):
@@ -168,6 +177,7 @@ class TestLastGoodVersion:
             assert len(found.errors) == 1
 
     def test_a_fixed_file_takes_over(self, write: Write, specs: Path) -> None:
+        write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole", count=3))
         good = catalog(specs)
         write("a.yaml", BROKEN)

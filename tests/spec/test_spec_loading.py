@@ -19,9 +19,11 @@ from controller.spec import (
     RestartPolicy,
     SecretRef,
     SimulationSpec,
+    SpecError,
     load_file,
     load_paths,
 )
+from controller.spec._loading import NO_DOCUMENTS
 
 Load = Callable[[str], FileResult]
 Write = Callable[[str, str], Path]
@@ -172,9 +174,27 @@ class TestDocuments:
             ("Simulation", "cartpole"),
         ]
 
-    def test_a_file_with_no_documents_loads_empty(self, load: Load) -> None:
-        assert load("# nothing yet\n") == FileResult(
-            "specs/t.yaml", (), (), hashlib.sha256(b"# nothing yet\n").hexdigest()
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("", id="empty"),
+            pytest.param("# nothing yet\n", id="only-comments"),
+            pytest.param("---\n", id="only-a-separator"),
+            pytest.param("---\n---\n...\n", id="only-separators"),
+            pytest.param("  \n\n\t\n", id="only-whitespace"),
+            pytest.param("~\n---\nnull\n", id="only-null-documents"),
+        ],
+    )
+    def test_a_file_with_no_documents_is_an_error(self, load: Load, text: str) -> None:
+        # A truncated or half-written file looks like this; loading it as "defines
+        # nothing" would prune everything it defined a moment ago.
+        result = load(text)
+        assert (result.objects, result.errors) == (
+            (),
+            (SpecError("specs/t.yaml", 1, 1, "", NO_DOCUMENTS),),
+        )
+        assert NO_DOCUMENTS == (
+            "the file holds no documents; delete the file to remove what it defined"
         )
 
     def test_one_bad_document_drops_the_whole_file(self, load: Load) -> None:

@@ -211,7 +211,7 @@ class TestNamesAndKeys:
                 id="env-value-number",
             ),
             pytest.param(
-                SIM_HEAD + "  env:\n    DEBUG: yes\n",
+                SIM_HEAD + "  env:\n    DEBUG: true\n",
                 ["specs/t.yaml:9:12: spec.env.DEBUG: must be a string; put quotes around it"],
                 id="env-value-yaml-boolean",
             ),
@@ -321,8 +321,9 @@ class TestCrossFieldRules:
             pytest.param(
                 SIM_HEAD + "  maxLifetime: 175d\n",
                 [
-                    "specs/t.yaml:6:3: spec: maxLifetime must be at most 170d: recycling needs"
-                    " time to finish before Batch ends every task 180 days after it was added"
+                    "specs/t.yaml:8:16: spec.maxLifetime: must be between 1s and 170d:"
+                    " recycling needs time to finish before Batch ends every task 180 days"
+                    " after it was added"
                 ],
                 id="lifetime-limit",
             ),
@@ -337,8 +338,8 @@ class TestCrossFieldRules:
             pytest.param(
                 SIM_HEAD + "  command: []\n",
                 [
-                    "specs/t.yaml:6:3: spec: command must not be empty; leave it out to use the"
-                    " image's own"
+                    "specs/t.yaml:8:12: spec.command: must not be empty; leave the field out"
+                    " to use the image's own command"
                 ],
                 id="empty-command",
             ),
