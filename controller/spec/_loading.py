@@ -118,10 +118,15 @@ def _load(path: Path, shown: str) -> FileResult:
     if not parsed.documents and not errors:
         errors.append(SpecError(shown, 1, 1, "", NO_DOCUMENTS))
     objects: list[_catalog.SpecObject] = []
+    invalid: list[SpecError] = []
     for document in parsed.documents:
-        obj = _validate(document, shown, errors)
+        obj = _validate(document, shown, invalid)
         if obj is not None:
             objects.append(obj)
+    # A value YAML could not read (``010``, ``!!binary``) reaches the model as null; the
+    # model's "must be a whole number" at the same place would only repeat the problem.
+    unread = {(e.line, e.column) for e in parsed.errors}
+    errors += [e for e in invalid if (e.line, e.column) not in unread]
     if errors:
         return FileResult(shown, (), tuple(sorted(set(errors))), digest)
     return FileResult(shown, tuple(objects), (), digest)

@@ -18,7 +18,10 @@ bare ``str`` (a test walks the models to keep it so):
   not an image called space.
 
 The checks run *before* any other constraint of the field (a name's pattern, say), so the
-user reads "must not contain a NUL byte" rather than "is not a valid name".
+user reads "must not contain a NUL byte" rather than "is not a valid name". Mapping keys
+get the same one-line check while YAML is read (:mod:`controller.spec._yaml`), so even an
+unknown field's name is reported at its key rather than failing somewhere inside pydantic
+(whose Rust core cannot hold a lone surrogate).
 """
 
 from __future__ import annotations
@@ -47,23 +50,35 @@ def _describe(char: str) -> str:
     return f"must not contain the control character \\x{code:02x}"
 
 
+def problem(value: str, *, one_line: bool) -> str | None:
+    """What makes ``value`` unfit for a field (``must not contain …``), or ``None``.
+
+    Args:
+        value: the text.
+        one_line: refuse tabs and newlines too, as :data:`Line` does.
+    """
+    found = _NEVER.search(value)
+    if found is not None:
+        return _describe(found.group())
+    found = _NOT_IN_A_LINE.search(value) if one_line else None
+    if found is not None:
+        return "must be one line: it contains " + ("a newline" if found.group() == "\n" else "a tab")
+    return None
+
+
 def _check_text(value: object) -> object:
     """Refuse characters no field may hold; non-strings pass on to the type check."""
-    if isinstance(value, str):
-        found = _NEVER.search(value)
-        if found is not None:
-            raise ValueError(_describe(found.group()))
+    message = problem(value, one_line=False) if isinstance(value, str) else None
+    if message is not None:
+        raise ValueError(message)
     return value
 
 
 def _check_line(value: object) -> object:
     """Refuse what :func:`_check_text` refuses, and tabs and newlines."""
-    _check_text(value)
-    if isinstance(value, str):
-        found = _NOT_IN_A_LINE.search(value)
-        if found is not None:
-            shown = "a newline" if found.group() == "\n" else "a tab"
-            raise ValueError(f"must be one line: it contains {shown}")
+    message = problem(value, one_line=True) if isinstance(value, str) else None
+    if message is not None:
+        raise ValueError(message)
     return value
 
 

@@ -25,7 +25,6 @@ from controller.spec._errors import shorten
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SPELLING: Final = "use a number with a unit: 10s, 5m, 1h, 150d"
 #: Beyond this many seconds a value is infinitely long as far as any check here goes;
 #: ``float()`` of a larger ``int`` would raise ``OverflowError``.
 _HUGE: Final = 1e300
@@ -34,23 +33,35 @@ _HUGE: Final = 1e300
 MAX_COUNT: Final = 100_000
 
 
+class _NotADurationError(ValueError):
+    """``value`` is not spelled as a duration; the caller says what would be."""
+
+
+def _not_a_duration(value: object, spelling: str) -> str:
+    if isinstance(value, str):
+        return f"{shorten(value)!r} is not a duration; {spelling}"
+    return f"must be a duration; {spelling}"
+
+
 def _seconds(value: object) -> float:
     """The seconds ``value`` spells, possibly negative, infinite or NaN.
 
     Raises:
-        ValueError: ``value`` is not spelled as a duration. Never any other exception:
-            huge numbers come out as infinity, for the caller's range check to refuse.
+        _NotADurationError: ``value`` is not spelled as a duration. Never any other
+            exception: huge numbers come out as infinity, for the caller to refuse.
     """
     if isinstance(value, timedelta):
         return value.total_seconds()
     if isinstance(value, bool):
-        raise ValueError("must be a duration such as 10s, 5m, 1h or 150d")
+        raise _NotADurationError
     if isinstance(value, int):
-        return float(value) if abs(value) < _HUGE else math.copysign(math.inf, value)
+        if abs(value) >= _HUGE:
+            return math.inf if value > 0 else -math.inf
+        return float(value)
     if isinstance(value, float):
         return value
     if not isinstance(value, str):
-        raise ValueError("must be a duration such as 10s, 5m, 1h or 150d")
+        raise _NotADurationError
     text = value.strip().lower()
     body = text.removeprefix("-")
     sign = -1.0 if body != text else 1.0
@@ -59,7 +70,7 @@ def _seconds(value: object) -> float:
     if body and _DURATION_PART.sub("", body) == "":
         parts = _DURATION_PART.findall(body)
         return sign * sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
-    raise ValueError(f"{shorten(value)!r} is not a duration; {_SPELLING}")
+    raise _NotADurationError
 
 
 def parse_duration(value: object) -> timedelta:
@@ -73,7 +84,11 @@ def parse_duration(value: object) -> timedelta:
             negative, infinite, NaN, or too long for a ``timedelta``. Never any other
             exception, whatever ``value`` is.
     """
-    seconds = _seconds(value)
+    try:
+        seconds = _seconds(value)
+    except _NotADurationError:
+        spelling = "use a number with a unit: 10s, 5m, 1h, 150d"
+        raise ValueError(_not_a_duration(value, spelling)) from None
     if math.isnan(seconds):
         raise ValueError("must be a duration, not NaN")
     if seconds < 0:
@@ -114,15 +129,24 @@ class DurationRange:
 
     def parse(self, value: object) -> timedelta:
         """``value`` as a ``timedelta`` within the range, or ``ValueError`` saying why not."""
-        seconds = _seconds(value)
+        try:
+            seconds = _seconds(value)
+        except _NotADurationError:
+            spelling = f"use a number with a unit (ms, s, m, h, d) {self.span()}, like 10s"
+            raise ValueError(_not_a_duration(value, spelling)) from None
         # NaN compares false both ways, so it fails this test as it should.
         if not self.minimum.total_seconds() <= seconds <= self.maximum.total_seconds():
             raise ValueError(self.describe() + (f": {self.why}" if self.why else ""))
         return timedelta(seconds=seconds)
 
+    def span(self) -> str:
+        """``between 1s and 1d``: the range, as errors and the schema state it."""
+        shortest, longest = format_duration(self.minimum), format_duration(self.maximum)
+        return f"between {shortest} and {longest}"
+
     def describe(self) -> str:
-        """``must be between 1s and 1d``: the rule, as errors and the schema state it."""
-        return f"must be between {format_duration(self.minimum)} and {format_duration(self.maximum)}"
+        """``must be between 1s and 1d``."""
+        return f"must be {self.span()}"
 
     def __get_pydantic_core_schema__(
         self, _source: Any, _handler: GetCoreSchemaHandler
@@ -144,7 +168,7 @@ class DurationRange:
             "maximum": self.maximum.total_seconds(),
             "description": (
                 f"A duration: 10s, 5m, 1h30m, 150d (a bare number is seconds);"
-                f" {self.describe()}."
+                f" {self.span()}."
             ),
         }
 

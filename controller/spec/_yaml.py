@@ -48,6 +48,7 @@ import yaml
 from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from controller.spec import _text
 from controller.spec._errors import SpecError, shorten
 
 #: Values one document may visit while being converted, aliases counted at every use.
@@ -411,6 +412,10 @@ class _Converter:
             self.error(node, path, message)
             return None
         value: str = node.value
+        unfit = _text.problem(value, one_line=True)
+        if unfit is not None:
+            self.error(node, path, f"a key {unfit}")
+            return None
         return value
 
 

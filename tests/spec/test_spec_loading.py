@@ -20,9 +20,12 @@ from controller.spec import (
     SecretRef,
     SimulationSpec,
     SpecError,
+    build_catalog,
+    load_directory,
     load_file,
     load_paths,
 )
+from controller.spec import _models
 from controller.spec._loading import NO_DOCUMENTS
 
 Load = Callable[[str], FileResult]
@@ -347,3 +350,49 @@ class TestLoadPaths:
     def test_no_paths_is_not_silently_valid(self) -> None:
         result = load_paths([])
         assert (result.exists, result.files) == (False, ())
+
+
+class TestUnexpectedFailures:
+    """Any exception while reading one file is that file's error, never the whole load's.
+
+    ``maxLifetime: .inf`` once raised ``OverflowError`` from inside loading: the daemon
+    died (stopping the fleet on its way out) and ``validate`` printed a traceback. Bounds
+    now refuse that value, and whatever else may raise is caught per file.
+    """
+
+    @pytest.fixture
+    def failing_validation(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Validating a Simulation raises, as a bug in a validator would."""
+
+        def explode(*_args: object, **_kwargs: object) -> None:
+            message = "date value out of range"
+            raise OverflowError(message)
+
+        monkeypatch.setattr(_models.SimulationDocument, "model_validate", explode)
+
+    @pytest.mark.usefixtures("failing_validation")
+    def test_becomes_an_error_on_the_file(self, write: Write) -> None:
+        result = load_file(write("a.yaml", MINIMAL_SIMULATION))
+        assert result.objects == ()
+        assert lines(result) == [
+            "specs/a.yaml:1:1: internal error while reading the file: OverflowError: date"
+            " value out of range"
+        ]
+
+    def test_other_files_load_and_the_last_good_version_stays(
+        self, write: Write, specs: Path, request: pytest.FixtureRequest
+    ) -> None:
+        write("pool.yaml", MINIMAL_POOL)
+        write("sim.yaml", MINIMAL_SIMULATION)
+        good = build_catalog(load_directory(specs))
+        write("pool.yaml", MINIMAL_POOL.replace("{vmSize: x}", "{vmSize: y}"))
+        request.getfixturevalue("failing_validation")
+        catalog = build_catalog(load_directory(specs), good)
+        assert catalog.simulations["cartpole"] is good.simulations["cartpole"]
+        pool = catalog.pools["sims"].spec
+        assert isinstance(pool, PoolSpec)
+        assert pool.vm_size == "y"
+        assert [str(e) for e in catalog.errors] == [
+            "specs/sim.yaml:1:1: internal error while reading the file: OverflowError: date"
+            " value out of range"
+        ]
