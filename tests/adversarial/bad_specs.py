@@ -40,7 +40,9 @@ def _replacing(old: str, new: str) -> str:
 
 #: "Billion laughs" under ``spec.laughs``: nine levels of nine aliases, 9⁹ strings if expanded.
 _LAUGHS: Final = (
-    "  laughs:\n    a: &a [" + ", ".join(["lol"] * 9) + "]\n"
+    "  laughs:\n    a: &a ["
+    + ", ".join(["lol"] * 9)
+    + "]\n"
     + "".join(
         f"    {name}: &{name} [{', '.join([f'*{previous}'] * 9)}]\n"
         for previous, name in zip("abcdefgh", "bcdefghi", strict=True)
@@ -84,7 +86,10 @@ BAD_SPECS: Final[list[tuple[str, str]]] = [
     ("image-nul", _replacing("sims/bad:1", '"sims/bad\\0:1"')),
     ("image-newline", _replacing("sims/bad:1", '"sims/bad:1\\nx"')),
     ("label-value-bell", _replacing("name: bad\n", 'name: bad\n  labels: {app: "\\a"}\n')),
-    ("annotation-key-surrogate", _replacing("name: bad\n", 'name: bad\n  annotations: {"\\ud83d": x}\n')),
+    (
+        "annotation-key-surrogate",
+        _replacing("name: bad\n", 'name: bad\n  annotations: {"\\ud83d": x}\n'),
+    ),
     ("secret-from-env-nul", _with('  secretEnv: {S: {fromEnv: "S\\0"}}\n')),
     ("unknown-key-escape-sequence", _with('  "\\e[31mred": 1\n')),
     ("raw-nul-byte-in-file", _replacing("sims/bad:1", "sims/bad\x00:1")),

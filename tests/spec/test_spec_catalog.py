@@ -277,9 +277,7 @@ class TestPoolReferences:
         write("c.yaml", simulation("cartpole"))
         assert {e.path for e in catalog(specs).errors} == {"metadata.name"}
 
-    def test_a_pool_of_a_broken_file_keeps_its_simulations(
-        self, write: Write, specs: Path
-    ) -> None:
+    def test_a_pool_of_a_broken_file_keeps_its_simulations(self, write: Write, specs: Path) -> None:
         write("pool.yaml", pool("sims"))
         write("a.yaml", simulation("cartpole"))
         good = catalog(specs)

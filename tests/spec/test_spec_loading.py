@@ -20,12 +20,12 @@ from controller.spec import (
     SecretRef,
     SimulationSpec,
     SpecError,
+    _models,
     build_catalog,
     load_directory,
     load_file,
     load_paths,
 )
-from controller.spec import _models
 from controller.spec._loading import NO_DOCUMENTS
 
 Load = Callable[[str], FileResult]

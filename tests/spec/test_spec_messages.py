@@ -406,10 +406,7 @@ class TestDurationRanges:
             ),
             pytest.param(
                 SIM_HEAD + "  restartBackoff: {resetAfter: 999999999999d}\n",
-                [
-                    "specs/t.yaml:8:32: spec.restartBackoff.resetAfter: must be between 1s"
-                    " and 170d"
-                ],
+                ["specs/t.yaml:8:32: spec.restartBackoff.resetAfter: must be between 1s and 170d"],
                 id="reset-after",
             ),
             pytest.param(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +108,7 @@ class TestScalarResolution:
     def test_nan_is_a_float(self) -> None:
         value = parse_one("v: .nan\n")["v"]
         assert isinstance(value, float)
-        assert value != value
+        assert math.isnan(value)
 
     @pytest.mark.parametrize(
         ("text", "expected"),
