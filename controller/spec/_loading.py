@@ -35,9 +35,7 @@ from controller.spec import _catalog, _messages, _models, _yaml
 from controller.spec._errors import SpecError
 
 #: The error of a file that holds no document: empty, comments only, ``---`` only.
-NO_DOCUMENTS: Final = (
-    "the file holds no documents; delete the file to remove what it defined"
-)
+NO_DOCUMENTS: Final = "the file holds no documents; delete the file to remove what it defined"
 _UNLISTABLE: Final = "cannot list this directory; its files were not read"
 #: The largest spec file read: 1 MiB.
 MAX_BYTES: Final = 1024 * 1024
@@ -99,7 +97,7 @@ def load_file(path: Path, display: str | None = None) -> FileResult:
     shown = display if display is not None else _display(path)
     try:
         return _load(path, shown)
-    except Exception as exc:  # noqa: BLE001  # any failure is this file's error, see above
+    except Exception as exc:  # any failure is this file's error, see above
         message = f"internal error while reading the file: {type(exc).__name__}: {exc}"
         return _failed(shown, message)
 

@@ -67,8 +67,7 @@ LifetimeDuration = Annotated[
     DurationRange(
         _SECOND,
         MAX_LIFETIME_LIMIT,
-        "recycling needs time to finish before Batch ends every task 180 days after it"
-        " was added",
+        "recycling needs time to finish before Batch ends every task 180 days after it was added",
     ),
 ]
 
@@ -147,9 +146,7 @@ class Registry(_Model):
 class PoolSpec(_Model):
     """``kind: Pool`` — a Batch pool of nodes that simulators run on."""
 
-    vm_size: NonBlank = Field(
-        description="Azure VM size of every node, e.g. standard_d4s_v5."
-    )
+    vm_size: NonBlank = Field(description="Azure VM size of every node, e.g. standard_d4s_v5.")
     task_slots_per_node: int = Field(
         default=1, ge=1, le=256, strict=True, description="Simulators per node."
     )
@@ -192,9 +189,7 @@ class Rollout(_Model):
     max_unavailable: IntOrPercent = 0
     progress_deadline: DeadlineDuration = Field(
         default=timedelta(minutes=10),
-        description=(
-            "No progress for this long makes the simulation Stalled; between 1s and 30d."
-        ),
+        description="No progress for this long makes the simulation Stalled; between 1s and 30d.",
     )
 
     @model_validator(mode="after")

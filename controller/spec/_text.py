@@ -62,7 +62,8 @@ def problem(value: str, *, one_line: bool) -> str | None:
         return _describe(found.group())
     found = _NOT_IN_A_LINE.search(value) if one_line else None
     if found is not None:
-        return "must be one line: it contains " + ("a newline" if found.group() == "\n" else "a tab")
+        shown = "a newline" if found.group() == "\n" else "a tab"
+        return f"must be one line: it contains {shown}"
     return None
 
 

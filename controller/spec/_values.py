@@ -15,8 +15,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler, PlainSerializer
-from pydantic import WithJsonSchema
+from pydantic import (
+    BeforeValidator,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
@@ -167,8 +172,7 @@ class DurationRange:
             "minimum": self.minimum.total_seconds(),
             "maximum": self.maximum.total_seconds(),
             "description": (
-                f"A duration: 10s, 5m, 1h30m, 150d (a bare number is seconds);"
-                f" {self.span()}."
+                f"A duration: 10s, 5m, 1h30m, 150d (a bare number is seconds); {self.span()}."
             ),
         }
 

@@ -42,7 +42,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import yaml
 from yaml.events import Event
@@ -263,7 +263,8 @@ class _LimitedLoader(yaml.SafeLoader):
     Its resolver is YAML 1.2's core schema (:data:`_CORE_SCHEMA`), not the SafeLoader's.
     """
 
-    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {}
+    # PyYAML keeps resolvers in a mutable class attribute; this class gets its own.
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)

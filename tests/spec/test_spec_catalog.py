@@ -304,7 +304,7 @@ class TestPoolReferences:
         good = catalog(specs)
         write("a.yaml", simulation("cartpole", count=9, pool="simz"))
         write("new.yaml", simulation("fresh", pool="simz"))
-        desired, errors = desired_state(catalog(specs, good), {})
+        desired, errors = desired_state(catalog(specs, good), {}, revision_key=b"k" * 32)
         assert sorted(desired.simulations) == ["cartpole"]  # fresh is left out
         assert desired.simulations["cartpole"].spec.simulators == 3
         assert desired.prune_held_because == "2 spec error(s) must be fixed first"
