@@ -43,9 +43,19 @@ from controller.planner import (
     plan,
     subject,
 )
-from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError, SpecObject
+from controller.spec import (
+    Catalog,
+    PoolSpec,
+    RunOptionsPolicy,
+    SimulationSpec,
+    SpecError,
+    SpecObject,
+    run_options_errors,
+)
 
 Clock = Callable[[], datetime]
+#: The run-options policy when the caller names none: the default allow-list.
+STRICT = RunOptionsPolicy()
 log = structlog.get_logger("simfleet.reconcile")
 
 
@@ -82,9 +92,10 @@ def _resolve_pools(
 
 
 def _resolve_simulations(
-    catalog: Catalog, environ: Mapping[str, str]
+    catalog: Catalog, environ: Mapping[str, str], run_options: RunOptionsPolicy
 ) -> tuple[dict[str, DesiredSimulation], list[SpecError]]:
-    """Simulations whose secrets are all set, with values, and errors for the rest."""
+    """Simulations whose secrets are all set and whose run options the policy allows,
+    with values, and errors for the rest."""
     simulations: dict[str, DesiredSimulation] = {}
     errors: list[SpecError] = []
     for name, obj in catalog.simulations.items():
@@ -95,8 +106,9 @@ def _resolve_simulations(
             for key, ref in refs.items()
             if ref.from_env not in environ
         ]
-        errors += missing
-        if missing:
+        refused = run_options_errors(obj, run_options)
+        errors += missing + refused
+        if missing or refused:
             continue
         secrets = {key: SecretStr(environ[ref.from_env]) for key, ref in refs.items()}
         workdir = str(Path(obj.file).resolve().parent)
@@ -116,24 +128,31 @@ def _prune_hold(catalog: Catalog, errors: list[SpecError], allow_empty_prune: bo
 
 
 def desired_state(
-    catalog: Catalog, environ: Mapping[str, str], *, allow_empty_prune: bool = False
+    catalog: Catalog,
+    environ: Mapping[str, str],
+    *,
+    allow_empty_prune: bool = False,
+    run_options: RunOptionsPolicy = STRICT,
 ) -> tuple[Desired, tuple[SpecError, ...]]:
     """Build the planner's desired state from loaded specs.
 
     Secret values are read from ``environ`` (the controller's environment). A missing
     variable is a spec error at the ``fromEnv`` field; the object it belongs to is left out,
     and like any spec error it holds pruning, so its existing simulators stay untouched.
+    So does a simulation whose ``containerRunOptions`` the operator's policy refuses (an
+    error at that field): nothing of it starts, and what runs already is left alone.
 
     Args:
         catalog: the specs in force (last good version of each failing file).
         environ: where ``secretEnv`` and ``passwordFromEnv`` values come from.
         allow_empty_prune: prune even when the directory is empty or missing.
+        run_options: the operator's run-options policy (default: the strict allow-list).
 
     Returns:
-        The desired state and every spec error (loading and secret resolution).
+        The desired state and every spec error (loading, secrets, run options).
     """
     pools, passwords, pool_errors = _resolve_pools(catalog, environ)
-    simulations, simulation_errors = _resolve_simulations(catalog, environ)
+    simulations, simulation_errors = _resolve_simulations(catalog, environ, run_options)
     errors = [*catalog.errors, *pool_errors, *simulation_errors]
     held = _prune_hold(catalog, errors, allow_empty_prune)
     failing = {e.file for e in errors}

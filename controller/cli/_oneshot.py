@@ -11,7 +11,7 @@ from controller.backends import Backend
 from controller.daemon import utc_now
 from controller.planner import PlannerConfig, Progress
 from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import SpecError, build_catalog, load_directory
+from controller.spec import RunOptionsPolicy, SpecError, build_catalog, load_directory
 
 
 async def one_pass(
@@ -22,10 +22,16 @@ async def one_pass(
     allow_empty_prune: bool = False,
     settle: float = 5.0,
     progress: Mapping[str, Progress] | None = None,
+    run_options: RunOptionsPolicy | None = None,
 ) -> tuple[PassResult, tuple[SpecError, ...]]:
     """Load the specs and run one pass (``execute=False``: plan only)."""
     catalog = build_catalog(load_directory(specs))
-    desired, errors = desired_state(catalog, os.environ, allow_empty_prune=allow_empty_prune)
+    desired, errors = desired_state(
+        catalog,
+        os.environ,
+        allow_empty_prune=allow_empty_prune,
+        run_options=run_options or RunOptionsPolicy(),
+    )
     config = PlannerConfig(settle=timedelta(seconds=settle))
     result = await run_pass(
         desired, backend, utc_now, execute=execute, config=config, progress=progress

@@ -23,7 +23,7 @@ from controller.cli._oneshot import one_pass
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Progress, Status
 from controller.reconcile import PassResult, describe
-from controller.spec import SpecError
+from controller.spec import RunOptionsPolicy, SpecError
 
 
 def stalled(status: Status) -> list[str]:
@@ -76,6 +76,7 @@ def progress_lines(status: Status) -> str:
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.run_options
 def apply(
     specs: Path,
     backend: str,
@@ -85,13 +86,17 @@ def apply(
     timeout: float,
     allow_empty_prune: bool,
     settle: float,
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs)."""
+    _options.warn(run_options)
 
     async def main() -> bool:
         deadline = time.monotonic() + timeout
         progress: Mapping[str, Progress] = {}
-        async with opened(backend, runtime=runtime, state_dir=state_dir) as b:
+        async with opened(
+            backend, runtime=runtime, state_dir=state_dir, run_options=run_options
+        ) as b:
             while True:
                 try:
                     result, errors = await one_pass(
@@ -101,6 +106,7 @@ def apply(
                         allow_empty_prune=allow_empty_prune,
                         settle=settle,
                         progress=progress,
+                        run_options=run_options,
                     )
                 except TransientBackendError as exc:  # throttled or unreachable: wait, retry
                     pause = exc.retry_after if exc.retry_after is not None else 2.0

@@ -18,6 +18,7 @@ from controller.cli._backend import opened
 from controller.cli._oneshot import one_pass
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
+from controller.spec import RunOptionsPolicy
 
 
 @click.command()
@@ -39,6 +40,7 @@ from controller.daemon import git_revision
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.run_options
 def plan(
     specs: Path,
     backend: str,
@@ -48,13 +50,20 @@ def plan(
     output: str,
     allow_empty_prune: bool,
     settle: float,
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
+    _options.warn(run_options)
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
             result, errors = await one_pass(
-                specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
+                specs,
+                b,
+                execute=False,
+                allow_empty_prune=allow_empty_prune,
+                settle=settle,
+                run_options=run_options,
             )
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)

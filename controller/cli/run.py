@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
+import structlog
 
 from controller.cli import _options
 from controller.cli._backend import opened
 from controller.daemon import Controller, DaemonConfig, configure
 from controller.planner import PlannerConfig
+from controller.spec import RunOptionsPolicy
 
 
 @click.command()
@@ -37,6 +39,7 @@ from controller.planner import PlannerConfig
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.run_options
 def run(
     specs: Path,
     backend: str,
@@ -47,9 +50,14 @@ def run(
     log_format: str,
     allow_empty_prune: bool,
     settle: float,
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon)."""
     configure(log_format)
+    if run_options.warning:
+        structlog.get_logger("simfleet.cli").warning(
+            "unsafe_run_options", detail=run_options.warning
+        )
     host, port = _options.split_listen(listen)
     config = DaemonConfig(
         specs=specs,
@@ -58,12 +66,19 @@ def run(
         resync=resync,
         allow_empty_prune=allow_empty_prune,
         planner=PlannerConfig(settle=timedelta(seconds=settle)),
+        run_options=run_options,
     )
     asyncio.run(_serve(config, backend, runtime, state_dir))
 
 
 async def _serve(config: DaemonConfig, kind: str, runtime: str, state_dir: Path) -> None:
-    async with opened(kind, runtime=runtime, state_dir=state_dir, stop_simulators=True) as backend:
+    async with opened(
+        kind,
+        runtime=runtime,
+        state_dir=state_dir,
+        stop_simulators=True,
+        run_options=config.run_options,
+    ) as backend:
         controller = Controller(config, backend)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -32,7 +32,7 @@ from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Progress, Status
 from controller.reconcile import desired_state, run_pass
-from controller.spec import Catalog, SpecError, build_catalog, load_directory
+from controller.spec import Catalog, RunOptionsPolicy, SpecError, build_catalog, load_directory
 
 log = structlog.get_logger("simfleet.daemon")
 
@@ -55,6 +55,7 @@ class DaemonConfig:
             publishes their effect (bench: edit → running in /status, median 150 ms).
         allow_empty_prune: prune even when the directory is empty or missing.
         planner: planner tuning.
+        run_options: the operator's policy for ``containerRunOptions``.
     """
 
     specs: Path
@@ -64,6 +65,7 @@ class DaemonConfig:
     after_change: float = 0.1
     allow_empty_prune: bool = False
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
 
 
 def secret_values(desired: Desired) -> list[str]:
@@ -186,7 +188,10 @@ class Controller:
             loaded = await asyncio.to_thread(load_directory, self.config.specs)
             self._catalog = build_catalog(loaded, self._catalog)
             desired, errors = desired_state(
-                self._catalog, self.environ, allow_empty_prune=self.config.allow_empty_prune
+                self._catalog,
+                self.environ,
+                allow_empty_prune=self.config.allow_empty_prune,
+                run_options=self.config.run_options,
             )
             REDACTOR.update(secret_values(desired))
             self._log_error_changes(errors)

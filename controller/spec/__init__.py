@@ -30,6 +30,14 @@ from controller.spec._models import (
     SimulationDocument,
     SimulationSpec,
 )
+from controller.spec._policy import (
+    DEFAULT_ALLOWED_RUN_OPTIONS,
+    PolicyError,
+    RunOptionsPolicy,
+    policy_errors,
+    run_options_errors,
+)
+from controller.spec._references import image_reference_problem
 from controller.spec._schema import json_schema
 from controller.spec._values import (
     AUTO,
@@ -44,6 +52,7 @@ __all__ = [
     "API_VERSION",
     "AUTO",
     "BATCH_TASK_LIMIT",
+    "DEFAULT_ALLOWED_RUN_OPTIONS",
     "Auto",
     "Catalog",
     "DirectoryResult",
@@ -52,12 +61,14 @@ __all__ = [
     "NodeCounts",
     "NodeImage",
     "Percent",
+    "PolicyError",
     "PoolDocument",
     "PoolSpec",
     "Registry",
     "RestartBackoff",
     "RestartPolicy",
     "Rollout",
+    "RunOptionsPolicy",
     "SecretRef",
     "SimulationDocument",
     "SimulationSpec",
@@ -65,10 +76,13 @@ __all__ = [
     "SpecObject",
     "build_catalog",
     "format_duration",
+    "image_reference_problem",
     "json_schema",
     "load_directory",
     "load_file",
     "load_paths",
     "parse_duration",
     "parse_int_or_percent",
+    "policy_errors",
+    "run_options_errors",
 ]

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from controller.spec._references import ImageReference
 from controller.spec._values import AUTO, Auto, CountOrAuto, Duration, IntOrPercent, Percent
 
 API_VERSION = "simfleet/v1"
@@ -161,7 +162,7 @@ class SimulationSpec(_Model):
 
     pool: Name = Field(description="Name of the Pool the simulators run on.")
     simulators: int = Field(default=1, ge=0, le=100_000, strict=True)
-    image: Annotated[str, StringConstraints(min_length=1)] = Field(
+    image: ImageReference = Field(
         description="Container image (the local process runtime only records it)."
     )
     command: Command | None = Field(

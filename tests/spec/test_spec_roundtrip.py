@@ -21,6 +21,11 @@ TEXT = st.text(
     max_size=30,
 )
 NON_EMPTY = TEXT.filter(bool)
+# Docker's reference grammar (controller/spec/_references.py): path components, a tag.
+IMAGES = st.from_regex(
+    r"\A[a-z0-9]{1,8}(?:[._-][a-z0-9]{1,8}){0,2}(?:/[a-z0-9]{1,8}){0,2}"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,8})?\Z"
+)
 SECONDS = st.integers(min_value=0, max_value=10 * 86400)
 DURATIONS = st.one_of(SECONDS, SECONDS.map(lambda s: f"{s}s"), SECONDS.map(lambda s: f"{s}ms"))
 COUNTS = st.one_of(st.integers(min_value=0, max_value=100), st.just("auto"))
@@ -40,7 +45,7 @@ def nodes(draw: st.DrawFn) -> dict[str, Any]:
 
 
 SIMULATION_SPECS = st.fixed_dictionaries(
-    {"pool": NAMES, "image": NON_EMPTY},
+    {"pool": NAMES, "image": IMAGES},
     optional={
         "simulators": st.integers(min_value=0, max_value=100_000),
         "command": st.one_of(NON_EMPTY, st.lists(TEXT, min_size=1, max_size=4)),
