@@ -146,6 +146,7 @@ class ObservedTask:
     requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
     image: str = ""  # the container image it runs, when the backend reports it
+    run_options: str | None = None  # its containerRunOptions, when the backend reports them
 
     @property
     def live(self) -> bool:
