@@ -7,6 +7,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +143,33 @@ class TestPlanAndApply:
         assert "--privileged is not allowed" in result.stderr
         assert "bad" not in result.stdout
         assert not (state / "local" / "jobs" / "bad").exists()
+
+
+def test_the_daemon_warns_at_start_when_run_options_are_unsafe(tmp_path: Path) -> None:
+    (tmp_path / "specs").mkdir()
+    command = [sys.executable, "-m", "controller", "run", "--specs", "specs", "--listen"]
+    daemon = subprocess.Popen(
+        [*command, "127.0.0.1:0", "--unsafe-run-options", "--log-format", "json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert daemon.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = daemon.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if '"started"' in line:
+                break
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.communicate(timeout=30)
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    warning = next(e for e in events if e["event"] == "unsafe_run_options")
+    assert warning["level"] == "warning"
+    assert "take over this host" in warning["detail"]
