@@ -82,6 +82,30 @@ settle = option(
 )
 
 
+prune_delay = option(
+    "--prune-delay",
+    env="PRUNE_DELAY",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds an object's definition must stay absent before it is pruned, so a"
+    " half-written file or a git checkout never disrupts anything.",
+)
+allow_secret_env = option(
+    "--allow-secret-env",
+    env="ALLOW_SECRET_ENV",
+    multiple=True,
+    metavar="GLOB",
+    help="Controller variables a spec's secretEnv may read (repeatable globs, e.g. 'SIM_*');"
+    " default: any but the controller's own (AZURE_*, SIMFLEET_*, … are never readable).",
+)
+
+
+def pass_policy(func: F) -> F:
+    """``--prune-delay`` and ``--allow-secret-env``: the operator's rules for every pass."""
+    return prune_delay(allow_secret_env(func))
+
+
 allow_run_option = option(
     "--allow-run-option",
     env="ALLOW_RUN_OPTION",

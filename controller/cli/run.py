@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -12,8 +11,8 @@ import structlog
 
 from controller.cli import _options
 from controller.cli._backend import opened
+from controller.cli._oneshot import PassSettings
 from controller.daemon import Controller, DaemonConfig, configure
-from controller.planner import PlannerConfig
 from controller.spec import RunOptionsPolicy
 
 
@@ -39,6 +38,7 @@ from controller.spec import RunOptionsPolicy
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.pass_policy
 @_options.run_options
 def run(
     specs: Path,
@@ -50,6 +50,8 @@ def run(
     log_format: str,
     allow_empty_prune: bool,
     settle: float,
+    prune_delay: float,
+    allow_secret_env: tuple[str, ...],
     run_options: RunOptionsPolicy,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon)."""
@@ -59,13 +61,16 @@ def run(
             "unsafe_run_options", detail=run_options.warning
         )
     host, port = _options.split_listen(listen)
+    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
     config = DaemonConfig(
         specs=specs,
         host=host,
         port=port,
         resync=resync,
         allow_empty_prune=allow_empty_prune,
-        planner=PlannerConfig(settle=timedelta(seconds=settle)),
+        planner=settings.planner(),
+        revision_key=settings.key(),
+        access=settings.access(),
         run_options=run_options,
     )
     asyncio.run(_serve(config, backend, runtime, state_dir))

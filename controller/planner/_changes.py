@@ -12,7 +12,8 @@ they decide what a container may do to its host.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from controller.planner._ids import revision
 from controller.planner._pools import replacement_reasons
@@ -63,10 +64,17 @@ def _pool_changes(desired: Desired, observed: Observed, actions: Sequence[Action
 
 
 def _simulation_changes(
-    desired: Desired, observed: Observed, actions: Sequence[Action]
+    desired: Desired,
+    observed: Observed,
+    actions: Sequence[Action],
+    failures: Mapping[tuple[str, str], str],
 ) -> list[Change]:
     changes = []
     for name, sim in sorted(desired.simulations.items()):
+        failure = failures.get(("simulation", name))
+        if failure is not None:
+            changes.append(Change("simulation", name, "cannot plan", failure, applies=False))
+            continue
         mine = [a for a in actions if subject(a) == ("simulation", name)]
         job = observed.jobs.get(name)
         count, image = sim.spec.simulators, sim.spec.image
@@ -152,10 +160,40 @@ def _fleet_slots(job: ObservedJob, current: str) -> set[int]:
     }
 
 
+def _waiting_prunes(waiting: Mapping[tuple[str, str], datetime], now: datetime) -> list[Change]:
+    """Objects whose definition is gone, still inside the prune delay."""
+    return [
+        Change(
+            kind,
+            name,
+            "prune",
+            f"no spec defines it any more; will be pruned in {(due - now).total_seconds():.0f}s"
+            " unless it comes back",
+            applies=False,
+        )
+        for (kind, name), due in sorted(waiting.items())
+    ]
+
+
 def summarize(
-    desired: Desired, observed: Observed, actions: Sequence[Action]
+    desired: Desired,
+    observed: Observed,
+    actions: Sequence[Action],
+    failures: Mapping[tuple[str, str], str] | None = None,
+    waiting: Mapping[tuple[str, str], datetime] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Change, ...]:
-    """Every change a plan makes or reports, pools first."""
-    return tuple(
-        _pool_changes(desired, observed, actions) + _simulation_changes(desired, observed, actions)
+    """Every change a plan makes or reports, pools first.
+
+    Args:
+        desired / observed / actions: the plan's inputs and actions.
+        failures: objects whose planning raised, with the reason.
+        waiting: objects waiting out the prune delay, with when it ends (needs ``now``).
+        now: the planner's "now".
+    """
+    changes = _pool_changes(desired, observed, actions) + _simulation_changes(
+        desired, observed, actions, failures or {}
     )
+    if waiting and now is not None:
+        changes += _waiting_prunes(waiting, now)
+    return tuple(changes)

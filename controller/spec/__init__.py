@@ -5,6 +5,7 @@ talk to a backend. Its public names are re-exported here; other packages never i
 its ``_modules``.
 """
 
+from controller.spec._access import RESERVED, SecretAccess
 from controller.spec._catalog import Catalog, SpecObject, build_catalog
 from controller.spec._errors import SpecError
 from controller.spec._loading import (
@@ -53,6 +54,7 @@ __all__ = [
     "AUTO",
     "BATCH_TASK_LIMIT",
     "DEFAULT_ALLOWED_RUN_OPTIONS",
+    "RESERVED",
     "Auto",
     "Catalog",
     "DirectoryResult",
@@ -69,6 +71,7 @@ __all__ = [
     "RestartPolicy",
     "Rollout",
     "RunOptionsPolicy",
+    "SecretAccess",
     "SecretRef",
     "SimulationDocument",
     "SimulationSpec",
