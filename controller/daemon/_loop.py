@@ -38,7 +38,14 @@ from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Progress, Status
 from controller.reconcile import desired_state, run_pass
-from controller.spec import Catalog, SecretAccess, SpecError, build_catalog, load_directory
+from controller.spec import (
+    Catalog,
+    RunOptionsPolicy,
+    SecretAccess,
+    SpecError,
+    build_catalog,
+    load_directory,
+)
 
 log = structlog.get_logger("simfleet.daemon")
 
@@ -63,6 +70,7 @@ class DaemonConfig:
         planner: planner tuning (the prune delay among it).
         revision_key: the key for secret values in template revisions (:mod:`._keys`).
         access: which controller variables a spec's ``fromEnv`` may read.
+        run_options: the operator's policy for ``containerRunOptions``.
     """
 
     specs: Path
@@ -74,6 +82,7 @@ class DaemonConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     revision_key: bytes = field(default=b"", repr=False)
     access: SecretAccess = field(default_factory=SecretAccess)
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
 
 
 def secret_values(desired: Desired) -> list[str]:
@@ -203,6 +212,7 @@ class Controller:
                 revision_key=self.config.revision_key,
                 access=self.config.access,
                 allow_empty_prune=self.config.allow_empty_prune,
+                run_options=self.config.run_options,
             )
             self._remember_secrets(secret_values(desired))
             self._log_error_changes(errors)
