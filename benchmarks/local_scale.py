@@ -159,8 +159,9 @@ async def counted(backend: LocalBackend, state: str) -> int:
     return sum(1 for job in observed.jobs.values() for t in job.tasks if t.state.value == state)
 
 
-async def until(predicate: Callable[[], object], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
+async def until(predicate: Callable[[], object]) -> None:
+    """Poll ``predicate`` (async) until it holds, for at most ten minutes."""
+    deadline = time.monotonic() + 600
     while not await predicate():  # type: ignore[misc]
         if time.monotonic() > deadline:
             raise TimeoutError
@@ -286,7 +287,8 @@ async def main() -> None:
     parser.add_argument("--real", type=int, nargs="*", default=[2000])
     parser.add_argument("--fake", type=int, nargs="*", default=[2000, 20000])
     args = parser.parse_args()
-    print(f"pid_max {Path('/proc/sys/kernel/pid_max').read_text().strip()}, {os.cpu_count()} cores")
+    pid_max = Path("/proc/sys/kernel/pid_max").read_text().strip()  # noqa: ASYNC240 - once
+    print(f"pid_max {pid_max}, {os.cpu_count()} cores")
     for count in args.start:
         await start_and_stop(count)
     for count in args.real:

@@ -43,7 +43,16 @@ from controller.planner import (
     plan,
     subject,
 )
-from controller.spec import Catalog, PoolSpec, SimulationSpec, SpecError, SpecObject
+from controller.spec import (
+    Catalog,
+    PoolSpec,
+    RunOptionsPolicy,
+    SecretAccess,
+    SimulationSpec,
+    SpecError,
+    SpecObject,
+    run_options_errors,
+)
 
 Clock = Callable[[], datetime]
 log = structlog.get_logger("simfleet.reconcile")
@@ -52,9 +61,13 @@ log = structlog.get_logger("simfleet.reconcile")
 # ------------------------------------------------------------------------ desired state
 
 
-def _missing_variable(obj: SpecObject, path: str, variable: str) -> SpecError:
+def _error_at(obj: SpecObject, path: str, message: str) -> SpecError:
     line, column = obj.positions.get(path, (obj.line, obj.column))
-    return SpecError(obj.file, line, column, path, f"environment variable {variable} is not set")
+    return SpecError(obj.file, line, column, path, message)
+
+
+def _missing_variable(obj: SpecObject, path: str, variable: str) -> SpecError:
+    return _error_at(obj, path, f"environment variable {variable} is not set")
 
 
 def _resolve_pools(
@@ -81,26 +94,51 @@ def _resolve_pools(
     return pools, passwords, errors
 
 
+def _pool_password_variables(catalog: Catalog) -> set[str]:
+    """Every variable a Pool reads a registry password from: never a simulator's."""
+    return {
+        registry.password_from_env
+        for obj in catalog.pools.values()
+        if isinstance(obj.spec, PoolSpec)
+        for registry in obj.spec.registries
+        if registry.password_from_env is not None
+    }
+
+
+def _secret_problem(access: SecretAccess, variable: str, environ: Mapping[str, str]) -> str | None:
+    refusal = access.refusal(variable)
+    if refusal is not None:
+        return refusal
+    return None if variable in environ else f"environment variable {variable} is not set"
+
+
 def _resolve_simulations(
-    catalog: Catalog, environ: Mapping[str, str]
+    catalog: Catalog,
+    environ: Mapping[str, str],
+    access: SecretAccess,
+    revision_key: bytes,
+    run_options: RunOptionsPolicy,
 ) -> tuple[dict[str, DesiredSimulation], list[SpecError]]:
-    """Simulations whose secrets are all set, with values, and errors for the rest."""
+    """Simulations whose secrets may be read and are set and whose run options the policy
+    allows, with values; errors for the rest."""
     simulations: dict[str, DesiredSimulation] = {}
     errors: list[SpecError] = []
+    access = access.with_reserved(_pool_password_variables(catalog))
     for name, obj in catalog.simulations.items():
         assert isinstance(obj.spec, SimulationSpec)
         refs = obj.spec.secret_env
-        missing = [
-            _missing_variable(obj, f"spec.secretEnv.{key}.fromEnv", ref.from_env)
+        problems = [
+            _error_at(obj, f"spec.secretEnv.{key}.fromEnv", problem)
             for key, ref in refs.items()
-            if ref.from_env not in environ
+            if (problem := _secret_problem(access, ref.from_env, environ)) is not None
         ]
-        errors += missing
-        if missing:
+        problems += run_options_errors(obj, run_options)
+        errors += problems
+        if problems:
             continue
         secrets = {key: SecretStr(environ[ref.from_env]) for key, ref in refs.items()}
         workdir = str(Path(obj.file).resolve().parent)
-        simulations[name] = DesiredSimulation(name, obj.spec, secrets, workdir)
+        simulations[name] = DesiredSimulation(name, obj.spec, secrets, workdir, revision_key)
     return simulations, errors
 
 
@@ -116,24 +154,38 @@ def _prune_hold(catalog: Catalog, errors: list[SpecError], allow_empty_prune: bo
 
 
 def desired_state(
-    catalog: Catalog, environ: Mapping[str, str], *, allow_empty_prune: bool = False
+    catalog: Catalog,
+    environ: Mapping[str, str],
+    *,
+    revision_key: bytes,
+    access: SecretAccess | None = None,
+    allow_empty_prune: bool = False,
+    run_options: RunOptionsPolicy | None = None,
 ) -> tuple[Desired, tuple[SpecError, ...]]:
     """Build the planner's desired state from loaded specs.
 
     Secret values are read from ``environ`` (the controller's environment). A missing
-    variable is a spec error at the ``fromEnv`` field; the object it belongs to is left out,
-    and like any spec error it holds pruning, so its existing simulators stay untouched.
+    variable, or one the spec may not read (the controller's own credentials, or outside
+    the operator's allow-list), is a spec error at the ``fromEnv`` field; the object it
+    belongs to is left out, and like any spec error it holds pruning, so its existing
+    simulators stay untouched. So is a simulation whose ``containerRunOptions`` the
+    operator's policy refuses (an error at that field): nothing of it starts.
 
     Args:
         catalog: the specs in force (last good version of each failing file).
         environ: where ``secretEnv`` and ``passwordFromEnv`` values come from.
+        revision_key: the controller's key for secret values in template revisions.
+        access: which variables ``fromEnv`` may read (default: any not reserved).
         allow_empty_prune: prune even when the directory is empty or missing.
+        run_options: the operator's run-options policy (default: the strict allow-list).
 
     Returns:
-        The desired state and every spec error (loading and secret resolution).
+        The desired state and every spec error (loading, secrets, run options).
     """
     pools, passwords, pool_errors = _resolve_pools(catalog, environ)
-    simulations, simulation_errors = _resolve_simulations(catalog, environ)
+    simulations, simulation_errors = _resolve_simulations(
+        catalog, environ, access or SecretAccess(), revision_key, run_options or RunOptionsPolicy()
+    )
     errors = [*catalog.errors, *pool_errors, *simulation_errors]
     held = _prune_hold(catalog, errors, allow_empty_prune)
     failing = {e.file for e in errors}
@@ -250,6 +302,7 @@ async def run_pass(
     execute: bool = True,
     config: PlannerConfig | None = None,
     progress: Mapping[str, Progress] | None = None,
+    absent: Mapping[tuple[str, str], datetime] | None = None,
 ) -> PassResult:
     """Observe the backend, plan, and (unless ``execute`` is False) carry the plan out.
 
@@ -260,13 +313,16 @@ async def run_pass(
         execute: False for ``simfleet plan``: observe and plan only.
         config: planner tuning.
         progress: the previous pass's ``plan.progress`` (progress deadlines span passes).
+        absent: the previous pass's ``plan.absent`` (the prune delay spans passes).
 
     Returns:
         The pass's result; it never raises for backend errors of single actions.
     """
     started = clock()
     observed = await backend.observe()
-    decided = plan(desired, observed, clock(), config, progress)
+    decided = plan(desired, observed, clock(), config, progress, absent)
+    for (kind, name), reason in sorted(decided.failures.items()):
+        log.warning("planning_failed", kind=kind, name=name, error=reason)
     executed: list[Action] = []
     failures: list[ActionFailure] = []
     retry_after: datetime | None = None

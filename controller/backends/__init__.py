@@ -14,7 +14,14 @@ from controller.backends._protocol import (
     byte_range,
     last_lines,
 )
-from controller.backends._redaction import MASK, MIN_SECRET_LENGTH, Redactor, redact, too_short
+from controller.backends._redaction import (
+    MASK,
+    MIN_SECRET_LENGTH,
+    Redactor,
+    redact,
+    redacted_tail,
+    too_short,
+)
 
 __all__ = [
     "MASK",
@@ -31,5 +38,6 @@ __all__ = [
     "byte_range",
     "last_lines",
     "redact",
+    "redacted_tail",
     "too_short",
 ]

@@ -67,3 +67,19 @@ class Redactor:
 def redact(text: str, values: Iterable[str]) -> str:
     """``text`` with every line of every secret in ``values`` masked (one-off use)."""
     return Redactor(values).scrub(text)
+
+
+def redacted_tail(data: bytes, values: Iterable[str], *, cut: bool, lines: int) -> str:
+    """The last ``lines`` lines of some output, secrets masked, safe to store and show.
+
+    Args:
+        data: the end of an output file.
+        values: the secret values of the simulator that wrote it.
+        cut: ``data`` starts inside the file, so its first line may be a piece of a line,
+            which no whole-line mask matches: it is dropped.
+        lines: how many lines to keep.
+    """
+    text = data.decode("utf-8", errors="replace").rstrip("\n")
+    if cut:
+        text = text.partition("\n")[2]
+    return "\n".join(redact(text, values).split("\n")[-lines:]) if text else ""

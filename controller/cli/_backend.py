@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from controller.backends import Backend, BackendError
+from controller.spec import RunOptionsPolicy
 
 
 @asynccontextmanager
@@ -24,6 +25,7 @@ async def opened(
     state_dir: Path,
     read_only: bool = False,
     stop_simulators: bool = False,
+    run_options: RunOptionsPolicy | None = None,
 ) -> AsyncIterator[Backend]:
     """Yield an open backend; close it on the way out.
 
@@ -33,12 +35,13 @@ async def opened(
         state_dir: the local backend's state directory.
         read_only: observe and read logs only (no lock, nothing started).
         stop_simulators: end every simulator when closing (the daemon's SIGTERM).
+        run_options: the policy the docker runtime checks again before each start.
     """
     backend: Backend
     if kind == "local":
         from controller.backends.local import DockerRuntime, LocalBackend, ProcessRuntime
 
-        chosen = DockerRuntime() if runtime == "docker" else ProcessRuntime()
+        chosen = DockerRuntime(run_options) if runtime == "docker" else ProcessRuntime()
         local = LocalBackend(state_dir, read_only=read_only, runtime=chosen)
         try:
             await local.open()

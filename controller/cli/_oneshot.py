@@ -4,30 +4,95 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import click
+
 from controller.backends import Backend
-from controller.daemon import utc_now
+from controller.daemon import RevisionKeyError, revision_key, utc_now
 from controller.planner import PlannerConfig, Progress
 from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import SpecError, build_catalog, load_directory
+from controller.spec import (
+    RunOptionsPolicy,
+    SecretAccess,
+    SpecError,
+    build_catalog,
+    load_directory,
+)
+
+
+@dataclass(frozen=True)
+class PassSettings:
+    """The operator's options that shape a pass, as ``plan`` and ``apply`` read them."""
+
+    state_dir: Path
+    allow_empty_prune: bool = False
+    settle: float = 5.0
+    prune_delay: float = 10.0
+    allow_secret_env: tuple[str, ...] = ()
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
+
+    def planner(self) -> PlannerConfig:
+        """The planner's tuning."""
+        return PlannerConfig(
+            settle=timedelta(seconds=self.settle),
+            prune_delay=timedelta(seconds=self.prune_delay),
+        )
+
+    def access(self) -> SecretAccess:
+        """Which variables ``fromEnv`` may read."""
+        return SecretAccess(allow=self.allow_secret_env)
+
+    def key(self) -> bytes:
+        """The revision key of the state directory; one clear line if it is unusable."""
+        try:
+            return revision_key(self.state_dir)
+        except RevisionKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@dataclass
+class PassMemory:
+    """What one pass hands the next: progress deadlines and prune-delay clocks."""
+
+    progress: Mapping[str, Progress] = field(default_factory=dict)
+    absent: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def remember(self, result: PassResult) -> None:
+        """Keep what ``result``'s plan tracks across passes."""
+        self.progress = result.plan.progress
+        self.absent = result.plan.absent
 
 
 async def one_pass(
     specs: Path,
     backend: Backend,
+    settings: PassSettings,
     *,
     execute: bool,
-    allow_empty_prune: bool = False,
-    settle: float = 5.0,
-    progress: Mapping[str, Progress] | None = None,
+    memory: PassMemory | None = None,
 ) -> tuple[PassResult, tuple[SpecError, ...]]:
     """Load the specs and run one pass (``execute=False``: plan only)."""
+    memory = memory or PassMemory()
     catalog = build_catalog(load_directory(specs))
-    desired, errors = desired_state(catalog, os.environ, allow_empty_prune=allow_empty_prune)
-    config = PlannerConfig(settle=timedelta(seconds=settle))
-    result = await run_pass(
-        desired, backend, utc_now, execute=execute, config=config, progress=progress
+    desired, errors = desired_state(
+        catalog,
+        os.environ,
+        revision_key=settings.key(),
+        access=settings.access(),
+        allow_empty_prune=settings.allow_empty_prune,
+        run_options=settings.run_options,
     )
+    result = await run_pass(
+        desired,
+        backend,
+        utc_now,
+        execute=execute,
+        config=settings.planner(),
+        progress=memory.progress,
+        absent=memory.absent,
+    )
+    memory.remember(result)
     return result, errors

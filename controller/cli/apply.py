@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -19,11 +19,11 @@ import click
 from controller.backends import BackendError, TransientBackendError
 from controller.cli import _options
 from controller.cli._backend import opened
-from controller.cli._oneshot import one_pass
+from controller.cli._oneshot import PassMemory, PassSettings, one_pass
 from controller.daemon import utc_now
-from controller.planner import ConditionType, Progress, Status
+from controller.planner import ConditionType, Status
 from controller.reconcile import PassResult, describe
-from controller.spec import SpecError
+from controller.spec import RunOptionsPolicy, SpecError
 
 
 def stalled(status: Status) -> list[str]:
@@ -44,6 +44,13 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
         click.echo(describe(action))
     for failure in result.failures:
         click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
+
+
+def held_back(result: PassResult) -> None:
+    """What the pass reports but does not do (a prune still inside its delay, …)."""
+    for change in result.plan.changes:
+        if not change.applies:
+            click.echo(f"held back: {change}", err=True)
 
 
 def next_pause(result: PassResult) -> float:
@@ -76,6 +83,8 @@ def progress_lines(status: Status) -> str:
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.pass_policy
+@_options.run_options
 def apply(
     specs: Path,
     backend: str,
@@ -85,23 +94,30 @@ def apply(
     timeout: float,
     allow_empty_prune: bool,
     settle: float,
+    prune_delay: float,
+    allow_secret_env: tuple[str, ...],
+    run_options: RunOptionsPolicy,
 ) -> None:
-    """Run one pass now (with --wait: until the fleet matches the specs)."""
+    """Run one pass now (with --wait: until the fleet matches the specs).
+
+    Objects no spec defines are pruned only once their absence has held for
+    ``--prune-delay``: a single ``apply`` reports them, ``apply --wait`` waits it out,
+    ``--prune-delay 0`` prunes at once.
+    """
+    _options.warn(run_options)
+    settings = PassSettings(
+        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+    )
 
     async def main() -> bool:
         deadline = time.monotonic() + timeout
-        progress: Mapping[str, Progress] = {}
-        async with opened(backend, runtime=runtime, state_dir=state_dir) as b:
+        memory = PassMemory()
+        async with opened(
+            backend, runtime=runtime, state_dir=state_dir, run_options=run_options
+        ) as b:
             while True:
                 try:
-                    result, errors = await one_pass(
-                        specs,
-                        b,
-                        execute=True,
-                        allow_empty_prune=allow_empty_prune,
-                        settle=settle,
-                        progress=progress,
-                    )
+                    result, errors = await one_pass(specs, b, settings, execute=True, memory=memory)
                 except TransientBackendError as exc:  # throttled or unreachable: wait, retry
                     pause = exc.retry_after if exc.retry_after is not None else 2.0
                     if not wait or time.monotonic() + pause > deadline:
@@ -112,9 +128,9 @@ def apply(
                     continue
                 except BackendError as exc:
                     raise click.ClickException(str(exc)) from exc
-                progress = result.plan.progress
                 report(result, errors)
                 if not wait:
+                    held_back(result)
                     return not errors and not result.failures
                 click.echo(progress_lines(result.status))
                 if result.plan.converged:

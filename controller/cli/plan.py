@@ -15,9 +15,10 @@ import click
 
 from controller.cli import _options
 from controller.cli._backend import opened
-from controller.cli._oneshot import one_pass
+from controller.cli._oneshot import PassSettings, one_pass
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
+from controller.spec import RunOptionsPolicy
 
 
 @click.command()
@@ -39,6 +40,8 @@ from controller.daemon import git_revision
 )
 @_options.allow_empty_prune
 @_options.settle
+@_options.pass_policy
+@_options.run_options
 def plan(
     specs: Path,
     backend: str,
@@ -48,14 +51,19 @@ def plan(
     output: str,
     allow_empty_prune: bool,
     settle: float,
+    prune_delay: float,
+    allow_secret_env: tuple[str, ...],
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
+    _options.warn(run_options)
+    settings = PassSettings(
+        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+    )
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
-            result, errors = await one_pass(
-                specs, b, execute=False, allow_empty_prune=allow_empty_prune, settle=settle
-            )
+            result, errors = await one_pass(specs, b, settings, execute=False)
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
         return pending, len(errors)

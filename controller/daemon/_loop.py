@@ -23,7 +23,13 @@ from typing import Any
 
 import structlog
 
-from controller.backends import Backend, BackendError, TransientBackendError
+from controller.backends import (
+    MIN_SECRET_LENGTH,
+    Backend,
+    BackendError,
+    TransientBackendError,
+    too_short,
+)
 from controller.daemon import _http
 from controller.daemon._document import status_document
 from controller.daemon._logging import REDACTOR
@@ -32,7 +38,14 @@ from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Progress, Status
 from controller.reconcile import desired_state, run_pass
-from controller.spec import Catalog, SpecError, build_catalog, load_directory
+from controller.spec import (
+    Catalog,
+    RunOptionsPolicy,
+    SecretAccess,
+    SpecError,
+    build_catalog,
+    load_directory,
+)
 
 log = structlog.get_logger("simfleet.daemon")
 
@@ -54,7 +67,10 @@ class DaemonConfig:
             status is computed before its actions run, so a prompt follow-up pass is what
             publishes their effect (bench: edit → running in /status, median 150 ms).
         allow_empty_prune: prune even when the directory is empty or missing.
-        planner: planner tuning.
+        planner: planner tuning (the prune delay among it).
+        revision_key: the key for secret values in template revisions (:mod:`._keys`).
+        access: which controller variables a spec's ``fromEnv`` may read.
+        run_options: the operator's policy for ``containerRunOptions``.
     """
 
     specs: Path
@@ -64,6 +80,9 @@ class DaemonConfig:
     after_change: float = 0.1
     allow_empty_prune: bool = False
     planner: PlannerConfig = field(default_factory=PlannerConfig)
+    revision_key: bytes = field(default=b"", repr=False)
+    access: SecretAccess = field(default_factory=SecretAccess)
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
 
 
 def secret_values(desired: Desired) -> list[str]:
@@ -99,6 +118,8 @@ class Controller:
         self._errors: tuple[SpecError, ...] = ()
         self._pass_started: float | None = None
         self._progress: Mapping[str, Progress] = {}
+        self._absent: Mapping[tuple[str, str], datetime] = {}
+        self._short_secrets = 0
         self._revision: str | None = None
         self._quiet_until = 0.0  # monotonic: no backend call before this (Retry-After)
         self._document: dict[str, Any] = status_document(
@@ -186,9 +207,14 @@ class Controller:
             loaded = await asyncio.to_thread(load_directory, self.config.specs)
             self._catalog = build_catalog(loaded, self._catalog)
             desired, errors = desired_state(
-                self._catalog, self.environ, allow_empty_prune=self.config.allow_empty_prune
+                self._catalog,
+                self.environ,
+                revision_key=self.config.revision_key,
+                access=self.config.access,
+                allow_empty_prune=self.config.allow_empty_prune,
+                run_options=self.config.run_options,
             )
-            REDACTOR.update(secret_values(desired))
+            self._remember_secrets(secret_values(desired))
             self._log_error_changes(errors)
             try:
                 result = await run_pass(
@@ -197,6 +223,7 @@ class Controller:
                     self.clock,
                     config=self.config.planner,
                     progress=self._progress,
+                    absent=self._absent,
                 )
             except BackendError as exc:
                 self.metrics.count_failed_observe(exc.code)
@@ -209,6 +236,7 @@ class Controller:
                 log.exception("pass_crashed")
                 return min(self.config.resync, 5.0)
             self._progress = result.plan.progress
+            self._absent = result.plan.absent
             self.metrics.observe_pass(result, errors)
             self._count_requests()
             revision = git_revision(self.config.specs)
@@ -235,6 +263,19 @@ class Controller:
             return self._next_delay(result.plan.requeue_after, bool(result.executed))
         finally:
             self._pass_started = None
+
+    def _remember_secrets(self, values: list[str]) -> None:
+        """Teach the log redactor every secret; warn once about values too short to mask."""
+        REDACTOR.update(values)
+        short = too_short(values)
+        if short and short != self._short_secrets:
+            log.warning(
+                "short_secrets",
+                count=short,
+                hint=f"secret values under {MIN_SECRET_LENGTH} characters are not masked in"
+                " logs and status; use longer secrets",
+            )
+        self._short_secrets = short
 
     def _count_requests(self) -> None:
         """Backends that send HTTP requests (Azure) publish their counts in /metrics."""

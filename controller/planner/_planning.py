@@ -12,17 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _pools, _pruning
-from controller.planner._simulations import plan_simulation, template_of
+from controller.planner import _changes, _naming, _pools, _pruning
+from controller.planner._simulations import SimulationPlan, plan_simulation, template_of
 from controller.planner._types import (
     Action,
     DeleteJob,
     DeletePool,
     DeleteTask,
     Desired,
+    DesiredSimulation,
     Observed,
+    ObservedJob,
     Plan,
     Progress,
+    SimulationStatus,
+    SimulatorState,
     Status,
     StopTask,
 )
@@ -37,13 +41,38 @@ class PlannerConfig:
     Attributes:
         history: exited simulators kept per slot for their logs.
         settle: how long a simulator must run before it counts as available.
+        prune_delay: how long an object's definition must stay absent before it is
+            pruned (the daemon's ``--prune-delay``).
     """
 
     history: int = 3
     settle: timedelta = timedelta(0)
+    prune_delay: timedelta = timedelta(0)
 
 
 _LAST = (StopTask, DeleteTask, DeleteJob, DeletePool)
+
+
+def _failed_simulation(
+    sim: DesiredSimulation, job: ObservedJob | None, error: Exception
+) -> SimulationStatus:
+    """The status row of a simulation whose planning raised: what runs, and why not more."""
+    tasks = job.tasks if job is not None else ()
+    return SimulationStatus(
+        name=sim.name,
+        pool=sim.spec.pool,
+        image=sim.spec.image,
+        desired=sim.spec.simulators,
+        ready=sum(1 for t in tasks if t.state is SimulatorState.RUNNING),
+        up_to_date=0,
+        restarts=sum(t.restarts for t in tasks),
+        message=_failure_words(error),
+        revision="",
+    )
+
+
+def _failure_words(error: Exception) -> str:
+    return f"cannot plan this simulation, left as it is: {type(error).__name__}: {error}"
 
 
 def plan(
@@ -52,8 +81,12 @@ def plan(
     now: datetime,
     config: PlannerConfig | None = None,
     progress: Mapping[str, Progress] | None = None,
+    absent: Mapping[tuple[str, str], datetime] | None = None,
 ) -> Plan:
     """Compare desired with observed state and return the actions of one pass.
+
+    One simulation whose planning raises (a bug, or a value no validation foresaw) gets
+    a status row with the reason and no actions; every other object is planned as usual.
 
     Args:
         desired: what the spec files ask for, secrets resolved.
@@ -61,12 +94,15 @@ def plan(
         now: the current time (timezone-aware); the planner reads no clock.
         config: tuning; defaults are fine for most uses.
         progress: ``Plan.progress`` of the previous pass (progress deadlines span passes).
+        absent: ``Plan.absent`` of the previous pass (the prune delay spans passes).
 
     Returns:
         The actions (creations and resizes first, stops and deletions last), the status
-        of every object and the earliest moment a timer (a back-off) runs out.
+        of every object and the earliest moment a timer (a back-off, a progress deadline,
+        a prune delay) runs out.
     """
     config = config or PlannerConfig()
+    desired = _naming.align(desired, observed)
     actions: list[Action] = []
     pool_plans = _pools.plan_pools(desired, observed)
     for name in sorted(pool_plans):
@@ -75,17 +111,24 @@ def plan(
     simulations = []
     requeue: list[datetime] = []
     tracked: dict[str, Progress] = {}
+    failures: dict[tuple[str, str], str] = {}
     for name in sorted(desired.simulations):
-        sim_plan = plan_simulation(
-            desired.simulations[name],
-            observed.jobs.get(name),
-            pool_defined=desired.simulations[name].spec.pool in desired.pools,
-            now=now,
-            history=config.history,
-            settle=config.settle,
-            note=desired.notes.get(name, ""),
-            progress=(progress or {}).get(name),
-        )
+        sim = desired.simulations[name]
+        job = observed.jobs.get(name)
+        try:
+            sim_plan = plan_simulation(
+                sim,
+                job,
+                pool_defined=sim.spec.pool in desired.pools,
+                now=now,
+                history=config.history,
+                settle=config.settle,
+                note=desired.notes.get(name, ""),
+                progress=(progress or {}).get(name),
+            )
+        except Exception as error:  # isolate: one simulation must not stop the fleet
+            failures[("simulation", name)] = _failure_words(error)
+            sim_plan = SimulationPlan((), _failed_simulation(sim, job, error), None)
         if sim_plan.progress is not None:
             tracked[name] = sim_plan.progress
         actions += sim_plan.actions
@@ -93,8 +136,10 @@ def plan(
         if sim_plan.requeue_after is not None:
             requeue.append(sim_plan.requeue_after)
 
-    pruned = _pruning.prune(desired, observed)
+    pruned = _pruning.prune(desired, observed, now, config.prune_delay, absent)
     actions += pruned.actions
+    if pruned.requeue_after is not None:
+        requeue.append(pruned.requeue_after)
     ordered = [a for a in actions if not isinstance(a, _LAST)] + [
         a for a in actions if isinstance(a, _LAST)
     ]
@@ -102,5 +147,18 @@ def plan(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    changes = _changes.summarize(desired, observed, ordered)
-    return Plan(tuple(ordered), status, min(requeue, default=None), tracked, changes)
+    waiting = {
+        key: since + config.prune_delay
+        for key, since in pruned.absent.items()
+        if since + config.prune_delay > now
+    }
+    changes = _changes.summarize(desired, observed, ordered, failures, waiting, now)
+    return Plan(
+        tuple(ordered),
+        status,
+        min(requeue, default=None),
+        tracked,
+        changes,
+        pruned.absent,
+        failures,
+    )

@@ -6,14 +6,20 @@ Guards, all of which hold before anything is deleted:
 * nothing is deleted while any spec file fails to load, or while the specs directory is
   empty or missing (``Desired.prune_allowed`` is False), unless the user asked for it;
 * a pool is kept while a desired simulation names it or still runs on it (a simulation
-  moved to another pool "needs replacement"), or a job that is not simfleet's runs on it.
+  moved to another pool "needs replacement"), or a job that is not simfleet's runs on it;
+* an object is deleted only once its definition has stayed absent for the prune delay,
+  counted from the first pass that saw it absent while pruning was allowed. An editor's
+  non-atomic save, a generator redirected into a file or a ``git checkout`` that moves a
+  simulation from one file to another all bring the definition back well within it.
 
 Objects kept by a guard still show in status, with the reason, so nothing is silent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from controller.planner import _pools
 from controller.planner._types import (
@@ -32,32 +38,81 @@ from controller.planner._types import (
 
 @dataclass(frozen=True)
 class PrunePlan:
-    """Deletions, plus status rows for the objects no spec asks for."""
+    """Deletions, status rows for the objects no spec asks for, and the absence clocks.
+
+    Attributes:
+        absent: per object waiting out the prune delay (or being deleted now), when its
+            absence was first seen; the next pass gets it back.
+        requeue_after: when the next object's delay runs out.
+    """
 
     actions: tuple[Action, ...]
     simulations: tuple[SimulationStatus, ...]
     pools: tuple[PoolStatus, ...]
+    absent: Mapping[tuple[str, str], datetime]
+    requeue_after: datetime | None
 
 
-def _verdict(desired: Desired, deleting: bool) -> str:
+@dataclass(frozen=True)
+class _Clock:
+    """The prune delay against the absence clocks of the previous pass."""
+
+    now: datetime
+    delay: timedelta
+    previous: Mapping[tuple[str, str], datetime]
+
+    def since(self, key: tuple[str, str]) -> datetime:
+        return self.previous.get(key, self.now)
+
+    def due(self, key: tuple[str, str]) -> datetime:
+        return self.since(key) + self.delay
+
+
+def _wait_words(remaining: timedelta) -> str:
+    seconds = max(0.0, remaining.total_seconds())
+    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
+
+
+def _verdict(desired: Desired, deleting: bool, due: datetime | None, now: datetime) -> str:
     if deleting:
         return "not in any spec: being deleted"
-    if desired.prune_allowed:
-        return "not in any spec: deleting"
-    return f"not in any spec; not pruned because {desired.prune_held_because}"
+    if not desired.prune_allowed:
+        return f"not in any spec; not pruned because {desired.prune_held_because}"
+    if due is not None and due > now:
+        return f"not in any spec: will be pruned in {_wait_words(due - now)}"
+    return "not in any spec: deleting"
 
 
-def prune(desired: Desired, observed: Observed) -> PrunePlan:
-    """Delete owned jobs and pools that no spec defines, within the guards above."""
+def prune(
+    desired: Desired,
+    observed: Observed,
+    now: datetime,
+    delay: timedelta = timedelta(0),
+    absent: Mapping[tuple[str, str], datetime] | None = None,
+) -> PrunePlan:
+    """Delete owned jobs and pools that no spec defines, within the guards above.
+
+    Args:
+        desired / observed: as for :func:`~controller.planner.plan`.
+        now: the planner's "now".
+        delay: how long a definition must stay absent before its object is deleted.
+        absent: ``PrunePlan.absent`` of the previous pass ({} on the first).
+    """
+    clock = _Clock(now, delay, absent or {})
     actions: list[Action] = []
     simulations = []
+    waiting: dict[tuple[str, str], datetime] = {}
     for name in sorted(observed.jobs):
         job = observed.jobs[name]
         if not job.owned or name in desired.simulations:
             continue
         deleting = job.state is JobState.DELETING
-        if desired.prune_allowed and not deleting:
-            actions.append(DeleteJob(name))
+        key = ("simulation", name)
+        due = clock.due(key) if desired.prune_allowed and not deleting else None
+        if due is not None:
+            waiting[key] = clock.since(key)
+            if due <= now:
+                actions.append(DeleteJob(name))
         simulations.append(
             SimulationStatus(
                 name=name,
@@ -67,7 +122,7 @@ def prune(desired: Desired, observed: Observed) -> PrunePlan:
                 ready=sum(1 for t in job.tasks if t.state is SimulatorState.RUNNING),
                 up_to_date=0,
                 restarts=0,
-                message=desired.notes.get(name) or _verdict(desired, deleting),
+                message=desired.notes.get(name) or _verdict(desired, deleting, due, now),
                 revision="",
             )
         )
@@ -86,8 +141,19 @@ def prune(desired: Desired, observed: Observed) -> PrunePlan:
         if name in in_use and not deleting:
             message = "not in any spec, but a simulation still uses it; not pruned"
         else:
-            message = _verdict(desired, deleting)
-            if desired.prune_allowed and not deleting:
-                actions.append(DeletePool(name))
+            key = ("pool", name)
+            due = clock.due(key) if desired.prune_allowed and not deleting else None
+            if due is not None:
+                waiting[key] = clock.since(key)
+                if due <= now:
+                    actions.append(DeletePool(name))
+            message = _verdict(desired, deleting, due, now)
         pools.append(_pools.pool_status(pool, message))
-    return PrunePlan(tuple(actions), tuple(simulations), tuple(pools))
+    pending = [clock.due(k) for k in waiting if clock.due(k) > now]
+    return PrunePlan(
+        tuple(actions),
+        tuple(simulations),
+        tuple(pools),
+        waiting,
+        min(pending, default=None),
+    )

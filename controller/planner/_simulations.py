@@ -23,7 +23,7 @@ from controller.planner import (
     _scaling,
     _status,
 )
-from controller.planner._ids import revision
+from controller.planner._ids import revision, secret_digest
 from controller.planner._slots import Slot, empty, group
 from controller.planner._types import (
     Action,
@@ -55,16 +55,18 @@ class SimulationPlan:
 def template_of(sim: DesiredSimulation) -> TaskTemplate:
     """The task template a simulation's spec describes (secrets resolved)."""
     spec = sim.spec
+    secrets = tuple(
+        SecretEnv(name, ref.from_env, sim.secrets[name])
+        for name, ref in sorted(spec.secret_env.items())
+    )
     return TaskTemplate(
         image=spec.image,
         command=spec.command,
         env=tuple(sorted(spec.env.items())),
-        secret_env=tuple(
-            SecretEnv(name, ref.from_env, sim.secrets[name])
-            for name, ref in sorted(spec.secret_env.items())
-        ),
+        secret_env=secrets,
         container_run_options=spec.container_run_options,
         max_lifetime=spec.max_lifetime,
+        secret_digest=secret_digest(sim.revision_key, secrets),
     )
 
 

@@ -33,12 +33,16 @@ class DesiredSimulation:
         secrets: ``secretEnv`` name → value; part of the template revision, never shown.
         workdir: where the local process runtime starts the command (the spec file's
             folder); not part of the template, ignored by Azure.
+        revision_key: the controller's secret key for the template revision: secret
+            values enter the revision only through an HMAC under it, so no task id lets
+            anyone test guesses of a secret offline (see :mod:`._ids`).
     """
 
     name: str
     spec: SimulationSpec
     secrets: Mapping[str, SecretStr] = field(default_factory=dict)
     workdir: str | None = None
+    revision_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,8 @@ class ObservedTask:
     requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
     image: str = ""  # the container image it runs, when the backend reports it
+    secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
+    run_options: str | None = None  # its containerRunOptions, when the backend reports them
 
     @property
     def live(self) -> bool:
@@ -221,6 +227,8 @@ class TaskTemplate:
     """What every simulator of one template revision runs.
 
     Changing any field but ``max_lifetime`` rolls the simulators over (see ``_ids``).
+    ``secret_digest`` stands for the secret values in the revision: a keyed digest of
+    them, "" when there are none.
     """
 
     image: str
@@ -229,6 +237,7 @@ class TaskTemplate:
     secret_env: tuple[SecretEnv, ...]
     container_run_options: str
     max_lifetime: timedelta
+    secret_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -472,6 +481,11 @@ class Plan:
         progress: per simulation not yet converged, its progress so far; hand it to the
             next pass's ``plan`` so deadlines span passes.
         changes: what the actions do, per object, in words (``simfleet plan``).
+        absent: per owned object no spec defines (``("simulation", name)`` or
+            ``("pool", name)``), when its absence was first seen; hand it to the next
+            pass's ``plan`` so the prune delay spans passes.
+        failures: per object whose planning raised, what went wrong; the object got a
+            status row with the reason and no actions, the others were planned as usual.
     """
 
     actions: tuple[Action, ...]
@@ -479,9 +493,12 @@ class Plan:
     requeue_after: datetime | None = None
     progress: Mapping[str, Progress] = field(default_factory=dict)
     changes: tuple[Change, ...] = ()
+    absent: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
+    failures: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:
-        """Nothing left to do: no action, and every simulation converged (all its slots
-        served on the current template, or finished for good under its restart policy)."""
-        return not self.actions and not self.progress
+        """Nothing left to do: no action, every simulation converged (all its slots served
+        on the current template, or finished for good under its restart policy), nothing
+        waiting out the prune delay and nothing that failed to plan."""
+        return not self.actions and not self.progress and not self.absent and not self.failures

@@ -5,6 +5,7 @@ talk to a backend. Its public names are re-exported here; other packages never i
 its ``_modules``.
 """
 
+from controller.spec._access import RESERVED, SecretAccess
 from controller.spec._catalog import Catalog, SpecObject, build_catalog
 from controller.spec._errors import SpecError
 from controller.spec._loading import (
@@ -30,6 +31,14 @@ from controller.spec._models import (
     SimulationDocument,
     SimulationSpec,
 )
+from controller.spec._policy import (
+    DEFAULT_ALLOWED_RUN_OPTIONS,
+    PolicyError,
+    RunOptionsPolicy,
+    policy_errors,
+    run_options_errors,
+)
+from controller.spec._references import image_reference_problem
 from controller.spec._schema import json_schema
 from controller.spec._values import (
     AUTO,
@@ -44,6 +53,8 @@ __all__ = [
     "API_VERSION",
     "AUTO",
     "BATCH_TASK_LIMIT",
+    "DEFAULT_ALLOWED_RUN_OPTIONS",
+    "RESERVED",
     "Auto",
     "Catalog",
     "DirectoryResult",
@@ -52,12 +63,15 @@ __all__ = [
     "NodeCounts",
     "NodeImage",
     "Percent",
+    "PolicyError",
     "PoolDocument",
     "PoolSpec",
     "Registry",
     "RestartBackoff",
     "RestartPolicy",
     "Rollout",
+    "RunOptionsPolicy",
+    "SecretAccess",
     "SecretRef",
     "SimulationDocument",
     "SimulationSpec",
@@ -65,10 +79,13 @@ __all__ = [
     "SpecObject",
     "build_catalog",
     "format_duration",
+    "image_reference_problem",
     "json_schema",
     "load_directory",
     "load_file",
     "load_paths",
     "parse_duration",
     "parse_int_or_percent",
+    "policy_errors",
+    "run_options_errors",
 ]

@@ -9,16 +9,24 @@ reads files; :mod:`controller.spec._loading` does, and this module only combines
 
 Names compare without regard to case, as Batch ids do: ``CartPole`` and ``cartpole``
 would be the same Batch job. Pools and Simulations are separate namespaces.
+
+A Simulation's ``pool:`` must name a Pool exactly as the Pool spells it. A dangling
+reference (``pool: simz``) or one that differs only in case (``pool: SIMS`` for Pool
+``sims``, which Batch would take for the same pool and simfleet must not take for another)
+is an error at ``spec.pool``, with a did-you-mean, and the Simulation is treated like one
+whose file failed: its previous version stays in force, or it is left out if it never had
+one. As with every spec error, pruning waits until it is fixed.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from controller.spec._errors import SpecError
+from controller.spec._errors import SpecError, shorten
 from controller.spec._models import PoolSpec, SimulationSpec
 
 if TYPE_CHECKING:
@@ -84,6 +92,9 @@ def build_catalog(result: DirectoryResult, previous: Catalog | None = None) -> C
 
     Returns:
         The combined catalog. Files that disappeared since ``previous`` are simply gone.
+        A Simulation whose ``pool:`` names no Pool keeps its previous version (else it is
+        left out), with an error; when ``result`` is not ``complete``, only a reference
+        that differs from a Pool's name in case is an error.
     """
     errors: list[SpecError] = []
     in_force: dict[str, FileResult] = {}
@@ -96,9 +107,18 @@ def build_catalog(result: DirectoryResult, previous: Catalog | None = None) -> C
             in_force[file.path] = file
     objects = [obj for file in in_force.values() for obj in file.objects]
     pools = _namespace("Pool", objects, previous.pools if previous is not None else {}, errors)
-    simulations = _namespace(
-        "Simulation", objects, previous.simulations if previous is not None else {}, errors
-    )
+    previous_simulations = previous.simulations if previous is not None else {}
+    simulations = _namespace("Simulation", objects, previous_simulations, errors)
+    pool_names = {obj.name for obj in objects if obj.kind == "Pool"} | set(pools)
+    for name, obj in list(simulations.items()):
+        error = _pool_reference_error(obj, pool_names, complete=result.complete)
+        if error is None:
+            continue
+        errors.append(error)
+        del simulations[name]
+        kept = _by_key(previous_simulations).get(name.lower())
+        if kept is not None:
+            simulations[kept.name] = kept
     return Catalog(
         pools=MappingProxyType(pools),
         simulations=MappingProxyType(simulations),
@@ -120,7 +140,7 @@ def _namespace(
     for obj in objects:
         if obj.kind == kind:
             by_key.setdefault(obj.name.lower(), []).append(obj)
-    previous_by_key = {obj.name.lower(): obj for obj in previous.values()}
+    previous_by_key = _by_key(previous)
     chosen: dict[str, SpecObject] = {}
     for key, claims in by_key.items():
         if len(claims) == 1:
@@ -143,3 +163,43 @@ def _namespace(
         if kept is not None:
             chosen[kept.name] = kept
     return chosen
+
+
+def _by_key(objects: Mapping[str, SpecObject]) -> dict[str, SpecObject]:
+    """Objects by their name in lower case, the way Batch compares ids."""
+    return {obj.name.lower(): obj for obj in objects.values()}
+
+
+def _pool_reference_error(
+    obj: SpecObject, pool_names: Iterable[str], *, complete: bool
+) -> SpecError | None:
+    """The error of a Simulation whose ``pool:`` names no Pool exactly, or ``None``.
+
+    Args:
+        obj: a Simulation.
+        pool_names: every Pool name written in the files in force, as spelled there.
+        complete: whether those files are the whole specs directory; if not, a name found
+            nowhere may be defined in a file that was not read.
+    """
+    assert isinstance(obj.spec, SimulationSpec)
+    written = obj.spec.pool
+    names = sorted(pool_names)
+    if written in names:
+        return None
+    by_lower = {name.lower(): name for name in names}
+    same = by_lower.get(written.lower())
+    if same is None and not complete:
+        return None
+    if same is not None:
+        hint = f'; did you mean "{same}"? (write the name as the Pool spells it)'
+    else:
+        close = difflib.get_close_matches(written.lower(), list(by_lower), n=1, cutoff=0.6)
+        if close:
+            hint = f'; did you mean "{by_lower[close[0]]}"?'
+        elif names:
+            hint = "; the Pools defined are " + ", ".join(shorten(n) for n in names[:10])
+        else:
+            hint = "; no spec defines a Pool"
+    line, column = obj.positions.get("spec.pool", (obj.line, obj.column))
+    message = f'Pool "{written}" is not defined{hint}'
+    return SpecError(obj.file, line, column, "spec.pool", message)

@@ -1,21 +1,27 @@
 """Reading spec files from disk into validated objects, one whole file at a time.
 
 The specs directory is shared with editors and with git-sync, so the walk is defensive:
-hidden files and directories, editor swap and backup files, FIFOs, sockets, devices and
-links that leave the directory are ignored (a FIFO would block the read forever; a link
-out of the directory would let a checkout read arbitrary files). The root itself may be a
-symlink that git-sync swaps atomically: it is resolved once per load and everything is
-read through the resolved path, so one load never mixes two checkouts. Display paths keep
-the spelling the user gave (``specs/a.yaml``).
+hidden files and directories, editor swap and backup files, FIFOs, sockets and devices
+are ignored (a FIFO would block the read forever). A spec file that is a link leaving the
+directory, a broken link or a loop is not read (a link out of the directory would let a
+checkout read arbitrary files), but it is *that file's error*, not an absence: ignoring
+it would prune what it defined. The root itself may be a symlink that git-sync swaps
+atomically: it is resolved once per load and everything is read through the resolved
+path, so one load never mixes two checkouts. Display paths keep the spelling the user
+gave (``specs/a.yaml``).
 
 A file loads whole or not at all: if any document of it has an error, the file
 contributes no objects, and :mod:`controller.spec._catalog` keeps its last good version.
-Files over :data:`MAX_BYTES` are refused without being read whole.
+The same holds for a file that holds no document at all (a truncated or half-written
+file looks like that) and for any exception while reading one file: it is that file's
+error, never the whole load's. Files over :data:`MAX_BYTES` are refused without being
+read whole.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +34,9 @@ from pydantic import ValidationError
 from controller.spec import _catalog, _messages, _models, _yaml
 from controller.spec._errors import SpecError
 
+#: The error of a file that holds no document: empty, comments only, ``---`` only.
+NO_DOCUMENTS: Final = "the file holds no documents; delete the file to remove what it defined"
+_UNLISTABLE: Final = "cannot list this directory; its files were not read"
 #: The largest spec file read: 1 MiB.
 MAX_BYTES: Final = 1024 * 1024
 SUFFIXES: Final = frozenset({".yaml", ".yml"})
@@ -61,11 +70,15 @@ class DirectoryResult:
         root: the directory as displayed.
         exists: ``False`` when the directory (or a path given) is missing.
         files: one result per file, sorted by path.
+        complete: ``True`` when whole directories were read. ``validate`` given single
+            files reads only those, so a Pool that a Simulation names may be defined in a
+            file not read; the catalog does not call such a reference dangling.
     """
 
     root: str
     exists: bool
     files: tuple[FileResult, ...]
+    complete: bool = True
 
 
 def load_file(path: Path, display: str | None = None) -> FileResult:
@@ -77,9 +90,20 @@ def load_file(path: Path, display: str | None = None) -> FileResult:
             directory when it lies under it.
 
     Returns:
-        The file's objects, or its errors. Never raises for bad or unreadable input.
+        The file's objects, or its errors. Never raises: even an unexpected exception
+        while reading the file becomes an error on it, so the file's last good version
+        stays in force and the other files are unaffected.
     """
     shown = display if display is not None else _display(path)
+    try:
+        return _load(path, shown)
+    except Exception as exc:  # any failure is this file's error, see above
+        message = f"internal error while reading the file: {type(exc).__name__}: {exc}"
+        return _failed(shown, message)
+
+
+def _load(path: Path, shown: str) -> FileResult:
+    """:func:`load_file`, which may raise where it should not (a bug, say)."""
     content = _read(path)
     if isinstance(content, str):
         return _failed(shown, content)
@@ -89,11 +113,18 @@ def load_file(path: Path, display: str | None = None) -> FileResult:
         return FileResult(shown, (), (text,), digest)
     parsed = _yaml.parse(text, shown)
     errors = list(parsed.errors)
+    if not parsed.documents and not errors:
+        errors.append(SpecError(shown, 1, 1, "", NO_DOCUMENTS))
     objects: list[_catalog.SpecObject] = []
+    invalid: list[SpecError] = []
     for document in parsed.documents:
-        obj = _validate(document, shown, errors)
+        obj = _validate(document, shown, invalid)
         if obj is not None:
             objects.append(obj)
+    # A value YAML could not read (``010``, ``!!binary``) reaches the model as null; the
+    # model's "must be a whole number" at the same place would only repeat the problem.
+    unread = {(e.line, e.column) for e in parsed.errors}
+    errors += [e for e in invalid if (e.line, e.column) not in unread]
     if errors:
         return FileResult(shown, (), tuple(sorted(set(errors))), digest)
     return FileResult(shown, tuple(objects), (), digest)
@@ -117,12 +148,9 @@ def load_directory(root: Path) -> DirectoryResult:
         return DirectoryResult(shown, exists=False, files=())
     if not real_root.is_dir():
         return DirectoryResult(shown, exists=True, files=(_failed(shown, "not a directory"),))
-    found, unreadable = _walk(real_root)
+    found, refused = _walk(real_root)
     files = [load_file(real_root / rel, _display(root / rel)) for rel in found]
-    files += [
-        _failed(_display(root / rel), "cannot list this directory; its files were not read")
-        for rel in unreadable
-    ]
+    files += [_failed(_display(root / rel), message) for rel, message in refused]
     return DirectoryResult(shown, exists=True, files=tuple(sorted(files, key=lambda f: f.path)))
 
 
@@ -137,10 +165,12 @@ def load_paths(paths: Sequence[Path]) -> DirectoryResult:
             an empty sequence gives ``exists=False`` and no files.
 
     Returns:
-        All files, sorted by display path, each once; ``root`` lists the paths given.
+        All files, sorted by display path, each once; ``root`` lists the paths given;
+        ``complete`` unless a single file was named.
     """
     by_path: dict[str, FileResult] = {}
     exists = bool(paths)
+    complete = True
     for path in paths:
         if path.is_dir():
             directory = load_directory(path)
@@ -149,9 +179,11 @@ def load_paths(paths: Sequence[Path]) -> DirectoryResult:
         else:
             result = load_file(path)
             exists = exists and (path.exists() or path.is_symlink())
+            complete = False
             by_path[result.path] = result
     root = ", ".join(_display(p) for p in paths)
-    return DirectoryResult(root, exists, tuple(by_path[p] for p in sorted(by_path)))
+    files = tuple(by_path[p] for p in sorted(by_path))
+    return DirectoryResult(root, exists, files, complete)
 
 
 def _read(path: Path) -> bytes | str:
@@ -235,29 +267,37 @@ def _unknown_kind(kind: object, kinds: list[str]) -> str:
     return f'unknown kind "{kind}"; valid kinds are ' + ", ".join(kinds)
 
 
-def _walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """Relative paths of the spec files under ``root``, and of unlistable directories."""
+def _walk(root: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Relative paths of the spec files under ``root``, and of paths refused, with why.
+
+    Refused are directories that cannot be listed (their files are not read, and must not
+    count as deleted) and spec-named links that cannot or may not be followed.
+    """
     found: list[Path] = []
-    unreadable: list[Path] = []
+    refused: list[tuple[Path, str]] = []
     pending = [root]
     while pending:
         folder = pending.pop()
         try:
             entries = list(folder.iterdir())
         except OSError:
-            unreadable.append(folder.relative_to(root))
+            refused.append((folder.relative_to(root), _UNLISTABLE))
             continue
         for entry in entries:
             if _ignored(entry.name):
                 continue
             if entry.is_symlink():
-                if _is_spec_name(entry.name) and _links_to_file_inside(entry, root):
-                    found.append(entry.relative_to(root))
+                if _is_spec_name(entry.name):
+                    verdict = _follow(entry, root)
+                    if verdict is True:
+                        found.append(entry.relative_to(root))
+                    elif verdict:
+                        refused.append((entry.relative_to(root), verdict))
             elif entry.is_dir():
                 pending.append(entry)
             elif entry.is_file() and _is_spec_name(entry.name):
                 found.append(entry.relative_to(root))
-    return found, unreadable
+    return found, refused
 
 
 def _ignored(name: str) -> bool:
@@ -274,13 +314,30 @@ def _is_spec_name(name: str) -> bool:
     return Path(name).suffix in SUFFIXES
 
 
-def _links_to_file_inside(link: Path, root: Path) -> bool:
-    """A symlink counts only if it resolves to a regular file inside the (resolved) root."""
+def _follow(link: Path, root: Path) -> bool | str:
+    """Whether a spec-named link is read: ``True``, ``False`` (ignored) or why it is refused.
+
+    A link to a regular file inside the (resolved) root is read. A link to a FIFO, device
+    or directory inside is ignored, as such an entry itself would be. A link leaving the
+    root, a broken link and a loop are refused: the file's error.
+    """
+    try:
+        written = str(link.readlink())
+    except OSError:
+        return False  # gone since the directory was listed: it is simply not there
     try:
         target = link.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return False  # broken, or a loop
-    return target.is_relative_to(root) and target.is_file()
+    except FileNotFoundError:
+        return f"a link to {written}, which does not exist; the link is not read"
+    except RuntimeError:  # Python 3.11 and 3.12 report a loop this way
+        return f"a link to {written} that loops back on itself; the link is not read"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a link to {written} that loops back on itself; the link is not read"
+        return f"a link to {written} that cannot be followed ({exc.strerror or exc})"
+    if not target.is_relative_to(root):
+        return f"a link to {written} outside the specs directory is not read"
+    return target.is_file()
 
 
 def _display(path: Path) -> str:

@@ -116,7 +116,9 @@ def _fold(located: Sequence[_Located]) -> list[tuple[_Located, str | None]]:
 
     ``command: 5`` fails as a string and as a list: one message, "must be a string or a
     list". ``command: [a, 1]`` fails as a string at ``command`` but as a list only at
-    ``command[1]``: the list member got further, so only its error is kept.
+    ``command[1]``: the list member got further, so only its error is kept. ``command:
+    "a\0"`` is a string with a bad value and not a list: the member whose type matched
+    speaks, and "must be a list" is dropped.
     """
     plain: list[tuple[_Located, str | None]] = [(i, None) for i in located if i.union_at is None]
     unions: dict[tuple[_yaml.Segment, ...], list[_Located]] = {}
@@ -126,6 +128,8 @@ def _fold(located: Sequence[_Located]) -> list[tuple[_Located, str | None]]:
     for members in unions.values():
         deepest = max(len(m.segments) for m in members)
         best = [m for m in members if len(m.segments) == deepest]
+        matched = [m for m in best if m.error["type"] not in _NOUNS]
+        best = matched or best
         if len(best) > 1 and all(m.error["type"] in _NOUNS for m in best):
             nouns = list(dict.fromkeys(_NOUNS[m.error["type"]] for m in best))
             plain.append((best[0], "must be " + " or ".join(nouns)))

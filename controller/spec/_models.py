@@ -5,6 +5,11 @@ ignored setting. Field names are snake_case in Python and camelCase in YAML (the
 Validation messages are written for users; :mod:`controller.spec._messages` turns them
 into ``file:line:col: path: message`` lines. Nothing here reads files or the environment:
 ``secretEnv`` only names variables, which the reconcile layer resolves.
+
+Every string field is a :mod:`controller.spec._text` type (no NUL, no lone surrogate, no
+control character where it makes no sense), and every duration field has a
+:class:`~controller.spec._values.DurationRange`, so a value no process, Batch request or
+date calculation can carry is refused here, at its ``file:line:col``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,27 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
 
-from controller.spec._values import AUTO, Auto, CountOrAuto, Duration, IntOrPercent, Percent
+from controller.spec._references import ImageReference
+from controller.spec._text import LINE, Line, NonBlank, Text
+from controller.spec._values import (
+    AUTO,
+    MAX_COUNT,
+    Auto,
+    CountOrAuto,
+    DurationRange,
+    IntOrPercent,
+    Percent,
+)
 
 API_VERSION = "simfleet/v1"
 
@@ -29,8 +52,25 @@ BATCH_TASK_LIMIT = timedelta(days=180)
 #: The longest maxLifetime: recycling needs time to finish before Batch's limit.
 MAX_LIFETIME_LIMIT = timedelta(days=170)
 
-Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN)]
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), LINE]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME_PATTERN), LINE]
+
+_SECOND = timedelta(seconds=1)
+#: A back-off of at least a second: a crash loop with none restarted a simulator 1,218
+#: times in 12 s. More than a day between restarts is what ``restartPolicy: Never`` is for.
+BackoffDuration = Annotated[timedelta, DurationRange(_SECOND, timedelta(days=1))]
+#: ``resetAfter``: no simulator runs longer than the longest ``maxLifetime``.
+ResetDuration = Annotated[timedelta, DurationRange(_SECOND, MAX_LIFETIME_LIMIT)]
+#: ``progressDeadline``: a rollout that shows no progress for a month is stuck.
+DeadlineDuration = Annotated[timedelta, DurationRange(_SECOND, timedelta(days=30))]
+LifetimeDuration = Annotated[
+    timedelta,
+    DurationRange(
+        _SECOND,
+        MAX_LIFETIME_LIMIT,
+        "recycling needs time to finish before Batch ends every task 180 days after it was added",
+    ),
+]
 
 
 class _Model(BaseModel):
@@ -56,7 +96,11 @@ class NodeCounts(_Model):
     dedicated: CountOrAuto = Field(default=AUTO, description="Dedicated nodes, or auto.")
     spot: CountOrAuto = Field(default=0, description='Spot ("low priority") nodes, or auto.')
     max: int = Field(
-        default=10, ge=0, strict=True, description="Upper bound on dedicated + spot when auto."
+        default=10,
+        ge=0,
+        le=MAX_COUNT,
+        strict=True,
+        description="Upper bound on dedicated + spot when auto.",
     )
 
     @model_validator(mode="after")
@@ -71,21 +115,21 @@ class NodeCounts(_Model):
 class NodeImage(_Model):
     """The marketplace image of a pool's nodes. The default is current and container-capable."""
 
-    publisher: str = "microsoft-dsvm"
-    offer: str = "ubuntu-hpc"
-    sku: str = "2204"
-    version: str = "latest"
-    node_agent_sku: str = "batch.node.ubuntu 22.04"
+    publisher: NonBlank = "microsoft-dsvm"
+    offer: NonBlank = "ubuntu-hpc"
+    sku: NonBlank = "2204"
+    version: NonBlank = "latest"
+    node_agent_sku: NonBlank = "batch.node.ubuntu 22.04"
 
 
 class Registry(_Model):
     """A private container registry: by managed identity, or by username + password."""
 
-    server: Annotated[str, StringConstraints(min_length=1)]
-    identity: str | None = Field(
+    server: NonBlank
+    identity: NonBlank | None = Field(
         default=None, description="Resource id of a user-assigned managed identity with AcrPull."
     )
-    username: str | None = None
+    username: NonBlank | None = None
     password_from_env: EnvName | None = Field(
         default=None, description="Controller environment variable holding the password."
     )
@@ -103,9 +147,7 @@ class Registry(_Model):
 class PoolSpec(_Model):
     """``kind: Pool`` — a Batch pool of nodes that simulators run on."""
 
-    vm_size: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="Azure VM size of every node, e.g. standard_d4s_v5."
-    )
+    vm_size: NonBlank = Field(description="Azure VM size of every node, e.g. standard_d4s_v5.")
     task_slots_per_node: int = Field(
         default=1, ge=1, le=256, strict=True, description="Simulators per node."
     )
@@ -123,9 +165,16 @@ class SecretRef(_Model):
 class RestartBackoff(_Model):
     """How long before a simulator is replaced: doubles per failure, resets after a good run."""
 
-    initial: Duration = timedelta(seconds=10)
-    max: Duration = timedelta(minutes=5)
-    reset_after: Duration = timedelta(minutes=10)
+    initial: BackoffDuration = Field(
+        default=timedelta(seconds=10), description="The first wait; between 1s and 1d."
+    )
+    max: BackoffDuration = Field(
+        default=timedelta(minutes=5), description="The longest wait; between 1s and 1d."
+    )
+    reset_after: ResetDuration = Field(
+        default=timedelta(minutes=10),
+        description="A run this long resets the back-off; between 1s and 170d.",
+    )
 
     @model_validator(mode="after")
     def _initial_below_max(self) -> RestartBackoff:
@@ -139,67 +188,76 @@ class Rollout(_Model):
 
     max_surge: IntOrPercent = Percent(25)
     max_unavailable: IntOrPercent = 0
-    progress_deadline: Duration = Field(
+    progress_deadline: DeadlineDuration = Field(
         default=timedelta(minutes=10),
-        description="No progress for this long makes the simulation Stalled.",
+        description="No progress for this long makes the simulation Stalled; between 1s and 30d.",
     )
 
     @model_validator(mode="after")
     def _not_both_zero(self) -> Rollout:
         if self.max_surge in (0, Percent(0)) and self.max_unavailable in (0, Percent(0)):
             raise ValueError("maxSurge and maxUnavailable cannot both be 0")
-        if self.progress_deadline <= timedelta(0):
-            raise ValueError("progressDeadline must be positive")
         return self
 
 
-Command = str | tuple[str, ...]
+def _command_given(command: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    """A command that is written must say what to run (``None`` here is an explicit null)."""
+    leave_out = "; leave the field out to use the image's own command"
+    if command is None or len(command) == 0:
+        raise ValueError("must not be empty" + leave_out)
+    program = command if isinstance(command, str) else command[0]
+    if not program.strip():
+        what = "" if isinstance(command, str) else "the program (the first item) "
+        raise ValueError(what + "must not be blank" + leave_out)
+    return command
+
+
+Command = Annotated[Text | tuple[Text, ...] | None, AfterValidator(_command_given)]
+
+
+def _not_in_env(name: str, info: ValidationInfo) -> str:
+    """A ``secretEnv`` name must not also be set by ``env`` (one value per variable)."""
+    if name in (info.data.get("env") or {}):
+        raise ValueError(
+            f"{name} is also set in env; a variable takes its value from env or from"
+            " secretEnv, not both"
+        )
+    return name
+
+
+SecretEnvName = Annotated[EnvName, AfterValidator(_not_in_env)]
 
 
 class SimulationSpec(_Model):
     """``kind: Simulation`` — N identical simulators, one Batch job."""
 
     pool: Name = Field(description="Name of the Pool the simulators run on.")
-    simulators: int = Field(default=1, ge=0, le=100_000, strict=True)
-    image: Annotated[str, StringConstraints(min_length=1)] = Field(
+    simulators: int = Field(default=1, ge=0, le=MAX_COUNT, strict=True)
+    image: ImageReference = Field(
         description="Container image (the local process runtime only records it)."
     )
-    command: Command | None = Field(
+    command: Command = Field(
         default=None, description="A string run by /bin/sh -c, or a list run as it is."
     )
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    secret_env: dict[EnvName, SecretRef] = Field(default_factory=dict)
-    container_run_options: str = ""
+    env: dict[EnvName, Text] = Field(default_factory=dict)
+    secret_env: dict[SecretEnvName, SecretRef] = Field(default_factory=dict)
+    container_run_options: Line = ""
     restart_policy: RestartPolicy = RestartPolicy.ALWAYS
     restart_backoff: RestartBackoff = Field(default_factory=RestartBackoff)
     rollout: Rollout = Field(default_factory=Rollout)
-    max_lifetime: Duration = timedelta(days=150)
+    max_lifetime: LifetimeDuration = Field(
+        default=timedelta(days=150),
+        description="Recycle a simulator after this long; between 1s and 170d.",
+    )
     suspend: bool = Field(default=False, strict=True)
-
-    @model_validator(mode="after")
-    def _lifetime_within_batch_limit(self) -> SimulationSpec:
-        if self.max_lifetime <= timedelta(0):
-            raise ValueError("maxLifetime must be positive")
-        if self.max_lifetime > MAX_LIFETIME_LIMIT:
-            raise ValueError(
-                "maxLifetime must be at most 170d: recycling needs time to finish before "
-                "Batch ends every task 180 days after it was added"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _command_not_empty(self) -> SimulationSpec:
-        if self.command is not None and len(self.command) == 0:
-            raise ValueError("command must not be empty; leave it out to use the image's own")
-        return self
 
 
 class Metadata(_Model):
     """Kubernetes-shaped metadata; ``name`` becomes the Batch pool or job id."""
 
     name: Name
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[Line, Line] = Field(default_factory=dict)
+    annotations: dict[Line, Text] = Field(default_factory=dict)
 
 
 class PoolDocument(_Model):

@@ -7,9 +7,14 @@ object is ever built from a tag) and converts the nodes itself into dicts, lists
 ``int``, ``float``, ``bool`` and ``None``, recording the position of every value under its
 field path (see :func:`format_path`).
 
-Scalars resolve as the ``SafeLoader`` resolves them (YAML 1.1: ``yes`` is ``True``,
-``0x1f`` is 31, ``1:30`` is 90), using its own scalar constructors; a ``timestamp`` stays
-the text the user wrote. Anything else (``!!binary``, ``!!set``, ``!!python/...``, custom
+Plain scalars resolve as YAML 1.2's core schema says (the schema editors, linters and
+Kubernetes' YAML reader use), not as PyYAML's YAML 1.1 default: ``yes``, ``no``, ``on``
+and ``off`` are strings (so ``suspend: yes`` is refused instead of being read as true),
+``1:30`` is a string (no base-60), ``0o10`` is 8 and ``0x1f`` is 31, ``1e3`` is a number,
+``1_000`` and dates are strings. A decimal with a leading zero (``010``) is an error: YAML
+1.1 tools read it as the octal 8 and YAML 1.2 tools as 10, so whatever simfleet picked,
+someone would be surprised. ``!!str``, ``!!int``, ``!!float``, ``!!bool`` and ``!!null``
+may be written explicitly; anything else (``!!binary``, ``!!set``, ``!!python/...``, custom
 ``!tags``) is an error, not an object.
 
 Limits, against hostile or accidental input:
@@ -33,17 +38,18 @@ the data into models.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import yaml
-from yaml.constructor import SafeConstructor
 from yaml.events import Event
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from controller.spec._errors import SpecError
+from controller.spec import _text
+from controller.spec._errors import SpecError, shorten
 
 #: Values one document may visit while being converted, aliases counted at every use.
 MAX_NODES: Final = 10_000
@@ -63,19 +69,90 @@ _TOO_MANY: Final = (
 _TOO_DEEP: Final = f"nested too deeply (more than {MAX_DEPTH} levels)"
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_KEY = re.compile(r"[^.\[\]\"]+")
-_SCALARS: Final = SafeConstructor()
 _READ_AS: Final = {
     _TAG + "int": "a number",
     _TAG + "float": "a number",
     _TAG + "bool": "a boolean",
     _TAG + "null": "null",
 }
-#: The SafeLoader's own constructors for the scalar tags it resolves (strings aside).
+_DIGITS: Final = "0123456789"
+#: More digits than any count or duration needs; ``int()`` refuses past 4,300 anyway.
+_MAX_DIGITS: Final = 100
+#: YAML 1.2 core schema resolution (spec 1.2.2, section 10.3.2): tag, pattern, and the
+#: first characters a plain scalar of that tag can start with. Integers come before
+#: floats, which match them too. Merge keys resolve only so they can be refused.
+_CORE_SCHEMA: Final = (
+    (_TAG + "null", r"~|null|Null|NULL|", ["~", "n", "N", ""]),
+    (_TAG + "bool", r"true|True|TRUE|false|False|FALSE", list("tTfF")),
+    (_TAG + "int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", list("-+" + _DIGITS)),
+    (
+        _TAG + "float",
+        r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN",
+        list("-+." + _DIGITS),
+    ),
+    (_TAG + "merge", r"<<", ["<"]),
+)
+
+
+class _ScalarError(ValueError):
+    """A scalar that cannot be read, with the message to show for it."""
+
+
+def _construct_null(node: ScalarNode) -> None:
+    if node.value not in ("", "~", "null", "Null", "NULL"):
+        raise ValueError(node.value)
+
+
+def _construct_bool(node: ScalarNode) -> bool:
+    value: str = node.value
+    if value.lower() not in ("true", "false"):
+        raise ValueError(value)
+    return value.lower() == "true"
+
+
+def _construct_int(node: ScalarNode) -> int:
+    """A YAML 1.2 integer; a decimal with a leading zero is refused, not guessed at."""
+    text: str = node.value
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    digits = text.lstrip("+-")
+    if len(digits) > _MAX_DIGITS:
+        raise _ScalarError(f"{shorten(text)} is too large a number")
+    if len(digits) > 1 and digits.startswith("0"):
+        raise _ScalarError(_leading_zero(text, digits))
+    return int(text)
+
+
+def _leading_zero(text: str, digits: str) -> str:
+    """Why ``010`` is refused, and the two spellings that say what was meant."""
+    negative = text.startswith("-")
+    decimal = shorten(("-" if negative else "") + (digits.lstrip("0") or "0"))
+    message = f"{shorten(text)} has a leading zero, which is ambiguous"
+    if not set(digits) <= set("01234567") or len(digits) > 20:
+        return f"{message}; write {decimal}"
+    message += f": YAML 1.1 tools read it as {int(text, 8)}; write {decimal}"
+    # The core schema has no negative octal: -0o10 would be a string.
+    return message if negative or decimal == "0" else f"{message} or 0o{decimal}"
+
+
+def _construct_float(node: ScalarNode) -> float:
+    text: str = node.value.lower()
+    if text.lstrip("+-") == ".inf":
+        return -math.inf if text.startswith("-") else math.inf
+    if text == ".nan":
+        return math.nan
+    return float(text)
+
+
+#: The constructors of the core schema's scalar tags (strings aside).
 _CONSTRUCTORS: Final[dict[str, Callable[[ScalarNode], Any]]] = {
-    _TAG + "null": _SCALARS.construct_yaml_null,
-    _TAG + "bool": _SCALARS.construct_yaml_bool,
-    _TAG + "int": _SCALARS.construct_yaml_int,
-    _TAG + "float": _SCALARS.construct_yaml_float,
+    _TAG + "null": _construct_null,
+    _TAG + "bool": _construct_bool,
+    _TAG + "int": _construct_int,
+    _TAG + "float": _construct_float,
 }
 
 
@@ -182,7 +259,12 @@ class _LimitedLoader(yaml.SafeLoader):
     not see), but checking here as well means a 1 MiB flow list of half a million numbers
     stops after 10,000 of them instead of costing seconds of composing, and a million ``[``
     stop at level 64 instead of exhausting the composer's recursion.
+
+    Its resolver is YAML 1.2's core schema (:data:`_CORE_SCHEMA`), not the SafeLoader's.
     """
+
+    # PyYAML keeps resolvers in a mutable class attribute; this class gets its own.
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}  # noqa: RUF012
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -209,6 +291,10 @@ class _LimitedLoader(yaml.SafeLoader):
         event: Event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
         mark = event.start_mark
         return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _LimitedLoader.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
 
 
 def _position_of(text: str, offset: int) -> Position:
@@ -285,9 +371,11 @@ class _Converter:
             return None
         try:
             return construct(node)
-        except (ValueError, KeyError):
-            self.error(node, path, f"{node.value!r} is not a valid {_short_tag(tag)}")
-            return None
+        except _ScalarError as exc:
+            self.error(node, path, str(exc))
+        except ValueError:
+            self.error(node, path, f"{shorten(node.value)!r} is not a valid {_short_tag(tag)}")
+        return None
 
     def mapping(self, node: MappingNode, path: tuple[Segment, ...]) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -299,7 +387,8 @@ class _Converter:
             key_path = (*path, key)
             if key in first_seen:
                 line, _ = first_seen[key]
-                self.error(key_node, key_path, f'duplicate key "{key}" (first set on line {line})')
+                message = f'duplicate key "{shorten(key)}" (first set on line {line})'
+                self.error(key_node, key_path, message)
                 continue
             first_seen[key] = _mark(key_node)
             self.key_positions[format_path(key_path)] = _mark(key_node)
@@ -319,10 +408,15 @@ class _Converter:
             return None
         if node.tag != _TAG + "str":
             read_as = _READ_AS.get(node.tag, _short_tag(node.tag))
-            message = f'key {node.value} is read as {read_as}, not text; quote it: "{node.value}"'
+            shown = shorten(node.value)
+            message = f'key {shown} is read as {read_as}, not text; quote it: "{shown}"'
             self.error(node, path, message)
             return None
         value: str = node.value
+        unfit = _text.problem(value, one_line=True)
+        if unfit is not None:
+            self.error(node, path, f"a key {unfit}")
+            return None
         return value
 
 

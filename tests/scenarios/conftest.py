@@ -319,6 +319,8 @@ class Fleet:
                 "2",
                 "--settle",
                 "0.5",
+                "--prune-delay",  # short, so prune scenarios stay quick; tests may override
+                "1",
                 "--log-format",
                 "json",
                 *extra,

@@ -19,9 +19,14 @@ from controller.spec import (
     RestartPolicy,
     SecretRef,
     SimulationSpec,
+    SpecError,
+    _models,
+    build_catalog,
+    load_directory,
     load_file,
     load_paths,
 )
+from controller.spec._loading import NO_DOCUMENTS
 
 Load = Callable[[str], FileResult]
 Write = Callable[[str, str], Path]
@@ -172,9 +177,27 @@ class TestDocuments:
             ("Simulation", "cartpole"),
         ]
 
-    def test_a_file_with_no_documents_loads_empty(self, load: Load) -> None:
-        assert load("# nothing yet\n") == FileResult(
-            "specs/t.yaml", (), (), hashlib.sha256(b"# nothing yet\n").hexdigest()
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("", id="empty"),
+            pytest.param("# nothing yet\n", id="only-comments"),
+            pytest.param("---\n", id="only-a-separator"),
+            pytest.param("---\n---\n...\n", id="only-separators"),
+            pytest.param("  \n\n\t\n", id="only-whitespace"),
+            pytest.param("~\n---\nnull\n", id="only-null-documents"),
+        ],
+    )
+    def test_a_file_with_no_documents_is_an_error(self, load: Load, text: str) -> None:
+        # A truncated or half-written file looks like this; loading it as "defines
+        # nothing" would prune everything it defined a moment ago.
+        result = load(text)
+        assert (result.objects, result.errors) == (
+            (),
+            (SpecError("specs/t.yaml", 1, 1, "", NO_DOCUMENTS),),
+        )
+        assert NO_DOCUMENTS == (
+            "the file holds no documents; delete the file to remove what it defined"
         )
 
     def test_one_bad_document_drops_the_whole_file(self, load: Load) -> None:
@@ -327,3 +350,49 @@ class TestLoadPaths:
     def test_no_paths_is_not_silently_valid(self) -> None:
         result = load_paths([])
         assert (result.exists, result.files) == (False, ())
+
+
+class TestUnexpectedFailures:
+    """Any exception while reading one file is that file's error, never the whole load's.
+
+    ``maxLifetime: .inf`` once raised ``OverflowError`` from inside loading: the daemon
+    died (stopping the fleet on its way out) and ``validate`` printed a traceback. Bounds
+    now refuse that value, and whatever else may raise is caught per file.
+    """
+
+    @pytest.fixture
+    def failing_validation(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Validating a Simulation raises, as a bug in a validator would."""
+
+        def explode(*_args: object, **_kwargs: object) -> None:
+            message = "date value out of range"
+            raise OverflowError(message)
+
+        monkeypatch.setattr(_models.SimulationDocument, "model_validate", explode)
+
+    @pytest.mark.usefixtures("failing_validation")
+    def test_becomes_an_error_on_the_file(self, write: Write) -> None:
+        result = load_file(write("a.yaml", MINIMAL_SIMULATION))
+        assert result.objects == ()
+        assert lines(result) == [
+            "specs/a.yaml:1:1: internal error while reading the file: OverflowError: date"
+            " value out of range"
+        ]
+
+    def test_other_files_load_and_the_last_good_version_stays(
+        self, write: Write, specs: Path, request: pytest.FixtureRequest
+    ) -> None:
+        write("pool.yaml", MINIMAL_POOL)
+        write("sim.yaml", MINIMAL_SIMULATION)
+        good = build_catalog(load_directory(specs))
+        write("pool.yaml", MINIMAL_POOL.replace("{vmSize: x}", "{vmSize: y}"))
+        request.getfixturevalue("failing_validation")
+        catalog = build_catalog(load_directory(specs), good)
+        assert catalog.simulations["cartpole"] is good.simulations["cartpole"]
+        pool = catalog.pools["sims"].spec
+        assert isinstance(pool, PoolSpec)
+        assert pool.vm_size == "y"
+        assert [str(e) for e in catalog.errors] == [
+            "specs/sim.yaml:1:1: internal error while reading the file: OverflowError: date"
+            " value out of range"
+        ]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from controller.spec import FileResult
+from controller.spec import FileResult, SimulationSpec
 
 Load = Callable[[str], FileResult]
 
@@ -211,7 +211,7 @@ class TestNamesAndKeys:
                 id="env-value-number",
             ),
             pytest.param(
-                SIM_HEAD + "  env:\n    DEBUG: yes\n",
+                SIM_HEAD + "  env:\n    DEBUG: true\n",
                 ["specs/t.yaml:9:12: spec.env.DEBUG: must be a string; put quotes around it"],
                 id="env-value-yaml-boolean",
             ),
@@ -321,8 +321,9 @@ class TestCrossFieldRules:
             pytest.param(
                 SIM_HEAD + "  maxLifetime: 175d\n",
                 [
-                    "specs/t.yaml:6:3: spec: maxLifetime must be at most 170d: recycling needs"
-                    " time to finish before Batch ends every task 180 days after it was added"
+                    "specs/t.yaml:8:16: spec.maxLifetime: must be between 1s and 170d:"
+                    " recycling needs time to finish before Batch ends every task 180 days"
+                    " after it was added"
                 ],
                 id="lifetime-limit",
             ),
@@ -330,15 +331,15 @@ class TestCrossFieldRules:
                 SIM_HEAD + "  maxLifetime: soon\n",
                 [
                     "specs/t.yaml:8:16: spec.maxLifetime: 'soon' is not a duration; use a number"
-                    " with a unit: 10s, 5m, 1h, 150d"
+                    " with a unit (ms, s, m, h, d) between 1s and 170d, like 10s"
                 ],
                 id="duration-spelling",
             ),
             pytest.param(
                 SIM_HEAD + "  command: []\n",
                 [
-                    "specs/t.yaml:6:3: spec: command must not be empty; leave it out to use the"
-                    " image's own"
+                    "specs/t.yaml:8:12: spec.command: must not be empty; leave the field out"
+                    " to use the image's own command"
                 ],
                 id="empty-command",
             ),
@@ -379,3 +380,203 @@ class TestManyProblems:
             "  pool: sims\n  simulators: -8\n  image: cartpole:1.0\n"
         )
         assert lines(load(text)) == ["specs/t.yaml:7:15: spec.simulators: must be >= 0"]
+
+
+class TestDurationRanges:
+    """Every duration field is bounded, and the error names the range."""
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                SIM_HEAD + "  restartBackoff: {initial: 0, max: 0}\n",
+                [
+                    "specs/t.yaml:8:29: spec.restartBackoff.initial: must be between 1s and 1d",
+                    "specs/t.yaml:8:37: spec.restartBackoff.max: must be between 1s and 1d",
+                ],
+                id="backoff-floor",
+            ),
+            pytest.param(
+                SIM_HEAD + "  restartBackoff: {initial: 500ms, max: 2d}\n",
+                [
+                    "specs/t.yaml:8:29: spec.restartBackoff.initial: must be between 1s and 1d",
+                    "specs/t.yaml:8:41: spec.restartBackoff.max: must be between 1s and 1d",
+                ],
+                id="backoff-sub-second-and-too-long",
+            ),
+            pytest.param(
+                SIM_HEAD + "  restartBackoff: {resetAfter: 999999999999d}\n",
+                ["specs/t.yaml:8:32: spec.restartBackoff.resetAfter: must be between 1s and 170d"],
+                id="reset-after",
+            ),
+            pytest.param(
+                SIM_HEAD + "  rollout: {progressDeadline: 1ms}\n",
+                ["specs/t.yaml:8:31: spec.rollout.progressDeadline: must be between 1s and 30d"],
+                id="deadline-1ms",
+            ),
+            pytest.param(
+                SIM_HEAD + "  rollout: {progressDeadline: 900000000d}\n",
+                ["specs/t.yaml:8:31: spec.rollout.progressDeadline: must be between 1s and 30d"],
+                id="deadline-that-overflowed-date-arithmetic",
+            ),
+            pytest.param(
+                SIM_HEAD + "  rollout: {progressDeadline: .nan}\n",
+                ["specs/t.yaml:8:31: spec.rollout.progressDeadline: must be between 1s and 30d"],
+                id="deadline-nan",
+            ),
+            pytest.param(
+                SIM_HEAD + '  rollout: {progressDeadline: "-5m"}\n',
+                ["specs/t.yaml:8:31: spec.rollout.progressDeadline: must be between 1s and 30d"],
+                id="deadline-negative",
+            ),
+            pytest.param(
+                SIM_HEAD + "  restartBackoff: {max: inf}\n",
+                [
+                    "specs/t.yaml:8:25: spec.restartBackoff.max: 'inf' is not a duration; use a"
+                    " number with a unit (ms, s, m, h, d) between 1s and 1d, like 10s"
+                ],
+                id="bare-inf-is-text",
+            ),
+        ],
+    )
+    def test_out_of_range(self, load: Load, text: str, expected: list[str]) -> None:
+        assert lines(load(text)) == expected
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            pytest.param(".inf", id="inf"),
+            pytest.param("-.inf", id="minus-inf"),
+            pytest.param(".nan", id="nan"),
+            pytest.param("1e15", id="1e15"),
+            pytest.param("1e400", id="1e400"),
+            pytest.param('"999999999999d"', id="huge-days"),
+            pytest.param("9" * 99, id="huge-int"),
+            pytest.param("0", id="zero"),
+            pytest.param("-5", id="negative"),
+            pytest.param("171d", id="just-over"),
+        ],
+    )
+    def test_max_lifetime_names_its_range_and_why(self, load: Load, value: str) -> None:
+        assert lines(load(SIM_HEAD + f"  maxLifetime: {value}\n")) == [
+            "specs/t.yaml:8:16: spec.maxLifetime: must be between 1s and 170d: recycling"
+            " needs time to finish before Batch ends every task 180 days after it was added"
+        ]
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("  restartBackoff: {initial: 1s, max: 1d, resetAfter: 170d}\n", id="b"),
+            pytest.param("  rollout: {progressDeadline: 30d}\n", id="deadline"),
+            pytest.param("  maxLifetime: 1s\n", id="lifetime-floor"),
+            pytest.param("  maxLifetime: 170d\n", id="lifetime-ceiling"),
+        ],
+    )
+    def test_the_bounds_themselves_are_allowed(self, load: Load, text: str) -> None:
+        assert lines(load(SIM_HEAD + text)) == []
+
+
+class TestYamlNumbersAndBooleans:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                SIM_HEAD + "  simulators: 010\n",
+                [
+                    "specs/t.yaml:8:15: spec.simulators: 010 has a leading zero, which is"
+                    " ambiguous: YAML 1.1 tools read it as 8; write 10 or 0o10"
+                ],
+                id="leading-zero-once-read-as-8",
+            ),
+            pytest.param(
+                SIM_HEAD + "  suspend: yes\n",
+                ["specs/t.yaml:8:12: spec.suspend: must be true or false"],
+                id="yes-is-not-a-boolean",
+            ),
+            pytest.param(
+                SIM_HEAD + "  suspend: off\n",
+                ["specs/t.yaml:8:12: spec.suspend: must be true or false"],
+                id="off-is-not-a-boolean",
+            ),
+            pytest.param(
+                SIM_HEAD + "  simulators: 1:30\n",
+                ["specs/t.yaml:8:15: spec.simulators: must be a whole number"],
+                id="no-sexagesimal",
+            ),
+        ],
+    )
+    def test_read_as_yaml_1_2(self, load: Load, text: str, expected: list[str]) -> None:
+        assert lines(load(text)) == expected
+
+    def test_an_octal_written_as_such_is_read(self, load: Load) -> None:
+        (obj,) = load(SIM_HEAD + "  simulators: 0o10\n").objects
+        assert isinstance(obj.spec, SimulationSpec)
+        assert obj.spec.simulators == 8
+
+
+class TestImageCommandAndEnv:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                SIM_HEAD.replace("cartpole:1.0", '" "'),
+                ["specs/t.yaml:7:10: spec.image: must not be blank"],
+                id="blank-image",
+            ),
+            pytest.param(
+                SIM_HEAD.replace("cartpole:1.0", '""'),
+                ["specs/t.yaml:7:10: spec.image: must not be empty"],
+                id="empty-image",
+            ),
+            pytest.param(
+                SIM_HEAD + "  env: {TOKEN: x}\n  secretEnv:\n    TOKEN: {fromEnv: T}\n",
+                [
+                    "specs/t.yaml:10:5: spec.secretEnv.TOKEN: TOKEN is also set in env; a"
+                    " variable takes its value from env or from secretEnv, not both"
+                ],
+                id="env-and-secret-env-name",
+            ),
+            pytest.param(
+                SIM_HEAD + "  command:\n",
+                [
+                    "specs/t.yaml:8:11: spec.command: must not be empty; leave the field out"
+                    " to use the image's own command"
+                ],
+                id="command-null",
+            ),
+            pytest.param(
+                SIM_HEAD + '  command: ""\n',
+                [
+                    "specs/t.yaml:8:12: spec.command: must not be empty; leave the field out"
+                    " to use the image's own command"
+                ],
+                id="command-empty-string",
+            ),
+            pytest.param(
+                SIM_HEAD + '  command: "python3 main.py\\0"\n',
+                [
+                    "specs/t.yaml:8:12: spec.command: must not contain a NUL byte (\\x00): no"
+                    " process or Batch request can carry it"
+                ],
+                id="command-string-nul-says-only-that",
+            ),
+            pytest.param(
+                SIM_HEAD + '  command: "   "\n',
+                [
+                    "specs/t.yaml:8:12: spec.command: must not be blank; leave the field out"
+                    " to use the image's own command"
+                ],
+                id="command-blank",
+            ),
+            pytest.param(
+                SIM_HEAD + '  command:\n    - ""\n    - main.py\n',
+                [
+                    "specs/t.yaml:9:5: spec.command: the program (the first item) must not be"
+                    " blank; leave the field out to use the image's own command"
+                ],
+                id="command-list-without-program",
+            ),
+        ],
+    )
+    def test_reported_at_the_field(self, load: Load, text: str, expected: list[str]) -> None:
+        assert lines(load(text)) == expected

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.spec import load_directory, load_file
+from controller.spec import build_catalog, load_directory, load_file
 
 Write = Callable[[str, str], Path]
 
@@ -99,22 +99,10 @@ class TestWhatIsIgnored:
             server.bind(str(specs / "s.yaml"))
             assert paths(specs) == []
 
-    def test_a_symlink_out_of_the_root_is_ignored(self, write: Write, specs: Path) -> None:
-        outside = Path("outside.yaml")
-        outside.write_text(POOL % "secret")
-        (specs / "escape.yaml").symlink_to(outside.absolute())
-        (specs / "relative.yaml").symlink_to("../outside.yaml")
-        assert paths(specs) == []
-
     def test_a_symlinked_directory_is_not_followed(self, write: Write, specs: Path) -> None:
         write("real/a.yaml", POOL % "a")
         (specs / "again").symlink_to("real", target_is_directory=True)
         assert paths(specs) == ["specs/real/a.yaml"]
-
-    def test_a_broken_or_looping_symlink_is_ignored(self, specs: Path) -> None:
-        (specs / "broken.yaml").symlink_to("nowhere.yaml")
-        (specs / "loop.yaml").symlink_to("loop.yaml")
-        assert paths(specs) == []
 
     def test_a_symlink_to_a_fifo_inside_is_ignored(self, specs: Path) -> None:
         os.mkfifo(specs / "pipe")
@@ -122,14 +110,69 @@ class TestWhatIsIgnored:
         assert paths(specs) == []
 
     @pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
-    def test_a_symlink_to_a_device_is_ignored(self, specs: Path) -> None:
-        (specs / "null.yaml").symlink_to("/dev/null")
-        assert paths(specs) == []
-
-    @pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
     def test_a_device_named_directly_is_refused(self) -> None:
         assert [str(e) for e in load_file(Path("/dev/null")).errors] == [
             "/dev/null:1:1: not a regular file"
+        ]
+
+
+class TestLinksThatAreNotRead:
+    """A spec-named link that leaves the directory, or leads nowhere, is that file's error.
+
+    Ignoring it would read as "the file is gone" and prune what it defined.
+    """
+
+    @pytest.mark.parametrize(
+        ("target", "message"),
+        [
+            pytest.param(
+                "ABSOLUTE",
+                "a link to {outside} outside the specs directory is not read",
+                id="absolute-out",
+            ),
+            pytest.param(
+                "../outside.yaml",
+                "a link to ../outside.yaml outside the specs directory is not read",
+                id="relative-out",
+            ),
+            pytest.param(
+                "/dev/null",
+                "a link to /dev/null outside the specs directory is not read",
+                id="device-out",
+            ),
+            pytest.param(
+                "nowhere.yaml",
+                "a link to nowhere.yaml, which does not exist; the link is not read",
+                id="broken",
+            ),
+            pytest.param(
+                "link.yaml",
+                "a link to link.yaml that loops back on itself; the link is not read",
+                id="loop",
+            ),
+        ],
+    )
+    def test_is_an_error_on_the_link(self, specs: Path, target: str, message: str) -> None:
+        outside = Path("outside.yaml").absolute()
+        outside.write_text(POOL % "secret")
+        (specs / "link.yaml").symlink_to(str(outside) if target == "ABSOLUTE" else target)
+        (result,) = load_directory(specs).files
+        assert (result.path, result.objects) == ("specs/link.yaml", ())
+        assert [str(e) for e in result.errors] == [
+            "specs/link.yaml:1:1: " + message.format(outside=outside)
+        ]
+
+    def test_the_objects_it_defined_are_held(self, write: Write, specs: Path) -> None:
+        write("real.yaml", POOL % "kept")
+        good = build_catalog(load_directory(specs))
+        moved = Path("moved.yaml")
+        (specs / "real.yaml").rename(moved)
+        (specs / "real.yaml").symlink_to(moved.absolute())
+        held = build_catalog(load_directory(specs), good)
+        assert list(held.pools) == ["kept"]
+        assert held.pools["kept"] is good.pools["kept"]
+        assert [e.message for e in held.errors] == [
+            f"a link to {moved.absolute()} outside the specs directory is not read"
         ]
 
 

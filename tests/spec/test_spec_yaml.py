@@ -1,7 +1,8 @@
-"""The safe YAML reader: plain values as the SafeLoader resolves them, positions, limits."""
+"""The safe YAML reader: plain values as YAML 1.2 resolves them, positions, limits."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,18 +69,29 @@ class TestScalarResolution:
             pytest.param("'8'", "8", id="quoted-number-is-str"),
             pytest.param("8", 8, id="int"),
             pytest.param("-3", -3, id="negative-int"),
+            pytest.param("+3", 3, id="plus-int"),
+            pytest.param("0", 0, id="zero"),
             pytest.param("0x1f", 31, id="hex"),
-            pytest.param("0o17", "0o17", id="yaml-1.2-octal-is-str-in-1.1"),
-            pytest.param("017", 15, id="yaml-1.1-octal"),
-            pytest.param("1_000", 1000, id="underscores"),
-            pytest.param("1:30", 90, id="sexagesimal"),
+            pytest.param("0o10", 8, id="yaml-1.2-octal"),
+            pytest.param("-0o10", "-0o10", id="no-signed-octal-in-1.2"),
+            pytest.param("0b101", "0b101", id="no-binary-in-1.2"),
+            pytest.param("1_000", "1_000", id="no-underscores-in-1.2"),
+            pytest.param("1:30", "1:30", id="no-sexagesimal-in-1.2"),
             pytest.param("2.5", 2.5, id="float"),
-            pytest.param("1e3", "1e3", id="exponent-without-dot-is-str"),
+            pytest.param("1e3", 1000.0, id="exponent-without-dot"),
             pytest.param("1.0e+3", 1000.0, id="exponent"),
+            pytest.param(".5", 0.5, id="leading-dot"),
             pytest.param(".inf", float("inf"), id="infinity"),
-            pytest.param("yes", True, id="yes"),
-            pytest.param("Off", False, id="off"),
+            pytest.param("-.Inf", float("-inf"), id="minus-infinity"),
+            pytest.param("inf", "inf", id="bare-inf-is-str"),
+            pytest.param("yes", "yes", id="yes-is-str"),
+            pytest.param("no", "no", id="no-is-str"),
+            pytest.param("On", "On", id="on-is-str"),
+            pytest.param("Off", "Off", id="off-is-str"),
+            pytest.param("y", "y", id="y-is-str"),
             pytest.param("true", True, id="true"),
+            pytest.param("FALSE", False, id="false"),
+            pytest.param("tRUE", "tRUE", id="mixed-case-true-is-str"),
             pytest.param("~", None, id="tilde"),
             pytest.param("null", None, id="null"),
             pytest.param("", None, id="empty"),
@@ -88,10 +100,55 @@ class TestScalarResolution:
             pytest.param("!!int '5'", 5, id="explicit-int"),
         ],
     )
-    def test_resolves_like_the_safe_loader(self, text: str, expected: object) -> None:
+    def test_resolves_like_yaml_1_2(self, text: str, expected: object) -> None:
         value = parse_one(f"v: {text}\n")["v"]
         assert value == expected
         assert type(value) is type(expected)
+
+    def test_nan_is_a_float(self) -> None:
+        value = parse_one("v: .nan\n")["v"]
+        assert isinstance(value, float)
+        assert math.isnan(value)
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            pytest.param(
+                "010",
+                "010 has a leading zero, which is ambiguous: YAML 1.1 tools read it as 8;"
+                " write 10 or 0o10",
+                id="octal-looking",
+            ),
+            pytest.param(
+                "-010",
+                "-010 has a leading zero, which is ambiguous: YAML 1.1 tools read it as -8;"
+                " write -10",
+                id="negative",
+            ),
+            pytest.param(
+                "00",
+                "00 has a leading zero, which is ambiguous: YAML 1.1 tools read it as 0; write 0",
+                id="zeros",
+            ),
+            pytest.param(
+                "09", "09 has a leading zero, which is ambiguous; write 9", id="not-octal"
+            ),
+            pytest.param(
+                "!!int 010",
+                "010 has a leading zero, which is ambiguous: YAML 1.1 tools read it as 8;"
+                " write 10 or 0o10",
+                id="explicit-tag",
+            ),
+            pytest.param(
+                "1" * 200,
+                "1111111111111111111111111111111111111111111111111111"
+                "11111111111… is too large a number",
+                id="too-many-digits",
+            ),
+        ],
+    )
+    def test_a_leading_zero_or_a_huge_number_is_an_error(self, text: str, expected: str) -> None:
+        assert error_lines(f"v: {text}\n") == [f"f.yaml:1:4: v: {expected}"]
 
     def test_converts_nested_collections(self) -> None:
         assert parse_one("a: [1, {b: [c]}]\nd: {}\n") == {"a": [1, {"b": ["c"]}], "d": {}}
@@ -160,9 +217,9 @@ class TestRefusals:
                 id="int-key",
             ),
             pytest.param(
-                "env:\n  on: x\n",
-                ['f.yaml:2:3: env: key on is read as a boolean, not text; quote it: "on"'],
-                id="yaml-1.1-boolean-key",
+                "env:\n  true: x\n",
+                ['f.yaml:2:3: env: key true is read as a boolean, not text; quote it: "true"'],
+                id="boolean-key",
             ),
             pytest.param(
                 "? [a, b]\n: x\n",

@@ -93,7 +93,7 @@ class AzureBackend:
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
         self._tasks = TaskObserver(self._client, max_age=listing_max_age)
-        self._tails = StderrTails(self._read_limited)
+        self._tails = StderrTails(self._read_limited, self._secret_values)
         self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
 
     def _hold_while_throttled(self) -> None:
@@ -144,6 +144,18 @@ class AzureBackend:
     ) -> OutputChunk:
         async with self._limit:
             return await self.read_output(job, task_id, stream, offset)
+
+    async def _secret_values(self, job: str, task_id: str, names: tuple[str, ...]) -> list[str]:
+        """A task's own values of its secrets, to mask its stderr tail against."""
+        async with self._limit:
+            self._hold_while_throttled()
+            try:
+                task = await self._client.get_task(
+                    job, task_id, select=["id", "environmentSettings"]
+                )
+            except HttpResponseError as exc:
+                raise self._classified(exc, f"read the secrets of {task_id}") from exc
+        return _mapping.secret_values(task, names)
 
     # ----------------------------------------------------------------------- executing
 

@@ -61,6 +61,9 @@ TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo", "c
 #: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
 TASK_ENDED = "TaskEnded"
 _RETRY_STATE = re.compile(r"restarts=(\d+) failures=(\d+)")
+#: The secretEnv names of a task, in its display name: which of its environment
+#: settings hold values its stderr tail must be masked against (never the values).
+_SECRET_NAMES = re.compile(r"secrets=([A-Za-z0-9_,]+)")
 
 
 def _metadata(items: Sequence[m.BatchMetadataItem] | None) -> dict[str, str]:
@@ -143,9 +146,11 @@ def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskC
         m.EnvironmentSetting(name=s.name, value=s.value.get_secret_value())
         for s in template.secret_env
     ]
+    secrets = ",".join(s.name for s in template.secret_env)
     return m.BatchTaskCreateOptions(
         id=task.id,
-        display_name=f"{job} slot {task.slot} restarts={task.restarts} failures={task.failures}",
+        display_name=f"{job} slot {task.slot} restarts={task.restarts} failures={task.failures}"
+        + (f" secrets={secrets}" if secrets else ""),
         command_line=command_line(template.command),
         container_settings=m.BatchTaskContainerSettings(
             image_name=template.image,
@@ -276,7 +281,27 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
         failures=failures,
         requeues=info.requeue_count if info is not None else 0,
         image=task.container_settings.image_name if task.container_settings else "",
+        secret_names=secret_names(task.display_name),
+        run_options=(
+            task.container_settings.container_run_options or "" if task.container_settings else None
+        ),
     )
+
+
+def secret_names(display_name: str | None) -> tuple[str, ...]:
+    """The secretEnv names a task's display name lists (see :func:`task_create`)."""
+    found = _SECRET_NAMES.search(display_name or "")
+    return tuple(n for n in found[1].split(",") if n) if found else ()
+
+
+def secret_values(task: m.BatchTask, names: Sequence[str]) -> list[str]:
+    """The values of the named environment settings of a task (to mask, never to show)."""
+    wanted = set(names)
+    return [
+        setting.value
+        for setting in task.environment_settings or ()
+        if setting.name in wanted and setting.value
+    ]
 
 
 def observed_tasks(job: str, tasks: Sequence[m.BatchTask]) -> list[ObservedTask]:

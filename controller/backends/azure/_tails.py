@@ -1,11 +1,16 @@
 """The tail of stderr for a failed simulator's ``lastExit``, fetched once per failure.
 
 Listings carry exit codes and failure codes but not output. Status shows the newest exit
-of each slot, so only that task's ``stderr.txt`` is read: its size, then its last 2 KiB
+of each slot, so only that task's ``stderr.txt`` is read: its size, then its last 8 KiB
 (two small requests), at most ``per_pass`` failures a pass, and never again for the same
 task — a completed task's output does not change. A task that never ran (an image pull
 failure) has no files; that is remembered as an empty tail. Observation stays a handful of
 list requests; this adds a couple of requests per new failure.
+
+A simulator may print its secrets. The tail is masked before it is kept, against the
+task's *own* secret values — read back from its environment settings (one more request,
+only for tasks that have secrets) — so a tail still shows no secret after the secret was
+rotated and the controller restarted, when the controller no longer knows the old value.
 """
 
 from __future__ import annotations
@@ -14,17 +19,23 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
 from controller.backends._errors import BackendError, TransientBackendError
-from controller.backends._protocol import TAIL_BYTES, OutputChunk, OutputStream, last_lines
+from controller.backends._protocol import TAIL_LINES, OutputChunk, OutputStream
+from controller.backends._redaction import redacted_tail
 from controller.planner import ExitReason, ObservedTask
 
 Reader = Callable[[str, str, OutputStream, int], Awaitable[OutputChunk]]
+#: (job, task id, secret names) → the task's values of those secrets.
+SecretReader = Callable[[str, str, tuple[str, ...]], Awaitable[list[str]]]
+#: How much of the end of stderr is read: several tail lines of a chatty simulator.
+TAIL_WINDOW = 8192
 
 
 class StderrTails:
     """A cache of stderr tails by (job, task id), filled a few failures at a time."""
 
-    def __init__(self, read: Reader, *, per_pass: int = 8) -> None:
+    def __init__(self, read: Reader, secrets: SecretReader, *, per_pass: int = 8) -> None:
         self._read = read
+        self._secrets = secrets
         self._per_pass = per_pass
         self._known: dict[tuple[str, str], str] = {}
 
@@ -47,8 +58,15 @@ class StderrTails:
         ][: self._per_pass]  # fmt: skip
         for task in wanted:
             try:
-                chunk = await self._read(job, task.id, OutputStream.STDERR, -TAIL_BYTES)
-                self._known[(job, task.id)] = last_lines(chunk.data)
+                chunk = await self._read(job, task.id, OutputStream.STDERR, -TAIL_WINDOW)
+                values = (
+                    await self._secrets(job, task.id, task.secret_names)
+                    if task.secret_names and chunk.data
+                    else []
+                )
+                self._known[(job, task.id)] = redacted_tail(
+                    chunk.data, values, cut=chunk.offset > 0, lines=TAIL_LINES
+                )
             except TransientBackendError:
                 continue  # throttled or unreachable: try again next pass
             except BackendError:

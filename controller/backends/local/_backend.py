@@ -15,11 +15,12 @@ changes and hands the rest to the lifecycle.
 
 The state file is written once per burst of changes, shortly after them, at the start of
 every ``observe`` and at close, never once per action. When it cannot be written, nothing
-in memory waits for it: ``observe`` and ``execute`` raise ``StateWriteFailed`` (transient)
-until a write succeeds again. When the state directory is taken away (its lock file
-removed or replaced: ``rm -rf``, or another controller locked it anew), this backend stops
-acting for good: it neither starts nor signals a simulator again, writes nothing, and every
-call raises ``StateDirLost``.
+in memory waits for it: ``execute`` refuses to act (``StateWriteFailed``, transient, so
+each simulation's status says why) until a write succeeds again, and ``observe`` fails
+the same way while waiting tasks cannot get their folders. When the state directory is
+taken away (its lock file removed or replaced: ``rm -rf``, or another controller locked
+it anew), this backend stops acting for good: it neither starts nor signals a simulator
+again, writes nothing, and every call raises ``StateDirLost``.
 
 It must not decide anything the planner decides, must not block the event loop waiting
 for processes, and must not write secret values.
@@ -232,28 +233,28 @@ class LocalBackend:
     async def observe(self) -> Observed:
         """One immutable snapshot of every pool, job and task (exited ones included).
 
+        Writes the state first if it changed, and starts again what waits for a task
+        folder that could not be made; a state file that cannot be written does not fail
+        the snapshot (``execute`` refuses to act until it can be written).
+
         Returns:
             The snapshot; running tasks carry the simulator's pid.
 
         Raises:
-            TransientBackendError: ``StateWriteFailed``: the state directory could not be
-                written (the write, and starting what waits, are tried again each call).
+            TransientBackendError: ``StateWriteFailed``: waiting tasks still cannot get
+                their folders (nothing asked for can start; tried again each call).
             PermanentBackendError: ``StateDirLost``: the state directory was taken away.
         """
         self._require_usable()
         if self._read_only:
             self._store.reload_if_changed()
         else:
-            failed: Exception | None = self._life.retry_storage()
-            try:
+            folders = self._life.retry_storage()
+            with contextlib.suppress(OSError):  # kept in write_error: execute reports it
                 await self._flush()
-            except OSError as error:
-                failed = failed or error
-            if failed is not None:
-                raise self._write_failed(failed)
-            if self._write_failing:
-                self._write_failing = False
-                log.info("state_write_recovered", path=str(self._store.root))
+            if folders is not None:
+                raise self._write_failed(folders)
+            self._note_recovery()
         return _snapshot.snapshot(self._store, self._pid_of)
 
     async def read_output(
@@ -310,11 +311,12 @@ class LocalBackend:
             await asyncio.sleep(0)
             self._last_yield = time.monotonic()
             self._require_usable()
-        if self._store.write_error is not None:
+        if self._store.write_error is not None:  # act only on what can be recorded
             try:
                 await self._flush()
             except OSError as error:
                 raise self._write_failed(error) from error
+            self._note_recovery()
         try:
             self._apply(action)
         except OSError as error:  # the state directory itself failed (disk full, …)
@@ -439,7 +441,13 @@ class LocalBackend:
         """Write the state now if it changed (checking first that the directory is still
         ours: a lost directory is never written)."""
         self._require_owner()
-        await self._store.flush()
+        try:
+            await self._store.flush()
+        except OSError as error:
+            if not self._write_failing:  # once per fault; execute reports it each time
+                log.warning("state_write_failed", path=str(self._store.root), error=str(error))
+            self._write_failing = True
+            raise
 
     def _flush_later(self) -> None:
         """Called on every change: one write shortly after a burst of them."""
@@ -473,6 +481,11 @@ class LocalBackend:
             self._flush_timer.cancel()
             self._flush_timer = None
 
+    def _note_recovery(self) -> None:
+        if self._write_failing and self._store.write_error is None:
+            self._write_failing = False
+            log.info("state_write_recovered", path=str(self._store.root))
+
     def _write_failed(self, error: Exception) -> Transient:
         """The ``StateWriteFailed`` error for a failed write of the state directory."""
         detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
@@ -480,9 +493,6 @@ class LocalBackend:
             f"cannot write the local state in {self._store.root}: {detail}; "
             "running simulators are unaffected, retrying"
         )
-        if not self._write_failing:  # once per fault; the daemon logs each failed pass
-            log.warning("state_write_failed", path=str(self._store.root), error=detail)
-        self._write_failing = True
         return Transient(message, code="StateWriteFailed")
 
     def _require_usable(self) -> None:
@@ -503,8 +513,8 @@ class LocalBackend:
             )
         if self._lost:
             raise PermanentBackendError(
-                f"the state directory {self._store.root} was removed or replaced (its lock "
-                "file is not the one this controller holds); this controller stopped "
+                f"state directory lost: {self._store.root} was removed or replaced (its "
+                "lock file is not the one this controller holds); this controller stopped "
                 "acting and must be restarted",
                 code="StateDirLost",
             )

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from controller.backends.local import _proctable, _wrapper
 from controller.backends.local._runtime import (
+    PASSED_FD,
     STDERR_FILE,
     STDOUT_FILE,
     Ending,
@@ -58,8 +59,11 @@ SHELL = _wrapper.SHELL
 _DEFAULT_SIGNALS = tuple(
     s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
 )
-#: Descriptors the wrapper expects: 1/2 write ends, 3/4 read ends of the output pipes.
-_FIRST_FREE_FD = 5
+_OUT_READ_FD = _wrapper.OUT_READ_FD
+_ERR_READ_FD = _wrapper.ERR_READ_FD
+#: Pipes are made at or above this descriptor, so that no dup2 onto the wrapper's
+#: descriptors has the same number on both sides (which would keep close-on-exec).
+_FIRST_FREE_FD = 10
 
 
 class ProcessRuntime:
@@ -109,8 +113,13 @@ class ProcessRuntime:
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
                     (os.POSIX_SPAWN_DUP2, err_w, 2),
-                    (os.POSIX_SPAWN_DUP2, out_r, 3),
-                    (os.POSIX_SPAWN_DUP2, err_r, 4),
+                    (os.POSIX_SPAWN_DUP2, out_r, _OUT_READ_FD),
+                    (os.POSIX_SPAWN_DUP2, err_r, _ERR_READ_FD),
+                    *(
+                        [(os.POSIX_SPAWN_DUP2, launch.pass_fd, PASSED_FD)]
+                        if launch.pass_fd is not None
+                        else []
+                    ),
                 ],
                 setsid=True,
                 setsigdef=_DEFAULT_SIGNALS,

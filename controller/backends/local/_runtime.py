@@ -47,6 +47,10 @@ class OutputLimits:
             raise ValueError(f"log_max_files must be at least 2, not {self.max_files}")
 
 
+#: The descriptor number :attr:`Launch.pass_fd` gets in the started process.
+PASSED_FD = 3
+
+
 class LaunchError(Exception):
     """A simulator could not be started; the message is shown to users as the exit message.
 
@@ -79,6 +83,8 @@ class Launch:
         pool: the task's pool, recorded with the process so that a controller that lost
             its state file can adopt the simulator into the right pool.
         output: how much output is kept.
+        pass_fd: a descriptor the started process inherits as :data:`PASSED_FD` (the
+            docker runtime's env file, a pipe), or None.
     """
 
     task_dir: Path
@@ -91,6 +97,7 @@ class Launch:
     secret_names: frozenset[str] = frozenset()
     pool: str = ""
     output: OutputLimits = OutputLimits()
+    pass_fd: int | None = None
 
 
 @dataclass(frozen=True)

@@ -297,8 +297,8 @@ class Store:
         return self._changes != self._written or bool(self._trash)
 
     async def flush(self) -> None:
-        """Write the state if it changed since the last successful write, off the loop;
-        delete the trash.
+        """Write the state if it changed since the last successful write, off the loop, and
+        delete the trash; with nothing to write, check that it could be written.
 
         Raises:
             OSError: the file could not be written; the store stays dirty.
@@ -306,6 +306,7 @@ class Store:
         assert not self.read_only, "a read-only store never writes"
         async with self._writing:
             if not self.dirty:
+                self._probe()
                 return
             changes, trash = self._changes, self._trash
             self._trash = []
@@ -317,6 +318,19 @@ class Store:
                 raise
             self._written = changes
             self.write_error = None
+
+    def _probe(self) -> None:
+        """With nothing to write, still learn whether the directory could be written (a
+        read-only or immutable directory must be noticed before anything is done that it
+        would have to record)."""
+        probe = self.root / ".write-probe"
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+            probe.unlink()
+        except OSError as error:
+            self.write_error = error
+            raise
+        self.write_error = None
 
     def save(self) -> None:
         """Write the state now, on the calling thread (tests, and the last write at close).

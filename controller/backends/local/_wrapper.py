@@ -51,9 +51,12 @@ MARKER = "simfleet-task"
 TASK_VARIABLE = "SIMFLEET_TASK_DIR"
 #: Seconds the wrapper waits for its output writers once the simulator has exited.
 DRAIN_SECONDS = 1
+#: The output pipes' read ends, as the wrapper gets them (1 and 2 are their write ends;
+#: 3 is left to :data:`~._runtime.PASSED_FD`, which reaches the simulator untouched).
+OUT_READ_FD = 7
+ERR_READ_FD = 8
 #: Arguments: task folder, pool, working directory, max bytes, max files, ``head``,
-#: ``stdbuf`` (or ""), then the argv. Descriptors: 1 and 2 are the pipes' write ends, 3
-#: and 4 their read ends.
+#: ``stdbuf`` (or ""), then the argv. Descriptors: see :data:`OUT_READ_FD`.
 SCRIPT = f"""\
 d=$1 w=$3 m=$4 k=$5 h=$6 u=$7; shift 7
 trap : HUP INT TERM
@@ -75,9 +78,9 @@ r() {{
   done
 }}
 exec 5>&1 6>&2
-(trap '' HUP INT TERM; exec <&3 3<&- 4<&- 5>&- 6>&- >/dev/null 2>&1; r stdout.txt) & o=$!
-(trap '' HUP INT TERM; exec <&4 3<&- 4<&- 5>&- 6>&- >/dev/null 2>&1; r stderr.txt) & e=$!
-exec 3<&- 4<&- >/dev/null 2>&1
+(trap '' HUP INT TERM; exec <&7 3<&- 5>&- 6>&- 7<&- 8<&- >/dev/null 2>&1; r stdout.txt) & o=$!
+(trap '' HUP INT TERM; exec <&8 3<&- 5>&- 6>&- 7<&- 8<&- >/dev/null 2>&1; r stderr.txt) & e=$!
+exec 7<&- 8<&- >/dev/null 2>&1
 cd -- "$w" 2>&6 &&
   /bin/sh -c 'printf %s "$$" >"$0/pid"; exec "$@"' "$d" "$@" >&5 2>&6 5>&- 6>&-
 c=$?

@@ -7,12 +7,14 @@ against BatchService.json by the emulator fixture (a violation fails the test).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from azure.batch import models as m
+from pydantic import SecretStr
 
 from controller.backends import OutputStream, PermanentBackendError, TransientBackendError
 from controller.backends.azure import AzureBackend, AzureSettings
@@ -414,3 +416,34 @@ class TestStderrTails:
         await backend.observe()
         asked = sum(n for (op, _), n in backend.request_counts().items() if "/files/" in op)
         assert asked == 0  # known to have no files: never asked again
+
+
+class TestSecretsInTails:
+    PEM = (
+        "-----BEGIN TEST KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy\n-----END TEST KEY-----"
+    )
+
+    async def test_a_tail_is_masked_with_the_tasks_own_secrets_after_a_restart(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        """After a rotation and a restart the controller no longer knows the old value;
+        the tail is masked against the secret values the task itself was created with."""
+        base = simulation(simulators=1, secretEnv={"KEY": {"fromEnv": "SIM_KEY"}})
+        sim = dataclasses.replace(base, secrets={"KEY": SecretStr(self.PEM)})
+        await converge(backend, desired(sim, pools=AUTO), emulator)
+        victim = (await backend.observe()).jobs["cartpole"].tasks[0]
+        printed = "starting\n" + "x" * 9000 + "\n" + self.PEM + "\nexiting\n"  # cut mid-line
+        emulator.finish_task("cartpole", victim.id, exit_code=1, stderr=printed)
+
+        restarted = AzureBackend(settings_for(emulator))
+        try:
+            tasks = (await restarted.observe()).jobs["cartpole"].tasks
+        finally:
+            await restarted.close()
+        (task,) = [t for t in tasks if t.id == victim.id]
+        assert task.exit is not None
+        tail = task.exit.stderr_tail
+        assert tail.endswith("****\n****\n****\nexiting")
+        for line in self.PEM.splitlines():
+            assert line not in tail
+        assert "xxxx" not in tail  # the window began inside that line: dropped, not kept

@@ -214,31 +214,32 @@ class FullDisk:
 
 
 class TestStateDirectoryFaults:
-    async def test_a_full_disk_fails_passes_until_the_state_can_be_written_again(
+    async def test_a_full_disk_refuses_actions_until_the_state_can_be_written_again(
         self, state_dir: Path, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         disk = FullDisk(monkeypatch)
         with contextlib.suppress(TransientBackendError):  # main refused it, then stuck
             await backend.execute(AddTasks("sim", template("sleep 30"), new_tasks("a", "b")))
+        await backend.observe()  # the snapshot still comes: nothing is wrong with it
         with pytest.raises(TransientBackendError) as error:
-            await backend.observe()
+            await backend.execute(AddTasks("sim", template("sleep 30"), new_tasks("c")))
         assert error.value.code == "StateWriteFailed"
         assert "No space left on device" in str(error.value)
         assert str(state_dir) in str(error.value)
-        with pytest.raises(TransientBackendError, match="No space left"):
-            await backend.execute(AddTasks("sim", template("sleep 30"), new_tasks("c")))
+        assert "c" not in {t.id for t in (await backend.observe()).jobs["sim"].tasks}
 
         disk.full = False
-        observed = await backend.observe()  # the write is retried: it just works again
-        assert {t.id for t in observed.jobs["sim"].tasks} == {"a", "b"}
+        await backend.execute(AddTasks("sim", template("sleep 30"), new_tasks("c")))
 
         async def running() -> bool:
-            return all([await state_of(backend, i) is SimulatorState.RUNNING for i in ("a", "b")])
+            tasks = (await backend.observe()).jobs["sim"].tasks
+            return {t.id: t.state for t in tasks} == dict.fromkeys(
+                ("a", "b", "c"), SimulatorState.RUNNING
+            )
 
         await wait_for(running, what="the simulators to run")
-        await backend.observe()
         state = json.loads((state_dir / "local" / "state.json").read_text())
-        assert {t["id"]: t["phase"] for t in state["tasks"]} == {"a": "running", "b": "running"}
+        assert {t["id"] for t in state["tasks"]} == {"a", "b", "c"}
 
     async def test_task_folders_that_cannot_be_made_wait_and_start_once_they_can(
         self, state_dir: Path, backend: LocalBackend
@@ -285,10 +286,12 @@ class TestStateDirectoryFaults:
     async def test_a_lost_lock_is_permanent_but_a_full_disk_is_not(
         self, state_dir: Path, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        await backend.observe()  # written: nothing waits to be written
         FullDisk(monkeypatch)
         await backend.execute(AddTasks("sim", template("true"), new_tasks("a")))
+        await backend.observe()
         with pytest.raises(TransientBackendError):
-            await backend.observe()
+            await backend.execute(AddTasks("sim", template("true"), new_tasks("b")))
         (state_dir / "local" / "lock").unlink()
         with pytest.raises(PermanentBackendError) as error:
             await backend.observe()
