@@ -73,6 +73,8 @@ from controller.planner import (
 FLUSH_DELAY = 0.25
 #: ``execute`` lets the event loop run after this many seconds of back-to-back actions.
 YIELD_EVERY = 0.02
+#: Seconds between looks at the lock file while nothing else looks (see _still_owner).
+OWNER_CHECK_EVERY = 2.0
 #: Descriptors the controller may hold (a pidfd per simulator), if the hard limit allows.
 WANTED_DESCRIPTORS = 65536
 
@@ -132,6 +134,7 @@ class LocalBackend:
             grace=stop_grace,
             changed=self._changed,
             output=OutputLimits(log_max_bytes, log_max_files),
+            may_act=self._still_owner,
         )
         self._clock = clock
         self._callbacks: list[Callable[[], None]] = []
@@ -140,6 +143,7 @@ class LocalBackend:
         self._flushing: asyncio.Task[None] | None = None
         self._last_yield = time.monotonic()
         self._lost = False
+        self._owner_timer: asyncio.TimerHandle | None = None
         self._write_failing = False
         self._state = "new"  # new → open → closing → closed
 
@@ -178,6 +182,7 @@ class LocalBackend:
         if not self._read_only:
             await self._runtime.settle()  # what ended while no controller ran leaves nothing
             self._life.schedule()
+            self._check_owner_later()
             with contextlib.suppress(OSError):  # observe reports it, and it is retried
                 await self._flush()
 
@@ -213,6 +218,8 @@ class LocalBackend:
             except OSError as error:
                 log.error("state_not_saved", path=str(self._store.state_file), error=str(error))
         self._cancel_flush_timer()
+        if self._owner_timer is not None:
+            self._owner_timer.cancel()
         self._store.unlock()
         self._state = "closed"
 
@@ -500,18 +507,41 @@ class LocalBackend:
         self._require_open()
         self._require_owner()
 
+    def _still_owner(self) -> bool:
+        """Whether the state directory is still ours (one ``stat`` of the lock file).
+
+        The first time it is not, this backend stops acting for good and tells the
+        daemon, whose next pass then reports ``StateDirLost``.
+        """
+        if self._lost:
+            return False
+        if self._read_only or self._store.lock_intact():
+            return True
+        self._lost = True
+        self._cancel_flush_timer()
+        if self._owner_timer is not None:
+            self._owner_timer.cancel()
+        log.error(
+            "state_dir_lost",
+            path=str(self._store.root),
+            action="this controller no longer starts, stops or records anything",
+        )
+        self._life.abandon()
+        with contextlib.suppress(RuntimeError):  # outside the event loop: nobody to wake
+            self._changed()
+        return False
+
+    def _check_owner_later(self) -> None:
+        """Look at the lock now and then, so that even an idle controller stops acting
+        (and says so) soon after its state directory is taken away."""
+        self._owner_timer = None
+        if self._state == "open" and self._still_owner():
+            loop = asyncio.get_running_loop()
+            self._owner_timer = loop.call_later(OWNER_CHECK_EVERY, self._check_owner_later)
+
     def _require_owner(self) -> None:
         """Still the owner of the state directory: its lock file is the one we hold."""
-        if not self._lost and not self._read_only and not self._store.lock_intact():
-            self._lost = True
-            self._life.abandon()
-            self._cancel_flush_timer()
-            log.error(
-                "state_dir_lost",
-                path=str(self._store.root),
-                action="this controller no longer starts, stops or records anything",
-            )
-        if self._lost:
+        if not self._still_owner():
             raise PermanentBackendError(
                 f"state directory lost: {self._store.root} was removed or replaced (its "
                 "lock file is not the one this controller holds); this controller stopped "

@@ -95,6 +95,7 @@ class Lifecycle:
         grace: float,
         changed: Callable[[], None],
         output: OutputLimits,
+        may_act: Callable[[], bool] = lambda: True,
     ) -> None:
         """Args:
         store: the records; marked dirty on every change.
@@ -103,6 +104,8 @@ class Lifecycle:
         grace: seconds from SIGTERM to SIGKILL.
         changed: called when something changed by itself (an exit, a failed start).
         output: how much output each simulator keeps.
+        may_act: asked before each slice of starts and each signal; False once the
+            state directory was lost (the backend then abandons this lifecycle).
         """
         self._store = store
         self._runtime = runtime
@@ -110,7 +113,8 @@ class Lifecycle:
         self._grace = grace
         self._changed = changed
         self._output = output
-        self._supervisor = Supervisor(runtime, self._on_gone)
+        self._may_act = may_act
+        self._supervisor = Supervisor(runtime, self._on_gone, may_act)
         self._secrets: dict[TaskRef, Mapping[str, str]] = {}
         self._queue: collections.deque[TaskRef] = collections.deque()
         self._launcher: asyncio.Task[None] | None = None
@@ -162,7 +166,7 @@ class Lifecycle:
 
     async def _launch_queued(self) -> None:
         try:
-            while self._queue and self.starting:
+            while self._queue and self.starting and self._may_act():
                 slice_ends = time.monotonic() + LAUNCH_SLICE
                 while self._queue and self.starting and time.monotonic() < slice_ends:
                     task = self._store.tasks.get(self._queue.popleft())

@@ -46,13 +46,17 @@ class _Watch:
 class Supervisor:
     """The running tasks' watches and timers (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime, on_gone: OnGone) -> None:
+    def __init__(
+        self, runtime: Runtime, on_gone: OnGone, may_act: Callable[[], bool] = lambda: True
+    ) -> None:
         """Args:
         runtime: signals, watches and collects the processes.
         on_gone: called from the event loop when a watched task has ended.
+        may_act: asked before every signal; False once the state directory was lost.
         """
         self._runtime = runtime
         self._on_gone = on_gone
+        self._may_act = may_act
         self._watches: dict[TaskRef, _Watch] = {}
 
     def __contains__(self, ref: object) -> bool:
@@ -72,7 +76,7 @@ class Supervisor:
             grace: seconds the simulator gets to exit by itself.
         """
         watch = self._watches.get(ref)
-        if watch is None:
+        if watch is None or not self._may_act():
             return
         self._runtime.signal(watch.handle, signal.SIGTERM)
         if watch.kill_timer is None:
@@ -102,7 +106,7 @@ class Supervisor:
 
     def _kill(self, ref: TaskRef) -> None:
         watch = self._watches.get(ref)
-        if watch is not None:
+        if watch is not None and self._may_act():
             watch.killed = True
             watch.kill_timer = None
             self._runtime.signal(watch.handle, signal.SIGKILL)

@@ -253,6 +253,33 @@ class TestLostStateDirectory:
         await backend.close(stop_simulators=True)
         assert not state_dir.exists()
 
+    async def test_an_idle_controller_notices_by_itself_and_starts_nothing_after(
+        self, state_dir: Path, open_backend: BackendFactory
+    ) -> None:
+        backend = await open_backend()
+        await pool_and_job(backend, slots=1)
+        await backend.execute(AddTasks("sim", template("sleep 300"), new_tasks("a", "b")))
+
+        async def a_runs() -> bool:
+            return (await task(backend, "a")).pid is not None
+
+        await wait_for(a_runs)
+        pid = (await task(backend, "a")).pid
+        assert pid is not None
+        woken = asyncio.Event()
+        backend.on_change(woken.set)
+        await asyncio.sleep(0.5)  # what the start changed is written
+        woken.clear()
+
+        shutil.rmtree(state_dir)
+        os.kill(pid, signal.SIGKILL)  # a slot frees up, and nobody calls observe
+        await asyncio.wait_for(woken.wait(), timeout=10)  # the daemon is told
+        await wait_for(lambda: wrappers_of(state_dir) == [], what="a's wrapper to end")
+        await asyncio.sleep(0.5)
+        assert wrappers_of(state_dir) == []  # "b" was never started
+        with pytest.raises(PermanentBackendError, match="state directory lost"):
+            await backend.observe()
+
     async def test_a_second_controller_on_a_recreated_dir_takes_over_alone(
         self, state_dir: Path, open_backend: BackendFactory
     ) -> None:
