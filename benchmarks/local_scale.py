@@ -165,7 +165,7 @@ async def until(predicate: Callable[[], object]) -> None:
     while not await predicate():  # type: ignore[misc]
         if time.monotonic() > deadline:
             raise TimeoutError
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
 
 
 def bare_spawns(count: int) -> float:

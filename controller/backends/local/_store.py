@@ -43,6 +43,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -121,6 +122,8 @@ class Store:
         self.damaged: dict[TaskRef, str] = {}
         #: The last failed write, until a write succeeds again.
         self.write_error: OSError | None = None
+        #: How long the last write took (a big state is written less often).
+        self.write_seconds = 0.0
         self._seq = 0
         self._lock_file: IO[str] | None = None
         self._lock_identity: tuple[int, int] | None = None
@@ -311,11 +314,14 @@ class Store:
             changes, trash = self._changes, self._trash
             self._trash = []
             snapshot = self._snapshot()
+            started = time.monotonic()
             try:
                 await asyncio.to_thread(self._write, snapshot, trash)
             except OSError as error:
                 self.write_error = error
                 raise
+            finally:
+                self.write_seconds = time.monotonic() - started
             self._written = changes
             self.write_error = None
 
