@@ -186,7 +186,7 @@ class LocalBackend:
             await self._runtime.settle()  # what ended while no controller ran leaves nothing
             self._life.schedule()
             self._check_owner_later()
-            with contextlib.suppress(OSError):  # observe reports it, and it is retried
+            with contextlib.suppress(OSError, PermanentBackendError):  # observe reports it
                 await self._flush()
 
     async def __aenter__(self) -> LocalBackend:
@@ -218,7 +218,7 @@ class LocalBackend:
             self._cancel_flush_timer()
             try:
                 await self._flush()
-            except OSError as error:
+            except (OSError, PermanentBackendError) as error:
                 log.error("state_not_saved", path=str(self._store.state_file), error=str(error))
         self._cancel_flush_timer()
         if self._owner_timer is not None:
