@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from controller.backends import BackendError, TransientBackendError
+from controller.backends import BackendError, TransientBackendError, UnreachableBackendError
 from controller.cli import _options
-from controller.cli._backend import opened
+from controller.cli._backend import failure, opened
 from controller.cli._oneshot import PassMemory, PassSettings, one_pass
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Status
@@ -114,13 +114,17 @@ def apply(
                 except TransientBackendError as exc:  # throttled or unreachable: wait, retry
                     pause = exc.retry_after if exc.retry_after is not None else 2.0
                     if not wait or time.monotonic() + pause > deadline:
-                        click.echo(f"backend busy: {exc}", err=True)
-                        return False
-                    click.echo(f"backend busy ({exc}); retrying in {pause:g}s", err=True)
+                        raise failure(exc) from exc
+                    what = (
+                        "cannot reach the backend"
+                        if isinstance(exc, UnreachableBackendError)
+                        else "backend busy"
+                    )
+                    click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
                     await asyncio.sleep(pause)
                     continue
                 except BackendError as exc:
-                    raise click.ClickException(str(exc)) from exc
+                    raise failure(exc) from exc
                 report(result, errors)
                 if not wait:
                     held_back(result)

@@ -3,7 +3,9 @@
 ``--detailed-exitcode``: 0 no changes, 2 changes, 1 error (as terraform does). A change
 still under way counts (a rollout waiting for new simulators to settle has no action this
 instant, but the fleet does not match yet); "needs replacement" does not, since simfleet
-never applies it.
+never applies it. Objects held back (see :mod:`controller.cli._planview`) are listed with
+their reasons but do not count as changes: no pass would change them as things stand.
+A backend that cannot be reached or refuses ends the command with one line (exit 1).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 import click
 
+from controller.backends import BackendError
 from controller.cli import _options
-from controller.cli._backend import opened
+from controller.cli._backend import failure, opened
 from controller.cli._oneshot import PassSettings, one_pass
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
@@ -57,7 +60,10 @@ def plan(
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
-            result, errors = await one_pass(specs, b, settings, execute=False)
+            try:
+                result, errors = await one_pass(specs, b, settings, execute=False)
+            except BackendError as exc:
+                raise failure(exc) from exc
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
         return pending, len(errors)

@@ -55,14 +55,19 @@ class Health:
         self.failures += 1
         self.last_error = error
 
+    def _stuck(self) -> str:
+        if self._pass_started is not None:
+            running = self.clock() - self._pass_started
+            if running > self.stuck_after:
+                return f"a pass has been running for {running:.0f}s"
+        return ""
+
     def healthy(self) -> tuple[bool, str]:
         """``/healthz``: alive, not stuck, and not failing pass after pass."""
         if self.stopped:
             return False, "stopped"
-        if self._pass_started is not None:
-            running = self.clock() - self._pass_started
-            if running > self.stuck_after:
-                return False, f"a pass has been running for {running:.0f}s"
+        if stuck := self._stuck():
+            return False, stuck
         if self.failures >= self.threshold:
             return False, f"{self.failures} passes in a row failed: {self.last_error}"
         return True, "ok"
@@ -76,11 +81,11 @@ class Health:
         return True, "ready"
 
     def document(self) -> dict[str, Any]:
-        """The ``controller`` entry of ``/status``."""
-        healthy, reason = self.healthy()
+        """The ``controller`` entry of ``/status``: failed passes have their own fields,
+        ``message`` says what else is wrong (no specs directory, a stuck pass)."""
         return {
-            "healthy": healthy,
+            "healthy": self.healthy()[0],
             "consecutiveFailedPasses": self.failures,
             "lastError": self.last_error if self.failures else "",
-            "message": self.specs_missing or ("" if healthy else reason),
+            "message": self.specs_missing or self._stuck(),
         }
