@@ -42,8 +42,8 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
         click.echo(str(error), err=True)
     for action in result.executed:
         click.echo(describe(action))
-    for failure in result.failures:
-        click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
+    for failed in result.failures:
+        click.echo(f"failed: {describe(failed.action)}: {failed.message}", err=True)
 
 
 def held_back(result: PassResult) -> None:
