@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -24,10 +24,12 @@ log = structlog.get_logger("simfleet.daemon")
 
 @dataclass(frozen=True)
 class _Trouble:
-    """What is wrong with one simulation, as one warning says it."""
+    """What is wrong with one simulation, as one warning says it. ``fields`` are what
+    makes it the same trouble (exit code, reason); ``counts`` only describe it."""
 
     event: str
     fields: tuple[tuple[str, object], ...]
+    counts: tuple[tuple[str, object], ...] = field(default=(), compare=False)
 
 
 def _exit_fields(info: ExitInfo) -> tuple[tuple[str, object], ...]:
@@ -44,7 +46,8 @@ def _trouble(sim: SimulationStatus, restarted: bool) -> _Trouble | None:
         (c for c in sim.conditions if c.type is ConditionType.STALLED and c.status), None
     )
     if stalled is not None:
-        return _Trouble("simulation_stalled", (("message", stalled.message),))
+        # the message counts ready simulators and minutes: it describes, it does not identify
+        return _Trouble("simulation_stalled", (), (("message", stalled.message),))
     failing = [
         row
         for row in sim.simulators
@@ -58,7 +61,8 @@ def _trouble(sim: SimulationStatus, restarted: bool) -> _Trouble | None:
     assert info is not None
     return _Trouble(
         "simulation_failing",
-        (("failing", f"{len(failing)}/{sim.desired}"), *_exit_fields(info)),
+        _exit_fields(info),
+        (("failing", f"{len(failing)}/{sim.desired}"), ("restarts", sim.restarts)),
     )
 
 
@@ -102,9 +106,7 @@ class CrashLoops:
                 said.seen_at = now
                 continue
             self._said[sim.name] = _Said(trouble, said_at=now, seen_at=now)
-            log.warning(
-                trouble.event, simulation=sim.name, restarts=sim.restarts, **dict(trouble.fields)
-            )
+            log.warning(trouble.event, simulation=sim.name, **dict(trouble.fields + trouble.counts))
         for gone in set(self._said) - names:
             del self._said[gone]
         for gone in set(self._restarts) - names:
