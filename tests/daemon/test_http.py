@@ -4,6 +4,7 @@ event loop's own errors never take the endpoints down or flood the log."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import http.client
 import logging
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from controller.daemon import Controller, DaemonConfig, HttpLimits, utc_now
+from controller.daemon import Controller, DaemonConfig, utc_now
 from controller.testing import FakeBackend
 from tests.daemon.conftest import POOL, running, simulation, timed_get, until
 
@@ -30,7 +31,12 @@ def specs(tmp_path: Path) -> Path:
 
 
 def daemon(specs: Path, **limits: float) -> Controller:
-    config = DaemonConfig(specs=specs, port=0, http=HttpLimits(**limits))
+    """A daemon over a fake backend; ``limits`` narrow its :class:`HttpLimits`."""
+    from controller.daemon import HttpLimits  # only where limits are set
+
+    config = DaemonConfig(specs=specs, port=0)
+    if limits:
+        config = dataclasses.replace(config, http=HttpLimits(**limits))
     return Controller(config, FakeBackend(clock=utc_now))
 
 

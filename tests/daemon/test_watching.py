@@ -10,7 +10,6 @@ from pathlib import Path
 import watchfiles
 
 from controller.daemon import Controller, DaemonConfig, utc_now
-from controller.daemon._watching import relevant
 from controller.planner import Observed
 from controller.testing import FakeBackend
 from tests.daemon.conftest import POOL, running, simulation, until
@@ -90,6 +89,8 @@ class TestQuietWrites:
 
 
 def test_the_filter_keeps_spec_files_and_atomic_renames(tmp_path: Path) -> None:
+    from controller.daemon._watching import relevant
+
     keep = relevant(tmp_path, [tmp_path / "state"])
     added = watchfiles.Change.added
     assert keep(added, str(tmp_path / "a.yaml"))
