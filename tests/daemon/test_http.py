@@ -32,10 +32,10 @@ def specs(tmp_path: Path) -> Path:
 
 def daemon(specs: Path, **limits: float) -> Controller:
     """A daemon over a fake backend; ``limits`` narrow its :class:`HttpLimits`."""
-    from controller.daemon import HttpLimits  # only where limits are set
-
     config = DaemonConfig(specs=specs, port=0)
     if limits:
+        from controller.daemon import HttpLimits  # only where limits are set
+
         config = dataclasses.replace(config, http=HttpLimits(**limits))
     return Controller(config, FakeBackend(clock=utc_now))
 
