@@ -76,7 +76,6 @@ class ConnectionGuard:
 
     def __init__(self, limits: HttpLimits) -> None:
         self.limits = limits
-        self.cap = limits.cap()
         self._open: dict[asyncio.BaseTransport, _Connection] = {}
         self._said = RateLimit(1, 10.0)
         self._dropped: dict[str, int] = {}
@@ -91,8 +90,11 @@ class ConnectionGuard:
         return lambda: _Guarded(self, inner())
 
     def admit(self, transport: asyncio.Transport) -> bool:
-        """A new connection: make room for it (see the module docstring) or refuse it."""
-        if len(self._open) >= self.cap:
+        """A new connection: make room for it (see the module docstring) or refuse it.
+
+        The cap is read anew each time: the descriptor limit may be changed under a
+        running daemon (``prlimit``), and a ``getrlimit`` costs one system call."""
+        if len(self._open) >= self.limits.cap():
             idle = [c for c in self._open.values() if not c.busy]
             if not idle:
                 self._drop(transport, "connection limit reached")

@@ -90,9 +90,11 @@ def configure(log_format: str = "console", level: int = logging.INFO) -> None:
 
 def excerpt(text: str, limit: int = 120) -> str:
     """``text`` on one line, control and non-ASCII characters escaped, cut at ``limit``:
-    what a log may quote of bytes a stranger sent."""
-    escaped = " ".join(text.split()).encode("unicode_escape").decode("ascii")
-    return escaped if len(escaped) <= limit else escaped[: limit - 1] + "…"
+    what a log may quote of bytes a stranger sent. (``ascii`` rather than a codec: a codec
+    is imported on first use, which fails at the file-descriptor limit, exactly when the
+    loop's errors need saying.)"""
+    escaped = ascii(" ".join(text.split()))[1:-1]
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
 
 
 class LoopErrors:

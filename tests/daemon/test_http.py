@@ -8,6 +8,7 @@ import dataclasses
 import errno
 import http.client
 import logging
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -182,3 +183,15 @@ class TestQuietLog:
         assert len(lines) == 1
         assert "Too many open files" in lines[0]["error"]
         assert not [r for r in caplog.records if r.name == "asyncio"]
+
+
+@pytest.mark.parametrize(
+    ("soft", "cap"), [(64, 16), (20, 8), (4096, 64), (resource.RLIM_INFINITY, 64)]
+)
+def test_the_cap_leaves_most_descriptors_to_the_daemon(
+    monkeypatch: pytest.MonkeyPatch, soft: int, cap: int
+) -> None:
+    from controller.daemon import HttpLimits, _connections
+
+    monkeypatch.setattr(_connections.resource, "getrlimit", lambda _: (soft, soft))
+    assert HttpLimits().cap() == cap

@@ -5,6 +5,7 @@ state directory inside the specs directory. Simulators are real local processes.
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import socket
 import time
@@ -191,3 +192,26 @@ def test_output_in_a_state_dir_inside_specs_wakes_no_passes(local_fleet: Fleet) 
     passes = metric(fleet, "simfleet_reconcile_duration_seconds_count") - before
     assert passes <= 2, f"{passes:.0f} passes in 3s while simulators wrote output"
     assert (fleet.specs / "state" / "local").is_dir()  # the state really is inside specs
+
+
+def test_at_a_low_descriptor_limit_clients_cannot_starve_the_daemon(local_fleet: Fleet) -> None:
+    fleet = local_fleet
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", 1))
+    fleet.start()
+    running_pids(fleet, "alpha", 1)
+    assert fleet.process is not None
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.prlimit(fleet.process.pid, resource.RLIMIT_NOFILE, (128, hard))
+    clients = half_headers(fleet.port, 300)
+    try:
+        url = f"http://127.0.0.1:{fleet.port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+        fleet.write("alpha.yaml", fleet.simulation("alpha", 2))  # specs still readable
+        running_pids(fleet, "alpha", 2)
+    finally:
+        for client in clients:
+            client.close()
+    assert "Traceback" not in fleet.log()
+    assert fleet.log().count("accept") <= 2
