@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 from click.testing import CliRunner
 
 from controller.cli import main
@@ -104,13 +103,6 @@ def marker() -> Iterator[str]:
             os.killpg(os.getpgid(pid), signal.SIGKILL)
 
 
-@pytest.fixture
-def quiet_structlog() -> Iterator[None]:
-    """``run`` configures structlog for the process; put the defaults back after."""
-    yield
-    structlog.reset_defaults()
-
-
 class Exploding(Controller):
     """A daemon that breaks after its first pass, as a bug in the loop would."""
 
@@ -123,7 +115,6 @@ class Exploding(Controller):
 
 
 @pytest.mark.slow
-@pytest.mark.usefixtures("quiet_structlog")
 def test_a_failing_daemon_leaves_its_simulators_running(
     workdir: Path, marker: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
