@@ -19,7 +19,7 @@ import click
 from controller.backends import BackendError, TransientBackendError, UnreachableBackendError
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.cli._oneshot import PassMemory, PassSettings, one_pass
+from controller.cli._oneshot import PassMemory, PassSettings, one_pass, require_specs
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Status
 from controller.reconcile import PassResult, describe
@@ -102,6 +102,7 @@ def apply(
     ``--prune-delay``: a single ``apply`` reports them, ``apply --wait`` waits it out,
     ``--prune-delay 0`` prunes at once.
     """
+    require_specs(specs, allow_empty_prune)
     settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
 
     async def main() -> bool:

@@ -18,7 +18,7 @@ import click
 from controller.backends import BackendError
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.cli._oneshot import PassSettings, one_pass
+from controller.cli._oneshot import PassSettings, one_pass, require_specs
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
 
@@ -56,6 +56,7 @@ def plan(
     allow_secret_env: tuple[str, ...],
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
+    require_specs(specs, allow_empty_prune)
     settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
 
     async def main() -> tuple[int, int]:

@@ -104,3 +104,12 @@ def test_a_file_that_fails_to_load_exits_1_and_claims_no_match(tmp_path: Path) -
     assert result.exit_code == 1, result.output
     assert "bad.yaml:" in result.output
     assert MATCHES not in result.output
+
+
+@pytest.mark.parametrize("command", ["plan", "apply"])
+def test_a_missing_specs_directory_is_an_error_not_a_match(tmp_path: Path, command: str) -> None:
+    env = {"SIMFLEET_SPECS": str(tmp_path / "spec"), "SIMFLEET_STATE_DIR": str(tmp_path / "s")}
+    result = CliRunner().invoke(main, [command], env=env)
+    assert result.exit_code == 1
+    assert f"the specs directory {tmp_path / 'spec'} does not exist" in result.output
+    assert MATCHES not in result.output
