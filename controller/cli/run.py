@@ -99,18 +99,18 @@ def run(
     if not is_loopback(host):
         log.warning("listening_publicly", listen=shown(host, port))
     settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
-    config = DaemonConfig(
-        specs=specs,
-        host=host,
-        port=port,
-        resync=resync,
-        allow_empty_prune=allow_empty_prune,
-        planner=settings.planner(),
-        revision_key=settings.key(),
-        access=settings.access(),
-        state_dir=state_dir,
-    )
     try:
+        config = DaemonConfig(
+            specs=specs,
+            host=host,
+            port=port,
+            resync=resync,
+            allow_empty_prune=allow_empty_prune,
+            planner=settings.planner(),
+            revision_key=settings.key(),
+            access=settings.access(),
+            state_dir=state_dir,
+        )
         asyncio.run(_serve(config, backend, runtime, state_dir, sock))
     except click.ClickException:
         raise
