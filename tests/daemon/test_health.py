@@ -9,6 +9,7 @@ import structlog
 
 from controller.backends import TransientBackendError
 from controller.daemon import Controller, DaemonConfig, utc_now
+from controller.daemon._health import Health
 from controller.planner import Observed
 from controller.testing import FakeBackend
 from tests.daemon.conftest import POOL, get, running, simulation, until
@@ -130,3 +131,17 @@ class TestMissingSpecsDirectory:
             status, body = await get(controller, "/readyz")
         assert status == 503
         assert "is not a directory" in body
+
+
+def test_a_pass_that_never_ends_is_a_stuck_loop() -> None:
+    now = [0.0]
+    health = Health(threshold=3, stuck_after=120.0, clock=lambda: now[0])
+    health.succeeded()
+    health.started()
+    now[0] = 119.0
+    assert health.healthy() == (True, "ok")
+    now[0] = 121.0
+    assert health.healthy() == (False, "a pass has been running for 121s")
+    assert health.document()["message"] == "a pass has been running for 121s"
+    health.succeeded()
+    assert health.healthy() == (True, "ok")
