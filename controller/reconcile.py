@@ -46,10 +46,12 @@ from controller.planner import (
 from controller.spec import (
     Catalog,
     PoolSpec,
+    RunOptionsPolicy,
     SecretAccess,
     SimulationSpec,
     SpecError,
     SpecObject,
+    run_options_errors,
 )
 
 Clock = Callable[[], datetime]
@@ -111,9 +113,14 @@ def _secret_problem(access: SecretAccess, variable: str, environ: Mapping[str, s
 
 
 def _resolve_simulations(
-    catalog: Catalog, environ: Mapping[str, str], access: SecretAccess, revision_key: bytes
+    catalog: Catalog,
+    environ: Mapping[str, str],
+    access: SecretAccess,
+    revision_key: bytes,
+    run_options: RunOptionsPolicy,
 ) -> tuple[dict[str, DesiredSimulation], list[SpecError]]:
-    """Simulations whose secrets may be read and are set, with values; errors for the rest."""
+    """Simulations whose secrets may be read and are set and whose run options the policy
+    allows, with values; errors for the rest."""
     simulations: dict[str, DesiredSimulation] = {}
     errors: list[SpecError] = []
     access = access.with_reserved(_pool_password_variables(catalog))
@@ -125,6 +132,7 @@ def _resolve_simulations(
             for key, ref in refs.items()
             if (problem := _secret_problem(access, ref.from_env, environ)) is not None
         ]
+        problems += run_options_errors(obj, run_options)
         errors += problems
         if problems:
             continue
@@ -152,6 +160,7 @@ def desired_state(
     revision_key: bytes,
     access: SecretAccess | None = None,
     allow_empty_prune: bool = False,
+    run_options: RunOptionsPolicy | None = None,
 ) -> tuple[Desired, tuple[SpecError, ...]]:
     """Build the planner's desired state from loaded specs.
 
@@ -159,7 +168,8 @@ def desired_state(
     variable, or one the spec may not read (the controller's own credentials, or outside
     the operator's allow-list), is a spec error at the ``fromEnv`` field; the object it
     belongs to is left out, and like any spec error it holds pruning, so its existing
-    simulators stay untouched.
+    simulators stay untouched. So is a simulation whose ``containerRunOptions`` the
+    operator's policy refuses (an error at that field): nothing of it starts.
 
     Args:
         catalog: the specs in force (last good version of each failing file).
@@ -167,13 +177,14 @@ def desired_state(
         revision_key: the controller's key for secret values in template revisions.
         access: which variables ``fromEnv`` may read (default: any not reserved).
         allow_empty_prune: prune even when the directory is empty or missing.
+        run_options: the operator's run-options policy (default: the strict allow-list).
 
     Returns:
-        The desired state and every spec error (loading and secret resolution).
+        The desired state and every spec error (loading, secrets, run options).
     """
     pools, passwords, pool_errors = _resolve_pools(catalog, environ)
     simulations, simulation_errors = _resolve_simulations(
-        catalog, environ, access or SecretAccess(), revision_key
+        catalog, environ, access or SecretAccess(), revision_key, run_options or RunOptionsPolicy()
     )
     errors = [*catalog.errors, *pool_errors, *simulation_errors]
     held = _prune_hold(catalog, errors, allow_empty_prune)

@@ -173,6 +173,7 @@ class FakeBackend:
                             restarts=new.restarts,
                             failures=new.failures,
                             image=template.image,
+                            run_options=template.container_run_options,
                         ),
                     )
             case StopTask(job, task_id):

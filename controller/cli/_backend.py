@@ -20,6 +20,7 @@ from controller.backends import (
     TransientBackendError,
     UnreachableBackendError,
 )
+from controller.spec import RunOptionsPolicy
 
 
 def failure(exc: BackendError) -> click.ClickException:
@@ -43,6 +44,7 @@ async def opened(
     state_dir: Path,
     read_only: bool = False,
     stop_simulators: Callable[[], bool] | None = None,
+    run_options: RunOptionsPolicy | None = None,
 ) -> AsyncIterator[Backend]:
     """Yield an open backend; close it on the way out.
 
@@ -57,12 +59,13 @@ async def opened(
         read_only: observe and read logs only (no lock, nothing started).
         stop_simulators: asked on a clean exit; True ends every simulator (the daemon
             after SIGTERM, SIGINT or SIGHUP).
+        run_options: the policy the docker runtime checks again before each start.
     """
     backend: Backend
     if kind == "local":
         from controller.backends.local import DockerRuntime, LocalBackend, ProcessRuntime
 
-        chosen = DockerRuntime() if runtime == "docker" else ProcessRuntime()
+        chosen = DockerRuntime(run_options) if runtime == "docker" else ProcessRuntime()
         local = LocalBackend(state_dir, read_only=read_only, runtime=chosen)
         try:
             await local.open()

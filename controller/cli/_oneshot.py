@@ -14,7 +14,13 @@ from controller.backends import Backend
 from controller.daemon import RevisionKeyError, revision_key, utc_now
 from controller.planner import PlannerConfig, Progress
 from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import SecretAccess, SpecError, build_catalog, load_directory
+from controller.spec import (
+    RunOptionsPolicy,
+    SecretAccess,
+    SpecError,
+    build_catalog,
+    load_directory,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class PassSettings:
     settle: float = 5.0
     prune_delay: float = 10.0
     allow_secret_env: tuple[str, ...] = ()
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
 
     def planner(self) -> PlannerConfig:
         """The planner's tuning."""
@@ -88,6 +95,7 @@ async def one_pass(
         revision_key=settings.key(),
         access=settings.access(),
         allow_empty_prune=settings.allow_empty_prune,
+        run_options=settings.run_options,
     )
     result = await run_pass(
         desired,

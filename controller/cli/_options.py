@@ -6,11 +6,15 @@ so ``run``, ``plan``, ``apply`` and ``logs`` cannot drift apart.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +112,80 @@ allow_secret_env = option(
 def pass_policy(func: F) -> F:
     """``--prune-delay`` and ``--allow-secret-env``: the operator's rules for every pass."""
     return prune_delay(allow_secret_env(func))
+
+
+allow_run_option = option(
+    "--allow-run-option",
+    env="ALLOW_RUN_OPTION",
+    multiple=True,
+    metavar="OPTION",
+    help="Also allow this docker run option in containerRunOptions (repeatable; the "
+    "variable takes several, space or comma separated). Default allow-list: "
+    + ", ".join(sorted(DEFAULT_ALLOWED_RUN_OPTIONS))
+    + " (network only none or bridge, security-opt only no-new-privileges).",
+)
+unsafe_run_options = option(
+    "--unsafe-run-options",
+    env="UNSAFE_RUN_OPTIONS",
+    is_flag=True,
+    default=False,
+    help="Let containerRunOptions hold anything: every spec author can take over the host.",
+)
+run_options_policy = option(
+    "--run-options-policy",
+    env="RUN_OPTIONS_POLICY",
+    type=click.Choice(["auto", "strict"]),
+    default="auto",
+    show_default=True,
+    help="strict: the allow-list on every backend. auto: strict locally; on azure run "
+    "options pass through (they run on pool nodes) unless --allow-run-option is given.",
+)
+
+
+def run_options(func: F) -> F:
+    """The three run-options settings, handed to the command as one ``run_options`` policy.
+
+    The default depends on ``--backend`` (``local`` when the command has none).
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["run_options"] = resolve_run_options(
+            kwargs.get("backend", "local"),
+            kwargs.pop("allow_run_option"),
+            unsafe=kwargs.pop("unsafe_run_options"),
+            policy=kwargs.pop("run_options_policy"),
+        )
+        return func(*args, **kwargs)
+
+    return allow_run_option(unsafe_run_options(run_options_policy(wrapper)))  # type: ignore[return-value]
+
+
+def warn(policy: RunOptionsPolicy) -> None:
+    """A one-shot command's start-up warning about the policy, on stderr."""
+    if policy.warning:
+        click.echo(f"warning: {policy.warning}", err=True)
+
+
+def resolve_run_options(
+    backend: str, allowed: tuple[str, ...], *, unsafe: bool, policy: str
+) -> RunOptionsPolicy:
+    """The policy the operator's options ask for (see :mod:`controller.spec._policy`).
+
+    Raises:
+        click.UsageError: contradicting options, or an option that cannot be allowed.
+    """
+    names = [name for value in allowed for name in re.split(r"[\s,]+", value) if name]
+    if unsafe:
+        if policy == "strict":
+            raise click.UsageError("--unsafe-run-options contradicts --run-options-policy strict")
+        return RunOptionsPolicy.unsafe()
+    if backend == "azure" and policy == "auto" and not names:
+        return RunOptionsPolicy.pass_through()
+    try:
+        return RunOptionsPolicy.strict(names)
+    except PolicyError as error:
+        raise click.BadParameter(str(error), param_hint="--allow-run-option") from error
 
 
 def backend_options(func: F) -> F:

@@ -130,7 +130,8 @@ def as_markdown(plan: Plan, errors: Sequence[SpecError], revision: str | None) -
         lines += ["| | object | change |", "| --- | --- | --- |"]
     for change in plan.changes:
         note = "" if change.applies else " *(not applied: replace it yourself)*"
-        detail = f": {change.detail}" if change.detail else ""
+        # A "|" (in run options, say) would end the table cell, even inside backticks.
+        detail = f": {change.detail}".replace("|", "\\|") if change.detail else ""
         lines.append(
             f"| {_symbol(change)} | {change.kind} `{change.name}` | {change.verb}{detail}{note} |"
         )

@@ -23,7 +23,7 @@ from controller.cli._oneshot import PassMemory, PassSettings, one_pass, require_
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Status
 from controller.reconcile import PassResult, describe
-from controller.spec import SpecError
+from controller.spec import RunOptionsPolicy, SpecError
 
 
 def stalled(status: Status) -> list[str]:
@@ -84,6 +84,7 @@ def progress_lines(status: Status) -> str:
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.run_options
 def apply(
     specs: Path,
     backend: str,
@@ -95,6 +96,7 @@ def apply(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs).
 
@@ -103,12 +105,17 @@ def apply(
     ``--prune-delay 0`` prunes at once.
     """
     require_specs(specs, allow_empty_prune)
-    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
+    _options.warn(run_options)
+    settings = PassSettings(
+        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+    )
 
     async def main() -> bool:
         deadline = time.monotonic() + timeout
         memory = PassMemory()
-        async with opened(backend, runtime=runtime, state_dir=state_dir) as b:
+        async with opened(
+            backend, runtime=runtime, state_dir=state_dir, run_options=run_options
+        ) as b:
             while True:
                 try:
                     result, errors = await one_pass(specs, b, settings, execute=True, memory=memory)

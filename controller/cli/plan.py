@@ -21,6 +21,7 @@ from controller.cli._backend import failure, opened
 from controller.cli._oneshot import PassSettings, one_pass, require_specs
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
+from controller.spec import RunOptionsPolicy
 
 
 @click.command()
@@ -43,6 +44,7 @@ from controller.daemon import git_revision
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.run_options
 def plan(
     specs: Path,
     backend: str,
@@ -54,10 +56,14 @@ def plan(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
     require_specs(specs, allow_empty_prune)
-    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
+    _options.warn(run_options)
+    settings = PassSettings(
+        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+    )
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:

@@ -36,6 +36,7 @@ from controller.daemon import (
     origin,
     shown,
 )
+from controller.spec import RunOptionsPolicy
 
 log = structlog.get_logger("simfleet.daemon")
 
@@ -64,6 +65,7 @@ log = structlog.get_logger("simfleet.daemon")
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.run_options
 def run(
     specs: Path,
     backend: str,
@@ -77,6 +79,7 @@ def run(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    run_options: RunOptionsPolicy,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon).
 
@@ -92,6 +95,8 @@ def run(
             param_hint="--listen",
         )
     configure(log_format)
+    if run_options.warning:
+        log.warning("unsafe_run_options", detail=run_options.warning)
     try:
         sock = bind(host, port)
     except ListenError as exc:
@@ -109,6 +114,7 @@ def run(
             planner=settings.planner(),
             revision_key=settings.key(),
             access=settings.access(),
+            run_options=run_options,
             state_dir=state_dir,
         )
         asyncio.run(_serve(config, backend, runtime, state_dir, sock))
@@ -151,7 +157,11 @@ async def _serve(
     for sig in stop_signals():
         loop.add_signal_handler(sig, on_signal, sig)
     async with opened(
-        kind, runtime=runtime, state_dir=state_dir, stop_simulators=lambda: bool(asked)
+        kind,
+        runtime=runtime,
+        state_dir=state_dir,
+        stop_simulators=lambda: bool(asked),
+        run_options=config.run_options,
     ) as backend:
         controller = Controller(config, backend)
         if asked:  # a signal arrived while the backend was opening

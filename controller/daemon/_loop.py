@@ -50,7 +50,14 @@ from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Progress, Status
 from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import Catalog, SecretAccess, SpecError, build_catalog, load_directory
+from controller.spec import (
+    Catalog,
+    RunOptionsPolicy,
+    SecretAccess,
+    SpecError,
+    build_catalog,
+    load_directory,
+)
 
 log = structlog.get_logger("simfleet.daemon")
 
@@ -75,6 +82,7 @@ class DaemonConfig:
         planner: planner tuning (the prune delay among it).
         revision_key: the key for secret values in template revisions (:mod:`._keys`).
         access: which controller variables a spec's ``fromEnv`` may read.
+        run_options: the operator's policy for ``containerRunOptions``.
         state_dir: the backend's state directory; the watcher ignores it when it lies
             inside the specs directory.
         http: limits on the HTTP server's connections.
@@ -90,6 +98,7 @@ class DaemonConfig:
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     revision_key: bytes = field(default=b"", repr=False)
     access: SecretAccess = field(default_factory=SecretAccess)
+    run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
     state_dir: Path | None = None
     http: HttpLimits = field(default_factory=HttpLimits)
     failed_passes: int = 3
@@ -282,6 +291,7 @@ class Controller:
             revision_key=self.config.revision_key,
             access=self.config.access,
             allow_empty_prune=self.config.allow_empty_prune,
+            run_options=self.config.run_options,
         )
         self._remember_secrets(secret_values(desired))
         self._log_error_changes(errors)

@@ -5,7 +5,8 @@ wants *what*: "create simulation cartpole: 8 simulators of cartpole:1.0", "scale
 "roll out image cartpole:1.0 → cartpole:1.1 (8 simulators)", "needs replacement: vmSize
 …", "prune". A rollout is described whole (all simulators still on an old template),
 though one pass only takes its first step. Nothing here can show a secret: only images,
-counts and names appear.
+counts and names appear, and run options, which are shown in full (old → new) because
+they decide what a container may do to its host.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from controller.planner._types import (
     ExitReason,
     Observed,
     ObservedJob,
+    ObservedTask,
     PoolConfig,
     ResizePool,
     StopReason,
@@ -76,8 +78,12 @@ def _simulation_changes(
         mine = [a for a in actions if subject(a) == ("simulation", name)]
         job = observed.jobs.get(name)
         count, image = sim.spec.simulators, sim.spec.image
+        options = sim.spec.container_run_options
         if any(isinstance(a, CreateJob) for a in mine):
-            changes.append(Change("simulation", name, "create", f"{count} simulators of {image}"))
+            detail = f"{count} simulators of {image}"
+            if options:
+                detail += f" with run options {_shown(options)}"
+            changes.append(Change("simulation", name, "create", detail))
             continue
         if job is None or not job.owned or sim.spec.suspend:
             continue
@@ -90,9 +96,7 @@ def _simulation_changes(
             )
         old = [t for t in live if t.revision != current and t.slot < count]
         if old:
-            images = Counter(t.image for t in old if t.image)
-            was = images.most_common(1)[0][0] if images else ""
-            what = f"image {was} → {image}" if was and was != image else "new template"
+            what = _template_change(old, image, options)
             changes.append(
                 Change("simulation", name, "roll out", f"{what} ({len(old)} simulators)")
             )
@@ -118,6 +122,28 @@ def _simulation_changes(
             detail = f"no spec defines it any more; its {n} simulators stop"
             changes.append(Change("simulation", action.name, "prune", detail))
     return changes
+
+
+def _most_common(values: list[str]) -> str | None:
+    return Counter(values).most_common(1)[0][0] if values else None
+
+
+def _shown(options: str) -> str:
+    """Run options as a reviewer must see them: whole, quoted, or "(none)"."""
+    return f"`{options}`" if options else "(none)"
+
+
+def _template_change(old: Sequence[ObservedTask], image: str, options: str) -> str:
+    """What a rollout changes, as far as the backend reports it: the image and the run
+    options (in full), or just "new template" (command, env, secret values)."""
+    parts = []
+    was_image = _most_common([t.image for t in old if t.image])
+    if was_image and was_image != image:
+        parts.append(f"image {was_image} → {image}")
+    was_options = _most_common([t.run_options for t in old if t.run_options is not None])
+    if was_options is not None and was_options != options:
+        parts.append(f"run options {_shown(was_options)} → {_shown(options)}")
+    return ", ".join(parts) or "new template"
 
 
 def _fleet_slots(job: ObservedJob, current: str) -> set[int]:

@@ -151,6 +151,7 @@ class ObservedTask:
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
     image: str = ""  # the container image it runs, when the backend reports it
     secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
+    run_options: str | None = None  # its containerRunOptions, when the backend reports them
 
     @property
     def live(self) -> bool:

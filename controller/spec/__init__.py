@@ -31,6 +31,14 @@ from controller.spec._models import (
     SimulationDocument,
     SimulationSpec,
 )
+from controller.spec._policy import (
+    DEFAULT_ALLOWED_RUN_OPTIONS,
+    PolicyError,
+    RunOptionsPolicy,
+    policy_errors,
+    run_options_errors,
+)
+from controller.spec._references import image_reference_problem
 from controller.spec._schema import json_schema
 from controller.spec._values import (
     AUTO,
@@ -45,6 +53,7 @@ __all__ = [
     "API_VERSION",
     "AUTO",
     "BATCH_TASK_LIMIT",
+    "DEFAULT_ALLOWED_RUN_OPTIONS",
     "RESERVED",
     "Auto",
     "Catalog",
@@ -54,12 +63,14 @@ __all__ = [
     "NodeCounts",
     "NodeImage",
     "Percent",
+    "PolicyError",
     "PoolDocument",
     "PoolSpec",
     "Registry",
     "RestartBackoff",
     "RestartPolicy",
     "Rollout",
+    "RunOptionsPolicy",
     "SecretAccess",
     "SecretRef",
     "SimulationDocument",
@@ -68,10 +79,13 @@ __all__ = [
     "SpecObject",
     "build_catalog",
     "format_duration",
+    "image_reference_problem",
     "json_schema",
     "load_directory",
     "load_file",
     "load_paths",
     "parse_duration",
     "parse_int_or_percent",
+    "policy_errors",
+    "run_options_errors",
 ]

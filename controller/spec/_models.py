@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from controller.spec._references import ImageReference
 from controller.spec._text import LINE, Line, NonBlank, Text
 from controller.spec._values import (
     AUTO,
@@ -232,7 +233,7 @@ class SimulationSpec(_Model):
 
     pool: Name = Field(description="Name of the Pool the simulators run on.")
     simulators: int = Field(default=1, ge=0, le=MAX_COUNT, strict=True)
-    image: NonBlank = Field(
+    image: ImageReference = Field(
         description="Container image (the local process runtime only records it)."
     )
     command: Command = Field(

@@ -97,3 +97,32 @@ def test_a_converged_fleet_has_nothing_to_say() -> None:
     result = plan(want, backend.snapshot(), clock())
     assert result.changes == ()
     assert "No changes" in RENDERERS["text"](result, (), None)
+
+
+def test_a_run_options_change_is_shown_in_full() -> None:
+    """A pull-request comment must show what a container may now do to its host."""
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    converge(backend, desired(simulation(containerRunOptions="--shm-size=1g")), clock)
+    wider = "--privileged -v /:/host --health-cmd 'a | b'"
+    result = plan(desired(simulation(containerRunOptions=wider)), backend.snapshot(), clock())
+    lines = [str(c) for c in result.changes]
+    assert (
+        f"roll out simulation cartpole: run options `--shm-size=1g` → `{wider}` (3 simulators)"
+        in lines
+    )
+    markdown = RENDERERS["markdown"](result, (), None)
+    assert "`--privileged -v /:/host --health-cmd 'a \\| b'`" in markdown  # one table cell
+
+
+def test_new_simulations_show_their_run_options() -> None:
+    clock = FakeClock()
+    result = plan(
+        desired(simulation("new", simulators=2, containerRunOptions="--cpus 2")),
+        FakeBackend(clock).snapshot(),
+        clock(),
+    )
+    lines = {str(c) for c in result.changes}
+    assert (
+        "create simulation new: 2 simulators of cartpole:1.0 with run options `--cpus 2`" in lines
+    )

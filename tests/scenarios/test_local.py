@@ -90,7 +90,7 @@ def test_apply_wait_ends_when_simulators_finish_for_good(local_fleet: Fleet) -> 
 
 def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> None:
     """The daemon with --runtime docker: containers come up, a killed one comes back."""
-    from controller.backends.local._docker import container_name
+    from controller.backends.local._docker import TASK_LABEL, labels
     from tests.backends.local.test_docker import IMAGE, _engine_ready
 
     why = _engine_ready()
@@ -105,30 +105,23 @@ def test_the_docker_runtime_runs_a_fleet_of_containers(local_fleet: Fleet) -> No
     sim = fleet.wait_sim("alpha", lambda s: s["ready"] == 2, timeout=60)
     ids = {r["id"] for r in sim["simulators"]}
 
-    def containers() -> set[str]:
-        listed = subprocess.run(
-            ["docker", "ps", "--filter", "label=simfleet.task", "--format", "{{.Names}}"],
+    mine = labels(fleet.state_dir / "local" / "jobs" / "alpha" / "x")[0]
+
+    def containers(*options: str) -> list[str]:
+        """The task ids of this state directory's containers, by their labels."""
+        return subprocess.run(
+            ["docker", "ps", *options, "--filter", f"label={mine}", "--format",
+             f'{{{{.Label "{TASK_LABEL}"}}}}'],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.split()
-        return {name for name in listed if name.split("-", 2)[2] in ids}
+        ).stdout.split()  # fmt: skip
 
-    wait_until(lambda: len(containers()) == 2, timeout=30, what="both containers")
+    wait_until(lambda: set(containers()) == ids, timeout=30, what="both containers")
     fleet.crash("alpha", 1)  # kill -9 of its `docker run`: the container must not linger
     fleet.wait_sim(
         "alpha", lambda s: s["ready"] == 2 and s["simulators"][1]["restarts"] == 1, timeout=60
     )
     assert fleet.terminate(timeout=60) == 0
-    prefix = container_name(fleet.state_dir / "local" / "jobs" / "alpha" / "x")[: -len("x")]
-
-    def leftovers() -> list[str]:
-        return subprocess.run(
-            ["docker", "ps", "-a", "--filter", f"name=^{prefix}", "--format", "{{.Names}}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-
     # every container of this state directory, the replacement of slot 1 included
-    wait_until(lambda: leftovers() == [], timeout=30, what="no container left behind")
+    wait_until(lambda: containers("-a") == [], timeout=30, what="no container left behind")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.spec import PoolSpec, SimulationSpec, load_file
+from controller.spec._yaml import _CORE_SCHEMA
 
 NAMES = st.from_regex(r"\A[A-Za-z0-9_-]{1,64}\Z")
 ENV_NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,20}\Z")
@@ -28,6 +30,11 @@ SECONDS = st.integers(min_value=1, max_value=86400)
 DURATIONS = st.one_of(
     SECONDS, SECONDS.map(lambda s: f"{s}s"), SECONDS.map(lambda s: f"{s * 1000}ms")
 )
+# Docker's reference grammar (controller/spec/_references.py): path components, a tag.
+IMAGES = st.from_regex(
+    r"\A[a-z0-9]{1,8}(?:[._-][a-z0-9]{1,8}){0,2}(?:/[a-z0-9]{1,8}){0,2}"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,8})?\Z"
+)
 COUNTS = st.one_of(st.integers(min_value=0, max_value=100), st.just("auto"))
 
 
@@ -45,7 +52,7 @@ def nodes(draw: st.DrawFn) -> dict[str, Any]:
 
 
 SIMULATION_SPECS = st.fixed_dictionaries(
-    {"pool": NAMES, "image": NON_BLANK},
+    {"pool": NAMES, "image": IMAGES},
     optional={
         "simulators": st.integers(min_value=0, max_value=100_000),
         "command": st.one_of(
@@ -103,9 +110,19 @@ SETTINGS = settings(
 )
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's dumper knows YAML 1.1 only and writes ``0E0`` or ``0o10`` plain, which YAML
+    1.2 (the loader) reads as numbers: it quotes what either schema would not read as text."""
+
+
+for _tag, _pattern, _first in _CORE_SCHEMA:
+    _Dumper.add_implicit_resolver(_tag, re.compile(f"^(?:{_pattern})$"), _first)
+
+
 def document(kind: str, name: str, spec: dict[str, Any]) -> str:
-    return yaml.safe_dump(
+    return yaml.dump(
         {"apiVersion": "simfleet/v1", "kind": kind, "metadata": {"name": name}, "spec": spec},
+        Dumper=_Dumper,
         allow_unicode=True,
     )
 

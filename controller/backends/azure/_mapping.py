@@ -282,6 +282,9 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
         requeues=info.requeue_count if info is not None else 0,
         image=task.container_settings.image_name if task.container_settings else "",
         secret_names=secret_names(task.display_name),
+        run_options=(
+            task.container_settings.container_run_options or "" if task.container_settings else None
+        ),
     )
 
 

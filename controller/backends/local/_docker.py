@@ -7,23 +7,38 @@ file records the container's exit code (``docker run`` exits with it), the attac
 lands in ``stdout.txt`` / ``stderr.txt``, and SIGTERM to the wrapper's group reaches the
 simulator through the CLI's signal proxy and ``--init``.
 
-The container gets exactly the spec's variables plus simfleet's own, nothing of the
-host's. Secret values never appear on a command line: they go as ``-e NAME`` and the CLI
-takes each value from its environment (the engine itself keeps them in the container's
-configuration while it exists, as ``docker inspect`` shows). The CLI keeps the host's
-``PATH``, ``HOME`` and ``DOCKER_*`` settings, so it reaches the same engine as always.
+The trust boundary. A spec's author must not own the controller's host, so:
+
+- ``containerRunOptions`` are checked against the operator's policy
+  (:class:`~controller.spec.RunOptionsPolicy`) again here, right before the start, so a
+  task that reached the backend some other way is refused too; simfleet's own options come
+  *after* the spec's (for repeated options the last wins) and ``--`` ends the options
+  before the image, so neither the options nor the image can turn into something else.
+- Spec values never reach the docker CLI's own environment, where ``DOCKER_HOST``,
+  ``DOCKER_CONFIG`` (credential helpers are programs!), ``PATH``, ``HOME`` and many more
+  would steer the CLI itself. The CLI runs with the controller's own settings for it
+  (:func:`cli_environment`) and nothing else. The container's variables, secrets included,
+  reach it through ``--env-file /dev/fd/3``: a pipe the controller fills before the start
+  and closes, which the CLI reads (client-side) once. So values are on no command line, in
+  no file and in no environment but the container's (the engine itself keeps them in the
+  container's configuration while it exists, as ``docker inspect`` shows). The env-file
+  format cannot carry a line break in a value, a trailing carriage return or a line over
+  64 KiB, so such a value fails the start with a message naming the variable.
+- Containers are found and removed by the labels simfleet sets (:func:`labels`), never by a
+  name, which a spec could otherwise choose. The owner label is a hash of the host and the
+  state directory, so two controllers sharing an engine never touch each other's.
 
 A ``docker run`` killed before its container ended (SIGKILL after the grace) would leave
 the container behind, so :meth:`DockerRuntime.collect` removes it with the same CLI, off
-the event loop; and each start first clears a stale container of the same name.
-Container names carry a hash of the host and state directory, so two controllers sharing
-an engine never touch each other's containers.
+the event loop; and each start first clears a stale container of the same task.
 
 Not covered: a pool's ``registries`` (the local engine pulls with its own credentials).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shlex
@@ -35,39 +50,56 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from controller.backends.local._processes import ProcessRuntime
-from controller.backends.local._runtime import Ending, Handle, Launch, LaunchError
+from controller.backends.local._runtime import PASSED_FD, Ending, Handle, Launch, LaunchError
+from controller.spec import RunOptionsPolicy, image_reference_problem
 
-#: The CLI's own settings, always the host's; a container gets them only if the spec
-#: sets them (as plain values, so never from ``secretEnv``).
+#: The controller's variables the docker CLI runs with (plus every ``DOCKER_*`` one):
+#: what it needs to find the engine, its config, proxies and an ssh agent. Never a spec's.
 CLI_ENVIRONMENT = (
-    "PATH", "HOME", "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
-    "DOCKER_TLS_VERIFY",
+    "PATH", "HOME", "TMPDIR", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "SSH_AUTH_SOCK",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 )  # fmt: skip
-LABEL = "simfleet.task"
-#: Clears a stale container of the same name, then becomes ``docker run`` (same pid).
-START = 'cli="$1"; name="$2"; shift 2; "$cli" rm -f "$name" >/dev/null 2>&1; exec "$cli" "$@"'
+OWNER_LABEL = "simfleet.owner"
+JOB_LABEL = "simfleet.job"
+TASK_LABEL = "simfleet.task"
+#: Where the CLI reads the container's variables: the pipe the wrapper inherits.
+ENV_FILE = f"/dev/fd/{PASSED_FD}"
+#: The docker CLI reads an env file line by line with Go's default scanner limit.
+ENV_LINE_LIMIT = 64 * 1024 - 1
+#: Clears a stale container of the same task (found by its labels), then becomes
+#: ``docker run`` (same pid). Arguments: the CLI, its two ``--filter`` values, then argv.
+START = """\
+cli=$1 owner=$2 task=$3; shift 3
+ids=$("$cli" ps -aq --filter "label=$owner" --filter "label=$task" 2>/dev/null)
+[ -z "$ids" ] || "$cli" rm -f $ids >/dev/null 2>&1
+exec "$cli" "$@"
+"""
 
 
-def container_name(task_dir: Path) -> str:
-    """``simfleet-<8 hex of host and state dir>-<task id>``."""
-    owner = f"{socket.gethostname()}:{task_dir.parent.parent.parent.absolute()}"
-    return f"simfleet-{hashlib.sha256(owner.encode()).hexdigest()[:8]}-{task_dir.name}"
+def owner(task_dir: Path) -> str:
+    """8 hex digits of the host and the state directory ``task_dir`` belongs to."""
+    state = task_dir.parent.parent.parent.absolute()
+    return hashlib.sha256(f"{socket.gethostname()}:{state}".encode()).hexdigest()[:8]
 
 
-def docker_argv(launch: Launch, docker: str) -> tuple[str, ...]:
+def labels(task_dir: Path) -> tuple[str, str, str]:
+    """``simfleet.owner=…``, ``simfleet.job=…``, ``simfleet.task=…`` of a task's container."""
+    return (
+        f"{OWNER_LABEL}={owner(task_dir)}",
+        f"{JOB_LABEL}={task_dir.parent.name}",
+        f"{TASK_LABEL}={task_dir.name}",
+    )
+
+
+def docker_argv(launch: Launch) -> tuple[str, ...]:
     """The ``docker run`` arguments that run ``launch`` as a container.
 
+    The spec's options come first, simfleet's after them (the last of a repeated option
+    wins), then ``--`` and the image: nothing the spec wrote is read as anything else.
+
     Raises:
-        LaunchError: a secret would have to be written out, or bad run options.
+        LaunchError: run options that cannot be split into words.
     """
-    variables: list[str] = []
-    for name in launch.container_env:
-        if name not in CLI_ENVIRONMENT:
-            variables += ["-e", name]  # the value comes from the CLI's environment
-        elif name in launch.secret_names:
-            raise LaunchError(f"secretEnv {name}: the docker runtime cannot pass this name")
-        else:
-            variables += ["-e", f"{name}={launch.env[name]}"]
     if isinstance(launch.command, str):
         command: tuple[str, ...] = ("/bin/sh", "-c", launch.command)
     else:
@@ -76,19 +108,73 @@ def docker_argv(launch: Launch, docker: str) -> tuple[str, ...]:
         options = shlex.split(launch.run_options)
     except ValueError as error:
         raise LaunchError(f"containerRunOptions: {error}") from error
+    marks = [item for label in labels(launch.task_dir) for item in ("--label", label)]
     return (
-        "run", "--rm", "--init",
-        "--name", container_name(launch.task_dir),
-        "--label", f"{LABEL}={launch.task_dir.name}",
-        *variables, *options, launch.image, *command,
+        "run", *options, "--rm", "--init", *marks, "--env-file", ENV_FILE,
+        "--", launch.image, *command,
     )  # fmt: skip
 
 
-def cli_environment(launch: Launch) -> dict[str, str]:
-    """The docker CLI's environment: the container's values, then the host's settings."""
-    env = {k: v for k, v in launch.env.items() if k in launch.container_env}
-    env.update({k: os.environ[k] for k in CLI_ENVIRONMENT if k in os.environ})
-    return env
+def env_file(launch: Launch) -> bytes:
+    """The container's variables in the docker CLI's env-file format, ``NAME=value`` lines.
+
+    Raises:
+        LaunchError: a value the format cannot carry (named, never shown).
+    """
+    lines = []
+    for name in launch.container_env:
+        value = launch.env[name]
+        what = "secretEnv" if name in launch.secret_names else "env"
+        if "\n" in value or "\0" in value:
+            kind = "a line break" if "\n" in value else "a NUL character"
+            raise LaunchError(f"{what} {name}: the docker runtime cannot pass a value with {kind}")
+        if value.endswith("\r"):
+            raise LaunchError(
+                f"{what} {name}: the docker runtime cannot pass a value ending in a carriage return"
+            )
+        line = f"{name}={value}".encode()
+        if len(line) > ENV_LINE_LIMIT:
+            raise LaunchError(
+                f"{what} {name}: the docker runtime passes at most {ENV_LINE_LIMIT} bytes "
+                "per variable"
+            )
+        lines.append(line + b"\n")
+    return b"".join(lines)
+
+
+def filled_pipe(data: bytes) -> int:
+    """A pipe's read end holding ``data`` (write end closed): close-on-exec, above 9.
+
+    The whole content goes in at once, so nothing waits for the reader: the pipe is made
+    big enough, or the start fails.
+
+    Raises:
+        LaunchError: ``data`` is larger than a pipe may be made.
+    """
+    read, write = os.pipe()
+    try:
+        if len(data) > fcntl.fcntl(write, fcntl.F_GETPIPE_SZ):
+            try:
+                fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, len(data))
+            except OSError as error:
+                raise LaunchError(
+                    f"the container's variables ({len(data)} bytes) do not fit in a pipe: "
+                    f"{error.strerror}"
+                ) from error
+        os.set_blocking(write, False)
+        if data and os.write(write, data) != len(data):  # cannot happen: empty and big enough
+            raise LaunchError("the container's variables could not be written to a pipe")
+        # Not 3: the spawn's dup2 onto PASSED_FD would keep close-on-exec on the same fd.
+        return fcntl.fcntl(read, fcntl.F_DUPFD_CLOEXEC, 10)
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def cli_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The docker CLI's environment: the controller's settings for it, never a spec's."""
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if k in CLI_ENVIRONMENT or k.startswith("DOCKER_")}
 
 
 class DockerRuntime(ProcessRuntime):
@@ -100,45 +186,88 @@ class DockerRuntime(ProcessRuntime):
 
     name = "docker"
 
+    def __init__(self, run_options: RunOptionsPolicy | None = None) -> None:
+        """Check run options with ``run_options`` (the default allow-list when None)."""
+        self.run_options = run_options if run_options is not None else RunOptionsPolicy()
+
     def spawn(self, launch: Launch) -> Handle:
         """Start ``docker run`` for the simulator under the process wrapper.
 
         Raises:
-            LaunchError: no docker CLI, a secret that cannot be passed, bad run options.
+            LaunchError: no docker CLI, run options or an image the policy refuses, a
+                value the env file cannot carry.
         """
         docker = shutil.which("docker", path=os.environ.get("PATH"))
         if docker is None:
             raise LaunchError("the docker runtime needs the docker CLI on PATH")
-        name = container_name(launch.task_dir)
-        start = ("/bin/sh", "-c", START, "simfleet-docker", docker, name)
-        return super().spawn(
-            Launch(
-                task_dir=launch.task_dir,
-                image=launch.image,
-                command=(*start, *docker_argv(launch, docker)),
-                env=cli_environment(launch),
-                cwd=launch.cwd,
+        refused = self.run_options.problems(launch.run_options)
+        if refused:
+            raise LaunchError("containerRunOptions: " + "; ".join(refused))
+        problem = image_reference_problem(launch.image)
+        if problem is not None:
+            raise LaunchError(f"image: {problem}")
+        argv = docker_argv(launch)
+        mine, _, task = labels(launch.task_dir)
+        start = ("/bin/sh", "-c", START, "simfleet-docker", docker, mine, task)
+        pipe = filled_pipe(env_file(launch))
+        try:
+            return super().spawn(
+                Launch(
+                    task_dir=launch.task_dir,
+                    image=launch.image,
+                    command=(*start, *argv),
+                    env=cli_environment(),
+                    cwd=launch.cwd,
+                    pass_fd=pipe,
+                )
             )
-        )
+        finally:
+            os.close(pipe)
 
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
         """Read the exit code, then make sure no container outlives its ``docker run``."""
         ending = super().collect(task_dir, handle)
-        remove_in_background(container_name(task_dir))
+        remove_in_background(task_dir)
         return ending
 
 
-def remove_container(name: str, environ: Mapping[str, str] | None = None) -> None:
-    """``docker rm -f NAME`` with the host's CLI settings; quiet when already gone."""
+def containers_of(task_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Ids of the containers (running or not) labelled as ``task_dir``'s."""
     docker = shutil.which("docker")
     if docker is None:
+        return []
+    mine, _, task = labels(task_dir)
+    filters = ("--filter", f"label={mine}", "--filter", f"label={task}")
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        listed = subprocess.run(
+            [docker, "ps", "-aq", *filters],
+            env=cli_environment(environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return listed.stdout.split()
+    return []
+
+
+def remove_containers(task_dir: Path, environ: Mapping[str, str] | None = None) -> None:
+    """``docker rm -f`` every container labelled as ``task_dir``'s; quiet when none."""
+    docker = shutil.which("docker")
+    ids = containers_of(task_dir, environ)
+    if docker is None or not ids:
         return
-    env = {k: v for k, v in (environ or os.environ).items() if k in CLI_ENVIRONMENT}
-    subprocess.run(
-        [docker, "rm", "-f", name], env=env, capture_output=True, timeout=60, check=False
-    )
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [docker, "rm", "-f", *ids],
+            env=cli_environment(environ),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
 
-def remove_in_background(name: str) -> None:
-    """Remove a container without blocking the event loop (an exit is handled on it)."""
-    threading.Thread(target=remove_container, args=(name,), daemon=True).start()
+def remove_in_background(task_dir: Path) -> None:
+    """Remove a task's containers without blocking the event loop (an exit is handled
+    on it)."""
+    threading.Thread(target=remove_containers, args=(task_dir,), daemon=True).start()

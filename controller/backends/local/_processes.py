@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from controller.backends.local._runtime import (
+    PASSED_FD,
     STDERR_FILE,
     STDOUT_FILE,
     Ending,
@@ -105,6 +106,11 @@ class ProcessRuntime:
                     (os.POSIX_SPAWN_DUP2, out, 1),
                     (os.POSIX_SPAWN_DUP2, err, 2),
                     *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()),
+                    *(
+                        [(os.POSIX_SPAWN_DUP2, launch.pass_fd, PASSED_FD)]
+                        if launch.pass_fd is not None
+                        else []
+                    ),
                 ],
                 setsid=True,
                 setsigdef=_DEFAULT_SIGNALS,

@@ -23,6 +23,8 @@ from typing import Protocol
 #: Every runtime writes a simulator's output to these files in its task directory.
 STDOUT_FILE = "stdout.txt"
 STDERR_FILE = "stderr.txt"
+#: The descriptor number :attr:`Launch.pass_fd` gets in the started process.
+PASSED_FD = 3
 
 
 class LaunchError(Exception):
@@ -46,6 +48,8 @@ class Launch:
         container_env: the names of ``env`` a container gets (all but the host's own
             ``PATH``, ``HOME``, locale…, unless the spec sets them too).
         secret_names: which of them hold secrets (never written out as values).
+        pass_fd: a descriptor the started process inherits as :data:`PASSED_FD` (the
+            docker runtime's env file, a pipe), or None.
     """
 
     task_dir: Path
@@ -56,6 +60,7 @@ class Launch:
     run_options: str = ""
     container_env: tuple[str, ...] = ()
     secret_names: frozenset[str] = frozenset()
+    pass_fd: int | None = None
 
 
 @dataclass(frozen=True)

@@ -91,4 +91,5 @@ def observed_task(task: TaskRecord, pid: int | None) -> ObservedTask:
         pid=pid,
         stopping=task.stopping is not None and task.phase is not TaskPhase.EXITED,
         image=task.template.image,
+        run_options=task.template.run_options,
     )

@@ -19,18 +19,28 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from controller.backends import OutputStream
 from controller.backends.local import DockerRuntime, LocalBackend
-from controller.backends.local._docker import container_name, docker_argv
+from controller.backends.local._docker import (
+    ENV_FILE,
+    cli_environment,
+    containers_of,
+    docker_argv,
+    env_file,
+    labels,
+)
 from controller.backends.local._runtime import Launch, LaunchError
 from controller.planner import (
     AddTasks,
     ExitReason,
+    ObservedTask,
     SecretEnv,
     SimulatorState,
     StopReason,
     StopTask,
     TaskTemplate,
 )
+from controller.spec import RunOptionsPolicy
 
 from .conftest import kill_strays, new_tasks, pool_and_job, task, wait_for
 
@@ -98,29 +108,39 @@ async def docker_backend(engine: None, tmp_path: Path) -> AsyncIterator[LocalBac
 
 
 def container_template(
-    command: tuple[str, ...] | str | None, image: str = IMAGE, secret: bool = False
+    command: tuple[str, ...] | str | None,
+    image: str = IMAGE,
+    secret: bool = False,
+    env: tuple[tuple[str, str], ...] = (("SIM_MODE", "train"), ("TZ", "Etc/UTC")),
+    run_options: str = "--memory=64m",
 ) -> TaskTemplate:
     return TaskTemplate(
         image=image,
         command=command,
-        env=(("SIM_MODE", "train"), ("TZ", "Etc/UTC")),
+        env=env,
         secret_env=(SecretEnv("API_KEY", "TEST_API_KEY", SecretStr(SECRET)),) if secret else (),
-        container_run_options="--memory=64m",
+        container_run_options=run_options,
         max_lifetime=timedelta(days=1),
     )
 
 
-def containers(name: str) -> str:
-    return subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+def containers(backend: LocalBackend, task_id: str) -> list[str]:
+    """Ids of the containers carrying the labels of one task (running or not)."""
+    return containers_of(backend._store.task_dir(("sim", task_id)))
 
 
 async def exited(backend: LocalBackend, task_id: str) -> bool:
     return (await task(backend, task_id)).state is SimulatorState.EXITED
+
+
+async def output(backend: LocalBackend, task_id: str) -> bytes:
+    return (await backend.read_output("sim", task_id, OutputStream.STDOUT)).data
+
+
+async def ended(backend: LocalBackend, task_id: str) -> ObservedTask:
+    """The task once it exited (within a generous deadline)."""
+    await wait_for(lambda: exited(backend, task_id), timeout=60, what=f"{task_id} exited")
+    return await task(backend, task_id)
 
 
 class TestDockerRuntime:
@@ -138,30 +158,75 @@ class TestDockerRuntime:
         await docker_backend.execute(AddTasks("sim", template, new_tasks("c1")))
 
         async def printed() -> bool:
-            out = await docker_backend.read_output("sim", "c1", _stdout())
-            return b"mode=train" in out.data
+            return b"mode=train" in await output(docker_backend, "c1")
 
         await wait_for(printed, timeout=30, what="the container's output")
         running = await task(docker_backend, "c1")
         assert running.state is SimulatorState.RUNNING
-        out = (await docker_backend.read_output("sim", "c1", _stdout())).data
+        out = await output(docker_backend, "c1")
         assert b"mode=train tz=Etc/UTC" in out  # a spec variable the host also has
         host_home = os.environ.get("HOME", "/nonexistent-home")
         assert f"not a host var: {host_home}.".encode() not in out  # no host variables
         assert running.pid is not None
         cmdline = Path(f"/proc/{running.pid}/cmdline").read_bytes()
         assert b"docker" in cmdline
-        assert SECRET.encode() not in cmdline  # passed as -e NAME, never as a value
+        assert SECRET.encode() not in cmdline  # in an env-file pipe, never on a command line
+        environ = Path(f"/proc/{running.pid}/environ").read_bytes()
+        assert SECRET.encode() not in environ  # nor in the docker CLI's environment
+        assert b"SIM_MODE" not in environ
         for path in (tmp_path / "state").rglob("*"):
             if path.is_file() and path.name != "stdout.txt":
                 assert SECRET.encode() not in path.read_bytes(), path
+
+    async def test_spec_variables_named_like_cli_settings_reach_only_the_container(
+        self, docker_backend: LocalBackend
+    ) -> None:
+        """``DOCKER_HOST`` pointing nowhere and ``PATH`` set by the spec: the CLI still
+        reaches the local engine with its own PATH, and the container sees the values."""
+        env = (("DOCKER_HOST", "tcp://127.0.0.1:1"), ("PATH", "/bin:/spec/bin"), ("HOME", "/x"))
+        command = ("sh", "-c", 'echo "host=$DOCKER_HOST path=$PATH home=$HOME"')
+        template = container_template(command, env=env)
+        await docker_backend.execute(AddTasks("sim", template, new_tasks("c6")))
+        done = await ended(docker_backend, "c6")
+        assert done.exit is not None
+        assert done.exit.exit_code == 0, done.exit.stderr_tail
+        expected = b"host=tcp://127.0.0.1:1 path=/bin:/spec/bin home=/x"
+        assert expected in await output(docker_backend, "c6")
+
+    async def test_a_secret_named_like_a_cli_setting_reaches_the_container(
+        self, docker_backend: LocalBackend
+    ) -> None:
+        template = TaskTemplate(
+            image=IMAGE,
+            command=("sh", "-c", 'test "$HOME" = "$EXPECTED" && echo same'),
+            env=(("EXPECTED", SECRET),),
+            secret_env=(SecretEnv("HOME", "TEST_HOME", SecretStr(SECRET)),),
+            container_run_options="",
+            max_lifetime=timedelta(days=1),
+        )
+        await docker_backend.execute(AddTasks("sim", template, new_tasks("c7")))
+        done = await ended(docker_backend, "c7")
+        assert done.exit is not None
+        assert done.exit.exit_code == 0, done.exit.stderr_tail
+        assert b"same" in await output(docker_backend, "c7")
+
+    async def test_a_value_the_env_file_cannot_carry_fails_the_start_by_name(
+        self, docker_backend: LocalBackend
+    ) -> None:
+        template = container_template(("true",), env=(("PEM", "line one\nline two"),))
+        await docker_backend.execute(AddTasks("sim", template, new_tasks("c8")))
+        done = await ended(docker_backend, "c8")
+        assert done.exit is not None
+        assert done.exit.reason is ExitReason.FAILED
+        assert "env PEM" in done.exit.message
+        assert "line break" in done.exit.message
+        assert "line one" not in done.exit.message
 
     async def test_the_container_exit_code_is_reported(self, docker_backend: LocalBackend) -> None:
         await docker_backend.execute(
             AddTasks("sim", container_template(("sh", "-c", "exit 3")), new_tasks("c2"))
         )
-        await wait_for(lambda: exited(docker_backend, "c2"), timeout=30)
-        info = (await task(docker_backend, "c2")).exit
+        info = (await ended(docker_backend, "c2")).exit
         assert info is not None
         assert (info.reason, info.exit_code) == (ExitReason.FAILED, 3)
 
@@ -169,14 +234,13 @@ class TestDockerRuntime:
         await docker_backend.execute(
             AddTasks("sim", container_template(("sleep", "300")), new_tasks("c3"))
         )
-        name = container_name(docker_backend._store.task_dir(("sim", "c3")))
-        await wait_for(lambda: bool(containers(name)), timeout=30, what="the container")
+        await wait_for(lambda: bool(containers(docker_backend, "c3")), timeout=30)
         await docker_backend.execute(StopTask("sim", "c3", 0, StopReason.SCALE_DOWN))
         await wait_for(lambda: exited(docker_backend, "c3"), timeout=20)
         info = (await task(docker_backend, "c3")).exit
         assert info is not None
         assert info.reason is ExitReason.STOPPED
-        await wait_for(lambda: not containers(name), timeout=10, what="the container gone")
+        await wait_for(lambda: not containers(docker_backend, "c3"), timeout=10)
 
     async def test_a_killed_docker_cli_does_not_leave_its_container(
         self, docker_backend: LocalBackend
@@ -184,30 +248,22 @@ class TestDockerRuntime:
         await docker_backend.execute(
             AddTasks("sim", container_template(("sleep", "300")), new_tasks("c4"))
         )
-        name = container_name(docker_backend._store.task_dir(("sim", "c4")))
-        await wait_for(lambda: bool(containers(name)), timeout=30, what="the container")
+        await wait_for(lambda: bool(containers(docker_backend, "c4")), timeout=30)
         pid = (await task(docker_backend, "c4")).pid
         assert pid is not None
         os.kill(pid, 9)
         await wait_for(lambda: exited(docker_backend, "c4"), timeout=20)
-        await wait_for(lambda: not containers(name), timeout=20, what="the container removed")
+        await wait_for(lambda: not containers(docker_backend, "c4"), timeout=20)
 
     async def test_an_unknown_image_fails_with_dockers_message(
         self, docker_backend: LocalBackend
     ) -> None:
         template = container_template(("true",), image="simfleet-test/missing:0")
         await docker_backend.execute(AddTasks("sim", template, new_tasks("c5")))
-        await wait_for(lambda: exited(docker_backend, "c5"), timeout=60)
-        info = (await task(docker_backend, "c5")).exit
+        info = (await ended(docker_backend, "c5")).exit
         assert info is not None
         assert info.reason is ExitReason.FAILED
         assert "simfleet-test/missing:0" in info.stderr_tail
-
-
-def _stdout():  # type: ignore[no-untyped-def]
-    from controller.backends import OutputStream
-
-    return OutputStream.STDOUT
 
 
 class TestDockerArgv:
@@ -233,30 +289,65 @@ class TestDockerArgv:
         values.update(overrides)
         return Launch(**values)  # type: ignore[arg-type]
 
-    def test_the_container_gets_the_spec_variables_and_no_secret_value(
+    def test_the_variables_go_in_the_env_file_and_nowhere_in_the_arguments(
         self, tmp_path: Path
     ) -> None:
-        argv = docker_argv(self.launch(tmp_path), "/usr/bin/docker")
-        assert argv[:3] == ("run", "--rm", "--init")
-        pairs = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
-        assert pairs == ["SIMFLEET_SLOT", "TZ", "API_KEY"]  # values via the CLI's env
+        launch = self.launch(tmp_path)
+        argv = docker_argv(launch)
+        assert "-e" not in argv
         assert not any("s3cr3t" in a for a in argv)
-        assert argv[-3:] == ("img:1", "python3", "main.py")
+        assert argv[argv.index("--env-file") + 1] == ENV_FILE
+        assert env_file(launch) == b"SIMFLEET_SLOT=0\nTZ=UTC\nAPI_KEY=s3cr3t\n"
 
-    def test_a_spec_variable_named_like_a_cli_setting_is_passed_by_value(
+    def test_options_come_first_then_simfleets_then_the_image_after_a_double_dash(
         self, tmp_path: Path
     ) -> None:
-        launch = self.launch(tmp_path, container_env=("HOME",), secret_names=frozenset())
-        argv = docker_argv(launch, "docker")
-        assert "HOME=/root" in argv
+        launch = self.launch(tmp_path, run_options="--memory=64m --init=false")
+        argv = docker_argv(launch)
+        assert argv[:3] == ("run", "--memory=64m", "--init=false")
+        assert argv.index("--init") > argv.index("--init=false")  # simfleet's own wins
+        assert argv[-4:] == ("--", "img:1", "python3", "main.py")
+        for label in labels(launch.task_dir):
+            assert argv[argv.index(label) - 1] == "--label"
+        assert "--name" not in argv
 
-    def test_a_secret_with_such_a_name_is_refused(self, tmp_path: Path) -> None:
-        launch = self.launch(tmp_path, container_env=("HOME",), secret_names=frozenset({"HOME"}))
-        with pytest.raises(LaunchError, match="secretEnv HOME"):
-            docker_argv(launch, "docker")
+    def test_an_image_that_looks_like_an_option_stays_the_image(self, tmp_path: Path) -> None:
+        argv = docker_argv(self.launch(tmp_path, image="--volume=/:/host", command=None))
+        assert argv[-2:] == ("--", "--volume=/:/host")
 
-    def test_names_differ_between_state_directories(self, tmp_path: Path) -> None:
-        a = container_name(tmp_path / "a" / "local" / "jobs" / "sim" / "t1")
-        b = container_name(tmp_path / "b" / "local" / "jobs" / "sim" / "t1")
-        assert a != b
-        assert a.endswith("-t1")
+    def test_the_cli_environment_holds_the_controllers_settings_only(self) -> None:
+        controller = {"PATH": "/usr/bin", "DOCKER_HOST": "unix:///d.sock", "AZ_KEY": "k"}
+        assert cli_environment(controller) == {"PATH": "/usr/bin", "DOCKER_HOST": "unix:///d.sock"}
+
+    @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            pytest.param("a\nb", "a line break", id="newline"),
+            pytest.param("ab\r", "carriage return", id="trailing-cr"),
+            pytest.param("x" * 70_000, "at most", id="too-long"),
+        ],
+    )
+    def test_a_value_the_env_file_cannot_carry_is_refused_by_name(
+        self, tmp_path: Path, value: str, problem: str
+    ) -> None:
+        launch = self.launch(tmp_path, env={"SIMFLEET_SLOT": "0", "TZ": "", "API_KEY": value})
+        with pytest.raises(LaunchError, match=f"secretEnv API_KEY: .*{problem}") as caught:
+            env_file(launch)
+        assert value not in str(caught.value)
+
+    def test_labels_differ_between_state_directories(self, tmp_path: Path) -> None:
+        a = labels(tmp_path / "a" / "local" / "jobs" / "sim" / "t1")
+        b = labels(tmp_path / "b" / "local" / "jobs" / "sim" / "t1")
+        assert a[0] != b[0]
+        assert a[1:] == b[1:] == ("simfleet.job=sim", "simfleet.task=t1")
+
+    def test_the_runtime_checks_the_policy_again(self, tmp_path: Path) -> None:
+        runtime = DockerRuntime()
+        with pytest.raises(LaunchError, match="--privileged is not allowed"):
+            runtime.spawn(self.launch(tmp_path, run_options="--privileged"))
+        with pytest.raises(LaunchError, match="image: "):
+            runtime.spawn(self.launch(tmp_path, image="--volume=/:/host"))
+        assert not (tmp_path / "state").exists()  # nothing was started
+
+    def test_an_unsafe_policy_passes_anything_to_the_arguments(self, tmp_path: Path) -> None:
+        assert RunOptionsPolicy.unsafe().problems("--privileged -v /:/host") == []
