@@ -10,9 +10,12 @@ unauthenticated and on loopback only, outside the Batch URL space:
     POST   /_emulator/finish-task  {"jobId", "taskId", "exitCode", "stdout", "stderr",
                                     "failureCode"}
     POST   /_emulator/preempt      {"poolId", "count"} or {"poolId", "nodeIds": [...]}
+    POST   /_emulator/recover      {"poolId", "nodeIds": [...]}: preempted Spot nodes boot again
     POST   /_emulator/rules        {"imageContains", "after", "exitCode", "failureCode", ...}
     POST   /_emulator/faults       {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
-                                    "times", "operations", "retryAfter", "afterProcessing"}
+                                    "times", "operations", "retryAfter", "afterProcessing"};
+                                   with "probability" (and "seed") instead of "times": that
+                                   share of matching requests fails until DELETE
     DELETE /_emulator/faults       remove all faults
     DELETE /_emulator/counters     reset request counters
 """
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ._behaviour import TaskRule
+from ._errors import BatchApiError
 from ._faults import Fault
 
 if TYPE_CHECKING:
@@ -90,6 +94,17 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         )
         return done(nodeIds=nodes)
 
+    async def recover(request: web.Request) -> web.Response:
+        data = await body(request)
+        recovered = []
+        for node_id in data["nodeIds"]:
+            try:
+                emulator.recover_node(data["poolId"], node_id)
+            except (KeyError, BatchApiError):
+                continue  # the node left the pool (resized away) or the pool is gone
+            recovered.append(node_id)
+        return done(nodeIds=recovered)
+
     async def rules(request: web.Request) -> web.Response:
         data = await body(request)
         emulator.add_rule(
@@ -119,11 +134,19 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         }
         if data.get("fault") not in makers:
             raise web.HTTPBadRequest(text=f"fault must be one of {sorted(makers)}")
-        emulator.faults.inject(
-            makers[data["fault"]](),
-            times=int(data.get("times", 1)),
-            operations=data.get("operations"),
-        )
+        if "probability" in data:
+            emulator.faults.random(
+                makers[data["fault"]](),
+                probability=float(data["probability"]),
+                seed=int(data.get("seed", 0)),
+                operations=data.get("operations"),
+            )
+        else:
+            emulator.faults.inject(
+                makers[data["fault"]](),
+                times=int(data.get("times", 1)),
+                operations=data.get("operations"),
+            )
         return done()
 
     async def clear_faults(_: web.Request) -> web.Response:
@@ -139,6 +162,7 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
     app.router.add_post(f"{PREFIX}/speed", speed)
     app.router.add_post(f"{PREFIX}/finish-task", finish)
     app.router.add_post(f"{PREFIX}/preempt", preempt)
+    app.router.add_post(f"{PREFIX}/recover", recover)
     app.router.add_post(f"{PREFIX}/rules", rules)
     app.router.add_post(f"{PREFIX}/faults", faults)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)
