@@ -5,6 +5,11 @@ that returns whether it could act now (a crash needs a running simulator). Simul
 soak ends itself are remembered in :attr:`crashed`, so that the check for simulators a
 bad file must not disturb does not blame the daemon for them.
 
+Such checks need an *identity* per simulator that a task id is not: ids are deterministic,
+so a simulation pruned and created again starts simulators under the very same ids. The
+identity is the process id locally, and ``job/task#seq`` on Azure (the emulator numbers
+every task ever added).
+
 * local: ``kill -9`` of a simulator process, or of its wrapper (the process group leader
   that records the exit code: its death leaves an orphaned simulator the daemon must end
   before it starts a replacement).
@@ -21,7 +26,7 @@ import contextlib
 import os
 import random
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from _soak_specs import POOL, FleetModel
@@ -54,41 +59,50 @@ class LocalFaults:
             "wrapper kill -9": (1, self.crash_wrapper),
         }
 
-    def _victim(self, rng: random.Random) -> tuple[str, int] | None:
-        """A running simulator (task id, pid) that really is one of the soak's processes."""
+    def alive(self) -> set[str]:
+        """Identities (pids) of the soak's live simulators."""
+        return self.fleet.driver.simulators(self.fleet.marker)
+
+    def identities(self, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
+        """identity → task id of the simulators of ``(simulation, status row)`` alive now."""
+        alive = self.alive()
+        return {str(row.get("pid")): row["id"] for _, row in rows if str(row.get("pid")) in alive}
+
+    def _victim(self, rng: random.Random) -> int | None:
+        """The pid of a running simulator that really is one of the soak's processes."""
         try:
             status = self.fleet.status()
         except OSError:
             return None  # the daemon is down: no pids to pick from
         ours = processes_with(self.fleet.marker, comm="sleep")
-        rows = [
-            (row["id"], row["pid"])
+        pids = [
+            row["pid"]
             for sim in status["simulations"]
             for row in sim["simulators"]
             if row["state"] == "running" and row.get("pid") in ours
         ]
-        return rng.choice(rows) if rows else None
+        return rng.choice(pids) if pids else None
 
     def crash(self, rng: random.Random) -> bool:
-        victim = self._victim(rng)
-        if victim is None:
+        pid = self._victim(rng)
+        if pid is None:
             return False
-        self.crashed.add(victim[0])
+        self.crashed.add(str(pid))
         with contextlib.suppress(ProcessLookupError):
-            os.kill(victim[1], signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         return True
 
     def crash_wrapper(self, rng: random.Random) -> bool:
-        victim = self._victim(rng)
-        if victim is None:
+        pid = self._victim(rng)
+        if pid is None:
             return False
         try:
-            wrapper = os.getpgid(victim[1])  # the wrapper leads the simulator's group
+            wrapper = os.getpgid(pid)  # the wrapper leads the simulator's group
         except ProcessLookupError:
             return False
         if wrapper not in processes_with(self.fleet.marker):
             return False
-        self.crashed.add(victim[0])
+        self.crashed.add(str(pid))
         with contextlib.suppress(ProcessLookupError):
             os.kill(wrapper, signal.SIGKILL)
         return True
@@ -117,17 +131,41 @@ class AzureFaults:
             "fault storm": (0.5, self.storm),
         }
 
+    def _tasks(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """job → task → {"state", "seq"}, from the emulator."""
+        tasks: dict[str, dict[str, dict[str, Any]]] = self.driver.control("GET", "tasks")
+        return tasks
+
+    def alive(self) -> set[str]:
+        """Identities (``job/task#seq``) of the tasks not completed."""
+        return {
+            f"{job}/{task}#{about['seq']}"
+            for job, tasks in self._tasks().items()
+            for task, about in tasks.items()
+            if about["state"] != "completed"
+        }
+
+    def identities(self, rows: Iterable[tuple[str, Mapping[str, Any]]]) -> dict[str, str]:
+        """identity → task id of the simulators of ``(simulation, status row)`` alive now."""
+        tasks = self._tasks()
+        found = {}
+        for simulation, row in rows:
+            about = tasks.get(simulation, {}).get(row["id"])
+            if about is not None and about["state"] != "completed":
+                found[f"{simulation}/{row['id']}#{about['seq']}"] = row["id"]
+        return found
+
     def crash(self, rng: random.Random) -> bool:
         running = [
-            (job, task)
-            for job, tasks in self.driver.tasks().items()
+            (job, task, about["seq"])
+            for job, tasks in self._tasks().items()
             if job in self.model.simulations
-            for task, state in tasks.items()
-            if state == "running"
+            for task, about in tasks.items()
+            if about["state"] == "running"
         ]
         if not running:
             return False
-        job, task = rng.choice(running)
+        job, task, seq = rng.choice(running)
         secret = self.model.secret_values[self.model.simulations[job].secret_var]
         body = {
             "jobId": job,
@@ -135,7 +173,7 @@ class AzureFaults:
             "exitCode": rng.choice([137, 137, 1, 0]),
             "stderr": f"soak: starting, token {secret}\nKilled\n",
         }
-        self.crashed.add(task)
+        self.crashed.add(f"{job}/{task}#{seq}")
         try:
             self.driver.control("POST", "finish-task", body)
         except OSError:

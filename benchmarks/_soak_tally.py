@@ -33,7 +33,8 @@ class Tally:
     surge_excess: dict[str, str] = field(default_factory=dict)
     lost: list[str] = field(default_factory=list)
     unconverged: list[str] = field(default_factory=list)
-    disrupted: list[str] = field(default_factory=list)
+    disrupted: int = 0  # simulators
+    disruptions: list[str] = field(default_factory=list)  # one per window
     bystanders: dict[str, str] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)  # "source: value"
     daemon_exits: list[str] = field(default_factory=list)
@@ -79,7 +80,11 @@ class Tally:
             _must_be_zero("slots over maxSurge", self.surge_excess.values()),
             _must_be_zero("lost slots", self.lost),
             _must_be_zero("not converged in bound", self.unconverged),
-            _must_be_zero("stopped by bad/moving file", self.disrupted),
+            (
+                "stopped by bad/moving file",
+                f"{self.disrupted}{'  (must be 0)' if self.disrupted else ''}",
+                self.disruptions,
+            ),
             _must_be_zero("unowned objects touched", self.bystanders.values()),
             _must_be_zero("secret values in output", sorted(self.secrets)),
             _must_be_zero("daemon exits by itself", self.daemon_exits),

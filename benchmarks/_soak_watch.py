@@ -61,11 +61,14 @@ class Window:
 
     ``protected`` are the simulators running on the current template when it opened;
     each must still be alive when the window is judged, unless the soak crashed it.
+    They are told by identity, not task id: a simulation pruned and created again reuses
+    its task ids.
     """
 
     kind: str
     simulations: tuple[str, ...]
-    protected: frozenset[str]
+    protected: dict[str, str]  # identity (see _soak_faults) → task id
+    opened: str
     restore: Callable[[], None] | None = None
     restore_at: float = 0.0
     judge_at: float | None = None
@@ -220,7 +223,7 @@ class Soak:
                 why = f"exit code {code}: {_last_line(self.fleet.log())}"
                 self._note(self.tally.daemon_exits, f"{self.elapsed()} {why}", "daemon exited")
                 self.ensure_daemon()
-        self.tend_files(census)
+        self.tend_files()
         if time.monotonic() >= self.next_peek:
             self.next_peek = time.monotonic() + PEEK
             if self.bystanders is not None:
@@ -243,7 +246,7 @@ class Soak:
                 self._note(self.tally.surge_excess, text, "over maxSurge")
         return census
 
-    def tend_files(self, census: checks.Census) -> None:
+    def tend_files(self) -> None:
         """Fix bad files that are due, judge windows that are due, drop stray files."""
         now = time.monotonic()
         for window in list(self.windows):
@@ -252,7 +255,7 @@ class Soak:
                 window.restore = None
                 window.judge_at = time.monotonic() + GRACE
             if window.judge_at is not None and now >= window.judge_at:
-                self.judge(window, census)
+                self.judge(window)
         for path, due in list(self.strays.items()):
             if now >= due:
                 path.unlink(missing_ok=True)
@@ -266,12 +269,17 @@ class Soak:
             if n > (allowed := checks.surge_allowance(self.peak.get(name, 0)))
         }
 
-    def judge(self, window: Window, census: checks.Census) -> None:
+    def judge(self, window: Window) -> None:
         self.windows.remove(window)
-        live = {task for name in window.simulations for _, task in census.get(name, [])}
-        for task in sorted(window.protected - live - self.faults.crashed):
-            self.tally.disrupted.append(f"{window.kind}: {task} was stopped")
-            print(f"    ! disrupted by {window.kind}: {task} ({self.elapsed()})", flush=True)
+        gone = sorted(set(window.protected) - self.faults.alive() - self.faults.crashed)
+        if gone:
+            stopped = [window.protected[identity] for identity in gone]
+            text = (
+                f"{window.kind} at {window.opened}: {len(gone)} of {len(window.protected)} "
+                f"simulators stopped ({', '.join(stopped[:3])}{', …' if len(gone) > 3 else ''})"
+            )
+            self.tally.disrupted += len(gone)
+            self._note(self.tally.disruptions, text, "stopped by a file")
 
     def observe(self, seconds: float) -> None:
         """Keep checking for ``seconds``, leaving the machine time between censuses."""
@@ -305,21 +313,19 @@ class Soak:
 
     def open_window(self, kind: str, sims: Iterable[Simulation]) -> Window:
         """Protect the simulators now running on the current template of ``sims``."""
-        names = tuple(sim.name for sim in sims)
+        names = {sim.name: sim for sim in sims}
         status = self.status() or {"simulations": []}
-        census = self.census()
-        live = {task for name in names for _, task in census.get(name, [])}
-        protected = {
-            row["id"]
-            for sim in status["simulations"]
-            if sim["name"] in names
-            for row in sim["simulators"]
+        rows = [
+            (row_sim["name"], row)
+            for row_sim in status["simulations"]
+            if row_sim["name"] in names
+            for row in row_sim["simulators"]
             if row["state"] == "running"
             and row["upToDate"]
-            and row["id"] in live
-            and row["slot"] < self.model.simulations[sim["name"]].simulators
-        }
-        window = Window(kind, names, frozenset(protected))
+            and row["slot"] < names[row_sim["name"]].simulators
+        ]
+        protected = self.faults.identities(rows)
+        window = Window(kind, tuple(names), protected, opened=self.elapsed())
         self.windows.append(window)
         return window
 

@@ -5,6 +5,8 @@ In-process tests call the `BatchEmulator` methods directly. A standalone emulato
 unauthenticated and on loopback only, outside the Batch URL space:
 
     GET    /_emulator/state        clock, pools, jobs, counters, violations
+    GET    /_emulator/tasks        job → task → {"state", "seq"}; ``seq`` is unique per task
+                                   ever added, so a task re-added under an old id is told apart
     POST   /_emulator/advance      {"seconds": 30}
     POST   /_emulator/speed        {"speed": 60}
     POST   /_emulator/finish-task  {"jobId", "taskId", "exitCode", "stdout", "stderr",
@@ -61,6 +63,15 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
                 "earlyArrivals": [
                     [a.operation, a.early_by] for a in emulator.faults.early_arrivals
                 ],
+            }
+        )
+
+    async def tasks(_: web.Request) -> web.Response:
+        emulator.sync()
+        return web.json_response(
+            {
+                job.id: {t.id: {"state": t.state, "seq": t.seq} for t in job.tasks.values()}
+                for job in emulator.state.world.jobs.values()
             }
         )
 
@@ -158,6 +169,7 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         return done()
 
     app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/tasks", tasks)
     app.router.add_post(f"{PREFIX}/advance", advance)
     app.router.add_post(f"{PREFIX}/speed", speed)
     app.router.add_post(f"{PREFIX}/finish-task", finish)
