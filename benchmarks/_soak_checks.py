@@ -54,29 +54,30 @@ def _revision(simulation: str, task: str) -> str:
 
 
 def doubled(census: Census) -> list[SlotProblem]:
-    """Slots with two live simulators of one template, or more than two of any.
+    """Slots with two live simulators of one template: a duplicate, never allowed.
 
-    A slot may hold an old simulator and its replacement during a rollout (maxSurge), so
-    two *revisions* in a slot are counted by :func:`surge_pairs`, not here.
+    A slot may hold an old simulator and its replacement during a rollout, and more than
+    one replacement after rollouts in quick succession; how many such extra simulators a
+    simulation may have at once is ``maxSurge``'s business (:func:`surplus`).
     """
     problems = []
     for simulation, rows in census.items():
         for slot, tasks in sorted(_by_slot(rows).items()):
             revisions = [_revision(simulation, t) for t in tasks]
-            if len(tasks) > 2:
-                what = f"{len(tasks)} live simulators"
-            elif len(set(revisions)) < len(revisions):
+            if len(set(revisions)) < len(revisions):
                 what = "two live simulators of one template"
-            else:
-                continue
-            problems.append(SlotProblem(simulation, slot, tuple(sorted(tasks)), what))
+                problems.append(SlotProblem(simulation, slot, tuple(sorted(tasks)), what))
     return problems
 
 
-def surge_pairs(census: Census) -> dict[str, int]:
-    """Per simulation, how many slots hold an old simulator and its replacement."""
+def surplus(census: Census) -> dict[str, int]:
+    """Per simulation, live simulators beyond one per slot (surged replacements).
+
+    The Deployment controller's rule, all replicas <= desired + maxSurge, counted per
+    slot: 90 slots with one simulator each and 13 with three give 26 over.
+    """
     return {
-        simulation: sum(1 for tasks in _by_slot(rows).values() if len(tasks) == 2)
+        simulation: sum(len(tasks) - 1 for tasks in _by_slot(rows).values())
         for simulation, rows in census.items()
     }
 

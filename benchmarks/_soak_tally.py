@@ -47,7 +47,7 @@ class Tally:
         """The invariants that broke; empty when the run passed."""
         checks = {
             "doubled slots": self.doubled,
-            "slots over maxSurge": self.surge_excess,
+            "simulators over maxSurge": self.surge_excess,
             "lost slots": self.lost,
             "no convergence within the bound": self.unconverged,
             "simulators stopped by a bad or moving file": self.disrupted,
@@ -76,8 +76,8 @@ class Tally:
                 f"(bound {self.bound:.0f} s)",
                 [],
             ),
-            _must_be_zero("doubled slots", self.doubled.values()),
-            _must_be_zero("slots over maxSurge", self.surge_excess.values()),
+            _must_be_zero("doubled slots (duplicates)", self.doubled.values()),
+            _must_be_zero("over maxSurge", self.surge_excess.values()),
             _must_be_zero("lost slots", self.lost),
             _must_be_zero("not converged in bound", self.unconverged),
             (

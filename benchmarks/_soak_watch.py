@@ -2,14 +2,14 @@
 phase in which the fleet must converge within a bound; invariants checked all along.
 
 The daemon is the real one (``python -m controller run``), started and killed through the
-scenario tests' :class:`~tests.scenarios.conftest.Fleet`. A *step* (:mod:`_soak_steps`)
+scenario tests' :class:`~tests.scenarios.conftest.Fleet`. A *step* (:mod:`_soak_rounds`)
 edits the specs, writes a bad file, crashes a simulator, makes the backend fail or kills
 the controller; between steps the runner looks (:meth:`Soak.check`) at what really runs:
 
-* no slot holds two live simulators of one template, nor more than two of any, and the
-  slots holding an old simulator and its replacement stay within ``maxSurge`` of the most
-  simulators asked since the fleet last converged (a suspicion is confirmed by a second
-  census, since a process census is not atomic);
+* no slot holds two live simulators of one template, and the simulators beyond one per
+  slot (a rollout's replacements) stay within ``maxSurge`` of the most simulators asked
+  since the fleet last converged (a suspicion is confirmed by a second census, since a
+  process census is not atomic);
 * the bystanders (:mod:`_soak_bystanders`) are untouched;
 * simulators a bad, empty, half-written or moving file covered (a *window*) are all still
   there after it was good again for longer than the prune delay, except those the soak
@@ -76,7 +76,7 @@ class Window:
 
 @dataclass
 class Soak:
-    """The state of one run; the steps live in :mod:`_soak_steps` and act on it."""
+    """The state of one run; the steps live in :mod:`_soak_rounds` and act on it."""
 
     backend: str
     seconds: float
@@ -233,7 +233,7 @@ class Soak:
         return census
 
     def check_slots(self) -> checks.Census:
-        """Doubled slots and surges past maxSurge, each confirmed by a second census."""
+        """Duplicates and surges past maxSurge, each confirmed by a second census."""
         census = self.census()
         suspects = {str(p) for p in checks.doubled(census)}
         excess = self.excess(census)
@@ -262,10 +262,9 @@ class Soak:
                 del self.strays[path]
 
     def excess(self, census: checks.Census) -> set[str]:
-        pairs = checks.surge_pairs(census)
         return {
-            f"{name}: {n} slots hold two simulators, maxSurge allows {allowed}"
-            for name, n in pairs.items()
+            f"{name}: {n} simulators beyond one per slot, maxSurge allows {allowed}"
+            for name, n in checks.surplus(census).items()
             if n > (allowed := checks.surge_allowance(self.peak.get(name, 0)))
         }
 
@@ -289,7 +288,7 @@ class Soak:
             left = end - time.monotonic()
             if left <= 0:
                 return
-            time.sleep(min(left, max(0.25, 3 * self.census_cost)))
+            time.sleep(min(left, max(0.25, 4 * self.census_cost)))
 
     # -------------------------------------------------------------------- convergence
 
