@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+import traceback
 from collections.abc import Callable
 
 from _soak_specs import EXTRA, POOL_FILE, Simulation, broken_pool, header_prefix, invalid_kinds
@@ -301,6 +302,9 @@ def run(soak: Soak) -> Tally:
             )
     except AbortError as error:
         tally.aborted = str(error)
+    except Exception as error:  # the soak itself broke: say so in the table, then clean up
+        traceback.print_exc()
+        tally.aborted = f"the soak failed: {type(error).__name__}: {error}"
     finally:
         tally.duration = time.monotonic() - soak.started
         soak.finish()
