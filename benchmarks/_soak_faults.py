@@ -23,6 +23,7 @@ every task ever added).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import random
 import signal
@@ -72,7 +73,7 @@ class LocalFaults:
         """The pid of a running simulator that really is one of the soak's processes."""
         try:
             status = self.fleet.status()
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return None  # the daemon is down: no pids to pick from
         ours = processes_with(self.fleet.marker, comm="sleep")
         pids = [

@@ -22,6 +22,7 @@ Every wait has a deadline; the run ends after ``seconds`` plus the last quiet ph
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import random
 import subprocess
@@ -174,8 +175,8 @@ class Soak:
             return None
         try:
             raw = self.fleet.raw_status()
-        except OSError:
-            return None
+        except (OSError, http.client.HTTPException):
+            return None  # killed, or killed while it answered
         self.scan("/status", raw)
         document: dict[str, Any] = json.loads(raw)
         return document
@@ -195,7 +196,10 @@ class Soak:
         for path in ("/metrics", "/"):
             if self.daemon_up:
                 url = f"http://127.0.0.1:{self.fleet.port}{path}"
-                with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=10) as r:
+                with (
+                    contextlib.suppress(OSError, http.client.HTTPException),
+                    urllib.request.urlopen(url, timeout=10) as r,
+                ):
                     self.scan(path, r.read().decode(errors="replace"))
         for place, value in checks.secrets_in_state(self.fleet.state_dir, self.model.every_secret):
             self.found_secret(f"state dir {place}", value)
@@ -242,8 +246,9 @@ class Soak:
             for problem in checks.doubled(census):
                 if str(problem) in suspects:
                     self._note(self.tally.doubled, str(problem), "doubled slot")
-            for text in self.excess(census) & excess:
-                self._note(self.tally.surge_excess, text, "over maxSurge")
+            for name, text in self.excess(census).items():
+                if name in excess:
+                    self._note(self.tally.surge_excess, text, "over maxSurge")
         return census
 
     def tend_files(self) -> None:
@@ -261,9 +266,10 @@ class Soak:
                 path.unlink(missing_ok=True)
                 del self.strays[path]
 
-    def excess(self, census: checks.Census) -> set[str]:
+    def excess(self, census: checks.Census) -> dict[str, str]:
+        """Simulations with more surged simulators than maxSurge allows → why."""
         return {
-            f"{name}: {n} simulators beyond one per slot, maxSurge allows {allowed}"
+            name: f"{name}: {n} simulators beyond one per slot, maxSurge allows {allowed}"
             for name, n in checks.surplus(census).items()
             if n > (allowed := checks.surge_allowance(self.peak.get(name, 0)))
         }
