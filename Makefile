@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,12 @@ clean:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/azure_apply.py 1000
+
+# The daemon under random edits, bad files, crashes, Batch faults and kill -9 (README,
+# "Soak testing"); MINUTES per backend. Not part of `make test`.
+MINUTES ?= 10
+SIMULATORS ?= 500
+BACKEND ?= both
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py --minutes $(MINUTES) --simulators $(SIMULATORS) \
+		--backend $(BACKEND) $(if $(SEED),--seed $(SEED))

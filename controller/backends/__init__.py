@@ -4,7 +4,12 @@
 official SDK. Both satisfy :class:`Backend`; the same scenario tests run against each.
 """
 
-from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
+from controller.backends._errors import (
+    BackendError,
+    PermanentBackendError,
+    TransientBackendError,
+    UnreachableBackendError,
+)
 from controller.backends._protocol import (
     TAIL_BYTES,
     TAIL_LINES,
@@ -35,6 +40,7 @@ __all__ = [
     "PermanentBackendError",
     "Redactor",
     "TransientBackendError",
+    "UnreachableBackendError",
     "byte_range",
     "last_lines",
     "redact",

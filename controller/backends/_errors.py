@@ -30,5 +30,11 @@ class TransientBackendError(BackendError):
         self.retry_after = retry_after
 
 
+class UnreachableBackendError(TransientBackendError):
+    """The backend could not be reached at all: a name that does not resolve, a refused
+    or dropped connection, a timeout. Worth retrying like any transient error, but it is
+    the operator's network or endpoint, not the service being busy, and is reported so."""
+
+
 class PermanentBackendError(BackendError):
     """Retrying the same request cannot help: a bad request, a quota, a conflict of names."""

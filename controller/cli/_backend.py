@@ -1,4 +1,5 @@
-"""Open the backend a command asked for, and close it the way the command needs.
+"""Open the backend a command asked for, close it the way the command needs, and turn a
+backend's refusal into the one line a command ends with.
 
 Commands never construct adapters themselves; they call :func:`opened` with their
 options. The Azure SDK is imported only when ``--backend azure`` is chosen.
@@ -7,14 +8,32 @@ options. The Azure SDK is imported only when ``--backend azure`` is chosen.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import click
 
-from controller.backends import Backend, BackendError
+from controller.backends import (
+    Backend,
+    BackendError,
+    TransientBackendError,
+    UnreachableBackendError,
+)
 from controller.spec import RunOptionsPolicy
+
+
+def failure(exc: BackendError) -> click.ClickException:
+    """The one-line error a command ends with when the backend failed it.
+
+    A backend that cannot be reached (DNS, a refused connection) is said to be
+    unreachable, never "busy": only throttling and server errors are the service's doing.
+    """
+    if isinstance(exc, UnreachableBackendError):
+        return click.ClickException(f"cannot reach the backend: {exc}")
+    if isinstance(exc, TransientBackendError):
+        return click.ClickException(f"backend busy, try again later: {exc}")
+    return click.ClickException(str(exc))
 
 
 @asynccontextmanager
@@ -24,17 +43,22 @@ async def opened(
     runtime: str,
     state_dir: Path,
     read_only: bool = False,
-    stop_simulators: bool = False,
+    stop_simulators: Callable[[], bool] | None = None,
     run_options: RunOptionsPolicy | None = None,
 ) -> AsyncIterator[Backend]:
     """Yield an open backend; close it on the way out.
+
+    A failure inside the block (any exception) closes the backend *without* stopping
+    simulators: a controller that failed leaves the fleet running for the next one to
+    adopt. Only a clean exit asks ``stop_simulators``.
 
     Args:
         kind: ``local`` or ``azure``.
         runtime: the local runtime (``process`` or ``docker``).
         state_dir: the local backend's state directory.
         read_only: observe and read logs only (no lock, nothing started).
-        stop_simulators: end every simulator when closing (the daemon's SIGTERM).
+        stop_simulators: asked on a clean exit; True ends every simulator (the daemon
+            after SIGTERM, SIGINT or SIGHUP).
         run_options: the policy the docker runtime checks again before each start.
     """
     backend: Backend
@@ -46,7 +70,7 @@ async def opened(
         try:
             await local.open()
         except BackendError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise failure(exc) from exc
         backend = local
     else:
         from controller.backends.azure import AzureBackend, AzureSettings
@@ -54,8 +78,10 @@ async def opened(
         try:
             backend = AzureBackend(AzureSettings.from_environ(os.environ))
         except BackendError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise failure(exc) from exc
     try:
         yield backend
-    finally:
-        await backend.close(stop_simulators=stop_simulators)
+    except BaseException:
+        await backend.close(stop_simulators=False)
+        raise
+    await backend.close(stop_simulators=stop_simulators is not None and stop_simulators())

@@ -53,6 +53,18 @@ class PassSettings:
             raise click.ClickException(str(exc)) from None
 
 
+def require_specs(specs: Path, allow_empty_prune: bool) -> None:
+    """A missing (or mistyped) specs directory ends ``plan`` and ``apply`` with one line,
+    unless pruning everything is what was asked for: it would otherwise look like a fleet
+    that matches specs asking for nothing."""
+    if not specs.is_dir() and not allow_empty_prune:
+        what = "is not a directory" if specs.exists() else "does not exist"
+        raise click.ClickException(
+            f"the specs directory {specs} {what} "
+            "(--allow-empty-prune plans the removal of everything instead)"
+        )
+
+
 @dataclass
 class PassMemory:
     """What one pass hands the next: progress deadlines and prune-delay clocks."""

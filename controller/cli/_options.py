@@ -63,6 +63,14 @@ listen = option(
     show_default=True,
     help="HOST:PORT of the daemon's HTTP endpoints.",
 )
+listen_public = option(
+    "--listen-public",
+    env="LISTEN_PUBLIC",
+    is_flag=True,
+    default=False,
+    help="Allow a --listen address other than loopback: /status shows simulators' "
+    "stderr tails to anyone who can connect.",
+)
 allow_empty_prune = option(
     "--allow-empty-prune",
     env="ALLOW_EMPTY_PRUNE",
@@ -186,8 +194,10 @@ def backend_options(func: F) -> F:
 
 
 def split_listen(value: str) -> tuple[str, int]:
-    """``HOST:PORT`` → (host, port); raises a usage error otherwise."""
+    """``HOST:PORT`` → (host, port); raises a usage error otherwise (port 0: any free)."""
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise click.BadParameter(f"{value!r} is not HOST:PORT", param_hint="--listen")
+    if not sep or not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT (a port from 0 to 65535)", param_hint="--listen"
+        )
     return host.strip("[]") or "127.0.0.1", int(port)

@@ -29,7 +29,8 @@ def age(created: str | None, now: datetime | None = None) -> str:
 
 
 def status_table(document: dict[str, Any], now: datetime | None = None) -> RenderableType:
-    """The simulations table, then pools and spec errors when there are any."""
+    """The simulations table, then the controller's own trouble, pools and spec errors
+    when there are any."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in COLUMNS:
         table.add_column(column, no_wrap=column != "MESSAGE", overflow="fold")
@@ -47,6 +48,17 @@ def status_table(document: dict[str, Any], now: datetime | None = None) -> Rende
             sim["message"],
         )
     parts: list[RenderableType] = [table]
+    controller = document.get("controller") or {}
+    if controller.get("message"):
+        parts.append(Text(f"controller: {controller['message']}", style="yellow"))
+    if controller.get("consecutiveFailedPasses"):
+        parts.append(
+            Text(
+                f"controller: {controller['consecutiveFailedPasses']} pass(es) in a row failed: "
+                f"{controller.get('lastError', '')}",
+                style="red",
+            )
+        )
     pools = [p for p in document.get("pools", []) if p.get("message")]
     for pool in pools:
         parts.append(Text(f"pool {pool['name']}: {pool['message']}", style="yellow"))

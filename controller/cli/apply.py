@@ -16,10 +16,10 @@ from pathlib import Path
 
 import click
 
-from controller.backends import BackendError, TransientBackendError
+from controller.backends import BackendError, TransientBackendError, UnreachableBackendError
 from controller.cli import _options
-from controller.cli._backend import opened
-from controller.cli._oneshot import PassMemory, PassSettings, one_pass
+from controller.cli._backend import failure, opened
+from controller.cli._oneshot import PassMemory, PassSettings, one_pass, require_specs
 from controller.daemon import utc_now
 from controller.planner import ConditionType, Status
 from controller.reconcile import PassResult, describe
@@ -42,8 +42,8 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
         click.echo(str(error), err=True)
     for action in result.executed:
         click.echo(describe(action))
-    for failure in result.failures:
-        click.echo(f"failed: {describe(failure.action)}: {failure.message}", err=True)
+    for failed in result.failures:
+        click.echo(f"failed: {describe(failed.action)}: {failed.message}", err=True)
 
 
 def held_back(result: PassResult) -> None:
@@ -104,6 +104,7 @@ def apply(
     ``--prune-delay``: a single ``apply`` reports them, ``apply --wait`` waits it out,
     ``--prune-delay 0`` prunes at once.
     """
+    require_specs(specs, allow_empty_prune)
     _options.warn(run_options)
     settings = PassSettings(
         state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
@@ -121,13 +122,17 @@ def apply(
                 except TransientBackendError as exc:  # throttled or unreachable: wait, retry
                     pause = exc.retry_after if exc.retry_after is not None else 2.0
                     if not wait or time.monotonic() + pause > deadline:
-                        click.echo(f"backend busy: {exc}", err=True)
-                        return False
-                    click.echo(f"backend busy ({exc}); retrying in {pause:g}s", err=True)
+                        raise failure(exc) from exc
+                    what = (
+                        "cannot reach the backend"
+                        if isinstance(exc, UnreachableBackendError)
+                        else "backend busy"
+                    )
+                    click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
                     await asyncio.sleep(pause)
                     continue
                 except BackendError as exc:
-                    raise click.ClickException(str(exc)) from exc
+                    raise failure(exc) from exc
                 report(result, errors)
                 if not wait:
                     held_back(result)

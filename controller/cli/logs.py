@@ -17,7 +17,7 @@ import click
 
 from controller.backends import Backend, BackendError, OutputStream
 from controller.cli import _options
-from controller.cli._backend import opened
+from controller.cli._backend import failure, opened
 from controller.planner import ObservedTask
 
 TAIL_WINDOW = 256 * 1024
@@ -104,7 +104,7 @@ def logs(
             try:
                 await _show(b, simulation, slot, stream, tail, follow)
             except BackendError as exc:
-                raise click.ClickException(str(exc)) from exc
+                raise failure(exc) from exc
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())

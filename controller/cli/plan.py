@@ -3,7 +3,9 @@
 ``--detailed-exitcode``: 0 no changes, 2 changes, 1 error (as terraform does). A change
 still under way counts (a rollout waiting for new simulators to settle has no action this
 instant, but the fleet does not match yet); "needs replacement" does not, since simfleet
-never applies it.
+never applies it. Objects held back (see :mod:`controller.cli._planview`) are listed with
+their reasons but do not count as changes: no pass would change them as things stand.
+A backend that cannot be reached or refuses ends the command with one line (exit 1).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 
 import click
 
+from controller.backends import BackendError
 from controller.cli import _options
-from controller.cli._backend import opened
-from controller.cli._oneshot import PassSettings, one_pass
+from controller.cli._backend import failure, opened
+from controller.cli._oneshot import PassSettings, one_pass, require_specs
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
 from controller.spec import RunOptionsPolicy
@@ -56,6 +59,7 @@ def plan(
     run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
+    require_specs(specs, allow_empty_prune)
     _options.warn(run_options)
     settings = PassSettings(
         state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
@@ -63,7 +67,10 @@ def plan(
 
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
-            result, errors = await one_pass(specs, b, settings, execute=False)
+            try:
+                result, errors = await one_pass(specs, b, settings, execute=False)
+            except BackendError as exc:
+                raise failure(exc) from exc
         click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
         return pending, len(errors)

@@ -1,9 +1,23 @@
-"""``simfleet run``: the daemon, until SIGTERM or SIGINT."""
+"""``simfleet run``: the daemon, until SIGTERM, SIGINT or SIGHUP.
+
+Start-up goes in an order that cannot hurt the fleet: options are checked (``--listen``
+syntax, and a non-loopback address only with ``--listen-public``), the HTTP port is
+bound, and only then is the backend opened (the local backend takes its lock and adopts
+the simulators a previous controller left). A port in use therefore ends the command
+with one line before anything touched a simulator.
+
+Only a stop signal stops the simulators: SIGTERM, SIGINT and SIGHUP (a hung-up terminal
+or ``kill -HUP``: the same clean, logged stop; simfleet re-reads its specs continuously,
+so there is nothing for a reload to do). Every other way out — a backend that cannot be
+opened, a failure of the daemon itself — closes the backend *without* stopping the
+simulators, so the next ``simfleet run`` adopts them, and ends with one line.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from pathlib import Path
 
 import click
@@ -12,8 +26,19 @@ import structlog
 from controller.cli import _options
 from controller.cli._backend import opened
 from controller.cli._oneshot import PassSettings
-from controller.daemon import Controller, DaemonConfig, configure
+from controller.daemon import (
+    Controller,
+    DaemonConfig,
+    ListenError,
+    bind,
+    configure,
+    is_loopback,
+    origin,
+    shown,
+)
 from controller.spec import RunOptionsPolicy
+
+log = structlog.get_logger("simfleet.daemon")
 
 
 @click.command()
@@ -28,6 +53,7 @@ from controller.spec import RunOptionsPolicy
     help="Seconds between full passes when nothing happens.",
 )
 @_options.listen
+@_options.listen_public
 @_options.option(
     "--log-format",
     env="LOG_FORMAT",
@@ -47,6 +73,7 @@ def run(
     state_dir: Path,
     resync: float,
     listen: str,
+    listen_public: bool,
     log_format: str,
     allow_empty_prune: bool,
     settle: float,
@@ -54,38 +81,89 @@ def run(
     allow_secret_env: tuple[str, ...],
     run_options: RunOptionsPolicy,
 ) -> None:
-    """Watch the specs directory and keep the fleet as it says (the daemon)."""
+    """Watch the specs directory and keep the fleet as it says (the daemon).
+
+    SIGTERM, SIGINT and SIGHUP stop it and its simulators. If it fails instead, the
+    simulators keep running and the next `simfleet run` adopts them.
+    """
+    host, port = _options.split_listen(listen)
+    if not is_loopback(host) and not listen_public:
+        raise click.BadParameter(
+            f"{shown(host, port)} is not a loopback address, and /status shows simulators' "
+            "output to anyone who can connect; pass --listen-public "
+            "(SIMFLEET_LISTEN_PUBLIC=1) to serve it there anyway",
+            param_hint="--listen",
+        )
     configure(log_format)
     if run_options.warning:
-        structlog.get_logger("simfleet.cli").warning(
-            "unsafe_run_options", detail=run_options.warning
-        )
-    host, port = _options.split_listen(listen)
+        log.warning("unsafe_run_options", detail=run_options.warning)
+    try:
+        sock = bind(host, port)
+    except ListenError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not is_loopback(host):
+        log.warning("listening_publicly", listen=shown(host, port))
     settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
-    config = DaemonConfig(
-        specs=specs,
-        host=host,
-        port=port,
-        resync=resync,
-        allow_empty_prune=allow_empty_prune,
-        planner=settings.planner(),
-        revision_key=settings.key(),
-        access=settings.access(),
-        run_options=run_options,
-    )
-    asyncio.run(_serve(config, backend, runtime, state_dir))
+    try:
+        config = DaemonConfig(
+            specs=specs,
+            host=host,
+            port=port,
+            resync=resync,
+            allow_empty_prune=allow_empty_prune,
+            planner=settings.planner(),
+            revision_key=settings.key(),
+            access=settings.access(),
+            run_options=run_options,
+            state_dir=state_dir,
+        )
+        asyncio.run(_serve(config, backend, runtime, state_dir, sock))
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("failed", error=error, at=origin(exc))
+        raise click.ClickException(
+            f"the daemon failed ({error}); its simulators keep running "
+            "and the next `simfleet run` adopts them"
+        ) from None
+    finally:
+        sock.close()
 
 
-async def _serve(config: DaemonConfig, kind: str, runtime: str, state_dir: Path) -> None:
+def stop_signals() -> list[signal.Signals]:
+    """SIGTERM, SIGINT and SIGHUP — unless SIGHUP is ignored (``nohup``): then it stays so."""
+    signals = [signal.SIGTERM, signal.SIGINT]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    return signals
+
+
+async def _serve(
+    config: DaemonConfig, kind: str, runtime: str, state_dir: Path, sock: socket.socket
+) -> None:
+    """Open the backend, run the controller; stop simulators only after a stop signal."""
+    loop = asyncio.get_running_loop()
+    asked: list[str] = []
+    controller: Controller | None = None
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not asked:
+            log.info("stopping", signal=sig.name)
+        asked.append(sig.name)
+        if controller is not None:
+            controller.stop()
+
+    for sig in stop_signals():
+        loop.add_signal_handler(sig, on_signal, sig)
     async with opened(
         kind,
         runtime=runtime,
         state_dir=state_dir,
-        stop_simulators=True,
+        stop_simulators=lambda: bool(asked),
         run_options=config.run_options,
     ) as backend:
         controller = Controller(config, backend)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, controller.stop)
-        await controller.run()
+        if asked:  # a signal arrived while the backend was opening
+            controller.stop()
+        await controller.run(sock)

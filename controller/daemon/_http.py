@@ -2,23 +2,41 @@
 
 Served on loopback by default. The handlers only read what the loop published; they
 never trigger a pass or touch the backend, so a slow backend cannot make them slow.
+The socket is bound by the caller (:func:`controller.daemon._listening.bind`) before the
+backend is opened; :mod:`controller.daemon._connections` bounds what clients may hold.
+
+aiohttp reports a malformed request through a stdlib logger with a traceback that quotes
+the client's bytes; here it becomes one structured line with a short escaped excerpt.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+import logging
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Middleware
+
+from controller.daemon._connections import ConnectionGuard, HttpLimits
+from controller.daemon._logging import excerpt
+
+log = structlog.get_logger("simfleet.daemon")
 
 
 def build_app(
     *,
     healthy: Callable[[], tuple[bool, str]],
-    ready: Callable[[], bool],
+    ready: Callable[[], tuple[bool, str]],
     status: Callable[[], dict[str, Any]],
     metrics: Callable[[], bytes],
+    middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
     """An aiohttp application over the four read-only views of the daemon."""
 
@@ -27,10 +45,8 @@ def build_app(
         return web.Response(status=200 if ok else 503, text=reason + "\n")
 
     async def readyz(_: web.Request) -> web.Response:
-        is_ready = ready()
-        return web.Response(
-            status=200 if is_ready else 503, text="ready\n" if is_ready else "starting\n"
-        )
+        ok, reason = ready()
+        return web.Response(status=200 if ok else 503, text=reason + "\n")
 
     async def status_view(_: web.Request) -> web.Response:
         return web.Response(
@@ -43,7 +59,7 @@ def build_app(
         response.charset = "utf-8"
         return response
 
-    app = web.Application()
+    app = web.Application(middlewares=list(middlewares))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/status", status_view)
@@ -51,10 +67,64 @@ def build_app(
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start serving ``app``; the caller cleans the returned runner up."""
-    runner = web.AppRunner(app, access_log=None)
+class _OneLine(logging.Handler):
+    """aiohttp's server log as structlog lines: a bad request is a warning with its
+    status and an excerpt; anything else an error, neither with a traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        peer = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+        if isinstance(exc, HttpProcessingError):
+            log.warning("http_bad_request", peer=peer, status=exc.code, error=excerpt(exc.message))
+            return
+        error = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+        log.error(
+            "http_error", peer=peer, message=excerpt(record.getMessage()), error=excerpt(error)
+        )
+
+
+def _server_logger() -> logging.Logger:
+    logger = logging.getLogger("simfleet.http")
+    if not any(isinstance(h, _OneLine) for h in logger.handlers):
+        logger.addHandler(_OneLine())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # never the stdlib's last-resort traceback on stderr
+    return logger
+
+
+@dataclass
+class Server:
+    """A running HTTP server; :meth:`close` stops it and its connections."""
+
+    runner: web.AppRunner
+    server: asyncio.Server
+    guard: ConnectionGuard
+
+    @property
+    def port(self) -> int:
+        """The port listened on (useful with port 0)."""
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        self.server.close()
+        await self.runner.cleanup()
+        await self.server.wait_closed()
+
+
+async def serve(
+    app: web.Application, sock: socket.socket, guard: ConnectionGuard, limits: HttpLimits
+) -> Server:
+    """Serve ``app`` on a bound, listening socket, every connection through ``guard``."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        logger=_server_logger(),
+        keepalive_timeout=limits.idle_timeout,
+        handle_signals=False,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    return runner
+    assert runner.server is not None  # set up above
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(guard.protocol_factory(runner.server), sock=sock)
+    return Server(runner, server, guard)

@@ -6,6 +6,12 @@ that arrive during a pass coalesce into one more pass right after it. Each pass 
 the whole specs directory and calls :func:`controller.reconcile.run_pass`, so the loop
 holds no state about the fleet beyond the last good version of each spec file.
 
+A pass that raises — the backend refused the observation, the specs could not be read, a
+bug — is caught here, counted (:mod:`controller.daemon._health`) and logged as one line;
+the loop goes on. Only :meth:`Controller.stop` ends :meth:`Controller.run`; an exception
+that still escapes it is a failure of the daemon, and its caller must then leave the
+simulators running (``simfleet run`` does).
+
 ``ready`` and ``stopped`` are events tests and the CLI await (kopf's ``ready_flag``).
 """
 
@@ -14,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,13 +39,17 @@ from controller.backends import (
     too_short,
 )
 from controller.daemon import _http
+from controller.daemon._connections import ConnectionGuard, HttpLimits
+from controller.daemon._crashloops import CrashLoops
 from controller.daemon._document import status_document
-from controller.daemon._logging import REDACTOR
+from controller.daemon._health import Health
+from controller.daemon._listening import bind
+from controller.daemon._logging import REDACTOR, LoopErrors
 from controller.daemon._metrics import Metrics
 from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Progress, Status
-from controller.reconcile import desired_state, run_pass
+from controller.reconcile import PassResult, desired_state, run_pass
 from controller.spec import (
     Catalog,
     RunOptionsPolicy,
@@ -71,6 +83,10 @@ class DaemonConfig:
         revision_key: the key for secret values in template revisions (:mod:`._keys`).
         access: which controller variables a spec's ``fromEnv`` may read.
         run_options: the operator's policy for ``containerRunOptions``.
+        state_dir: the backend's state directory; the watcher ignores it when it lies
+            inside the specs directory.
+        http: limits on the HTTP server's connections.
+        failed_passes: consecutive failed passes after which ``/healthz`` fails.
     """
 
     specs: Path
@@ -83,6 +99,18 @@ class DaemonConfig:
     revision_key: bytes = field(default=b"", repr=False)
     access: SecretAccess = field(default_factory=SecretAccess)
     run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
+    state_dir: Path | None = None
+    http: HttpLimits = field(default_factory=HttpLimits)
+    failed_passes: int = 3
+
+
+def origin(exc: BaseException) -> str:
+    """Where an unexpected exception was raised, ``file:line``, for a one-line log."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno}"
 
 
 def secret_values(desired: Desired) -> list[str]:
@@ -109,6 +137,9 @@ class Controller:
         self.clock = clock
         self.environ = environ if environ is not None else os.environ
         self.metrics = Metrics()
+        self.health = Health(
+            threshold=config.failed_passes, stuck_after=max(120.0, 4 * config.resync)
+        )
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self.port: int | None = None
@@ -116,7 +147,7 @@ class Controller:
         self._wake = asyncio.Event()
         self._catalog: Catalog | None = None
         self._errors: tuple[SpecError, ...] = ()
-        self._pass_started: float | None = None
+        self._crash_loops = CrashLoops()
         self._progress: Mapping[str, Progress] = {}
         self._absent: Mapping[tuple[str, str], datetime] = {}
         self._short_secrets = 0
@@ -138,33 +169,54 @@ class Controller:
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
-        """The latest ``/status`` document."""
-        return self._document
+        """The latest ``/status`` document, with how the loop itself fares."""
+        return {**self._document, "controller": self.health.document()}
 
     def healthy(self) -> tuple[bool, str]:
-        """Alive and not stuck: no pass has been running for longer than it ever should."""
-        if self.stopped.is_set():
-            return False, "stopped"
-        if self._pass_started is not None:
-            running = time.monotonic() - self._pass_started
-            if running > max(120.0, 4 * self.config.resync):
-                return False, f"a pass has been running for {running:.0f}s"
-        return True, "ok"
+        """``/healthz``: alive, no pass stuck, and passes not failing one after another."""
+        return self.health.healthy()
+
+    def readiness(self) -> tuple[bool, str]:
+        """``/readyz``: a pass finished and the specs directory exists."""
+        return self.health.ready()
 
     # ------------------------------------------------------------------------ the loop
 
-    async def run(self) -> None:
-        """Run until :meth:`stop`, then stop the HTTP server; the backend's owner closes it."""
-        self.backend.on_change(self.wake)
+    async def run(self, sock: socket.socket | None = None) -> None:
+        """Run until :meth:`stop`, then stop the HTTP server; the backend's owner closes it.
+
+        Args:
+            sock: a bound, listening socket for the HTTP endpoints (``simfleet run`` binds
+                before it opens the backend); None binds ``config.host:port`` here.
+
+        Raises:
+            ListenError: ``sock`` is None and the address cannot be bound.
+        """
+        if sock is None:
+            sock = bind(self.config.host, self.config.port)
+        loop = asyncio.get_running_loop()
+        previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(LoopErrors())
+        guard = ConnectionGuard(self.config.http)
         app = _http.build_app(
             healthy=self.healthy,
-            ready=self.ready.is_set,
+            ready=self.readiness,
             status=self.status,
             metrics=self.metrics.render,
+            middlewares=[guard.middleware],
         )
-        runner = await _http.serve(app, self.config.host, self.config.port)
-        self.port = runner.addresses[0][1] if runner.addresses else self.config.port
-        watcher = asyncio.create_task(watch(self.config.specs, self.wake, self._stop))
+        try:
+            server = await _http.serve(app, sock, guard, self.config.http)
+        except BaseException:
+            sock.close()
+            loop.set_exception_handler(previous_handler)
+            raise
+        self.port = server.port
+        self.backend.on_change(self.wake)
+        ignore = [self.config.state_dir] if self.config.state_dir is not None else []
+        watcher = asyncio.create_task(
+            watch(self.config.specs, self.wake, self._stop, ignore=ignore)
+        )
         log.info(
             "started",
             specs=str(self.config.specs),
@@ -179,8 +231,10 @@ class Controller:
                 await self._respect_retry_after()
         finally:
             self._stop.set()
+            self.health.stopped = True
             await asyncio.gather(watcher, return_exceptions=True)
-            await runner.cleanup()
+            await server.close()
+            loop.set_exception_handler(previous_handler)
             self.stopped.set()
             log.info("stopped")
 
@@ -201,68 +255,104 @@ class Controller:
             await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
 
     async def _one_pass(self) -> float:
-        """Load specs, run one pass, publish status; return seconds until the next pass."""
-        self._pass_started = time.monotonic()
+        """Load specs, run one pass, publish status; return seconds until the next pass.
+
+        Never raises (but for cancellation): a failed pass is recorded in :attr:`health`
+        and retried within ``min(resync, 5)`` seconds.
+        """
+        self.health.started()
         try:
-            loaded = await asyncio.to_thread(load_directory, self.config.specs)
-            self._catalog = build_catalog(loaded, self._catalog)
-            desired, errors = desired_state(
-                self._catalog,
-                self.environ,
-                revision_key=self.config.revision_key,
-                access=self.config.access,
-                allow_empty_prune=self.config.allow_empty_prune,
-                run_options=self.config.run_options,
+            result, errors = await self._reconcile()
+        except BackendError as exc:
+            self.metrics.count_failed_observe(exc.code)
+            self._failed(str(exc), code=exc.code)
+            if isinstance(exc, TransientBackendError):
+                self._quiet_for(exc.retry_after)
+            return min(self.config.resync, 5.0)
+        except Exception as exc:  # a bug must not end the daemon, nor fill its log
+            self.metrics.count_failed_observe("unexpected")
+            self._failed(f"{type(exc).__name__}: {exc}", at=origin(exc))
+            return min(self.config.resync, 5.0)
+        self.health.succeeded()
+        self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
+        self._publish(result, errors)
+        if result.retry_after is not None:
+            self._quiet_for((result.retry_after - self.clock()).total_seconds())
+        return self._next_delay(result.plan.requeue_after, bool(result.executed))
+
+    async def _reconcile(self) -> tuple[PassResult, tuple[SpecError, ...]]:
+        """The pass itself: specs → desired state → :func:`run_pass`."""
+        loaded = await asyncio.to_thread(load_directory, self.config.specs)
+        self._catalog = build_catalog(loaded, self._catalog)
+        self._check_specs_directory()
+        desired, errors = desired_state(
+            self._catalog,
+            self.environ,
+            revision_key=self.config.revision_key,
+            access=self.config.access,
+            allow_empty_prune=self.config.allow_empty_prune,
+            run_options=self.config.run_options,
+        )
+        self._remember_secrets(secret_values(desired))
+        self._log_error_changes(errors)
+        result = await run_pass(
+            desired,
+            self.backend,
+            self.clock,
+            config=self.config.planner,
+            progress=self._progress,
+            absent=self._absent,
+        )
+        return result, errors
+
+    def _failed(self, error: str, **fields: Any) -> None:
+        """Record a failed pass: one warning line, health and metrics."""
+        self.health.failed(REDACTOR.scrub(error))
+        self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
+        log.warning("pass_failed", error=error, consecutive=self.health.failures, **fields)
+
+    def _check_specs_directory(self) -> None:
+        """Say loudly, once, that the specs directory is missing (a mistyped ``--specs``
+        otherwise looks like a fleet with nothing to run); and when it is back."""
+        specs = self.config.specs
+        if specs.is_dir():
+            problem = ""
+        elif specs.exists():
+            problem = f"the specs path {specs.absolute()} is not a directory"
+        else:
+            problem = f"the specs directory {specs.absolute()} does not exist"
+        if problem and problem != self.health.specs_missing:
+            log.warning("specs_missing", specs=str(specs.absolute()), message=problem)
+        elif not problem and self.health.specs_missing:
+            log.info("specs_found", specs=str(specs.absolute()))
+        self.health.specs_missing = problem
+
+    def _publish(self, result: PassResult, errors: tuple[SpecError, ...]) -> None:
+        """Metrics, ``/status``, readiness and the log lines of a pass that ran."""
+        self._progress = result.plan.progress
+        self._absent = result.plan.absent
+        self.metrics.observe_pass(result, errors)
+        self._count_requests()
+        self._crash_loops.observe(result.status)
+        revision = git_revision(self.config.specs)
+        if revision != self._revision:
+            log.info("revision", revision=revision, specs=str(self.config.specs))
+            self._revision = revision
+        self._document = status_document(
+            result.status,
+            errors,
+            revision=revision,
+            backend=self.backend.name,
+            updated_at=self.clock(),
+        )
+        self.ready.set()
+        if result.executed or result.failures:
+            log.info(
+                "pass",
+                executed=len(result.executed),
+                failed=len(result.failures),
+                seconds=round(result.duration.total_seconds(), 3),
             )
-            self._remember_secrets(secret_values(desired))
-            self._log_error_changes(errors)
-            try:
-                result = await run_pass(
-                    desired,
-                    self.backend,
-                    self.clock,
-                    config=self.config.planner,
-                    progress=self._progress,
-                    absent=self._absent,
-                )
-            except BackendError as exc:
-                self.metrics.count_failed_observe(exc.code)
-                log.warning("observe_failed", error=str(exc), code=exc.code)
-                if isinstance(exc, TransientBackendError):
-                    self._quiet_for(exc.retry_after)
-                return min(self.config.resync, 5.0)
-            except Exception:  # a bug must not end the daemon; it is logged with its trace
-                self.metrics.count_failed_observe("unexpected")
-                log.exception("pass_crashed")
-                return min(self.config.resync, 5.0)
-            self._progress = result.plan.progress
-            self._absent = result.plan.absent
-            self.metrics.observe_pass(result, errors)
-            self._count_requests()
-            revision = git_revision(self.config.specs)
-            if revision != self._revision:
-                log.info("revision", revision=revision, specs=str(self.config.specs))
-                self._revision = revision
-            self._document = status_document(
-                result.status,
-                errors,
-                revision=revision,
-                backend=self.backend.name,
-                updated_at=self.clock(),
-            )
-            self.ready.set()
-            if result.executed or result.failures:
-                log.info(
-                    "pass",
-                    executed=len(result.executed),
-                    failed=len(result.failures),
-                    seconds=round(result.duration.total_seconds(), 3),
-                )
-            if result.retry_after is not None:
-                self._quiet_for((result.retry_after - self.clock()).total_seconds())
-            return self._next_delay(result.plan.requeue_after, bool(result.executed))
-        finally:
-            self._pass_started = None
 
     def _remember_secrets(self, values: list[str]) -> None:
         """Teach the log redactor every secret; warn once about values too short to mask."""

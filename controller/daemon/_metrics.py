@@ -66,6 +66,17 @@ class Metrics:
             ["operation", "outcome"],
             registry=self.registry,
         )
+        self.failed_passes = Gauge(
+            "simfleet_consecutive_failed_passes",
+            "Passes in a row that raised (observation refused, specs unreadable, a bug); "
+            "0 once a pass runs through.",
+            registry=self.registry,
+        )
+        self.specs_missing = Gauge(
+            "simfleet_specs_directory_missing",
+            "1 while the specs directory does not exist (or is not a directory).",
+            registry=self.registry,
+        )
         self._http_seen: dict[tuple[str, str], int] = {}
         self._known: set[str] = set()
 
@@ -87,6 +98,11 @@ class Metrics:
             if grown > 0:
                 self.http.labels(*key).inc(grown)
             self._http_seen[key] = total
+
+    def observe_health(self, failed_passes: int, specs_missing: bool) -> None:
+        """Record how the loop fares after a pass, failed or not."""
+        self.failed_passes.set(failed_passes)
+        self.specs_missing.set(1 if specs_missing else 0)
 
     def count_failed_observe(self, code: str | None) -> None:
         """Record an observation the backend refused."""

@@ -18,7 +18,7 @@ Objects kept by a guard still show in status, with the reason, so nothing is sil
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from controller.planner import _pools
@@ -53,19 +53,30 @@ class PrunePlan:
     requeue_after: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Clock:
-    """The prune delay against the absence clocks of the previous pass."""
+    """The prune delay against the absence clocks of the previous pass.
+
+    ``waiting`` collects the clocks that go on: every object that may be pruned, from the
+    pass that first saw it absent.
+    """
 
     now: datetime
     delay: timedelta
     previous: Mapping[tuple[str, str], datetime]
+    waiting: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
-    def since(self, key: tuple[str, str]) -> datetime:
-        return self.previous.get(key, self.now)
+    def due(self, key: tuple[str, str], may_prune: bool) -> datetime | None:
+        """When ``key`` may be deleted (None: not at all now); its clock keeps running."""
+        if not may_prune:
+            return None
+        since = self.waiting[key] = self.previous.get(key, self.now)
+        return since + self.delay
 
-    def due(self, key: tuple[str, str]) -> datetime:
-        return self.since(key) + self.delay
+    def next_due(self) -> datetime | None:
+        """When the next clock still running out runs out."""
+        pending = [since + self.delay for since in self.waiting.values()]
+        return min((due for due in pending if due > self.now), default=None)
 
 
 def _wait_words(remaining: timedelta) -> str:
@@ -101,18 +112,14 @@ def prune(
     clock = _Clock(now, delay, absent or {})
     actions: list[Action] = []
     simulations = []
-    waiting: dict[tuple[str, str], datetime] = {}
     for name in sorted(observed.jobs):
         job = observed.jobs[name]
         if not job.owned or name in desired.simulations:
             continue
         deleting = job.state is JobState.DELETING
-        key = ("simulation", name)
-        due = clock.due(key) if desired.prune_allowed and not deleting else None
-        if due is not None:
-            waiting[key] = clock.since(key)
-            if due <= now:
-                actions.append(DeleteJob(name))
+        due = clock.due(("simulation", name), desired.prune_allowed and not deleting)
+        if due is not None and due <= now:
+            actions.append(DeleteJob(name))
         simulations.append(
             SimulationStatus(
                 name=name,
@@ -141,19 +148,11 @@ def prune(
         if name in in_use and not deleting:
             message = "not in any spec, but a simulation still uses it; not pruned"
         else:
-            key = ("pool", name)
-            due = clock.due(key) if desired.prune_allowed and not deleting else None
-            if due is not None:
-                waiting[key] = clock.since(key)
-                if due <= now:
-                    actions.append(DeletePool(name))
+            due = clock.due(("pool", name), desired.prune_allowed and not deleting)
+            if due is not None and due <= now:
+                actions.append(DeletePool(name))
             message = _verdict(desired, deleting, due, now)
         pools.append(_pools.pool_status(pool, message))
-    pending = [clock.due(k) for k in waiting if clock.due(k) > now]
     return PrunePlan(
-        tuple(actions),
-        tuple(simulations),
-        tuple(pools),
-        waiting,
-        min(pending, default=None),
+        tuple(actions), tuple(simulations), tuple(pools), clock.waiting, clock.next_due()
     )

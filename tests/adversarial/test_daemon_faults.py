@@ -60,6 +60,14 @@ def converged(fleet: Fleet, name: str, count: int) -> None:
     assert sum(census.values()) == count
 
 
+def running_alpha(fleet: Fleet, count: int) -> None:
+    """A daemon serving one simulation, ``alpha``, of ``count`` simulators."""
+    fleet.write("pool.yaml", fleet.pool())
+    fleet.write("alpha.yaml", fleet.simulation("alpha", count))
+    fleet.start()
+    converged(fleet, "alpha", count)
+
+
 def test_sigkill_at_random_points_of_scale_ups_and_rollouts_never_doubles(fleet: Fleet) -> None:
     seed = int(os.environ.get("SIMFLEET_TEST_SEED", "7"))
     rng = random.Random(seed)
@@ -85,10 +93,7 @@ def test_sigkill_at_random_points_of_scale_ups_and_rollouts_never_doubles(fleet:
 
 def test_a_lost_state_directory_neither_orphans_nor_doubles(local_fleet: Fleet) -> None:
     fleet = local_fleet
-    fleet.write("pool.yaml", fleet.pool())
-    fleet.write("alpha.yaml", fleet.simulation("alpha", 5))
-    fleet.start()
-    converged(fleet, "alpha", 5)
+    running_alpha(fleet, 5)
     before = fleet.simulators()
     fleet.kill9()
     shutil.rmtree(fleet.state_dir)
@@ -100,10 +105,7 @@ def test_a_lost_state_directory_neither_orphans_nor_doubles(local_fleet: Fleet) 
 
 def test_a_second_daemon_on_the_same_state_dir_fails_in_one_line(local_fleet: Fleet) -> None:
     fleet = local_fleet
-    fleet.write("pool.yaml", fleet.pool())
-    fleet.write("alpha.yaml", fleet.simulation("alpha", 3))
-    fleet.start()
-    converged(fleet, "alpha", 3)
+    running_alpha(fleet, 3)
     second = subprocess.run(
         [
             sys.executable,
@@ -134,10 +136,7 @@ def test_removing_the_state_dir_under_a_running_daemon_does_not_let_two_act(
     local_fleet: Fleet,
 ) -> None:
     fleet = local_fleet
-    fleet.write("pool.yaml", fleet.pool())
-    fleet.write("alpha.yaml", fleet.simulation("alpha", 3))
-    fleet.start()
-    converged(fleet, "alpha", 3)
+    running_alpha(fleet, 3)
     first = fleet.process
     shutil.rmtree(fleet.state_dir)
     # The first daemon notices its lock is gone and stops acting (it says so in status).
@@ -163,10 +162,7 @@ def test_a_read_only_state_directory_for_a_while_heals_by_itself(local_fleet: Fl
     fleet = local_fleet
     if shutil.which("chattr") is None:
         pytest.fail("chattr (e2fsprogs) is needed to make the state dir unwritable as root")
-    fleet.write("pool.yaml", fleet.pool())
-    fleet.write("alpha.yaml", fleet.simulation("alpha", 2))
-    fleet.start()
-    converged(fleet, "alpha", 2)
+    running_alpha(fleet, 2)
     local = fleet.state_dir / "local"
     frozen = subprocess.run(["chattr", "+i", str(local)], capture_output=True, check=False)
     if frozen.returncode != 0:
@@ -186,10 +182,7 @@ def test_a_read_only_state_directory_for_a_while_heals_by_itself(local_fleet: Fl
 
 def test_sighup_never_leaves_simulators_unsupervised(local_fleet: Fleet) -> None:
     fleet = local_fleet
-    fleet.write("pool.yaml", fleet.pool())
-    fleet.write("alpha.yaml", fleet.simulation("alpha", 2))
-    fleet.start()
-    converged(fleet, "alpha", 2)
+    running_alpha(fleet, 2)
     assert fleet.process is not None
     fleet.process.send_signal(signal.SIGHUP)
     time.sleep(2.0)

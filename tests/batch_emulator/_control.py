@@ -5,14 +5,19 @@ In-process tests call the `BatchEmulator` methods directly. A standalone emulato
 unauthenticated and on loopback only, outside the Batch URL space:
 
     GET    /_emulator/state        clock, pools, jobs, counters, violations
+    GET    /_emulator/tasks        job → task → {"state", "seq"}; ``seq`` is unique per task
+                                   ever added, so a task re-added under an old id is told apart
     POST   /_emulator/advance      {"seconds": 30}
     POST   /_emulator/speed        {"speed": 60}
     POST   /_emulator/finish-task  {"jobId", "taskId", "exitCode", "stdout", "stderr",
                                     "failureCode"}
     POST   /_emulator/preempt      {"poolId", "count"} or {"poolId", "nodeIds": [...]}
+    POST   /_emulator/recover      {"poolId", "nodeIds": [...]}: preempted Spot nodes boot again
     POST   /_emulator/rules        {"imageContains", "after", "exitCode", "failureCode", ...}
     POST   /_emulator/faults       {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
-                                    "times", "operations", "retryAfter", "afterProcessing"}
+                                    "times", "operations", "retryAfter", "afterProcessing"};
+                                   with "probability" (and "seed") instead of "times": that
+                                   share of matching requests fails until DELETE
     DELETE /_emulator/faults       remove all faults
     DELETE /_emulator/counters     reset request counters
 """
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ._behaviour import TaskRule
+from ._errors import BatchApiError
 from ._faults import Fault
 
 if TYPE_CHECKING:
@@ -60,6 +66,15 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
             }
         )
 
+    async def tasks(_: web.Request) -> web.Response:
+        emulator.sync()
+        return web.json_response(
+            {
+                job.id: {t.id: {"state": t.state, "seq": t.seq} for t in job.tasks.values()}
+                for job in emulator.state.world.jobs.values()
+            }
+        )
+
     async def advance(request: web.Request) -> web.Response:
         emulator.advance(float((await body(request))["seconds"]))
         return done(now=emulator.now)
@@ -90,6 +105,17 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         )
         return done(nodeIds=nodes)
 
+    async def recover(request: web.Request) -> web.Response:
+        data = await body(request)
+        recovered = []
+        for node_id in data["nodeIds"]:
+            try:
+                emulator.recover_node(data["poolId"], node_id)
+            except (KeyError, BatchApiError):
+                continue  # the node left the pool (resized away) or the pool is gone
+            recovered.append(node_id)
+        return done(nodeIds=recovered)
+
     async def rules(request: web.Request) -> web.Response:
         data = await body(request)
         emulator.add_rule(
@@ -119,11 +145,19 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         }
         if data.get("fault") not in makers:
             raise web.HTTPBadRequest(text=f"fault must be one of {sorted(makers)}")
-        emulator.faults.inject(
-            makers[data["fault"]](),
-            times=int(data.get("times", 1)),
-            operations=data.get("operations"),
-        )
+        if "probability" in data:
+            emulator.faults.random(
+                makers[data["fault"]](),
+                probability=float(data["probability"]),
+                seed=int(data.get("seed", 0)),
+                operations=data.get("operations"),
+            )
+        else:
+            emulator.faults.inject(
+                makers[data["fault"]](),
+                times=int(data.get("times", 1)),
+                operations=data.get("operations"),
+            )
         return done()
 
     async def clear_faults(_: web.Request) -> web.Response:
@@ -135,10 +169,12 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         return done()
 
     app.router.add_get(f"{PREFIX}/state", state)
+    app.router.add_get(f"{PREFIX}/tasks", tasks)
     app.router.add_post(f"{PREFIX}/advance", advance)
     app.router.add_post(f"{PREFIX}/speed", speed)
     app.router.add_post(f"{PREFIX}/finish-task", finish)
     app.router.add_post(f"{PREFIX}/preempt", preempt)
+    app.router.add_post(f"{PREFIX}/recover", recover)
     app.router.add_post(f"{PREFIX}/rules", rules)
     app.router.add_post(f"{PREFIX}/faults", faults)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)

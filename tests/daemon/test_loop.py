@@ -10,61 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import watchfiles
 
 from controller.backends import TransientBackendError
 from controller.daemon import Controller, DaemonConfig, utc_now
 from controller.planner import Observed
 from controller.testing import FakeBackend
-
-POOL = """\
-apiVersion: simfleet/v1
-kind: Pool
-metadata: {name: sims}
-spec: {vmSize: standard_d2s_v5, taskSlotsPerNode: 4, nodes: {dedicated: 2}}
-"""
-
-
-def simulation(name: str, simulators: int, extra: str = "") -> str:
-    return f"""\
-apiVersion: simfleet/v1
-kind: Simulation
-metadata: {{name: {name}}}
-spec:
-  pool: sims
-  simulators: {simulators}
-  image: sim:1
-  command: sleep 1000
-{extra}"""
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Await a condition with a deadline (never a fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def get(controller: Controller, path: str) -> tuple[int, str]:
-    """GET from the daemon in a thread: the server runs on this test's event loop."""
-    return await asyncio.to_thread(_get, f"http://127.0.0.1:{controller.port}{path}")
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+from tests.daemon.conftest import POOL, get, simulation, until
 
 
 def sim_status(controller: Controller, name: str) -> dict[str, Any]:
@@ -275,16 +231,23 @@ class TestThrottling:
             await asyncio.wait_for(task, 10)
 
 
-def test_a_relative_linked_specs_path_still_sees_changes(
+async def test_a_relative_linked_specs_path_still_sees_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Regression: with ``--specs specs`` (relative) as a link, every event was filtered."""
-    from controller.daemon._watching import _about
-
     (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "pool.yaml").write_text(POOL)
+    (tmp_path / "v1" / "a.yaml").write_text(simulation("alpha", 1))
     (tmp_path / "specs").symlink_to(tmp_path / "v1")
     monkeypatch.chdir(tmp_path)
-    keep = _about(Path("specs"))
-    assert keep(watchfiles.Change.modified, str(tmp_path / "specs" / "a.yaml"))
-    assert keep(watchfiles.Change.modified, str(tmp_path / "v1" / "a.yaml"))
-    assert not keep(watchfiles.Change.modified, str(tmp_path / ".simfleet" / "x" / "stdout.txt"))
+    backend = FakeBackend(clock=utc_now)
+    controller = Controller(DaemonConfig(specs=Path("specs"), port=0, resync=30.0), backend)
+    task = asyncio.create_task(controller.run())
+    try:
+        await asyncio.wait_for(controller.ready.wait(), 10)
+        await until(lambda: len(backend.live_tasks("alpha")) == 1)
+        (tmp_path / "v1" / "a.yaml").write_text(simulation("alpha", 2))
+        await until(lambda: len(backend.live_tasks("alpha")) == 2, timeout=5)
+    finally:
+        controller.stop()
+        await asyncio.wait_for(task, 10)

@@ -97,7 +97,11 @@ class LocalDriver:
 
     def live_tasks(self, marker: str, simulation: str) -> list[tuple[int, str]]:
         """(slot, task id) of every live simulator process of ``simulation``."""
-        found = []
+        return self.live_by_simulation(marker).get(simulation, [])
+
+    def live_by_simulation(self, marker: str) -> dict[str, list[tuple[int, str]]]:
+        """(slot, task id) of every live simulator process, by simulation (one census)."""
+        found: dict[str, list[tuple[int, str]]] = {}
         for pid in processes_with(marker, comm="sleep"):
             try:
                 env = dict(
@@ -107,8 +111,10 @@ class LocalDriver:
                 )
             except OSError:
                 continue
-            if env.get(b"SIMFLEET_SIMULATION") == simulation.encode():
-                found.append((int(env[b"SIMFLEET_SLOT"]), env[b"SIMFLEET_TASK_ID"].decode()))
+            if b"SIMFLEET_SIMULATION" in env:
+                found.setdefault(env[b"SIMFLEET_SIMULATION"].decode(), []).append(
+                    (int(env[b"SIMFLEET_SLOT"]), env[b"SIMFLEET_TASK_ID"].decode())
+                )
         return found
 
     def stop(self) -> None:
@@ -206,13 +212,19 @@ class EmulatorDriver:
 
     def live_tasks(self, marker: str, simulation: str) -> list[tuple[int, str]]:
         """(slot, task id) of every task of ``simulation`` not yet completed."""
+        return self.live_by_simulation(marker).get(simulation, [])
+
+    def live_by_simulation(self, marker: str) -> dict[str, list[tuple[int, str]]]:
+        """(slot, task id) of every task not yet completed, by job (one state request)."""
         del marker
-        tasks = self.tasks().get(simulation, {})
-        return [
-            (int(m.group(1)), task)
-            for task, state in tasks.items()
-            if state != "completed" and (m := re.search(r"-s(\d+)-r", task))
-        ]
+        return {
+            job: [
+                (int(m.group(1)), task)
+                for task, state in tasks.items()
+                if state != "completed" and (m := re.search(r"-s(\d+)-r", task))
+            ]
+            for job, tasks in self.tasks().items()
+        }
 
     def crash(self, simulation: str, row: dict[str, Any]) -> None:
         self.control(

@@ -1,15 +1,21 @@
 """Classify azure-core exceptions as transient or permanent, once, at the boundary.
 
-Throttling (429, 503 ``ServerBusy``), server errors, timeouts, dropped connections and
-objects still being deleted are transient; the server's ``Retry-After`` is carried along
-so the daemon sends nothing inside that window. Everything else is permanent: retrying
-the same request cannot help. Codes named here only in ``_IDEMPOTENT`` mean "already
-done" and are treated as success by the caller.
+Throttling (429, 503 ``ServerBusy``), server errors and objects still being deleted are
+transient; the server's ``Retry-After`` is carried along so the daemon sends nothing inside
+that window. A request that never got an answer — the endpoint's name does not resolve,
+the connection is refused, dropped or times out — is transient too, but
+:class:`UnreachableBackendError`: the operator's network or endpoint is at fault, not a
+busy service, and the commands say so. Everything else is permanent: retrying the same
+request cannot help. Codes named here only in ``_IDEMPOTENT`` mean "already done" and are
+treated as success by the caller.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+from collections.abc import Iterator
 
 from azure.core.exceptions import (
     AzureError,
@@ -18,7 +24,12 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
+from controller.backends._errors import (
+    BackendError,
+    PermanentBackendError,
+    TransientBackendError,
+    UnreachableBackendError,
+)
 
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TRANSIENT_CODES = frozenset(
@@ -55,6 +66,58 @@ def retry_after(exc: HttpResponseError) -> float | None:
         return None
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it: ``__cause__``/``__context__`` and azure-core's
+    ``inner_exception`` (the transport's own error), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        inner = getattr(current, "inner_exception", None)
+        current = (
+            current.__cause__
+            or (inner if isinstance(inner, BaseException) else None)
+            or current.__context__
+        )
+
+
+def _unreachable(exc: BaseException, doing: str) -> UnreachableBackendError:
+    """A request that got no answer, said as the operator can act on it.
+
+    ``getaddrinfo`` failing (``socket.gaierror``) is a DNS problem; an ``OSError`` from the
+    connection (refused, unreachable, reset) names the host and port when the transport
+    error carries them (aiohttp's ``ClientConnectorError`` does).
+    """
+    causes = list(_chain(exc))
+    where = next(
+        (
+            f"{getattr(c, 'host', '')}:{getattr(c, 'port', '')}"
+            for c in causes
+            if getattr(c, "host", None) and getattr(c, "port", None)
+        ),
+        "the Batch endpoint",
+    )
+    host = where.rsplit(":", 1)[0]
+    dns = next((c for c in causes if isinstance(c, socket.gaierror)), None)
+    if dns is not None:
+        reason = dns.strerror or str(dns)
+        return UnreachableBackendError(
+            f"{doing}: cannot resolve {host} (DNS: {reason})", code="NameResolution"
+        )
+    os_error = next((c for c in causes if isinstance(c, OSError) and c.errno), None)
+    if os_error is not None and os_error.errno:
+        reason = os.strerror(os_error.errno).lower()  # asyncio's own text names no reason
+        return UnreachableBackendError(
+            f"{doing}: cannot connect to {where}: {reason}", code="Connection"
+        )
+    if any(isinstance(c, asyncio.TimeoutError) for c in causes):
+        return UnreachableBackendError(f"{doing}: no answer from {where} in time", code="Timeout")
+    return UnreachableBackendError(
+        f"{doing}: connection to {where} failed: {type(exc).__name__}: {exc}", code="Connection"
+    )
+
+
 def classify(exc: BaseException, doing: str) -> BackendError:
     """The backend error for an exception raised while ``doing`` something."""
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
@@ -64,7 +127,7 @@ def classify(exc: BaseException, doing: str) -> BackendError:
             return TransientBackendError(message, code=code, retry_after=retry_after(exc))
         return PermanentBackendError(message, code=code)
     if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
-        return TransientBackendError(f"{doing}: {type(exc).__name__}: {exc}", code="Connection")
+        return _unreachable(exc, doing)
     if isinstance(exc, AzureError):
         return TransientBackendError(f"{doing}: {exc}", code=type(exc).__name__)
     return PermanentBackendError(f"{doing}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,69 @@
+"""The control API the soak drives a standalone emulator with: task identities, Spot nodes
+coming back, and faults that hit a share of the requests until they are cleared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from azure.batch import models as m
+from azure.batch.aio import BatchClient
+from azure.core.exceptions import HttpResponseError
+
+from tests.batch_emulator import BatchEmulator
+
+from .helpers import add_tasks, job_options, ready_pool
+
+
+async def control(emulator: BatchEmulator, method: str, path: str, body: Any = None) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{emulator.endpoint}/_emulator/{path}", json=body) as reply,
+    ):
+        assert reply.status == 200, await reply.text()
+        return await reply.json()
+
+
+async def test_a_task_added_again_under_its_old_id_has_a_new_seq(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await ready_pool(batch_client, batch_emulator, dedicated=1)
+    await batch_client.create_job(job_options())
+    await add_tasks(batch_client, "job-1", ["a"])
+    first = (await control(batch_emulator, "GET", "tasks"))["job-1"]["a"]
+    assert first["state"] == "running"
+    await batch_client.delete_task("job-1", "a")
+    await add_tasks(batch_client, "job-1", ["a"])
+    again = (await control(batch_emulator, "GET", "tasks"))["job-1"]["a"]
+    assert again["state"] == "running"
+    assert again["seq"] != first["seq"]
+
+
+async def test_preempted_spot_nodes_recover_on_request(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await ready_pool(batch_client, batch_emulator, dedicated=0, spot=2)
+    preempted = await control(batch_emulator, "POST", "preempt", {"poolId": "pool-1"})
+    assert len(preempted["nodeIds"]) == 2
+    body = {"poolId": "pool-1", "nodeIds": [*preempted["nodeIds"], "no-such-node"]}
+    recovered = await control(batch_emulator, "POST", "recover", body)
+    assert recovered["nodeIds"] == preempted["nodeIds"]  # an unknown node is skipped
+    batch_emulator.advance(10)
+    states = [n.state async for n in batch_client.list_nodes("pool-1")]
+    assert states == [m.BatchNodeState.IDLE] * 2
+
+
+async def test_a_fault_with_a_probability_lasts_until_the_faults_are_cleared(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    body = {"fault": "internal_error", "probability": 1.0, "seed": 3}
+    await control(batch_emulator, "POST", "faults", body)
+    for _ in range(3):
+        with pytest.raises(HttpResponseError) as caught:
+            await batch_client.get_job("job-1")
+        assert caught.value.status_code == 500
+    await control(batch_emulator, "DELETE", "faults")
+    with pytest.raises(HttpResponseError) as caught:
+        await batch_client.get_job("job-1")
+    assert caught.value.status_code == 404  # the request reached the emulator again
