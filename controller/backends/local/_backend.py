@@ -76,6 +76,8 @@ FLUSH_DELAY = 0.25
 YIELD_EVERY = 0.02
 #: Seconds between looks at the lock file while nothing else looks (see _still_owner).
 OWNER_CHECK_EVERY = 2.0
+#: Actions and signals within this many seconds of a look at the lock file share it.
+OWNER_RECHECK = 0.01
 #: Descriptors the controller may hold (a pidfd per simulator), if the hard limit allows.
 WANTED_DESCRIPTORS = 65536
 
@@ -146,6 +148,7 @@ class LocalBackend:
         self._snapshots = _snapshot.Snapshots()
         self._pids: dict[tuple[TaskRef, int | None], int] = {}
         self._lost = False
+        self._owner_checked = -OWNER_RECHECK
         self._owner_timer: asyncio.TimerHandle | None = None
         self._write_failing = False
         self._state = "new"  # new → open → closing → closed
@@ -255,7 +258,7 @@ class LocalBackend:
                 their folders (nothing asked for can start; tried again each call).
             PermanentBackendError: ``StateDirLost``: the state directory was taken away.
         """
-        self._require_usable()
+        self._require_usable(fresh=True)
         if self._read_only:
             self._store.reload_if_changed()
         else:
@@ -508,20 +511,27 @@ class LocalBackend:
         )
         return Transient(message, code="StateWriteFailed")
 
-    def _require_usable(self) -> None:
+    def _require_usable(self, *, fresh: bool = False) -> None:
         """Open, and still the owner of the state directory (checked on every call)."""
         self._require_open()
-        self._require_owner()
+        self._require_owner(fresh=fresh)
 
-    def _still_owner(self) -> bool:
-        """Whether the state directory is still ours (one ``stat`` of the lock file).
+    def _still_owner(self, *, fresh: bool = False) -> bool:
+        """Whether the state directory is still ours (one ``stat`` of the lock file; a
+        burst of actions shares one look within :data:`OWNER_RECHECK`, unless ``fresh``).
 
         The first time it is not, this backend stops acting for good and tells the
         daemon, whose next pass then reports ``StateDirLost``.
         """
         if self._lost:
             return False
-        if self._read_only or self._store.lock_intact():
+        if self._read_only:
+            return True
+        now = time.monotonic()
+        if not fresh and now - self._owner_checked < OWNER_RECHECK:
+            return True
+        self._owner_checked = now
+        if self._store.lock_intact():
             return True
         self._lost = True
         self._cancel_flush_timer()
@@ -541,13 +551,13 @@ class LocalBackend:
         """Look at the lock now and then, so that even an idle controller stops acting
         (and says so) soon after its state directory is taken away."""
         self._owner_timer = None
-        if self._state == "open" and self._still_owner():
+        if self._state == "open" and self._still_owner(fresh=True):
             loop = asyncio.get_running_loop()
             self._owner_timer = loop.call_later(OWNER_CHECK_EVERY, self._check_owner_later)
 
-    def _require_owner(self) -> None:
+    def _require_owner(self, *, fresh: bool = True) -> None:
         """Still the owner of the state directory: its lock file is the one we hold."""
-        if not self._still_owner():
+        if not self._still_owner(fresh=fresh):
             raise PermanentBackendError(
                 f"state directory lost: {self._store.root} was removed or replaced (its "
                 "lock file is not the one this controller holds); this controller stopped "

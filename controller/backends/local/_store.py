@@ -126,6 +126,7 @@ class Store:
         self.write_seconds = 0.0
         self._seq = 0
         self._lock_file: IO[str] | None = None
+        self._lock_path = str(self.root / "lock")
         self._lock_identity: tuple[int, int] | None = None
         self._loaded_version: tuple[int, int] | None = None
         self._changes = 0  # bumped by mark()
@@ -206,7 +207,7 @@ class Store:
         if self._lock_identity is None:
             return True
         try:
-            info = (self.root / "lock").stat()
+            info = os.stat(self._lock_path)
         except OSError:
             return False
         return (info.st_dev, info.st_ino) == self._lock_identity
