@@ -76,7 +76,7 @@ FLUSH_DELAY = 0.25
 YIELD_EVERY = 0.02
 #: Seconds between looks at the lock file while nothing else looks (see _still_owner).
 OWNER_CHECK_EVERY = 2.0
-#: Actions and signals within this many seconds of a look at the lock file share it.
+#: Signals and starts within this many seconds of a look at the lock file share it.
 OWNER_RECHECK = 0.01
 #: Descriptors the controller may hold (a pidfd per simulator), if the hard limit allows.
 WANTED_DESCRIPTORS = 65536
@@ -258,7 +258,7 @@ class LocalBackend:
                 their folders (nothing asked for can start; tried again each call).
             PermanentBackendError: ``StateDirLost``: the state directory was taken away.
         """
-        self._require_usable(fresh=True)
+        self._require_usable()
         if self._read_only:
             self._store.reload_if_changed()
         else:
@@ -511,14 +511,15 @@ class LocalBackend:
         )
         return Transient(message, code="StateWriteFailed")
 
-    def _require_usable(self, *, fresh: bool = False) -> None:
+    def _require_usable(self) -> None:
         """Open, and still the owner of the state directory (checked on every call)."""
         self._require_open()
-        self._require_owner(fresh=fresh)
+        self._require_owner()
 
     def _still_owner(self, *, fresh: bool = False) -> bool:
-        """Whether the state directory is still ours (one ``stat`` of the lock file; a
-        burst of actions shares one look within :data:`OWNER_RECHECK`, unless ``fresh``).
+        """Whether the state directory is still ours (one ``stat`` of the lock file; the
+        signals and starts of a burst share one look within :data:`OWNER_RECHECK`, unless
+        ``fresh``: every observe and execute looks).
 
         The first time it is not, this backend stops acting for good and tells the
         daemon, whose next pass then reports ``StateDirLost``.
