@@ -22,8 +22,11 @@ The trust boundary. A spec's author must not own the controller's host, so:
   and closes, which the CLI reads (client-side) once. So values are on no command line, in
   no file and in no environment but the container's (the engine itself keeps them in the
   container's configuration while it exists, as ``docker inspect`` shows). The env-file
-  format cannot carry a line break in a value, a trailing carriage return or a line over
-  64 KiB, so such a value fails the start with a message naming the variable.
+  format cannot carry a line break in a value (a PEM key), a trailing carriage return or a
+  line over 64 KiB; such a value goes as ``-e NAME`` with the value in the CLI's
+  environment instead (:func:`container_variables`) — never on the command line, and only
+  under a name the CLI does not read itself; under such a name it fails the start with a
+  message naming the variable.
 - Containers are found and removed by the labels simfleet sets (:func:`labels`), never by a
   name, which a spec could otherwise choose. The owner label is a hash of the host and the
   state directory, so two controllers sharing an engine never touch each other's.
@@ -46,8 +49,9 @@ import shutil
 import socket
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Final
 
 from controller.backends.local._processes import ProcessRuntime
 from controller.backends.local._runtime import PASSED_FD, Ending, Handle, Launch, LaunchError
@@ -91,11 +95,13 @@ def labels(task_dir: Path) -> tuple[str, str, str]:
     )
 
 
-def docker_argv(launch: Launch) -> tuple[str, ...]:
+def docker_argv(launch: Launch, inherited: Sequence[str] = ()) -> tuple[str, ...]:
     """The ``docker run`` arguments that run ``launch`` as a container.
 
     The spec's options come first, simfleet's after them (the last of a repeated option
     wins), then ``--`` and the image: nothing the spec wrote is read as anything else.
+    ``inherited`` names the variables the container takes from the CLI's environment
+    (``-e NAME``, no value: see :func:`container_variables`).
 
     Raises:
         LaunchError: run options that cannot be split into words.
@@ -109,37 +115,61 @@ def docker_argv(launch: Launch) -> tuple[str, ...]:
     except ValueError as error:
         raise LaunchError(f"containerRunOptions: {error}") from error
     marks = [item for label in labels(launch.task_dir) for item in ("--label", label)]
+    passed = [item for name in inherited for item in ("-e", name)]
     return (
-        "run", *options, "--rm", "--init", *marks, "--env-file", ENV_FILE,
+        "run", *options, "--rm", "--init", *marks, "--env-file", ENV_FILE, *passed,
         "--", launch.image, *command,
     )  # fmt: skip
 
 
-def env_file(launch: Launch) -> bytes:
-    """The container's variables in the docker CLI's env-file format, ``NAME=value`` lines.
+#: Names a process on the host reads before it runs anything: the dynamic loader's and
+#: libc's (glibc's own unsecure list), the wrapper shell's, the Go runtime's and TLS's. A
+#: value under one of them could make the CLI load or trust a file the spec provides.
+_HOST_READS: Final = frozenset(
+    {
+        "GCONV_PATH", "GETCONF_DIR", "GLIBC_TUNABLES", "HOSTALIASES", "LOCALDOMAIN",
+        "LOCPATH", "NLSPATH", "RESOLV_HOST_CONF", "RES_OPTIONS", "TZDIR", "TZ",
+        "IFS", "ENV", "BASH_ENV", "CDPATH", "PS4", "SHELLOPTS", "BASHOPTS",
+        "SSL_CERT_FILE", "SSL_CERT_DIR",
+    }
+)  # fmt: skip
+_HOST_PREFIXES: Final = ("DOCKER_", "BUILDKIT_", "LD_", "MALLOC_", "GO", "BASH_FUNC_")
+
+
+def _read_by_the_host(name: str) -> bool:
+    """Whether the docker CLI (or the wrapper shell, or the loader) reads ``name``."""
+    return name in CLI_ENVIRONMENT or name in _HOST_READS or name.startswith(_HOST_PREFIXES)
+
+
+def container_variables(launch: Launch) -> tuple[bytes, dict[str, str]]:
+    """The container's variables: env-file lines, and those the env file cannot carry.
+
+    A value with a line break, a trailing carriage return or over 64 KiB cannot be an
+    env-file line; it reaches the container through the CLI's environment (``-e NAME``),
+    unless the CLI would read that name itself.
 
     Raises:
-        LaunchError: a value the format cannot carry (named, never shown).
+        LaunchError: a NUL character, or such a value under a name the CLI reads (named,
+            the value never shown).
     """
-    lines = []
+    lines: list[bytes] = []
+    inherited: dict[str, str] = {}
     for name in launch.container_env:
         value = launch.env[name]
         what = "secretEnv" if name in launch.secret_names else "env"
-        if "\n" in value or "\0" in value:
-            kind = "a line break" if "\n" in value else "a NUL character"
-            raise LaunchError(f"{what} {name}: the docker runtime cannot pass a value with {kind}")
-        if value.endswith("\r"):
-            raise LaunchError(
-                f"{what} {name}: the docker runtime cannot pass a value ending in a carriage return"
-            )
+        if "\0" in value:
+            raise LaunchError(f"{what} {name}: a value cannot hold a NUL character")
         line = f"{name}={value}".encode()
-        if len(line) > ENV_LINE_LIMIT:
+        if "\n" not in value and not value.endswith("\r") and len(line) <= ENV_LINE_LIMIT:
+            lines.append(line + b"\n")
+        elif _read_by_the_host(name):
             raise LaunchError(
-                f"{what} {name}: the docker runtime passes at most {ENV_LINE_LIMIT} bytes "
-                "per variable"
+                f"{what} {name}: a multi-line or very long value cannot be passed under a"
+                " name the docker CLI or its host process reads itself; rename the variable"
             )
-        lines.append(line + b"\n")
-    return b"".join(lines)
+        else:
+            inherited[name] = value
+    return b"".join(lines), inherited
 
 
 def filled_pipe(data: bytes) -> int:
@@ -207,17 +237,18 @@ class DockerRuntime(ProcessRuntime):
         problem = image_reference_problem(launch.image)
         if problem is not None:
             raise LaunchError(f"image: {problem}")
-        argv = docker_argv(launch)
+        lines, inherited = container_variables(launch)
+        argv = docker_argv(launch, tuple(inherited))
         mine, _, task = labels(launch.task_dir)
         start = ("/bin/sh", "-c", START, "simfleet-docker", docker, mine, task)
-        pipe = filled_pipe(env_file(launch))
+        pipe = filled_pipe(lines)
         try:
             return super().spawn(
                 Launch(
                     task_dir=launch.task_dir,
                     image=launch.image,
                     command=(*start, *argv),
-                    env=cli_environment(),
+                    env={**cli_environment(), **inherited},
                     cwd=launch.cwd,
                     pass_fd=pipe,
                     pool=launch.pool,

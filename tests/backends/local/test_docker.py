@@ -24,9 +24,9 @@ from controller.backends.local import DockerRuntime, LocalBackend
 from controller.backends.local._docker import (
     ENV_FILE,
     cli_environment,
+    container_variables,
     containers_of,
     docker_argv,
-    env_file,
     labels,
 )
 from controller.backends.local._runtime import Launch, LaunchError
@@ -210,17 +210,28 @@ class TestDockerRuntime:
         assert done.exit.exit_code == 0, done.exit.stderr_tail
         assert b"same" in await output(docker_backend, "c7")
 
-    async def test_a_value_the_env_file_cannot_carry_fails_the_start_by_name(
+    async def test_a_multi_line_value_reaches_the_container_whole(
         self, docker_backend: LocalBackend
     ) -> None:
-        template = container_template(("true",), env=(("PEM", "line one\nline two"),))
+        """A PEM key cannot be an env-file line; it goes through the CLI's environment."""
+        check = '[ "$PEM" = "$(printf \'line one\\nline two\')" ] && echo same'
+        template = container_template(("sh", "-c", check), env=(("PEM", "line one\nline two"),))
         await docker_backend.execute(AddTasks("sim", template, new_tasks("c8")))
         done = await ended(docker_backend, "c8")
         assert done.exit is not None
+        assert done.exit.exit_code == 0, done.exit.stderr_tail
+        assert b"same" in await output(docker_backend, "c8")
+
+    async def test_a_multi_line_value_under_a_name_the_host_reads_fails_by_name(
+        self, docker_backend: LocalBackend
+    ) -> None:
+        template = container_template(("true",), env=(("LD_PRELOAD", "/x.so\n/y.so"),))
+        await docker_backend.execute(AddTasks("sim", template, new_tasks("c9")))
+        done = await ended(docker_backend, "c9")
+        assert done.exit is not None
         assert done.exit.reason is ExitReason.FAILED
-        assert "env PEM" in done.exit.message
-        assert "line break" in done.exit.message
-        assert "line one" not in done.exit.message
+        assert "env LD_PRELOAD" in done.exit.message
+        assert "/x.so" not in done.exit.message
 
     async def test_the_container_exit_code_is_reported(self, docker_backend: LocalBackend) -> None:
         await docker_backend.execute(
@@ -297,7 +308,7 @@ class TestDockerArgv:
         assert "-e" not in argv
         assert not any("s3cr3t" in a for a in argv)
         assert argv[argv.index("--env-file") + 1] == ENV_FILE
-        assert env_file(launch) == b"SIMFLEET_SLOT=0\nTZ=UTC\nAPI_KEY=s3cr3t\n"
+        assert container_variables(launch) == (b"SIMFLEET_SLOT=0\nTZ=UTC\nAPI_KEY=s3cr3t\n", {})
 
     def test_options_come_first_then_simfleets_then_the_image_after_a_double_dash(
         self, tmp_path: Path
@@ -320,20 +331,35 @@ class TestDockerArgv:
         assert cli_environment(controller) == {"PATH": "/usr/bin", "DOCKER_HOST": "unix:///d.sock"}
 
     @pytest.mark.parametrize(
-        ("value", "problem"),
+        "value",
         [
-            pytest.param("a\nb", "a line break", id="newline"),
-            pytest.param("ab\r", "carriage return", id="trailing-cr"),
-            pytest.param("x" * 70_000, "at most", id="too-long"),
+            pytest.param("a\nb", id="newline"),
+            pytest.param("ab\r", id="trailing-cr"),
+            pytest.param("x" * 70_000, id="too-long"),
         ],
     )
-    def test_a_value_the_env_file_cannot_carry_is_refused_by_name(
-        self, tmp_path: Path, value: str, problem: str
+    def test_a_value_the_env_file_cannot_carry_goes_by_name_only(
+        self, tmp_path: Path, value: str
     ) -> None:
         launch = self.launch(tmp_path, env={"SIMFLEET_SLOT": "0", "TZ": "", "API_KEY": value})
-        with pytest.raises(LaunchError, match=f"secretEnv API_KEY: .*{problem}") as caught:
-            env_file(launch)
-        assert value not in str(caught.value)
+        lines, inherited = container_variables(launch)
+        assert inherited == {"API_KEY": value}
+        assert b"API_KEY" not in lines
+        argv = docker_argv(launch, tuple(inherited))
+        assert argv[argv.index("API_KEY") - 1] == "-e"
+        assert not any(value in a for a in argv)
+
+    @pytest.mark.parametrize("name", ["HOME", "DOCKER_CONFIG", "LD_PRELOAD", "BASH_ENV", "GODEBUG"])
+    def test_such_a_value_under_a_name_the_host_reads_is_refused(
+        self, tmp_path: Path, name: str
+    ) -> None:
+        launch = self.launch(
+            tmp_path, env={"SIMFLEET_SLOT": "0", "TZ": "", name: "a\nb"},
+            container_env=("SIMFLEET_SLOT", "TZ", name),
+        )  # fmt: skip
+        with pytest.raises(LaunchError, match=f"env {name}: .*rename the variable") as caught:
+            container_variables(launch)
+        assert "a\nb" not in str(caught.value)
 
     def test_labels_differ_between_state_directories(self, tmp_path: Path) -> None:
         a = labels(tmp_path / "a" / "local" / "jobs" / "sim" / "t1")
