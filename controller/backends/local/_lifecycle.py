@@ -66,17 +66,24 @@ class _Ended:
     task_dir: Path
     handle: Handle
     killed: bool
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] | None  # None: unknown, so the tail is withheld
+
+
+#: The tail of a simulator that has secrets whose values this controller cannot know (it
+#: ended while no controller ran, and the secret may have been rotated since): it may
+#: print them, so its tail is not kept. ``simfleet logs`` still reads its output.
+WITHHELD_TAIL = "(stderr tail withheld: this simulator's secret values are unknown after a restart)"
+
+
+def masked_tail(task_dir: Path, secrets: tuple[str, ...] | None) -> str:
+    """The stderr tail with ``secrets`` masked, or :data:`WITHHELD_TAIL` when unknown."""
+    return WITHHELD_TAIL if secrets is None else _output.tail(task_dir, STDERR_FILE, secrets)
 
 
 def _collect(runtime: Runtime, ended: list[_Ended]) -> list[tuple[Ending, str]]:
     """In a worker thread: each one's exit facts and redacted stderr tail."""
     return [
-        (
-            runtime.collect(e.task_dir, e.handle),
-            _output.tail(e.task_dir, STDERR_FILE, e.secrets),
-        )
-        for e in ended
+        (runtime.collect(e.task_dir, e.handle), masked_tail(e.task_dir, e.secrets)) for e in ended
     ]
 
 
@@ -144,6 +151,13 @@ class Lifecycle:
             os.environ[s.from_env] for s in task.template.secrets if s.from_env in os.environ
         ]
         return values
+
+    def tail_secrets(self, task: TaskRecord) -> tuple[str, ...] | None:
+        """The values to mask a task's tail against; None when its own are unknown (it has
+        secrets, but neither its start nor its live process told this controller)."""
+        if task.template.secrets and task.ref not in self._secrets:
+            return None
+        return tuple(self.secret_values(task))
 
     # ------------------------------------------------------------------- starting
 
@@ -346,7 +360,7 @@ class Lifecycle:
     def _on_gone(self, ref: TaskRef, task_dir: Path, handle: Handle, killed: bool) -> None:
         """The supervisor saw a simulator end: queue it for the collector."""
         task = self._store.tasks.get(ref)
-        secrets = tuple(self.secret_values(task)) if task is not None else ()
+        secrets = self.tail_secrets(task) if task is not None else ()
         self._ended.append(_Ended(ref, task_dir, handle, killed, secrets))
         if self._collector is None:
             self._collector = asyncio.get_running_loop().create_task(self._collect_ended())
@@ -391,8 +405,7 @@ class Lifecycle:
         masked."""
         stderr = tail
         if stderr is None:
-            task_dir = self._store.task_dir(task.ref)
-            stderr = _output.tail(task_dir, STDERR_FILE, self.secret_values(task))
+            stderr = masked_tail(self._store.task_dir(task.ref), self.tail_secrets(task))
         self._secrets.pop(task.ref, None)
         self._store.tasks[task.ref] = replace(
             task,

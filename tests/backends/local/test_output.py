@@ -228,6 +228,32 @@ class TestStoredTails:
         for line in PEM.split("\n"):
             assert line not in info.stderr_tail
 
+    async def test_a_tail_whose_secrets_are_unknown_after_a_restart_is_withheld(
+        self, state_dir: Path, open_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """It ended while no controller ran and its secret was rotated meanwhile: nothing
+        can mask the old value, so the tail is not kept at all (the soak found this)."""
+        first = await open_backend()
+        await pool_and_job(first)
+        prints = ("sh", "-c", 'sleep 1; printf "%s\\n" "$TLS_KEY" >&2; exit 3')
+        tmpl = template(prints, secrets=(secret("TLS_KEY", "SIMFLEET_TEST_PEM", PEM),))
+        await first.execute(AddTasks("sim", tmpl, new_tasks("a")))
+        await wait_for((state_dir / "local/jobs/sim/a/pid").exists)
+        await first.close(stop_simulators=False)
+        monkeypatch.setenv("SIMFLEET_TEST_PEM", "a rotated value")
+        exit_file = state_dir / "local/jobs/sim/a/exit"
+        await wait_for(exit_file.exists, timeout=20)  # ended with no controller running
+
+        second = await open_backend()
+        info = (await task(second, "a")).exit
+        assert info is not None
+        assert info.exit_code == 3
+        assert info.stderr_tail.startswith("(stderr tail withheld")
+        await second.observe()
+        stored = (state_dir / "local" / "state.json").read_text()
+        for line in PEM.split("\n"):
+            assert line not in stored
+
     async def test_a_simulator_killed_by_a_signal_still_gets_its_tail(
         self, backend: LocalBackend
     ) -> None:
