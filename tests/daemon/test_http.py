@@ -19,6 +19,7 @@ import structlog
 
 from controller.daemon import Controller, DaemonConfig, utc_now
 from controller.testing import FakeBackend
+from tests.daemon.clients import closed_by_server, half_headers
 from tests.daemon.conftest import POOL, running, simulation, timed_get, until
 
 
@@ -39,27 +40,6 @@ def daemon(specs: Path, **limits: float) -> Controller:
 
         config = dataclasses.replace(config, http=HttpLimits(**limits))
     return Controller(config, FakeBackend(clock=utc_now))
-
-
-def half_headers(port: int, count: int) -> list[socket.socket]:
-    """``count`` clients that send half a request header and then nothing."""
-    clients = []
-    for _ in range(count):
-        client = socket.create_connection(("127.0.0.1", port), timeout=5)
-        client.sendall(b"GET /status HTTP/1.1\r\nHost: simfleet\r\nX-Slow: ")
-        clients.append(client)
-    return clients
-
-
-def closed_by_server(client: socket.socket, deadline: float) -> bool:
-    """Whether the server closed ``client`` (EOF or reset) before ``deadline``."""
-    client.settimeout(max(0.01, deadline - time.monotonic()))
-    try:
-        return client.recv(1024) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
 
 
 @pytest.fixture

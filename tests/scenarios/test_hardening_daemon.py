@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.daemon.clients import closed_by_server, half_headers
 from tests.scenarios.conftest import Fleet, wait_until
 
 pytestmark = pytest.mark.slow
@@ -99,25 +100,6 @@ def test_sighup_is_a_clean_logged_stop(local_fleet: Fleet) -> None:
     assert fleet.simulators() == set()  # nothing left unsupervised
 
 
-def half_headers(port: int, count: int) -> list[socket.socket]:
-    clients = []
-    for _ in range(count):
-        client = socket.create_connection(("127.0.0.1", port), timeout=5)
-        client.sendall(b"GET /status HTTP/1.1\r\nHost: simfleet\r\nX-Slow: ")
-        clients.append(client)
-    return clients
-
-
-def dropped(client: socket.socket, deadline: float) -> bool:
-    client.settimeout(max(0.01, deadline - time.monotonic()))
-    try:
-        return client.recv(1024) == b""
-    except ConnectionResetError:
-        return True
-    except TimeoutError:
-        return False
-
-
 def test_slow_clients_are_dropped_and_healthz_answers_meanwhile(local_fleet: Fleet) -> None:
     fleet = local_fleet
     fleet.write("pool.yaml", fleet.pool())
@@ -132,7 +114,7 @@ def test_slow_clients_are_dropped_and_healthz_answers_meanwhile(local_fleet: Fle
                 assert response.status == 200
             assert time.monotonic() - began < 2.0
         deadline = started + 10.0 + 5.0  # the default request timeout, and some slack
-        held = [c for c in clients if not dropped(c, deadline)]
+        held = [c for c in clients if not closed_by_server(c, deadline)]
         assert not held, f"{len(held)} of 100 slow clients still held after 15s"
     finally:
         for client in clients:
