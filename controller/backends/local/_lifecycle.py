@@ -153,9 +153,10 @@ class Lifecycle:
         return values
 
     def tail_secrets(self, task: TaskRecord) -> tuple[str, ...] | None:
-        """The values to mask a task's tail against; None when its own are unknown (it has
-        secrets, but neither its start nor its live process told this controller)."""
-        if task.template.secrets and task.ref not in self._secrets:
+        """The values to mask a task's tail against; None when its own are unknown: it has
+        secrets, but neither its start nor its live process told this controller, or even
+        its template is unknown (adopted from the process table without a record)."""
+        if not task.template.known or (task.template.secrets and task.ref not in self._secrets):
             return None
         return tuple(self.secret_values(task))
 

@@ -85,6 +85,11 @@ class TemplateRecord:
         record was unreadable): nothing to start it again from, Batch's task limit."""
         return cls("", None, (), (), BATCH_TASK_LIMIT.total_seconds())
 
+    @property
+    def known(self) -> bool:
+        """Whether this is a real template, not :meth:`unknown`'s stand-in."""
+        return self != TemplateRecord.unknown()
+
 
 @dataclass(frozen=True)
 class TaskRecord:

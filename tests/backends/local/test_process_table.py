@@ -41,6 +41,7 @@ from .conftest import (
     kill_strays,
     new_tasks,
     pool_and_job,
+    secret,
     task,
     template,
     wait_for,
@@ -339,3 +340,38 @@ async def test_a_relative_state_dir_is_resolved_once_when_the_backend_is_made(
     finally:
         await backend.close(stop_simulators=True)
         kill_strays(in_tmp / "state")
+
+
+TASK = "sim-s0-r0123456789-a0"
+
+
+async def test_an_adopted_simulator_without_a_record_keeps_no_tail(
+    state_dir: Path, open_backend: BackendFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its template (and so which variables are secret) is unknown: its stderr may hold a
+    secret nothing can mask, so the tail is withheld (the soak found it in state.json)."""
+    value = "soak-like-secret-value-123"
+    monkeypatch.setenv("SIMFLEET_TEST_TOKEN", value)
+    first = await open_backend()
+    await pool_and_job(first)
+    prints = ("sh", "-c", 'echo "token $TOKEN" >&2; trap "exit 3" TERM; sleep 300 & wait')
+    tmpl = template(
+        prints, secrets=(secret("TOKEN", "SIMFLEET_TEST_TOKEN", "soak-like-secret-value-123"),)
+    )
+    await first.execute(AddTasks("sim", tmpl, new_tasks(TASK)))
+    await wait_for((state_dir / "local/jobs/sim/sim-s0-r0123456789-a0/pid").exists)
+    await first.close(stop_simulators=False)
+    (state_dir / "local" / "state.json").unlink()  # as if killed before the state was written
+
+    second = await open_backend()
+    await second.execute(StopTask("sim", TASK, 0, StopReason.SCALE_DOWN))
+
+    async def ended() -> bool:
+        return (await task(second, TASK)).state is SimulatorState.EXITED
+
+    await wait_for(ended)
+    info = (await task(second, TASK)).exit
+    assert info is not None
+    assert info.stderr_tail.startswith("(stderr tail withheld")
+    await second.observe()
+    assert value not in (state_dir / "local" / "state.json").read_text()
