@@ -109,14 +109,22 @@ def step(
         if s.old is not None and not s.old.stopping
     )
     # A pair counts until its old simulator has really exited: retiring it and pairing
-    # the next slot in the same pass would briefly run desired + maxSurge + 1.
+    # the next slot in the same pass would briefly run desired + maxSurge + 1. So does
+    # every other simulator beyond one per slot, such as a duplicate still being stopped
+    # (an edit in mid-rollout leaves a slot with two old templates): 8 desired, surge 2,
+    # rollouts A → B → C, slots 0 and 1 hold A and a stopping B: no C may surge yet.
     retired = {s.index for s in retiring}
-    pairs = sum(1 for s in olds if s.new is not None)
+    surplus = sum(max(0, len(s.live) + len(s.duplicates) - 1) for s in active)
     pair_slots = []
     for slot in olds:
-        if pairs >= limits.surge:
+        if surplus >= limits.surge:
             break
-        if slot.new is None and slot.index not in retired and slot.index not in finished:
+        if (
+            slot.new is None
+            and not slot.duplicates
+            and slot.index not in retired
+            and slot.index not in finished
+        ):
             pair_slots.append(slot.index)
-            pairs += 1
+            surplus += 1
     return RollingStep(retire, tuple(pair_slots))

@@ -374,7 +374,32 @@ ROWS = [
                 *fleet(CART, 3)[1:],
             )
         ),
-        [("add", "cartpole", (0,)), ("stop", "cartpole", 0, "duplicate")],
+        # the duplicate goes first; pairing now would run three in slot 0, over maxSurge
+        [("stop", "cartpole", 0, "duplicate")],
+    ),
+    row(
+        "a duplicate still being stopped holds the surge; once it is gone the slot pairs",
+        desired(CART_V2),
+        observed(
+            job(
+                task(CART, 0, revision_=OLD, age=600),
+                task(CART, 0, revision_="abcdefabcd", state="running", age=5, stopping=True),
+                *fleet(CART, 3)[1:],
+            )
+        ),
+        [],
+    ),
+    row(
+        "the duplicate has exited: the slot pairs with the current template",
+        desired(CART_V2),
+        observed(
+            job(
+                task(CART, 0, revision_=OLD, age=600),
+                task(CART, 0, revision_="abcdefabcd", state="exited", age=5, stopped=True),
+                *fleet(CART, 3)[1:],
+            )
+        ),
+        [("add", "cartpole", (0,))],
     ),
     row(
         "history: exited simulators beyond 3 per slot are forgotten",
