@@ -17,7 +17,6 @@ from controller.backends._protocol import (
     OutputChunk,
     OutputStream,
     byte_range,
-    last_lines,
 )
 from controller.backends._redaction import (
     MASK,
@@ -42,7 +41,6 @@ __all__ = [
     "TransientBackendError",
     "UnreachableBackendError",
     "byte_range",
-    "last_lines",
     "redact",
     "redacted_tail",
     "too_short",

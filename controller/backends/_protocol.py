@@ -48,12 +48,6 @@ TAIL_LINES = 10
 TAIL_BYTES = 2048
 
 
-def last_lines(data: bytes, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of some output, decoded, without the final newline."""
-    text = data.decode("utf-8", errors="replace").rstrip("\n")
-    return "\n".join(text.split("\n")[-lines:]) if text else ""
-
-
 @runtime_checkable
 class Backend(Protocol):
     """Where simulators run: this machine (``local``) or Azure Batch (``azure``)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from controller.backends import TAIL_BYTES, TAIL_LINES, OutputChunk, redact
+from controller.backends import TAIL_BYTES, TAIL_LINES, OutputChunk, redacted_tail
 
 #: How much of the end of stderr is read to cut a tail from.
 TAIL_WINDOW = 8 * TAIL_BYTES
@@ -101,10 +101,8 @@ def tail(
         The text without its final newline, undecodable bytes replaced.
     """
     chunk = read_stream(task_dir, name, -TAIL_WINDOW)
-    text = chunk.data.decode("utf-8", errors="replace").rstrip("\n")
-    if chunk.offset > 0:  # the window starts inside a line: never keep a piece of one
-        text = text.partition("\n")[2]
-    kept = "\n".join(redact(text, secrets).split("\n")[-lines:]) if text else ""
+    # the window may start inside a line: never keep a piece of one
+    kept = redacted_tail(chunk.data, secrets, cut=chunk.offset > 0, lines=lines)
     data = kept.encode()
     if len(data) > max_bytes:
         kept = data[-max_bytes:].decode("utf-8", errors="ignore")
