@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import os
 import signal
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,3 +214,33 @@ async def backend(open_backend: BackendFactory) -> LocalBackend:
     backend = await open_backend()
     await pool_and_job(backend)
     return backend
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def killed_controller_pids(script: str, *args: str) -> dict[str, int]:
+    """Run a controller ``script`` in a process of its own until it prints the pids of its
+    simulators as one JSON line, then ``kill -9`` it (as an operator's kill would)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, *args, cwd=REPO, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    finally:
+        process.kill()
+        await process.wait()
+    pids: dict[str, int] = json.loads(line)
+    return pids
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path) -> Iterator[Path]:
+    """Run the test with ``tmp_path`` as the current directory."""
+    before = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(before)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -22,14 +20,13 @@ from .conftest import (
     alive,
     comm,
     group_members,
+    killed_controller_pids,
     pool_and_job,
     task,
     wait_for,
     wrappers_of,
 )
 from .test_tasks import IGNORES_SIGTERM, exited, printed, running
-
-REPO = Path(__file__).resolve().parents[3]
 
 #: A controller in its own process: opens the backend, adds tasks, reports the running
 #: tasks' pids on stdout, then waits to be killed.
@@ -82,23 +79,7 @@ async def killed_controller(
         "running": len(tasks) if running is None else running,
         "workdir": None if workdir is None else str(workdir),
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CONTROLLER,
-        str(state_dir),
-        json.dumps(config),
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-    finally:
-        process.kill()
-        await process.wait()
-    pids: dict[str, int] = json.loads(line)
-    return pids
+    return await killed_controller_pids(CONTROLLER, str(state_dir), json.dumps(config))
 
 
 class TestAdoptionAfterKill9:

@@ -9,12 +9,9 @@ whose state directory was removed went on acting beside a second one.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from .conftest import (
     BackendFactory,
     alive,
     kill_strays,
+    killed_controller_pids,
     new_tasks,
     pool_and_job,
     secret,
@@ -48,7 +46,6 @@ from .conftest import (
     wrappers_of,
 )
 
-REPO = Path(__file__).resolve().parents[3]
 SIMULATORS = 5
 
 #: A controller in its own process: one pass for DESIRED, then it reports the running
@@ -97,23 +94,7 @@ def desired(simulators: int = SIMULATORS) -> Desired:
 
 async def killed_controller(state_dir: Path, *, never_write: bool = False) -> dict[str, int]:
     """Run :data:`CONTROLLER`, then ``kill -9`` it; the task ids' simulator pids."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        CONTROLLER,
-        str(state_dir),
-        "1" if never_write else "0",
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-    finally:
-        process.kill()
-        await process.wait()
-    pids: dict[str, int] = json.loads(line)
-    return pids
+    return await killed_controller_pids(CONTROLLER, str(state_dir), "1" if never_write else "0")
 
 
 async def one_pass(backend: LocalBackend) -> None:
@@ -220,20 +201,26 @@ class TestAdoptionFromTheProcessTable:
         assert (await second.observe()).jobs == {}
 
 
+async def one_running_one_waiting(backend: LocalBackend) -> int:
+    """One slot: simulator "a" runs (its pid is returned), "b" waits for the slot."""
+    await pool_and_job(backend, slots=1)
+    await backend.execute(AddTasks("sim", template("sleep 300"), new_tasks("a", "b")))
+
+    async def a_runs() -> bool:
+        return (await task(backend, "a")).pid is not None
+
+    await wait_for(a_runs)
+    pid = (await task(backend, "a")).pid
+    assert pid is not None
+    return pid
+
+
 class TestLostStateDirectory:
     async def test_a_removed_state_dir_stops_the_controller_acting(
         self, state_dir: Path, open_backend: BackendFactory
     ) -> None:
         backend = await open_backend()
-        await pool_and_job(backend, slots=1)
-        await backend.execute(AddTasks("sim", template("sleep 300"), new_tasks("a", "b")))
-
-        async def a_runs() -> bool:
-            return (await task(backend, "a")).pid is not None
-
-        await wait_for(a_runs)
-        pid = (await task(backend, "a")).pid
-        assert pid is not None
+        pid = await one_running_one_waiting(backend)
         with capture_logs() as logs:
             shutil.rmtree(state_dir)
             with pytest.raises(PermanentBackendError) as error:
@@ -258,15 +245,7 @@ class TestLostStateDirectory:
         self, state_dir: Path, open_backend: BackendFactory
     ) -> None:
         backend = await open_backend()
-        await pool_and_job(backend, slots=1)
-        await backend.execute(AddTasks("sim", template("sleep 300"), new_tasks("a", "b")))
-
-        async def a_runs() -> bool:
-            return (await task(backend, "a")).pid is not None
-
-        await wait_for(a_runs)
-        pid = (await task(backend, "a")).pid
-        assert pid is not None
+        pid = await one_running_one_waiting(backend)
         woken = asyncio.Event()
         backend.on_change(woken.set)
         await asyncio.sleep(0.5)  # what the start changed is written
@@ -305,16 +284,6 @@ class TestLostStateDirectory:
         assert pid is not None
         assert alive(pid)
         assert (await task(second, "sim-s0-rab-a0")).state is SimulatorState.RUNNING
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(before)
 
 
 async def test_a_relative_state_dir_is_resolved_once_when_the_backend_is_made(

@@ -7,26 +7,12 @@ lost under ``make run``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from controller.backends.local import LocalBackend
 from controller.planner import AddTasks, ExitReason, SimulatorState
 
 from .conftest import kill_strays, new_tasks, pool_and_job, task, template, wait_for
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    before = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(before)
 
 
 async def test_pid_and_exit_code_survive_a_relative_state_dir(in_tmp: Path) -> None:
