@@ -106,8 +106,13 @@ class TestEventLoop:
         assert ticks - before > 5  # the loop ran other work while they were started
 
     async def test_stopping_is_immediate_for_the_caller(self, backend: LocalBackend) -> None:
+        # The simulators ignore SIGTERM, so each stays "stopping" for the whole grace
+        # period: a stop that returned only once its simulator had exited would find
+        # them exited here. (With a plain ``sleep`` they could exit before the observe,
+        # and CI once saw exactly that.)
+        ignores_term = ("sh", "-c", 'trap "" TERM; sleep 300 & wait')
         tasks = tuple(NewTask(f"sim-s{i}-rab-a0", i, "ab", 0) for i in range(4))
-        await backend.execute(AddTasks("sim", template(("sleep", "300")), tasks))
+        await backend.execute(AddTasks("sim", template(ignores_term), tasks))
         await wait_for(lambda: all_in(backend, SimulatorState.RUNNING, 4))
         for new in tasks:
             await backend.execute(StopTask("sim", new.id, new.slot, StopReason.SCALE_DOWN))
