@@ -12,7 +12,7 @@ they decide what a container may do to its host.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from controller.planner._ids import revision
@@ -68,9 +68,12 @@ def _simulation_changes(
     observed: Observed,
     actions: Sequence[Action],
     failures: Mapping[tuple[str, str], str],
+    in_scope: Callable[[str], bool],
 ) -> list[Change]:
     changes = []
     for name, sim in sorted(desired.simulations.items()):
+        if not in_scope(name):
+            continue
         failure = failures.get(("simulation", name))
         if failure is not None:
             changes.append(Change("simulation", name, "cannot plan", failure, applies=False))
@@ -182,6 +185,7 @@ def summarize(
     failures: Mapping[tuple[str, str], str] | None = None,
     waiting: Mapping[tuple[str, str], datetime] | None = None,
     now: datetime | None = None,
+    in_scope: Callable[[str], bool] = lambda _: True,
 ) -> tuple[Change, ...]:
     """Every change a plan makes or reports, pools first.
 
@@ -190,9 +194,10 @@ def summarize(
         failures: objects whose planning raised, with the reason.
         waiting: objects waiting out the prune delay, with when it ends (needs ``now``).
         now: the planner's "now".
+        in_scope: which simulations to describe (a scoped plan's).
     """
     changes = _pool_changes(desired, observed, actions) + _simulation_changes(
-        desired, observed, actions, failures or {}
+        desired, observed, actions, failures or {}, in_scope
     )
     if waiting and now is not None:
         changes += _waiting_prunes(waiting, now)

@@ -8,7 +8,7 @@ fleet smaller than asked in between. Pure: same inputs, same plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -82,6 +82,9 @@ def plan(
     config: PlannerConfig | None = None,
     progress: Mapping[str, Progress] | None = None,
     absent: Mapping[tuple[str, str], datetime] | None = None,
+    *,
+    scope: frozenset[str] | None = None,
+    explain: bool = True,
 ) -> Plan:
     """Compare desired with observed state and return the actions of one pass.
 
@@ -95,6 +98,16 @@ def plan(
         config: tuning; defaults are fine for most uses.
         progress: ``Plan.progress`` of the previous pass (progress deadlines span passes).
         absent: ``Plan.absent`` of the previous pass (the prune delay spans passes).
+        scope: plan only these simulations (names as Batch compares them, without regard
+            to case), None for all. Pools are still planned from the whole ``desired``
+            and ``observed`` (a pool's size depends on every simulation on it), but no
+            action touches a simulation outside the scope, nothing outside it is pruned
+            (so no pool is), status rows are only those of the scope and the pools, and
+            ``progress`` / ``absent`` entries outside the scope are carried over as given.
+            ``requeue_after`` then covers only what was planned. An edit to one
+            simulation so costs one simulation's planning, not the fleet's.
+        explain: compute ``Plan.changes`` (``simfleet plan``); the daemon, which prints
+            none, passes False and so pays nothing for the words.
 
     Returns:
         The actions (creations and resizes first, stops and deletions last), the status
@@ -103,6 +116,7 @@ def plan(
     """
     config = config or PlannerConfig()
     desired = _naming.align(desired, observed)
+    in_scope = _scope_test(scope)
     actions: list[Action] = []
     pool_plans = _pools.plan_pools(desired, observed)
     for name in sorted(pool_plans):
@@ -112,7 +126,7 @@ def plan(
     requeue: list[datetime] = []
     tracked: dict[str, Progress] = {}
     failures: dict[tuple[str, str], str] = {}
-    for name in sorted(desired.simulations):
+    for name in sorted(filter(in_scope, desired.simulations)):
         sim = desired.simulations[name]
         job = observed.jobs.get(name)
         try:
@@ -136,7 +150,9 @@ def plan(
         if sim_plan.requeue_after is not None:
             requeue.append(sim_plan.requeue_after)
 
-    pruned = _pruning.prune(desired, observed, now, config.prune_delay, absent)
+    pruned = _pruning.prune(
+        desired, observed, now, config.prune_delay, absent, None if scope is None else in_scope
+    )
     actions += pruned.actions
     if pruned.requeue_after is not None:
         requeue.append(pruned.requeue_after)
@@ -152,13 +168,44 @@ def plan(
         for key, since in pruned.absent.items()
         if since + config.prune_delay > now
     }
-    changes = _changes.summarize(desired, observed, ordered, failures, waiting, now)
+    changes = (
+        _changes.summarize(desired, observed, ordered, failures, waiting, now, in_scope)
+        if explain
+        else ()
+    )
+    if scope is not None:  # what this pass did not look at goes on as it was
+        tracked = {
+            **{n: p for n, p in (progress or {}).items() if not in_scope(n)},
+            **tracked,
+        }
+        clocks = {k: t for k, t in (absent or {}).items() if not _key_in_scope(k, in_scope)}
+        pruned_absent = {**clocks, **pruned.absent}
+    else:
+        pruned_absent = dict(pruned.absent)
     return Plan(
         tuple(ordered),
         status,
         min(requeue, default=None),
         tracked,
         changes,
-        pruned.absent,
+        pruned_absent,
         failures,
     )
+
+
+def _everything(_: str) -> bool:
+    return True
+
+
+def _scope_test(scope: frozenset[str] | None) -> Callable[[str], bool]:
+    """Whether a simulation (or job) name is in ``scope``; ids compare without case."""
+    if scope is None:
+        return _everything
+    folded = frozenset(name.lower() for name in scope)
+    return lambda name: name.lower() in folded
+
+
+def _key_in_scope(key: tuple[str, str], in_scope: Callable[[str], bool]) -> bool:
+    """Whether an absence clock belongs to the scope: a pool's never does."""
+    kind, name = key
+    return kind == "simulation" and in_scope(name)

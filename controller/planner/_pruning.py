@@ -17,7 +17,7 @@ Objects kept by a guard still show in status, with the reason, so nothing is sil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -100,6 +100,7 @@ def prune(
     now: datetime,
     delay: timedelta = timedelta(0),
     absent: Mapping[tuple[str, str], datetime] | None = None,
+    scope: Callable[[str], bool] | None = None,
 ) -> PrunePlan:
     """Delete owned jobs and pools that no spec defines, within the guards above.
 
@@ -108,13 +109,14 @@ def prune(
         now: the planner's "now".
         delay: how long a definition must stay absent before its object is deleted.
         absent: ``PrunePlan.absent`` of the previous pass ({} on the first).
+        scope: prune only the jobs whose names it accepts, and no pool; None for all.
     """
     clock = _Clock(now, delay, absent or {})
     actions: list[Action] = []
     simulations = []
     for name in sorted(observed.jobs):
         job = observed.jobs[name]
-        if not job.owned or name in desired.simulations:
+        if not job.owned or name in desired.simulations or (scope and not scope(name)):
             continue
         deleting = job.state is JobState.DELETING
         due = clock.due(("simulation", name), desired.prune_allowed and not deleting)
@@ -140,7 +142,7 @@ def prune(
         | {job.pool for name, job in observed.jobs.items() if name in desired.simulations}
     )
     pools = []
-    for name in sorted(observed.pools):
+    for name in sorted(observed.pools) if scope is None else ():
         pool = observed.pools[name]
         if not pool.owned or name in desired.pools:
             continue
