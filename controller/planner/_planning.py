@@ -1,9 +1,10 @@
 """``plan``: the one entry point of the planner, and the order of its phases.
 
 The order is written down once, here: pools first (a job's simulators need somewhere to
-run), then each simulation (create its job, scale, roll out, restart, clean up), then
-prune. Deletions come last so that a pass which both adds and removes never leaves the
-fleet smaller than asked in between. Pure: same inputs, same plan.
+run), then each simulation (the dispatcher in :mod:`._simulations`: hold, scale, roll
+out, fill, trim history), then prune. Stops and deletions come last so that a pass which
+both adds and removes never leaves the fleet smaller than asked in between. Pure: same
+inputs, same plan.
 """
 
 from __future__ import annotations
@@ -13,23 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.planner import _changes, _naming, _pools, _pruning
-from controller.planner._simulations import SimulationPlan, plan_simulation, template_of
-from controller.planner._types import (
-    Action,
-    DeleteJob,
-    DeletePool,
-    DeleteTask,
-    Desired,
-    DesiredSimulation,
-    Observed,
-    ObservedJob,
-    Plan,
-    Progress,
-    SimulationStatus,
-    SimulatorState,
-    Status,
-    StopTask,
-)
+from controller.planner._actions import REMOVALS, Action, DeleteJob, ObjectKind
+from controller.planner._desired import Desired, DesiredSimulation
+from controller.planner._observed import Observed, ObservedJob, PoolConfig, SimulatorState
+from controller.planner._reports import Change, Plan, Progress, SimulationStatus, Status
+from controller.planner._simulations import SimulationPlan, Tuning, plan_simulation
+from controller.planner._view import template_of, view_of
 
 __all__ = ["PlannerConfig", "plan", "template_of"]
 
@@ -48,9 +38,6 @@ class PlannerConfig:
     history: int = 3
     settle: timedelta = timedelta(0)
     prune_delay: timedelta = timedelta(0)
-
-
-_LAST = (StopTask, DeleteTask, DeleteJob, DeletePool)
 
 
 def _failed_simulation(
@@ -73,6 +60,31 @@ def _failed_simulation(
 
 def _failure_words(error: Exception) -> str:
     return f"cannot plan this simulation, left as it is: {type(error).__name__}: {error}"
+
+
+def _plan_one(
+    sim: DesiredSimulation,
+    desired: Desired,
+    observed: Observed,
+    tuning: Tuning,
+    progress: Progress | None,
+) -> tuple[SimulationPlan, str | None]:
+    """One simulation's plan, or its failure isolated: one must not stop the fleet."""
+    job = observed.jobs.get(sim.name)
+    try:
+        view = view_of(sim, job, tuning.now)
+        return plan_simulation(
+            view,
+            tuning,
+            pool_defined=sim.spec.pool in desired.pools,
+            note=desired.notes.get(sim.name, ""),
+            progress=progress,
+        ), None
+    except Exception as error:  # isolate: one simulation must not stop the fleet
+        words = _failure_words(error)
+        changes = (_changes.cannot_plan(sim.name, words),) if tuning.explain else ()
+        failed = SimulationPlan((), _failed_simulation(sim, job, error), None, changes=changes)
+        return failed, words
 
 
 def plan(
@@ -117,6 +129,7 @@ def plan(
     config = config or PlannerConfig()
     desired = _naming.align(desired, observed)
     in_scope = _scope_test(scope)
+    tuning = Tuning(now, config.history, config.settle, explain)
     actions: list[Action] = []
     pool_plans = _pools.plan_pools(desired, observed)
     for name in sorted(pool_plans):
@@ -126,27 +139,18 @@ def plan(
     requeue: list[datetime] = []
     tracked: dict[str, Progress] = {}
     failures: dict[tuple[str, str], str] = {}
+    sim_changes: list[Change] = []
     for name in sorted(filter(in_scope, desired.simulations)):
-        sim = desired.simulations[name]
-        job = observed.jobs.get(name)
-        try:
-            sim_plan = plan_simulation(
-                sim,
-                job,
-                pool_defined=sim.spec.pool in desired.pools,
-                now=now,
-                history=config.history,
-                settle=config.settle,
-                note=desired.notes.get(name, ""),
-                progress=(progress or {}).get(name),
-            )
-        except Exception as error:  # isolate: one simulation must not stop the fleet
-            failures[("simulation", name)] = _failure_words(error)
-            sim_plan = SimulationPlan((), _failed_simulation(sim, job, error), None)
+        sim_plan, failure = _plan_one(
+            desired.simulations[name], desired, observed, tuning, (progress or {}).get(name)
+        )
+        if failure is not None:
+            failures[("simulation", name)] = failure
         if sim_plan.progress is not None:
             tracked[name] = sim_plan.progress
         actions += sim_plan.actions
         simulations.append(sim_plan.status)
+        sim_changes += sim_plan.changes
         if sim_plan.requeue_after is not None:
             requeue.append(sim_plan.requeue_after)
 
@@ -156,20 +160,15 @@ def plan(
     actions += pruned.actions
     if pruned.requeue_after is not None:
         requeue.append(pruned.requeue_after)
-    ordered = [a for a in actions if not isinstance(a, _LAST)] + [
-        a for a in actions if isinstance(a, _LAST)
+    ordered = [a for a in actions if not isinstance(a, REMOVALS)] + [
+        a for a in actions if isinstance(a, REMOVALS)
     ]
     status = Status(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    waiting = {
-        key: since + config.prune_delay
-        for key, since in pruned.absent.items()
-        if since + config.prune_delay > now
-    }
     changes = (
-        _changes.summarize(desired, observed, ordered, failures, waiting, now, in_scope)
+        _explain(desired, observed, ordered, sim_changes, pruned, config.prune_delay, now)
         if explain
         else ()
     )
@@ -191,6 +190,32 @@ def plan(
         pruned_absent,
         failures,
     )
+
+
+def _explain(
+    desired: Desired,
+    observed: Observed,
+    ordered: list[Action],
+    sim_changes: list[Change],
+    pruned: _pruning.PrunePlan,
+    delay: timedelta,
+    now: datetime,
+) -> tuple[Change, ...]:
+    """Every change, pools first: the phases' own words, in the order of the plan."""
+    pools = _changes.pool_actions(a for a in ordered if a.subject[0] is ObjectKind.POOL)
+    for name, spec in sorted(desired.pools.items()):
+        pool = observed.pools.get(name)
+        if pool is not None and pool.owned:
+            reasons = _pools.replacement_reasons(PoolConfig.of(spec), pool.config)
+            if reasons:
+                pools.append(_changes.pool_replacement(name, reasons))
+    deleted = [
+        _changes.pruned_job(a.name, observed.jobs.get(a.name))
+        for a in pruned.actions
+        if isinstance(a, DeleteJob)
+    ]
+    waiting = {key: since + delay for key, since in pruned.absent.items() if since + delay > now}
+    return tuple(pools + sim_changes + deleted + _changes.waiting_prunes(waiting, now))
 
 
 def _everything(_: str) -> bool:

@@ -18,17 +18,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from controller.planner._types import (
-    Action,
-    CreatePool,
-    Desired,
-    Observed,
-    ObservedPool,
-    PoolConfig,
-    PoolState,
-    PoolStatus,
-    ResizePool,
-)
+from controller.planner._actions import Action, CreatePool, ResizePool
+from controller.planner._desired import Desired
+from controller.planner._observed import Observed, ObservedPool, PoolConfig, PoolState
+from controller.planner._reports import PoolPhase, PoolStatus
 from controller.spec import Auto, PoolSpec
 
 
@@ -97,7 +90,7 @@ def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
         spot=pool.current_spot,
         target_dedicated=pool.target_dedicated,
         target_spot=pool.target_spot,
-        state=str(pool.state),
+        state=PoolPhase(pool.state),
         message=message,
     )
 
@@ -119,7 +112,7 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
                 sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
             ),
         )
-        status = PoolStatus(name, 0, 0, dedicated, spot, "creating", "")
+        status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
         return PoolPlan((create,), status)
     if not pool.owned:
         message = f"a pool named {name} exists and was not created by simfleet; leaving it alone"

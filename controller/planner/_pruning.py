@@ -22,18 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from controller.planner import _pools
-from controller.planner._types import (
-    Action,
-    DeleteJob,
-    DeletePool,
-    Desired,
-    JobState,
-    Observed,
-    PoolState,
-    PoolStatus,
-    SimulationStatus,
-    SimulatorState,
-)
+from controller.planner._actions import Action, DeleteJob, DeletePool
+from controller.planner._desired import Desired
+from controller.planner._observed import JobState, Observed, PoolState, SimulatorState
+from controller.planner._reports import PoolStatus, SimulationStatus
 
 
 @dataclass(frozen=True)
