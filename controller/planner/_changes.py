@@ -77,7 +77,11 @@ def reshaped(view: SimulationView) -> list[Change]:
     """Scale and rollout of an existing simulation, described whole."""
     changes = []
     count = view.desired
-    fleet = sum(1 for slot in view.slots.values() if _in_fleet(slot.live, slot.latest))
+    fleet = (
+        count  # every slot below the count holds a current simulator, and none above
+        if not view.vacant and not view.beyond
+        else sum(1 for slot in view.slots.values() if _in_fleet(slot.live, slot.latest))
+    )
     if fleet != count:
         changes.append(Change(_SIM, view.name, Verb.SCALE, f"{fleet} → {count} simulators"))
     if view.olds or any(

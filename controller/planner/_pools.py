@@ -15,12 +15,19 @@ max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.planner._actions import Action, CreatePool, ResizePool
 from controller.planner._desired import Desired
-from controller.planner._observed import Observed, ObservedPool, PoolConfig, PoolState
+from controller.planner._observed import (
+    Observed,
+    ObservedPool,
+    ObservedTask,
+    PoolConfig,
+    PoolState,
+    SimulatorState,
+)
 from controller.planner._reports import PoolPhase, PoolStatus
 from controller.spec import Auto, PoolSpec
 
@@ -42,10 +49,16 @@ def demand(pool: str, desired: Desired, observed: Observed) -> int:
     for name in sorted(names):
         sim = desired.simulations.get(name)
         job = observed.jobs.get(name)
-        live = sum(1 for task in job.tasks if task.live) if job is not None else 0
+        live = _live_count(job.tasks) if job is not None else 0
         wanted = sim.spec.simulators if sim is not None and not sim.spec.suspend else 0
         total += max(wanted, live)
     return total
+
+
+def _live_count(tasks: Sequence[ObservedTask]) -> int:
+    """How many tasks hold a slot (``ObservedTask.live``, spelled out: 100,000 calls)."""
+    exited = SimulatorState.EXITED
+    return sum(1 for task in tasks if task.state is not exited)
 
 
 def targets(spec: PoolSpec, slots_needed: int, slots_per_node: int) -> tuple[int, int]:

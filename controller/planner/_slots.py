@@ -100,20 +100,20 @@ def group(
     the newest — an edit during a rollout leaves a slot with two old templates, and the
     one that serves must be the one that stays. The remaining live ones are duplicates.
     """
-    by_slot: dict[int, list[ObservedTask]] = {}
+    first: dict[int, ObservedTask] = {}  # the common case: one task per slot
+    crowds: dict[int, list[ObservedTask]] = {}
     for task in tasks:
-        members = by_slot.get(task.slot)
-        if members is None:
-            by_slot[task.slot] = [task]
+        index = task.slot
+        if index in first:
+            crowds.setdefault(index, [first[index]]).append(task)
         else:
-            members.append(task)
+            first[index] = task
     slots = {}
-    for index in sorted(by_slot):
-        members = by_slot[index]
-        if len(members) > 1:
-            slots[index] = _crowded(index, members, revision, recycle_from)
+    for index in sorted(first):
+        if index in crowds:
+            slots[index] = _crowded(index, crowds[index], revision, recycle_from)
             continue
-        task = members[0]
+        task = first[index]
         single = (task,)
         if task.state is _EXITED:
             slots[index] = Slot(index, None, None, (), single, ())

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from controller.planner import _filling
-from controller.planner._observed import ExitInfo, ObservedTask, SimulatorState
+from controller.planner._observed import ExitInfo, SimulatorState
 from controller.planner._reports import SimulationStatus, SimulatorStatus, SlotState
-from controller.planner._rolling import available
 from controller.planner._slots import Slot, empty
 from controller.planner._view import SimulationView
 
-#: READY counts running simulators at once; the settle time only governs availability
-#: in rollouts and conditions (Kubernetes' ready vs. available).
-READY_AT_ONCE = timedelta(0)
+#: READY (:attr:`._view.SimulationView.ready`) counts running simulators at once; the
+#: settle time only governs availability in rollouts and conditions (Kubernetes' ready
+#: vs. available).
 
 
 def describe_exit(info: ExitInfo) -> str:
@@ -52,19 +51,20 @@ def simulator_status(
     slot: Slot, revision: str, decision: _filling.Decision | None
 ) -> SimulatorStatus:
     """The row of one slot: its live simulator, or why it has none."""
-    shown = slot.new or slot.old or slot.latest
-    live = shown is not None and shown.live
-    if decision is None and shown is not None and live:  # the common case: it runs
+    serving = slot.new or slot.old  # live by construction
+    if decision is None and serving is not None:  # the common case: it runs
         return SimulatorStatus(
             slot=slot.index,
-            id=shown.id,
-            state=SlotState.STOPPING if shown.stopping else _STATES[shown.state],
-            restarts=shown.restarts,
-            up_to_date=shown.revision == revision,
-            last_exit=last_exit(slot) if len(slot.history) > 1 else shown.exit,
-            pid=shown.pid,
-            started_at=shown.started_at,
+            id=serving.id,
+            state=SlotState.STOPPING if serving.stopping else _STATES[serving.state],
+            restarts=serving.restarts,
+            up_to_date=serving.revision == revision,
+            last_exit=last_exit(slot) if len(slot.history) > 1 else serving.exit,
+            pid=serving.pid,
+            started_at=serving.started_at,
         )
+    shown = serving or slot.latest
+    live = shown is not None and shown.live
     state: SlotState
     if shown is not None and live:
         state = SlotState.STOPPING if shown.stopping else _STATES[shown.state]
@@ -125,11 +125,6 @@ def rollout_message(view: SimulationView) -> str:
     return f"rolling out: {view.updated}/{view.desired} on the new template"
 
 
-def _ready(task: ObservedTask, now: datetime) -> bool:
-    """Running now (READY counts at once; settling governs availability only)."""
-    return available(task, now, READY_AT_ONCE)
-
-
 def simulation_status(
     view: SimulationView,
     decisions: Mapping[int, _filling.Decision],
@@ -148,16 +143,13 @@ def simulation_status(
     rows = tuple(
         simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
     )
-    ready = sum(1 for s in slots.values() for t in s.live if _ready(t, now)) + sum(
-        1 for s in view.crowded for t in s.duplicates if _ready(t, now)
-    )
     spec = view.sim.spec
     return SimulationStatus(
         name=view.name,
         pool=spec.pool,
         image=spec.image,
         desired=desired,
-        ready=ready,
+        ready=view.ready,
         up_to_date=view.updated,
         restarts=sum(row.restarts for row in rows if row.slot < desired),
         message="; ".join(messages),

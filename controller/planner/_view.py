@@ -17,7 +17,7 @@ from controller.planner import _lifetime
 from controller.planner._actions import SecretEnv, TaskTemplate
 from controller.planner._desired import DesiredSimulation
 from controller.planner._ids import revision, secret_digest
-from controller.planner._observed import ObservedJob, SimulatorState
+from controller.planner._observed import ObservedJob, ObservedTask, SimulatorState
 from controller.planner._slots import Slot, group
 
 
@@ -55,6 +55,7 @@ class SimulationView:
         vacant: indices below ``desired`` with no simulator on the current template.
         updated: active slots with a simulator on the current template.
         pending: live simulators in active slots waiting for a node.
+        ready: live simulators (any slot, duplicates too) running and not being stopped.
     """
 
     sim: DesiredSimulation
@@ -70,6 +71,7 @@ class SimulationView:
     vacant: tuple[int, ...]
     updated: int
     pending: int
+    ready: int
 
     @property
     def name(self) -> str:
@@ -91,10 +93,18 @@ def view_of(sim: DesiredSimulation, job: ObservedJob | None, now: datetime) -> S
     beyond: list[Slot] = []
     olds: list[Slot] = []
     crowded: list[Slot] = []
-    updated = pending = 0
+    updated = pending = ready = 0
+    running, waiting = SimulatorState.RUNNING, SimulatorState.PENDING
     for index, slot in slots.items():
         if slot.duplicates:
             crowded.append(slot)
+            ready += sum(1 for t in slot.duplicates if _ready(t, now))
+        for task in slot.live:  # _ready, spelled out: this loop sees every simulator
+            if task.state is running:
+                if not task.stopping and task.started_at is not None and task.started_at <= now:
+                    ready += 1
+            elif task.state is waiting and index < desired:
+                pending += 1
         if index >= desired:
             beyond.append(slot)
             continue
@@ -103,9 +113,6 @@ def view_of(sim: DesiredSimulation, job: ObservedJob | None, now: datetime) -> S
             olds.append(slot)
         if slot.new is not None:
             updated += 1
-        for task in slot.live:
-            if task.state is SimulatorState.PENDING:
-                pending += 1
     vacant = (
         ()
         if updated == desired
@@ -125,4 +132,15 @@ def view_of(sim: DesiredSimulation, job: ObservedJob | None, now: datetime) -> S
         vacant=vacant,
         updated=updated,
         pending=pending,
+        ready=ready,
+    )
+
+
+def _ready(task: ObservedTask, now: datetime) -> bool:
+    """Running now and not being stopped: READY counts it at once (no settle time)."""
+    return (
+        task.state is SimulatorState.RUNNING
+        and not task.stopping
+        and task.started_at is not None
+        and task.started_at <= now
     )
