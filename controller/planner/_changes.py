@@ -10,7 +10,8 @@ they decide what a container may do to its host.
 
 Each phase of a pass asks for its own words here, from the view and the actions it has
 just decided (see :mod:`._simulations`, :mod:`._pools`, :mod:`._pruning`), and only when
-the caller wants them (``plan(..., explain=True)``): nothing is derived a second time.
+the caller wants them (``plan(..., explain=True)``): nothing is derived a second time,
+and no action is matched by type after the fact.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from controller.planner._actions import (
-    Action,
     CreatePool,
-    DeletePool,
     NewTask,
     ObjectKind,
     ResizePool,
@@ -36,22 +35,21 @@ from controller.planner._view import SimulationView
 _SIM = ObjectKind.SIMULATION
 
 
-def pool_actions(actions: Iterable[Action]) -> list[Change]:
-    """What creating, resizing or deleting a pool does."""
-    changes = []
-    for action in actions:
-        match action:
-            case CreatePool(name, spec, dedicated, spot):
-                detail = f"{spec.vm_size}, {dedicated} dedicated + {spot} spot nodes"
-                changes.append(Change(ObjectKind.POOL, name, Verb.CREATE, detail))
-            case ResizePool(name, dedicated, spot, from_dedicated, from_spot):
-                detail = f"{from_dedicated}+{from_spot} → {dedicated}+{spot} nodes"
-                changes.append(Change(ObjectKind.POOL, name, Verb.RESIZE, detail))
-            case DeletePool(name):
-                changes.append(
-                    Change(ObjectKind.POOL, name, Verb.PRUNE, "no spec defines it any more")
-                )
-    return changes
+def pool_created(action: CreatePool) -> Change:
+    """A pool created now, with its size."""
+    detail = f"{action.spec.vm_size}, {action.dedicated} dedicated + {action.spot} spot nodes"
+    return Change(ObjectKind.POOL, action.name, Verb.CREATE, detail)
+
+
+def pool_resized(action: ResizePool) -> Change:
+    """A pool's node targets changed now."""
+    detail = f"{action.from_dedicated}+{action.from_spot} → {action.dedicated}+{action.spot} nodes"
+    return Change(ObjectKind.POOL, action.name, Verb.RESIZE, detail)
+
+
+def pruned_pool(name: str) -> Change:
+    """A pool deleted now."""
+    return Change(ObjectKind.POOL, name, Verb.PRUNE, "no spec defines it any more")
 
 
 def pool_replacement(name: str, reasons: Sequence[str]) -> Change:

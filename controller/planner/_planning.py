@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.planner import _changes, _naming, _pools, _pruning
-from controller.planner._actions import REMOVALS, Action, DeleteJob, ObjectKind
+from controller.planner._actions import REMOVALS, Action
 from controller.planner._desired import Desired, DesiredSimulation
-from controller.planner._observed import Observed, ObservedJob, PoolConfig, SimulatorState
+from controller.planner._observed import Observed, ObservedJob, SimulatorState
 from controller.planner._reports import Change, Plan, Progress, SimulationStatus, Status
 from controller.planner._simulations import SimulationPlan, Tuning, plan_simulation
 from controller.planner._view import template_of, view_of
@@ -131,7 +131,7 @@ def plan(
     in_scope = _scope_test(scope)
     tuning = Tuning(now, config.history, config.settle, explain)
     actions: list[Action] = []
-    pool_plans = _pools.plan_pools(desired, observed)
+    pool_plans = _pools.plan_pools(desired, observed, explain=explain)
     for name in sorted(pool_plans):
         actions += pool_plans[name].actions
 
@@ -155,7 +155,13 @@ def plan(
             requeue.append(sim_plan.requeue_after)
 
     pruned = _pruning.prune(
-        desired, observed, now, config.prune_delay, absent, None if scope is None else in_scope
+        desired,
+        observed,
+        now,
+        config.prune_delay,
+        absent,
+        None if scope is None else in_scope,
+        explain=explain,
     )
     actions += pruned.actions
     if pruned.requeue_after is not None:
@@ -167,10 +173,10 @@ def plan(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    changes = (
-        _explain(desired, observed, ordered, sim_changes, pruned, config.prune_delay, now)
-        if explain
-        else ()
+    changes = (  # in the order of the phases: pools, simulations, prunes
+        *(c for n in sorted(pool_plans) for c in pool_plans[n].changes),
+        *sim_changes,
+        *pruned.changes,
     )
     if scope is not None:  # what this pass did not look at goes on as it was
         tracked = {
@@ -190,32 +196,6 @@ def plan(
         pruned_absent,
         failures,
     )
-
-
-def _explain(
-    desired: Desired,
-    observed: Observed,
-    ordered: list[Action],
-    sim_changes: list[Change],
-    pruned: _pruning.PrunePlan,
-    delay: timedelta,
-    now: datetime,
-) -> tuple[Change, ...]:
-    """Every change, pools first: the phases' own words, in the order of the plan."""
-    pools = _changes.pool_actions(a for a in ordered if a.subject[0] is ObjectKind.POOL)
-    for name, spec in sorted(desired.pools.items()):
-        pool = observed.pools.get(name)
-        if pool is not None and pool.owned:
-            reasons = _pools.replacement_reasons(PoolConfig.of(spec), pool.config)
-            if reasons:
-                pools.append(_changes.pool_replacement(name, reasons))
-    deleted = [
-        _changes.pruned_job(a.name, observed.jobs.get(a.name))
-        for a in pruned.actions
-        if isinstance(a, DeleteJob)
-    ]
-    waiting = {key: since + delay for key, since in pruned.absent.items() if since + delay > now}
-    return tuple(pools + sim_changes + deleted + _changes.waiting_prunes(waiting, now))
 
 
 def _everything(_: str) -> bool:

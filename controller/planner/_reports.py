@@ -174,7 +174,8 @@ class Plan:
             progress deadline passes), or None; the daemon wakes then.
         progress: per simulation not yet converged, its progress so far; hand it to the
             next pass's ``plan`` so deadlines span passes.
-        changes: what the actions do, per object, in words (``simfleet plan``).
+        changes: what the actions do, per object, in words (``simfleet plan``), in the
+            order of the phases: pools, simulations, prunes; () with ``explain=False``.
         absent: per owned object no spec defines (``("simulation", name)`` or
             ``("pool", name)``), when its absence was first seen; hand it to the next
             pass's ``plan`` so the prune delay spans passes.
