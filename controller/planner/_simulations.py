@@ -93,7 +93,7 @@ def _wakeups(
     ]
 
 
-def _held(
+def _plan_held(
     view: SimulationView, held: _holding.Held, previous: Progress | None, tuning: Tuning
 ) -> SimulationPlan:
     """Hold: a status row, the unblocking action if any, and the progress clock."""
@@ -155,7 +155,7 @@ def plan_simulation(
     """
     held = _holding.hold(view.sim, view.job, pool_defined=pool_defined, note=note)
     if held is not None:
-        return _held(view, held, progress, tuning)
+        return _plan_held(view, held, progress, tuning)
 
     spec, now, job, explain = view.sim.spec, tuning.now, view.job, tuning.explain
     actions: list[Action] = []
