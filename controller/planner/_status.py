@@ -53,15 +53,15 @@ def simulator_status(
     """The row of one slot: its live simulator, or why it has none."""
     serving = slot.new or slot.old  # live by construction
     if decision is None and serving is not None:  # the common case: it runs
-        return SimulatorStatus(
-            slot=slot.index,
-            id=serving.id,
-            state=SlotState.STOPPING if serving.stopping else _STATES[serving.state],
-            restarts=serving.restarts,
-            up_to_date=serving.revision == revision,
-            last_exit=last_exit(slot) if len(slot.history) > 1 else serving.exit,
-            pid=serving.pid,
-            started_at=serving.started_at,
+        return SimulatorStatus(  # positional: this line runs once per simulator
+            slot.index,
+            serving.id,
+            SlotState.STOPPING if serving.stopping else _STATES[serving.state],
+            serving.restarts,
+            serving.revision == revision,
+            last_exit(slot) if len(slot.history) > 1 else serving.exit,
+            serving.pid,
+            serving.started_at,
         )
     shown = serving or slot.latest
     live = shown is not None and shown.live
@@ -135,14 +135,13 @@ def simulation_status(
 ) -> SimulationStatus:
     """The status row of one simulation, with a row per slot."""
     slots, desired, revision = view.slots, view.desired, view.revision
-    shown = (
-        range(desired)
-        if not view.beyond
-        else sorted(set(range(desired)) | {s.index for s in view.beyond if s.live})
-    )
-    rows = tuple(
-        simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
-    )
+    if not view.vacant and not view.beyond:  # the common case: slots 0 … desired-1, all held
+        rows = tuple(simulator_status(slot, revision, None) for slot in view.active)
+    else:
+        shown = sorted(set(range(desired)) | {s.index for s in view.beyond if s.live})
+        rows = tuple(
+            simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
+        )
     spec = view.sim.spec
     return SimulationStatus(
         name=view.name,
