@@ -51,5 +51,6 @@ async def test_a_scoped_snapshot_keeps_the_values_of_the_other_jobs_for_the_next
     await two_jobs.observe(jobs=frozenset({"sim"}))
     after = await two_jobs.observe()
     # Unchanged tasks of the job left out are the very same values, not rebuilt ones.
-    assert all(a is b for a, b in zip(before.jobs["other"].tasks, after.jobs["other"].tasks))
-    assert all(a is b for a, b in zip(before.jobs["sim"].tasks, after.jobs["sim"].tasks))
+    for job in ("other", "sim"):
+        pairs = zip(before.jobs[job].tasks, after.jobs[job].tasks, strict=True)
+        assert all(a is b for a, b in pairs)
