@@ -156,11 +156,14 @@ class TestEventLoop:
         # The simulators ignore SIGTERM, so each stays "stopping" for the whole grace
         # period: a stop that returned only once its simulator had exited would find
         # them exited here. (With a plain ``sleep`` they could exit before the observe,
-        # and CI once saw exactly that.)
-        ignores_term = ("sh", "-c", 'trap "" TERM; sleep 300 & wait')
+        # and CI once saw exactly that; "running" is also said before the simulator's own
+        # first line ran, so each says when its trap is set.)
+        ignores_term = ("sh", "-c", 'trap "" TERM; : >trapped; sleep 300 & wait')
         tasks = tuple(NewTask(f"sim-s{i}-rab-a0", i, "ab", 0) for i in range(4))
         await backend.execute(AddTasks("sim", template(ignores_term), tasks))
         await wait_for(lambda: all_in(backend, SimulatorState.RUNNING, 4))
+        folders = [backend._store.task_dir(("sim", t.id)) for t in tasks]
+        await wait_for(lambda: all((folder / "trapped").exists() for folder in folders))
         for new in tasks:
             await backend.execute(StopTask("sim", new.id, new.slot, StopReason.SCALE_DOWN))
         observed = await backend.observe()
@@ -191,12 +194,14 @@ class TestShutdown:
         runtime = Signals()
         backend = await open_backend(runtime=runtime, stop_grace=3.0)
         await pool_and_job(backend, slots=20)
-        ignores_term = ("sh", "-c", 'trap "" TERM; sleep 300 & wait')
+        ignores_term = ("sh", "-c", 'trap "" TERM; : >trapped; sleep 300 & wait')
         stubborn = tuple(NewTask(f"sim-s{i}-rab-a0", i, "ab", 0) for i in range(5))
         polite = tuple(NewTask(f"sim-s{i}-rab-a0", i, "ab", 0) for i in range(5, 20))
         await backend.execute(AddTasks("sim", template(ignores_term), stubborn))
         await backend.execute(AddTasks("sim", template(("sleep", "300")), polite))
         await wait_for(lambda: all_in(backend, SimulatorState.RUNNING, 20), timeout=60)
+        folders = [backend._store.task_dir(("sim", t.id)) for t in stubborn]
+        await wait_for(lambda: all((folder / "trapped").exists() for folder in folders))
 
         await backend.close(stop_simulators=True)
         kinds = [signum for _, signum in runtime.sent]
