@@ -23,7 +23,8 @@ unauthenticated and on loopback only, outside the Batch URL space:
     POST   /_emulator/latency      {"seconds": 0.01, "operations": [...]}: wall seconds added
                                    to every (matching) request; 0 removes it
     GET    /_emulator/requests     ?since=N: the timed request log from entry N on (with
-                                   ``request_log`` on), {"next": M, "requests": [[arrived,
+                                   ``request_log`` on), {"next": entries so far (the N of
+                                   the next read), "requests": [[arrived,
                                    answered, operationId, path, outcome], ...]}; monotonic
                                    seconds, comparable with ``time.monotonic()`` on the host
     DELETE /_emulator/requests     forget the logged requests
@@ -186,7 +187,7 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         since = int(request.query.get("since", "0"))
         entries = emulator.requests.since(since)
         return web.json_response(
-            {"next": since + len(entries), "requests": [list(e) for e in entries]}
+            {"next": len(emulator.requests), "requests": [list(e) for e in entries]}
         )
 
     async def clear_requests(_: web.Request) -> web.Response:

@@ -37,6 +37,9 @@ class RequestLog:
         if self.enabled:
             self.entries.append(LoggedRequest(arrived, answered, operation, path, outcome))
 
+    def __len__(self) -> int:
+        return len(self.entries)
+
     def since(self, index: int) -> list[LoggedRequest]:
         """Entries from ``index`` on (a reader keeps the count it has seen)."""
         return self.entries[index:]

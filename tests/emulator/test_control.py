@@ -94,7 +94,7 @@ async def test_the_request_log_times_each_request_and_names_its_path(
 async def test_without_request_log_nothing_is_kept(batch_emulator: BatchEmulator) -> None:
     async with client_for(batch_emulator) as client:
         await client.create_job(job_options())
-    assert (await control(batch_emulator, "GET", "requests"))["next"] == 0
+    assert (await control(batch_emulator, "GET", "requests")) == {"next": 0, "requests": []}
 
 
 async def test_latency_set_over_http_delays_the_named_operations(

@@ -1,0 +1,28 @@
+"""The emulator's own cost per request at 0 ms injected latency, so that no figure
+measures the emulator instead of simfleet (``_lower_bound.request_cost``: one request
+after another on a kept-alive connection; a response split across two writes would cost
+~40 ms there, Nagle's algorithm waiting for a delayed ACK)."""
+
+from __future__ import annotations
+
+import _lower_bound
+from _processes import emulator, fleet
+from _table import Row
+
+NAGLE = 0.040
+
+
+def figure(requests: int) -> Row:
+    with fleet(1, 1) as specs, emulator() as emu:
+        _lower_bound.cold_writes(emu, specs, 1)
+        cost = _lower_bound.request_cost(emu, specs.pool, requests)
+    return Row(
+        "emulator",
+        "emulator per request at 0 ms (get pool, kept-alive)",
+        f"{cost.round_trip * 1000:.2f} ms round trip",
+        f"{cost.handler * 1000:.2f} ms in the handler",
+        None,
+        "≪ 40 ms (no Nagle stall)",
+        cost.round_trip < NAGLE / 4,
+        f"median of {requests} sequential requests through the SDK",
+    )
