@@ -126,9 +126,10 @@ class Emulator:
         result: dict[str, Any] = self._call("GET", "state")
         return result
 
-    def task_count(self) -> int:
+    def task_count(self, state: str | None = None) -> int:
+        """Tasks in the account (in ``state``, if given)."""
         tasks: dict[str, dict[str, Any]] = self._call("GET", "tasks")
-        return sum(len(t) for t in tasks.values())
+        return sum(1 for job in tasks.values() for t in job.values() if state in (None, t["state"]))
 
     def set_latency(self, seconds: float) -> None:
         self._call("POST", "latency", {"seconds": seconds})
@@ -141,15 +142,16 @@ class Emulator:
         """How many requests are logged so far: read from here later with ``requests``."""
         return int(self._call("GET", f"requests?since={2**62}")["next"])
 
+    def silent_for(self, seconds: float) -> bool:
+        """No request answered in the last ``seconds`` (two small control calls: cheap
+        enough to poll while the daemon works, unlike a listing of every task)."""
+        mark = self.mark()
+        last = self.requests(mark - 1) if mark else []
+        return not last or time.monotonic() - last[-1].answered >= seconds
+
     def quiet(self, seconds: float, timeout: float = 600) -> None:
         """Wait until no request has been answered for ``seconds``."""
-
-        def silent() -> bool:
-            mark = self.mark()
-            last = self.requests(mark - 1) if mark else []
-            return not last or time.monotonic() - last[-1].answered >= seconds
-
-        until(silent, timeout, f"{seconds} s without requests", step=0.1)
+        until(lambda: self.silent_for(seconds), timeout, f"{seconds} s without requests", 0.1)
 
     def environ(self) -> dict[str, str]:
         """The variables that point the azure backend at this emulator."""
@@ -177,14 +179,15 @@ def emulator(**kwargs: float) -> Iterator[Emulator]:
         running.close()
 
 
+SLOTS = 256  # Batch's most per node: few nodes for the emulator to run
 POOL = """\
 apiVersion: simfleet/v1
 kind: Pool
 metadata: {{name: {name}}}
 spec:
   vmSize: standard_d64s_v5
-  taskSlotsPerNode: 256
-  nodes: {{dedicated: auto, max: {nodes}}}
+  taskSlotsPerNode: {slots}
+  nodes: {nodes}
 """
 SIMULATION = """\
 apiVersion: simfleet/v1
@@ -196,17 +199,21 @@ spec: {{pool: {pool}, simulators: {count}, image: "bench/sim:1", command: [sleep
 
 class Fleet:
     """A specs directory of one pool and ``jobs`` simulations of ``per_job`` simulators,
-    one file each (an edit rewrites one file, as an operator would)."""
+    one file each (an edit rewrites one file, as an operator would). The pool sizes itself
+    (``auto``, room for a rollout's surge) unless ``nodes`` fixes it."""
 
-    def __init__(self, root: Path, jobs: int, per_job: int, pool: str = "bench") -> None:
+    def __init__(
+        self, root: Path, jobs: int, per_job: int, pool: str = "bench", nodes: int | None = None
+    ) -> None:
         self.specs = root / "specs"
         self.state_dir = root / "state"
         self.specs.mkdir(parents=True, exist_ok=True)
         self.pool = pool
         self.jobs = [f"sim-{i:03d}" for i in range(jobs)]
         self.counts = dict.fromkeys(self.jobs, per_job)
-        nodes = max(1, -(-jobs * per_job * 2 // 256))  # room for a rollout's surge
-        (self.specs / f"{pool}.yaml").write_text(POOL.format(name=pool, nodes=nodes))
+        most = max(1, -(-jobs * per_job * 2 // SLOTS))
+        counts = f"{{dedicated: auto, max: {most}}}" if nodes is None else f"{{dedicated: {nodes}}}"
+        (self.specs / f"{pool}.yaml").write_text(POOL.format(name=pool, slots=SLOTS, nodes=counts))
         for job in self.jobs:
             self._write(job)
 
@@ -234,10 +241,10 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet(jobs: int, per_job: int) -> Iterator[Fleet]:
+def fleet(jobs: int, per_job: int, nodes: int | None = None) -> Iterator[Fleet]:
     root = Path(tempfile.mkdtemp(prefix="simfleet-bench-"))
     try:
-        yield Fleet(root, jobs, per_job)
+        yield Fleet(root, jobs, per_job, nodes=nodes)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

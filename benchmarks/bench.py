@@ -53,6 +53,7 @@ class Sizes:
     load_jobs: int
     load_per_job: int
     resync: float
+    steady: azure_converge.Resync
     local: int
 
 
@@ -67,6 +68,7 @@ FULL = Sizes(
     load_jobs=100,
     load_per_job=1000,
     resync=5.0,
+    steady=azure_converge.Resync(interval=5.0, passes=12),
     local=500,
 )
 QUICK = Sizes(
@@ -80,6 +82,7 @@ QUICK = Sizes(
     load_jobs=2,
     load_per_job=50,
     resync=0.5,
+    steady=azure_converge.Resync(interval=0.5, passes=2),
     local=5,
 )
 
@@ -106,13 +109,13 @@ def families(sizes: Sizes) -> list[tuple[list[str], Callable[[], list[Row]]]]:
         (
             ["cold-requests", "edit-small"],
             lambda: azure_converge.scenario(
-                sizes.small, "small", write_ratio=False, request_ratio=True, resync=False
+                sizes.small, "small", write_ratio=False, request_ratio=True, resync=None
             ),
         ),
         (
             ["cold-writes", "resync", "edit-large"],
             lambda: azure_converge.scenario(
-                sizes.large, "large", write_ratio=True, request_ratio=False, resync=True
+                sizes.large, "large", write_ratio=True, request_ratio=False, resync=sizes.steady
             ),
         ),
         (
@@ -131,9 +134,11 @@ def families(sizes: Sizes) -> list[tuple[list[str], Callable[[], list[Row]]]]:
     ]
 
 
-def run(sizes: Sizes) -> list[Row]:
+def run(sizes: Sizes, wanted: set[str]) -> list[Row]:
     rows: list[Row] = []
     for keys, measure in families(sizes):
+        if not wanted.intersection(keys):
+            continue
         started = time.monotonic()
         try:
             rows += measure()
@@ -151,13 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="toy sizes: a smoke test")
     parser.add_argument("--markdown", type=Path, help="also write the table here, as markdown")
     parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(FIGURES),
+        metavar="KEY",
+        help="run only the families that report these figures: " + ", ".join(FIGURES),
+    )
+    parser.add_argument(
         "--list-figures", action="store_true", help="print the rows a run must have, and stop"
     )
     args = parser.parse_args(argv)
     if args.list_figures:
         print("\n".join(FIGURES.values()))
         return 0
-    rows = run(QUICK if args.quick else FULL)
+    rows = run(QUICK if args.quick else FULL, set(args.only or FIGURES))
     print(plain(rows))
     if args.markdown is not None:
         quick = " — quick mode: toy sizes, not figures" if args.quick else ""

@@ -18,14 +18,16 @@ import signal
 import time
 
 import local_scale
-from _processes import Daemon, daemon, fleet, until
+from _processes import SLOTS, Daemon, daemon, fleet, until
 from _table import Row
 
 TIMEOUT = 600.0
 
 
-def _edit_to_ready(running: Daemon, written: float, count: int) -> float:
-    until(lambda: running.running() >= count, TIMEOUT, f"{count} simulators ready", step=0.01)
+def _edit_to_ready(running: Daemon, written: float, count: int, step: float) -> float:
+    """Seconds from ``written`` to ``count`` ready in /status, read every ``step`` seconds
+    (coarse for big fleets: each read makes the daemon render every simulator's row)."""
+    until(lambda: running.running() >= count, TIMEOUT, f"{count} simulators ready", step=step)
     return time.monotonic() - written
 
 
@@ -44,11 +46,12 @@ def bare_stop(count: int) -> float:
 def figures(count: int) -> list[Row]:
     bare = local_scale.bare_spawns(count)
     bare_term = bare_stop(count)
-    with fleet(1, 1) as specs, daemon(specs, backend="local", environ={}) as running:
+    nodes = -(-(count + 2) // SLOTS)  # fixed: the local backend runs what its slots hold
+    with fleet(1, 1, nodes) as specs, daemon(specs, backend="local", environ={}) as running:
         job = specs.jobs[0]
         until(lambda: running.running() >= 1, TIMEOUT, "the first simulator")
-        one = _edit_to_ready(running, specs.scale(job, 2), 2)
-        many = _edit_to_ready(running, specs.scale(job, 2 + count), 2 + count)
+        one = _edit_to_ready(running, specs.scale(job, 2), 2, 0.01)
+        many = _edit_to_ready(running, specs.scale(job, 2 + count), 2 + count, 0.05)
         stop = running.terminate(TIMEOUT)
     bound = bare + one
     return [
