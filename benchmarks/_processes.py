@@ -200,11 +200,9 @@ spec: {{pool: {pool}, simulators: {count}, image: "bench/sim:1", command: [sleep
 class Fleet:
     """A specs directory of one pool and ``jobs`` simulations of ``per_job`` simulators,
     one file each (an edit rewrites one file, as an operator would). The pool sizes itself
-    (``auto``, room for a rollout's surge) unless ``nodes`` fixes it."""
+    (``auto``, with room for a rollout's surge)."""
 
-    def __init__(
-        self, root: Path, jobs: int, per_job: int, pool: str = "bench", nodes: int | None = None
-    ) -> None:
+    def __init__(self, root: Path, jobs: int, per_job: int, pool: str = "bench") -> None:
         self.specs = root / "specs"
         self.state_dir = root / "state"
         self.specs.mkdir(parents=True, exist_ok=True)
@@ -212,7 +210,7 @@ class Fleet:
         self.jobs = [f"sim-{i:03d}" for i in range(jobs)]
         self.counts = dict.fromkeys(self.jobs, per_job)
         most = max(1, -(-jobs * per_job * 2 // SLOTS))
-        counts = f"{{dedicated: auto, max: {most}}}" if nodes is None else f"{{dedicated: {nodes}}}"
+        counts = f"{{dedicated: auto, max: {most}}}"
         (self.specs / f"{pool}.yaml").write_text(POOL.format(name=pool, slots=SLOTS, nodes=counts))
         for job in self.jobs:
             self._write(job)
@@ -241,10 +239,10 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def fleet(jobs: int, per_job: int, nodes: int | None = None) -> Iterator[Fleet]:
+def fleet(jobs: int, per_job: int) -> Iterator[Fleet]:
     root = Path(tempfile.mkdtemp(prefix="simfleet-bench-"))
     try:
-        yield Fleet(root, jobs, per_job, nodes=nodes)
+        yield Fleet(root, jobs, per_job)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -13,7 +13,7 @@ lower bound is:
   with the same in-flight limit (16);
 * :mod:`azure_wait`: ``apply --wait`` while nodes come up;
 * :mod:`daemon_load`: CPU of a full pass and peak RSS at 100,000 tasks;
-* :mod:`local_daemon`: 500 local simulators to ready and SIGTERM, beside bare
+* :mod:`local_figures`: 500 local simulators to ready and SIGTERM, beside bare
   ``posix_spawn``.
 
 ``--quick`` runs every figure at toy sizes (a smoke test of the machinery; its numbers mean
@@ -37,7 +37,7 @@ import azure_converge  # the sibling modules, found by the path above
 import azure_wait
 import daemon_load
 import emulator_cost
-import local_daemon
+import local_figures
 from _table import Row, markdown, plain
 
 
@@ -130,7 +130,7 @@ def families(sizes: Sizes) -> list[tuple[list[str], Callable[[], list[Row]]]]:
             ["cpu", "rss"],
             lambda: daemon_load.figures(sizes.load_jobs, sizes.load_per_job, resync=sizes.resync),
         ),
-        (["local-ready", "local-sigterm"], lambda: local_daemon.figures(sizes.local)),
+        (["local-ready", "local-sigterm"], lambda: local_figures.figures(sizes.local)),
     ]
 
 
