@@ -17,7 +17,8 @@ What "necessary" means, per figure:
   they have not moved) and send the addtaskcollection; three requests one after another.
   The figure runs from the first request's start to the moment the emulator sees the
   third arrive (the daemon's figure ends at the same event). Reading the spec file and
-  noticing the change are not counted: they cost no request.
+  noticing the change are not counted: they cost no request (the daemon's watcher also
+  lets a change settle for its debounce, 50 ms today: a setting, not a bound).
 * **Per-request cost** (:func:`request_cost`): ``Pools_GetPool`` sent one after another on
   one kept-alive connection at 0 ms injected latency: the round trip a client sees and
   the time the emulator spends inside its handler. A response written in two parts on a
