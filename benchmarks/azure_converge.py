@@ -121,13 +121,16 @@ def scenario(
     n = f"{size.simulators:,}"
     with fleet(size.jobs, size.per_job) as specs:
         writes = _lower_bound.first_plan(specs)
+        account = {
+            "latency": LATENCY,
+            "allocation_delay": ALLOCATION,
+            "node_start_delay": NODE_START,
+        }
         if write_ratio:
-            with emulator(latency=LATENCY) as fresh:
+            with emulator(**account) as fresh:
                 _lower_bound.cold_writes(fresh, specs, MAX_IN_FLIGHT)
                 lower_phase = write_phase(fresh.requests())
-        with emulator(
-            latency=LATENCY, allocation_delay=ALLOCATION, node_start_delay=NODE_START
-        ) as emu:
+        with emulator(**account) as emu:
             with daemon(specs, backend="azure", environ=emu.environ()) as running:
                 log = converged(emu, specs)
                 samples = edit_latency(emu, specs, size.edits)
