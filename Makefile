@@ -28,9 +28,10 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .simfleet .pytest_cache .mypy_cache .ruff_cache
 
+# Issue 8's figures beside their lower bounds, one table (benchmarks/bench.py); BENCH_ARGS
+# e.g. "--quick" or "--markdown benchmarks/RESULTS.md".
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/azure_apply.py 1000
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # The daemon under random edits, bad files, crashes, Batch faults and kill -9 (README,
 # "Soak testing"); MINUTES per backend. Not part of `make test`.

@@ -42,6 +42,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--conformance", action="store_true", help="collect spec violations (see /_emulator/state)"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="wall seconds added to every request"
+    )
+    parser.add_argument(
+        "--request-log",
+        action="store_true",
+        help="keep a timed record of every request (see /_emulator/requests)",
+    )
     return parser.parse_args(argv)
 
 
@@ -57,6 +65,7 @@ async def _serve(args: argparse.Namespace) -> None:
         deletion_delay=args.deletion_delay,
         dedicated_core_quota=args.core_quota,
         conformance=args.conformance,
+        request_log=args.request_log,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,6 +73,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     async with BatchEmulator(config, port=args.port) as emulator:
+        emulator.faults.latency = args.latency
         print(f"Batch emulator (api-version 2025-06-01) at {emulator.endpoint}", flush=True)
         print(f"  account: {emulator.account}\n  key:     {emulator.key}", flush=True)
         if args.https:

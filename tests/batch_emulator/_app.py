@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -28,6 +29,7 @@ from ._counters import RequestCounters
 from ._errors import BatchApiError, not_supported
 from ._faults import Fault, FaultInjector
 from ._http import Ctx, Handler, Reply, parse_query
+from ._requestlog import RequestLog
 from ._routes_jobs import HANDLERS as JOB_HANDLERS
 from ._routes_pools import HANDLERS as POOL_HANDLERS
 from ._spec import Match, Spec
@@ -51,12 +53,14 @@ class EmulatorApp:
         book: SchemaBook,
         faults: FaultInjector,
         counters: RequestCounters,
+        requests: RequestLog | None = None,
     ) -> None:
         self.account = account
         self.spec = spec
         self.book = book
         self.faults = faults
         self.counters = counters
+        self.requests = requests if requests is not None else RequestLog()
         self.violations: list[Violation] = []
         self.base_url = ""
 
@@ -75,6 +79,7 @@ class EmulatorApp:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         raw_path, _, raw_query = request.raw_path.partition("?")
         match, path_known = self.spec.match(request.method, raw_path)
         op_id = match.operation.operation_id if match else "unknown"
@@ -104,11 +109,13 @@ class EmulatorApp:
                     reply = self._fault_reply(fault)
         except _DroppedError:
             self.counters.record(op_id, "dropped")
+            self.requests.record(arrived, time.monotonic(), op_id, raw_path, "dropped")
             return self._drop(request)
         if reply.error is not None:
             reply.body = reply.error.body(request_id, self.account.world.clock.now())
         response = self._respond(request, match, reply, request_id)
         self.counters.record(op_id, reply.status)
+        self.requests.record(arrived, time.monotonic(), op_id, raw_path, reply.status)
         return response
 
     # -- the steps ----------------------------------------------------------------------

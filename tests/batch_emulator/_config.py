@@ -53,6 +53,9 @@ class EmulatorConfig:
     conformance: bool = False
     spec_path: str | None = None  # None: the copy shipped in batch_emulator/spec/
 
+    # Benchmarks: keep a timed record of every request (`_requestlog.py`).
+    request_log: bool = False
+
 
 _CORES = re.compile(r"^(?:standard|basic)_[a-z]+?(\d+)", re.IGNORECASE)
 

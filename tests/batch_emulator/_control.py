@@ -20,6 +20,14 @@ unauthenticated and on loopback only, outside the Batch URL space:
                                    share of matching requests fails until DELETE
     DELETE /_emulator/faults       remove all faults
     DELETE /_emulator/counters     reset request counters
+    POST   /_emulator/latency      {"seconds": 0.01, "operations": [...]}: wall seconds added
+                                   to every (matching) request; 0 removes it
+    GET    /_emulator/requests     ?since=N: the timed request log from entry N on (with
+                                   ``request_log`` on), {"next": entries so far (the N of
+                                   the next read), "requests": [[arrived,
+                                   answered, operationId, path, outcome], ...]}; monotonic
+                                   seconds, comparable with ``time.monotonic()`` on the host
+    DELETE /_emulator/requests     forget the logged requests
 """
 
 from __future__ import annotations
@@ -168,6 +176,24 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
         emulator.counters.reset()
         return done()
 
+    async def latency(request: web.Request) -> web.Response:
+        data = await body(request)
+        operations = data.get("operations")
+        emulator.faults.latency = float(data["seconds"])
+        emulator.faults.latency_operations = None if operations is None else frozenset(operations)
+        return done()
+
+    async def requests(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        entries = emulator.requests.since(since)
+        return web.json_response(
+            {"next": len(emulator.requests), "requests": [list(e) for e in entries]}
+        )
+
+    async def clear_requests(_: web.Request) -> web.Response:
+        emulator.requests.clear()
+        return done()
+
     app.router.add_get(f"{PREFIX}/state", state)
     app.router.add_get(f"{PREFIX}/tasks", tasks)
     app.router.add_post(f"{PREFIX}/advance", advance)
@@ -179,3 +205,6 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
     app.router.add_post(f"{PREFIX}/faults", faults)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)
     app.router.add_delete(f"{PREFIX}/counters", reset_counters)
+    app.router.add_post(f"{PREFIX}/latency", latency)
+    app.router.add_get(f"{PREFIX}/requests", requests)
+    app.router.add_delete(f"{PREFIX}/requests", clear_requests)

@@ -35,6 +35,7 @@ from ._conformance import Violation, schema_book
 from ._control import add_control_routes
 from ._counters import RequestCounters
 from ._faults import FaultInjector
+from ._requestlog import RequestLog
 from ._spec import load_spec
 from ._tls import TlsFiles, make_tls_files
 
@@ -45,8 +46,11 @@ class BatchEmulator:
         self.state = Account(self.config)
         self.faults = FaultInjector()
         self.counters = RequestCounters()
+        self.requests = RequestLog(enabled=self.config.request_log)
         spec = load_spec(self.config.spec_path)
-        self._app = EmulatorApp(self.state, spec, schema_book(spec), self.faults, self.counters)
+        self._app = EmulatorApp(
+            self.state, spec, schema_book(spec), self.faults, self.counters, self.requests
+        )
         self._port = port
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None

@@ -3,6 +3,7 @@ coming back, and faults that hit a share of the requests until they are cleared.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ from azure.batch.aio import BatchClient
 from azure.core.exceptions import HttpResponseError
 
 from tests.batch_emulator import BatchEmulator
+from tests.batch_emulator.fixtures import client_for
 
 from .helpers import add_tasks, job_options, ready_pool
 
@@ -67,3 +69,41 @@ async def test_a_fault_with_a_probability_lasts_until_the_faults_are_cleared(
     with pytest.raises(HttpResponseError) as caught:
         await batch_client.get_job("job-1")
     assert caught.value.status_code == 404  # the request reached the emulator again
+
+
+async def test_the_request_log_times_each_request_and_names_its_path(
+    make_batch_emulator: Any,
+) -> None:
+    emulator: BatchEmulator = await make_batch_emulator(request_log=True)
+    async with client_for(emulator) as client:
+        before = time.monotonic()
+        await client.create_job(job_options())
+        await add_tasks(client, "job-1", ["a"])
+        after = time.monotonic()
+    log = await control(emulator, "GET", "requests")
+    assert [(r[2], r[3], r[4]) for r in log["requests"]] == [
+        ("Jobs_CreateJob", "/jobs", 201),
+        ("Tasks_CreateTaskCollection", "/jobs/job-1/addtaskcollection", 200),
+    ]
+    assert all(before <= r[0] <= r[1] <= after for r in log["requests"])
+    assert (await control(emulator, "GET", "requests?since=1"))["requests"] == log["requests"][1:]
+    await control(emulator, "DELETE", "requests")
+    assert (await control(emulator, "GET", "requests"))["requests"] == []
+
+
+async def test_without_request_log_nothing_is_kept(batch_emulator: BatchEmulator) -> None:
+    async with client_for(batch_emulator) as client:
+        await client.create_job(job_options())
+    assert (await control(batch_emulator, "GET", "requests")) == {"next": 0, "requests": []}
+
+
+async def test_latency_set_over_http_delays_the_named_operations(
+    batch_emulator: BatchEmulator,
+) -> None:
+    await control(
+        batch_emulator, "POST", "latency", {"seconds": 0.25, "operations": ["Jobs_CreateJob"]}
+    )
+    assert batch_emulator.faults.delay_for("Jobs_CreateJob") == 0.25
+    assert batch_emulator.faults.delay_for("Pools_ListPools") == 0.0
+    await control(batch_emulator, "POST", "latency", {"seconds": 0})
+    assert batch_emulator.faults.delay_for("Jobs_CreateJob") == 0.0

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_standalone_server() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.batch_emulator", "--port", "0", "--account", "standalone",
-        "--speed", "0", "--conformance",
+        "--speed", "0", "--conformance", "--request-log", "--latency", "0.05",
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -37,10 +37,15 @@ async def test_standalone_server() -> None:
                     assert r.status == 200
                 async with session.get(f"{endpoint}/_emulator/state") as r:
                     state = await r.json()
+                async with session.get(f"{endpoint}/_emulator/requests") as r:
+                    log = await r.json()
             pool = await client.get_pool("pool-1")
         assert (pool.allocation_state, pool.current_dedicated_nodes) == ("steady", 2)
         assert state["counters"]["Pools_CreatePool"] == {"201": 1}
         assert state["violations"] == []
+        [(arrived, answered, operation, path, outcome)] = log["requests"]
+        assert (operation, path, outcome) == ("Pools_CreatePool", "/pools", 201)
+        assert answered - arrived >= 0.05  # the injected latency, from --latency
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), timeout=20)
