@@ -270,7 +270,8 @@ class ProcessRuntime:
         with self._leftovers_lock:
             self._leftovers.add(os.fsencode(f"{_wrapper.TASK_VARIABLE}={task_dir}"))
         code, at = _wrapper.read_exit_file(task_dir)
-        return Ending(code=code, signal=wrapper_signal, at=at)
+        started = (task_dir / _wrapper.PID_FILE).exists()
+        return Ending(code=code, signal=wrapper_signal, at=at, started=started)
 
     async def settle(self) -> None:
         """End the descendants of every simulator collected so far that left its group:

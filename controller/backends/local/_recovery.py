@@ -119,11 +119,12 @@ class Recovery:
             self._adopt(task, live.handle)
             return
         ending = self._runtime.collect(self._store.task_dir(task.ref), None)
-        if ending.code is None:  # never started: it simply waits again
-            if task.phase is not TaskPhase.PENDING:
-                self._store.tasks[task.ref] = replace(task, phase=TaskPhase.PENDING)
-        else:
+        if ending.code is not None:
             self._life.record_exit(task, ending, killed=False, at=ending.at)
+        elif ending.started:  # it ran, its pid unsaved, and vanished with no code
+            self._life.lose(task, _exits.LOST_MESSAGE)
+        elif task.phase is not TaskPhase.PENDING:  # never started: it simply waits again
+            self._store.tasks[task.ref] = replace(task, phase=TaskPhase.PENDING)
 
     def _adopt(self, task: TaskRecord, handle: Handle) -> None:
         """Watch ``handle`` as the task's running simulator; read its secrets back (memory

@@ -123,11 +123,15 @@ class Ending:
             wrapper itself died before it could record one.
         signal: the signal that killed the wrapper, when it was our child and we reaped it.
         at: when the exit code was recorded (the exit file's time), if known.
+        started: the simulator is known to have started (its wrapper left the pid file
+            it writes just before ``exec``), so a missing code means it was lost, not
+            that it never ran. A controller killed before it saved the pid relies on it.
     """
 
     code: int | None
     signal: int | None = None
     at: datetime | None = None
+    started: bool = False
 
 
 @dataclass(frozen=True)

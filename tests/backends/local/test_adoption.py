@@ -173,6 +173,34 @@ class TestAdoptionAfterKill9:
         await second.close(stop_simulators=True)
         assert not alive(pid or 0)
 
+    async def test_a_spawn_whose_pid_was_never_saved_and_that_vanished_is_lost(
+        self, state_dir: Path, open_backend: BackendFactory
+    ) -> None:
+        # Regression: the state is written in batches, so a controller killed right after
+        # a start may leave the task "launching" with no pid. If its simulator then dies
+        # (no exit code: the wrapper died with it), it had still run: lost, not started
+        # again as if it never had (CI saw this as a flaky adoption test).
+        first = await open_backend()
+        await pool_and_job(first)
+        await add(first, SLEEP_ARGV, "a")
+        await wait_for(lambda: running(first, "a"))
+        pid = (await task(first, "a")).pid
+        assert pid is not None
+        await first.close(stop_simulators=False)
+        state_file = state_dir / "local" / "state.json"
+        state = json.loads(state_file.read_text())
+        state["tasks"][0].update(phase="launching", pid=None, startTicks=None)
+        state_file.write_text(json.dumps(state))
+        pgid = os.getpgid(pid)
+        os.killpg(pgid, signal.SIGKILL)
+        await wait_for(lambda: not group_members(pgid), what="the group to die")
+
+        second = await open_backend()
+        observed = await task(second, "a")
+        assert observed.exit is not None
+        assert observed.exit.reason is ExitReason.LOST
+        assert len(wrappers_of(state_dir)) == 0  # not started again
+
     async def test_a_stop_in_progress_is_finished_by_the_next_controller(
         self, open_backend: BackendFactory
     ) -> None:
