@@ -97,6 +97,7 @@ class LocalBackend:
     """
 
     name = "local"
+    tasks_per_request = 10_000  # one execute starts them all; the limit is the machine
 
     def __init__(
         self,
@@ -243,8 +244,9 @@ class LocalBackend:
 
     # --------------------------------------------------------------------- observe
 
-    async def observe(self) -> Observed:
-        """One immutable snapshot of every pool, job and task (exited ones included).
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        """One immutable snapshot of every pool, job and task (exited ones included); a
+        scoped observation (``jobs``) gets the same, more than it asks for, never less.
 
         Writes the state first if it changed, and starts again what waits for a task
         folder that could not be made; a state file that cannot be written does not fail
@@ -258,6 +260,7 @@ class LocalBackend:
                 their folders (nothing asked for can start; tried again each call).
             PermanentBackendError: ``StateDirLost``: the state directory was taken away.
         """
+        del jobs
         self._require_usable()
         if self._read_only:
             self._store.reload_if_changed()
