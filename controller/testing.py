@@ -195,6 +195,7 @@ class FakeBackend:
                 task = self.jobs[job].tasks.get(task_id)
                 if task is not None and task.live:
                     self._end(job, task_id, ExitInfo(ExitReason.STOPPED))
+                    self._notify()  # it ended: the local backend says so too
             case DeleteTask(job, task_id):
                 self.jobs[job].tasks.pop(task_id, None)
         self.schedule()
@@ -214,7 +215,8 @@ class FakeBackend:
 
     def _notify(self) -> None:
         """Tell the ``on_change`` callbacks, as the local backend does when a simulator
-        started or ended by itself (here a start comes as soon as a slot is free)."""
+        started or ended (here a start comes as soon as a slot is free, an end as soon as
+        it was stopped)."""
         for callback in self._callbacks:
             callback()
 

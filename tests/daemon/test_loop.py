@@ -39,6 +39,9 @@ async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Controller, FakeBackend,
     )
     task = asyncio.create_task(controller.run())
     await asyncio.wait_for(controller.ready.wait(), 10)
+    # The first step's status shows its simulators pending (what it did); the backend's
+    # word that they started brings the step that sees them running.
+    await until(lambda: sim_status(controller, "alpha")["ready"] == 2)
     yield controller, backend, specs
     controller.stop()
     await asyncio.wait_for(task, 10)
@@ -95,13 +98,16 @@ class TestControlLoop:
 
     async def test_status_and_metrics_never_show_a_secret(self, daemon: Any) -> None:
         controller, backend, specs = daemon
+        before = sim_status(controller, "alpha")["revision"]
         extra = "  secretEnv:\n    API_KEY: {fromEnv: KEY}\n"
         (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
         await until(
             lambda: (
-                sim_status(controller, "alpha")["upToDate"] == 2
+                sim_status(controller, "alpha")["revision"] != before
+                and sim_status(controller, "alpha")["upToDate"] == 2
                 and sim_status(controller, "alpha")["ready"] == 2
                 and sim_status(controller, "alpha")["message"] == ""
+                and len(backend.live_tasks("alpha")) == 2  # the old ones are gone too
             ),
             timeout=15,
         )
@@ -164,14 +170,14 @@ class ThrottledOnce(FakeBackend):
         self.calls: list[float] = []
         self.throttle_next = False
 
-    async def observe(self) -> Observed:
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
         self.calls.append(time.monotonic())
         if self.throttle_next:
             self.throttle_next = False
             raise TransientBackendError(
                 "429 TooManyRequests", code="429", retry_after=self.retry_after
             )
-        return await super().observe()
+        return await super().observe(jobs)
 
 
 class TestThrottling:
