@@ -146,7 +146,9 @@ class Controller:
         )
         self.metrics = Metrics()
         self.health = Health(
-            threshold=config.failed_passes, stuck_after=max(120.0, 4 * config.resync)
+            threshold=config.failed_passes,
+            stuck_after=max(120.0, 4 * config.resync),
+            clock=self.clock.monotonic,
         )
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -155,7 +157,7 @@ class Controller:
         self._wake = asyncio.Event()
         self._full = True  # the next step observes and plans everything
         self._errors: tuple[SpecError, ...] = ()
-        self._crash_loops = CrashLoops()
+        self._crash_loops = CrashLoops(clock=self.clock.monotonic)
         self._short_secrets = 0
         self._revision: str | None = None
         self._document: dict[str, Any] = status_document(

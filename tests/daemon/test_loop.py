@@ -257,3 +257,40 @@ async def test_a_relative_linked_specs_path_still_sees_changes(
     finally:
         controller.stop()
         await asyncio.wait_for(task, 10)
+
+
+class TestIncrementalPasses:
+    """A spec edit costs one pass over what it changed; its status needs no second pass."""
+
+    async def test_an_edit_is_one_scoped_pass_whose_status_shows_what_it_did(
+        self, tmp_path: Path
+    ) -> None:
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        (specs / "pool.yaml").write_text(POOL)
+        (specs / "a.yaml").write_text(simulation("alpha", 1))
+        backend = FakeBackend(clock=utc_now, nodes_arrive=False)  # nothing starts: no events
+        controller = Controller(DaemonConfig(specs=specs, port=0, resync=30.0), backend)
+        task = asyncio.create_task(controller.run())
+        try:
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            assert backend.observations == [None]
+            (specs / "b.yaml").write_text(simulation("beta", 3))
+            await until(
+                lambda: any(s["name"] == "beta" for s in controller.status()["simulations"])
+            )
+            beta = sim_status(controller, "beta")
+            assert [s["state"] for s in beta["simulators"]] == ["pending"] * 3
+            assert backend.observations[1:] == [frozenset({"beta"})]
+            await asyncio.sleep(0.5)  # a publishing pass would come 100 ms after the edit's
+            assert backend.observations[1:] == [frozenset({"beta"})]
+        finally:
+            controller.stop()
+            await asyncio.wait_for(task, 10)
+
+    async def test_a_backend_event_brings_a_full_pass(self, daemon: Any) -> None:
+        _, backend, _ = daemon
+        count = len(backend.observations)
+        backend.crash("alpha", backend.live_tasks("alpha")[0].id)
+        await until(lambda: len(backend.observations) > count)
+        assert backend.observations[count] is None
