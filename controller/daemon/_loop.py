@@ -69,6 +69,11 @@ class DaemonConfig:
         specs: the specs directory.
         host / port: where the HTTP endpoints listen (port 0 picks a free one).
         resync: seconds between full passes when nothing happens.
+        after_change: seconds until the simulations a pass acted on are observed again —
+            those alone, in a scoped pass. Not to publish anything (a pass's status is
+            computed after its actions ran): a backend that reports no changes by itself
+            (Batch) shows what the actions led to no other way, and a rollout's next step
+            waits on it (a new simulator seen running sets its settle timer).
         allow_empty_prune: prune even when the directory is empty or missing.
         planner: planner tuning (the prune delay among it).
         revision_key: the key for secret values in template revisions (:mod:`._keys`).
@@ -85,6 +90,7 @@ class DaemonConfig:
     host: str = "127.0.0.1"
     port: int = 9120
     resync: float = 30.0
+    after_change: float = 0.1
     allow_empty_prune: bool = False
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     revision_key: bytes = field(default=b"", repr=False)
@@ -156,6 +162,7 @@ class Controller:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._full = True  # the next step observes and plans everything
+        self._recheck: frozenset[str] = frozenset()  # simulations the last steps acted on
         self._errors: tuple[SpecError, ...] = ()
         self._crash_loops = CrashLoops(clock=self.clock.monotonic)
         self._short_secrets = 0
@@ -239,8 +246,9 @@ class Controller:
             while not self._stop.is_set():
                 self._wake.clear()
                 full, self._full = self._full, False
-                delay = await self._one_pass(full)
-                if not await self._sleep(delay):
+                recheck, self._recheck = self._recheck, frozenset()
+                delay = await self._one_pass(full, recheck)
+                if not await self._sleep(delay) and not self._recheck:
                     self._full = True  # a timer ran out: resync, a back-off, a deadline
                 await self._respect_retry_after()
         finally:
@@ -269,16 +277,18 @@ class Controller:
             return False
         return True
 
-    async def _one_pass(self, full: bool) -> float:
+    async def _one_pass(self, full: bool, recheck: frozenset[str]) -> float:
         """One step of the reconciler, then publish; return seconds until the next one.
 
-        Never raises (but for cancellation): a failed step is recorded in :attr:`health`
-        and retried, in full, within ``min(resync, 5)`` seconds.
+        ``recheck`` names simulations to observe again even if no spec of theirs changed
+        (what the previous step acted on). Never raises (but for cancellation): a failed
+        step is recorded in :attr:`health` and retried, in full, within ``min(resync, 5)``
+        seconds.
         """
         self.health.started()
         self._check_specs_directory()
         try:
-            result = await self.reconciler.step(full=full)
+            result = await self.reconciler.step(full=full, recheck=recheck)
         except BackendError as exc:
             self.metrics.count_failed_observe(exc.code)
             self._failed(str(exc), code=exc.code)
@@ -290,7 +300,11 @@ class Controller:
         self.health.succeeded()
         self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
         self._publish(result, result.errors)
-        return self._next_delay(result.plan.requeue_after)
+        delay = self._next_delay(result.plan.requeue_after)
+        if result.touched and self.config.after_change < delay:
+            self._recheck = result.touched  # the timer that runs out is the recheck's
+            return self.config.after_change
+        return delay
 
     def _failed(self, error: str, **fields: Any) -> None:
         """Record a failed pass: one warning line, health and metrics; the next is full."""

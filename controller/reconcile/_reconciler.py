@@ -147,7 +147,9 @@ class Reconciler:
             run_options=self.settings.run_options,
         )
 
-    async def step(self, *, full: bool = True, execute: bool = True) -> PassResult:
+    async def step(
+        self, *, full: bool = True, execute: bool = True, recheck: frozenset[str] = frozenset()
+    ) -> PassResult:
         """Read the specs and reconcile once.
 
         Args:
@@ -155,6 +157,8 @@ class Reconciler:
                 state changed since the last step (none: every pool, no job) — a step
                 woken by a spec edit, or ``apply --wait`` polling pools without nodes.
             execute: False for ``simfleet plan``: observe and plan, change nothing.
+            recheck: simulations a step that is not full observes and plans as well (the
+                daemon passes those its previous step acted on).
 
         Raises:
             BackendError: the observation failed (a ``Retry-After`` it carried is kept
@@ -164,6 +168,8 @@ class Reconciler:
         if self._on_load is not None:
             self._on_load(desired, errors)
         scope = None if full or self._snapshot is None else changed(self._desired, desired)
+        if scope is not None:
+            scope |= recheck
         result = await self.reconcile(desired, errors, scope=scope, execute=execute)
         self._desired = desired
         return result
@@ -203,8 +209,8 @@ class Reconciler:
         self.window.extend(execution.retry_after)
         after = with_effects(observed, execution.executed, self.clock.wall())
         status = self._merged_status(decided.status, scope)
+        touched = _simulations_of(execution.executed)
         if execution.executed:
-            touched = _simulations_of(execution.executed)
             replanned = plan_step(
                 desired,
                 after,
@@ -230,6 +236,7 @@ class Reconciler:
             errors=errors,
             desired=desired,
             scope=scope,
+            touched=touched,
         )
 
     def _merged_status(self, status: Status, scope: frozenset[str] | None) -> Status:

@@ -41,6 +41,7 @@ class PassResult:
         errors: spec errors of the catalog the step ran on.
         desired: the desired state the step planned for.
         scope: the simulations the step observed and planned (None: all of them).
+        touched: the simulations an executed action changed.
     """
 
     plan: Plan
@@ -54,6 +55,7 @@ class PassResult:
     errors: tuple[SpecError, ...] = ()
     desired: Desired = field(default_factory=Desired)
     scope: frozenset[str] | None = None
+    touched: frozenset[str] = frozenset()
 
     @functools.cached_property
     def status(self) -> Status:

@@ -259,31 +259,45 @@ async def test_a_relative_linked_specs_path_still_sees_changes(
         await asyncio.wait_for(task, 10)
 
 
-class TestIncrementalPasses:
-    """A spec edit costs one pass over what it changed; its status needs no second pass."""
+class StatusAtEachObservation(FakeBackend):
+    """Records, at each observation, what ``/status`` said about beta at that moment."""
 
-    async def test_an_edit_is_one_scoped_pass_whose_status_shows_what_it_did(
+    def __init__(self) -> None:
+        super().__init__(clock=utc_now, nodes_arrive=False)  # nothing starts: no events
+        self.controller: Controller | None = None
+        self.beta_seen: list[list[str]] = []
+
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        if self.controller is not None:
+            rows = [s for s in self.controller.status()["simulations"] if s["name"] == "beta"]
+            self.beta_seen.append([r["state"] for s in rows for r in s["simulators"]])
+        return await super().observe(jobs)
+
+
+class TestIncrementalPasses:
+    """A spec edit costs a pass over what it changed, whose status needs no second pass."""
+
+    async def test_an_edit_is_a_scoped_pass_whose_status_shows_what_it_did(
         self, tmp_path: Path
     ) -> None:
         specs = tmp_path / "specs"
         specs.mkdir()
         (specs / "pool.yaml").write_text(POOL)
         (specs / "a.yaml").write_text(simulation("alpha", 1))
-        backend = FakeBackend(clock=utc_now, nodes_arrive=False)  # nothing starts: no events
+        backend = StatusAtEachObservation()
         controller = Controller(DaemonConfig(specs=specs, port=0, resync=30.0), backend)
+        backend.controller = controller
         task = asyncio.create_task(controller.run())
         try:
             await asyncio.wait_for(controller.ready.wait(), 10)
-            assert backend.observations == [None]
+            await until(lambda: len(backend.observations) == 2)  # the first step's recheck
+            assert backend.observations == [None, frozenset({"alpha"})]
             (specs / "b.yaml").write_text(simulation("beta", 3))
-            await until(
-                lambda: any(s["name"] == "beta" for s in controller.status()["simulations"])
-            )
-            beta = sim_status(controller, "beta")
-            assert [s["state"] for s in beta["simulators"]] == ["pending"] * 3
-            assert backend.observations[1:] == [frozenset({"beta"})]
-            await asyncio.sleep(0.5)  # a publishing pass would come 100 ms after the edit's
-            assert backend.observations[1:] == [frozenset({"beta"})]
+            # the edit's step, then the recheck of what it acted on: beta alone, no full
+            # pass; and by the recheck, /status already showed beta's three new simulators
+            await until(lambda: len(backend.observations) == 4)
+            assert backend.observations[2:] == [frozenset({"beta"})] * 2
+            assert backend.beta_seen[2:] == [[], ["pending"] * 3]
         finally:
             controller.stop()
             await asyncio.wait_for(task, 10)
