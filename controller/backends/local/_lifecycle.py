@@ -188,7 +188,6 @@ class Lifecycle:
                     if task is not None and task.phase is TaskPhase.LAUNCHING:
                         self._launch(task)
                 await asyncio.sleep(0)
-            self._changed()  # they started: the daemon's next pass sees them settle
         finally:
             self._launcher = None
 
