@@ -1,9 +1,19 @@
-"""Figures for the local backend at scale (issue 7, item 13); the tests only check behaviour.
+"""Figures for the local backend at scale (issue 8, item 8); the tests only check behaviour.
 
-1. Start: ``N`` simulators (``sleep 300``) from one ``AddTasks`` to all running, against
-   ``N`` bare ``posix_spawn`` calls of the same command (the floor: no wrapper, no
-   output, no records).
-2. Shutdown: ``close(stop_simulators=True)`` with ``N`` simulators running.
+:func:`measure` returns the figures ``make bench`` tabulates, as numbers, each beside its
+floor measured in the same run:
+
+1. Start: ``N`` simulators (``sleep 300``) from one ``AddTasks`` to all running
+   (``start_s``), against ``N`` bare ``posix_spawn`` calls of the same command
+   (``bare_spawn_s``: no wrapper, no output, no records) and against ``N`` starts of the
+   runtime alone (``runtime_spawn_s``: the wrapper's processes, without the backend's
+   bookkeeping).
+2. Shutdown: ``close(stop_simulators=True)`` with ``N`` simulators running (``close_s``),
+   and SIGTERM of a real daemon running ``N`` simulators until it has exited
+   (``daemon_sigterm_s``).
+
+And, printed only:
+
 3. Scale down: the planner's pass from ``N`` to 2 simulators (``run_pass``), then until
    every stopped simulator is recorded as exited; with the longest time the event loop
    was held (a ticker measures it) and the number of state file writes.
@@ -11,8 +21,9 @@
    cannot run for real (each simulator is 6 processes: wrapper, 2 output writers with
    their ``head``, the simulator; ``/proc/sys/kernel/pid_max`` bounds them).
 
-Usage: ``python benchmarks/local_scale.py [--real N ...] [--stop N] [--fake N ...]``.
-Prints a table; run on an idle machine for stable figures.
+Usage: ``python benchmarks/local_scale.py [--start N ...] [--real N ...] [--fake N ...]``.
+Prints a table; run on an idle machine for stable figures (a busy one slows every
+process start, the floors' too: compare ratios, not seconds).
 """
 
 from __future__ import annotations
@@ -21,10 +32,15 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +69,7 @@ class LoopLag:
         self.gap = 0.0
         self._task: asyncio.Task[None] | None = None
         self._run = asyncio.events.Handle._run
+        self.done = False
 
     async def _tick(self) -> None:
         last = time.perf_counter()
@@ -68,7 +85,8 @@ class LoopLag:
         def timed(handle: asyncio.Handle) -> None:
             started = time.perf_counter()
             run(handle)
-            lag.callback = max(lag.callback, time.perf_counter() - started)
+            if not lag.done:  # the step that left the block runs on: not this block's
+                lag.callback = max(lag.callback, time.perf_counter() - started)
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign]
         self._task = asyncio.get_running_loop().create_task(self._tick())
@@ -76,6 +94,7 @@ class LoopLag:
 
     def __exit__(self, *exc: object) -> None:
         asyncio.events.Handle._run = self._run  # type: ignore[method-assign]
+        self.done = True
         assert self._task is not None
         self._task.cancel()
 
@@ -159,13 +178,14 @@ async def counted(backend: LocalBackend, state: str) -> int:
     return sum(1 for job in observed.jobs.values() for t in job.tasks if t.state.value == state)
 
 
-async def until(predicate: Callable[[], object]) -> None:
-    """Poll ``predicate`` (async) until it holds, for at most ten minutes."""
+async def until(predicate: Callable[[], object], every: float = 0.2) -> None:
+    """Poll ``predicate`` (async) every ``every`` seconds until it holds, for at most ten
+    minutes."""
     deadline = time.monotonic() + 600
     while not await predicate():  # type: ignore[misc]
         if time.monotonic() > deadline:
             raise TimeoutError
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(every)
 
 
 def bare_spawns(count: int) -> float:
@@ -190,38 +210,28 @@ def bare_spawns(count: int) -> float:
     return elapsed
 
 
-def spawn_cost(count: int) -> tuple[float, float]:
-    """Milliseconds per start, the controller's own part: the runtime's ``spawn`` and a
-    bare ``posix_spawn``, each given time to let the previous child settle (so neither
-    measures the other children's start-up competing for the CPU)."""
+def runtime_spawns(count: int) -> float:
+    """Seconds for ``count`` starts of :data:`SLEEP` by the process runtime alone, until
+    every simulator has been exec'd (its pid file written); the processes are ended."""
     runtime = ProcessRuntime()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    ours = bare = 0.0
     with tempfile.TemporaryDirectory() as tmp:
-        handles = []
-        for i in range(count):
-            started = time.perf_counter()
-            handles.append(runtime.spawn(Launch(Path(tmp, str(i)), "x", SLEEP, env, Path(tmp))))
-            ours += time.perf_counter() - started
-            time.sleep(0.02)
+        dirs = [Path(tmp, str(i)) for i in range(count)]
+        started = time.perf_counter()
+        handles = [runtime.spawn(Launch(d, "x", SLEEP, env, Path(tmp))) for d in dirs]
+        waiting = list(dirs)
+        while waiting:
+            waiting = [d for d in waiting if not (d / "pid").exists()]
+        elapsed = time.perf_counter() - started
         for handle in handles:
             os.killpg(handle.pid, signal.SIGKILL)
             os.waitpid(handle.pid, 0)
-    pids = []
-    for _ in range(count):
-        started = time.perf_counter()
-        pids.append(os.posix_spawnp(SLEEP[0], list(SLEEP), env, setsid=True))
-        bare += time.perf_counter() - started
-        time.sleep(0.02)
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    return ours * 1000 / count, bare * 1000 / count
+    return elapsed
 
 
-async def start_and_stop(count: int) -> None:
-    """Figures 1 and 2."""
-    bare = bare_spawns(count)
+async def start_and_close(count: int) -> dict[str, float]:
+    """Figures 1 and 2 within one backend: seconds to running, the longest time the event
+    loop was held meanwhile, seconds to close."""
     with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend(Path(tmp), stop_grace=5)
         await backend.open()
@@ -230,6 +240,7 @@ async def start_and_stop(count: int) -> None:
         assert isinstance(nodes, int)
         await backend.execute(CreatePool("p", pool, nodes, 0))
         await backend.execute(CreateJob("s", "p"))
+        await backend.observe()
         template = Template(
             "local/x", SLEEP, (), (), "", desired(1).simulations["s"].spec.max_lifetime
         )
@@ -237,20 +248,98 @@ async def start_and_stop(count: int) -> None:
         with LoopLag() as lag:
             started = time.perf_counter()
             await backend.execute(AddTasks("s", template, tasks))
-            await until(lambda: _all(backend, "running", count))
+            await until(lambda: _all(backend, "running", count), every=0.02)
             to_running = time.perf_counter() - started
-        print(
-            f"start {count:>6}: {to_running:6.2f} s to running  "
-            f"(bare posix_spawn {bare:5.2f} s, ratio {to_running / bare:4.1f}×; {lag})"
-        )
         started = time.perf_counter()
         await backend.close(stop_simulators=True)
-        print(f"close {count:>6}: {time.perf_counter() - started:6.2f} s to stop every simulator")
-    ours, bare_ms = spawn_cost(100)
+        closed = time.perf_counter() - started
+    return {
+        "start_s": to_running,
+        "start_loop_held_ms": lag.callback * 1000,
+        "close_s": closed,
+    }
+
+
+DAEMON_SPEC = """\
+apiVersion: simfleet/v1
+kind: Pool
+metadata: {{name: sims}}
+spec: {{vmSize: local, taskSlotsPerNode: 250, nodes: {{dedicated: {nodes}}}}}
+---
+apiVersion: simfleet/v1
+kind: Simulation
+metadata: {{name: bench}}
+spec: {{pool: sims, simulators: {count}, image: bench:1, command: [sleep, "600"]}}
+"""
+
+
+def daemon_sigterm(count: int) -> float:
+    """Seconds from SIGTERM to exit of a real daemon (``simfleet run``, local backend)
+    running ``count`` simulators; it ends them all before it exits."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "specs").mkdir()
+        spec = DAEMON_SPEC.format(count=count, nodes=-(-count // 250))
+        (root / "specs" / "bench.yaml").write_text(spec)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        argv = [sys.executable, "-m", "controller", "run", "--specs", str(root / "specs")]
+        argv += ["--state-dir", str(root / "state"), "--listen", f"127.0.0.1:{port}"]
+        daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 300
+            while _daemon_ready(port) != count:
+                if time.monotonic() > deadline or daemon.poll() is not None:
+                    raise RuntimeError("the daemon did not start its simulators")
+                time.sleep(0.1)
+            started = time.perf_counter()
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(120)
+            return time.perf_counter() - started
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+
+
+def _daemon_ready(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as response:
+            return sum(int(s["ready"]) for s in json.load(response)["simulations"])
+    except OSError:
+        return -1
+
+
+def measure(count: int = 500, *, daemon: bool = True) -> dict[str, float]:
+    """The local figures of ``make bench`` for ``count`` simulators, with their floors.
+
+    Returns:
+        ``bare_spawn_s`` (the floor), ``runtime_spawn_s``, ``start_s``,
+        ``start_ratio`` (start ÷ bare spawn; the target is ≤ 2),
+        ``start_loop_held_ms``, ``close_s`` and, with
+        ``daemon``, ``daemon_sigterm_s`` (the target for both is ≤ 2 s).
+    """
+    figures = {"simulators": float(count), "bare_spawn_s": bare_spawns(count)}
+    figures["runtime_spawn_s"] = runtime_spawns(count)
+    figures.update(asyncio.run(start_and_close(count)))
+    figures["start_ratio"] = figures["start_s"] / figures["bare_spawn_s"]
+    if daemon:
+        figures["daemon_sigterm_s"] = daemon_sigterm(count)
+    return figures
+
+
+def print_measured(figures: dict[str, float]) -> None:
+    count = int(figures["simulators"])
     print(
-        f"spawn cost, controller side: {ours:.2f} ms a start (bare posix_spawn {bare_ms:.2f} ms,"
-        f" ratio {ours / bare_ms:.1f}×)"
+        f"start {count:>6}: {figures['start_s']:6.2f} s to running (bare posix_spawn "
+        f"{figures['bare_spawn_s']:5.2f} s, ratio {figures['start_ratio']:4.1f}×; runtime "
+        f"alone {figures['runtime_spawn_s']:5.2f} s; loop held ≤ "
+        f"{figures['start_loop_held_ms']:.0f} ms)"
     )
+    print(f"close {count:>6}: {figures['close_s']:6.2f} s to stop every simulator")
+    if "daemon_sigterm_s" in figures:
+        print(f"SIGTERM {count:>4}: {figures['daemon_sigterm_s']:6.2f} s until the daemon exited")
 
 
 async def _all(backend: LocalBackend, state: str, count: int) -> bool:
@@ -290,7 +379,7 @@ async def main() -> None:
     pid_max = Path("/proc/sys/kernel/pid_max").read_text().strip()  # noqa: ASYNC240 - once
     print(f"pid_max {pid_max}, {os.cpu_count()} cores")
     for count in args.start:
-        await start_and_stop(count)
+        print_measured(await asyncio.to_thread(measure, count))
     for count in args.real:
         await scale_down(count, fake=False)
     for count in args.fake:

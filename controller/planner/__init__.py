@@ -1,49 +1,57 @@
 """The pure core: desired state + observed state + now → the actions of one pass.
 
 ``plan`` does no I/O, reads no clock and logs nothing; the same inputs always give the
-same plan. It owns the vocabulary (observed state, actions, status) that backends import.
+same plan. It owns the vocabulary that backends import: desired state (``_desired``),
+observed state (``_observed``), actions (``_actions``) and what it reports (``_reports``).
 """
 
-from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
-from controller.planner._planning import PlannerConfig, plan, template_of
-from controller.planner._recycling import wall_clock_limit
-from controller.planner._types import (
+from controller.planner._actions import (
     Action,
     AddTasks,
-    Change,
-    Condition,
-    ConditionType,
     CreateJob,
     CreatePool,
     DeleteJob,
     DeletePool,
     DeleteTask,
-    Desired,
-    DesiredSimulation,
-    ExitInfo,
-    ExitReason,
-    JobState,
     NewTask,
-    Observed,
-    ObservedJob,
-    ObservedPool,
-    ObservedTask,
-    Plan,
-    PoolConfig,
-    PoolState,
-    PoolStatus,
-    Progress,
-    Reason,
+    ObjectKind,
     ResizePool,
     SecretEnv,
-    SimulationStatus,
-    SimulatorState,
-    SimulatorStatus,
-    Status,
     StopReason,
     StopTask,
     TaskTemplate,
     subject,
+)
+from controller.planner._desired import Desired, DesiredSimulation
+from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
+from controller.planner._lifetime import wall_clock_limit
+from controller.planner._observed import (
+    ExitInfo,
+    ExitReason,
+    JobState,
+    Observed,
+    ObservedJob,
+    ObservedPool,
+    ObservedTask,
+    PoolConfig,
+    PoolState,
+    SimulatorState,
+)
+from controller.planner._planning import PlannerConfig, plan, template_of
+from controller.planner._reports import (
+    Change,
+    Condition,
+    ConditionType,
+    Plan,
+    PoolPhase,
+    PoolStatus,
+    Progress,
+    Reason,
+    SimulationStatus,
+    SimulatorStatus,
+    SlotState,
+    Status,
+    Verb,
 )
 
 __all__ = [
@@ -63,6 +71,7 @@ __all__ = [
     "ExitReason",
     "JobState",
     "NewTask",
+    "ObjectKind",
     "Observed",
     "ObservedJob",
     "ObservedPool",
@@ -70,6 +79,7 @@ __all__ = [
     "Plan",
     "PlannerConfig",
     "PoolConfig",
+    "PoolPhase",
     "PoolState",
     "PoolStatus",
     "Progress",
@@ -79,11 +89,13 @@ __all__ = [
     "SimulationStatus",
     "SimulatorState",
     "SimulatorStatus",
+    "SlotState",
     "Status",
     "StopReason",
     "StopTask",
     "TaskKey",
     "TaskTemplate",
+    "Verb",
     "parse_task_id",
     "plan",
     "revision",

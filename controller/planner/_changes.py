@@ -7,121 +7,148 @@ wants *what*: "create simulation cartpole: 8 simulators of cartpole:1.0", "scale
 though one pass only takes its first step. Nothing here can show a secret: only images,
 counts and names appear, and run options, which are shown in full (old → new) because
 they decide what a container may do to its host.
+
+Each phase of a pass asks for its own words here, from the view and the actions it has
+just decided (see :mod:`._simulations`, :mod:`._pools`, :mod:`._pruning`), and only when
+the caller wants them (``plan(..., explain=True)``): nothing is derived a second time,
+and no action is matched by type after the fact.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from controller.planner._ids import revision
-from controller.planner._pools import replacement_reasons
-from controller.planner._simulations import template_of
-from controller.planner._slots import group
-from controller.planner._types import (
-    Action,
-    AddTasks,
-    Change,
-    CreateJob,
+from controller.planner._actions import (
     CreatePool,
-    DeleteJob,
-    DeletePool,
-    Desired,
-    ExitReason,
-    Observed,
-    ObservedJob,
-    ObservedTask,
-    PoolConfig,
+    NewTask,
+    ObjectKind,
     ResizePool,
     StopReason,
     StopTask,
-    subject,
 )
+from controller.planner._observed import ExitReason, ObservedJob, ObservedTask
+from controller.planner._reports import Change, Verb
+from controller.planner._view import SimulationView
+
+_SIM = ObjectKind.SIMULATION
 
 
-def _pool_changes(desired: Desired, observed: Observed, actions: Sequence[Action]) -> list[Change]:
+def pool_created(action: CreatePool) -> Change:
+    """A pool created now, with its size."""
+    detail = f"{action.spec.vm_size}, {action.dedicated} dedicated + {action.spot} spot nodes"
+    return Change(ObjectKind.POOL, action.name, Verb.CREATE, detail)
+
+
+def pool_resized(action: ResizePool) -> Change:
+    """A pool's node targets changed now."""
+    detail = f"{action.from_dedicated}+{action.from_spot} → {action.dedicated}+{action.spot} nodes"
+    return Change(ObjectKind.POOL, action.name, Verb.RESIZE, detail)
+
+
+def pruned_pool(name: str) -> Change:
+    """A pool deleted now."""
+    return Change(ObjectKind.POOL, name, Verb.PRUNE, "no spec defines it any more")
+
+
+def pool_replacement(name: str, reasons: Sequence[str]) -> Change:
+    """A pool whose fixed fields changed: reported, never done."""
+    return Change(ObjectKind.POOL, name, Verb.NEEDS_REPLACEMENT, ", ".join(reasons), applies=False)
+
+
+def cannot_plan(name: str, failure: str) -> Change:
+    """A simulation whose planning raised: left as it is."""
+    return Change(_SIM, name, Verb.CANNOT_PLAN, failure, applies=False)
+
+
+def created(view: SimulationView) -> Change:
+    """A simulation that gets its job now."""
+    spec = view.sim.spec
+    detail = f"{spec.simulators} simulators of {spec.image}"
+    if spec.container_run_options:
+        detail += f" with run options {_shown(spec.container_run_options)}"
+    return Change(_SIM, view.name, Verb.CREATE, detail)
+
+
+def reshaped(view: SimulationView) -> list[Change]:
+    """Scale and rollout of an existing simulation, described whole."""
     changes = []
-    for action in actions:
-        match action:
-            case CreatePool(name, spec, dedicated, spot):
-                detail = f"{spec.vm_size}, {dedicated} dedicated + {spot} spot nodes"
-                changes.append(Change("pool", name, "create", detail))
-            case ResizePool(name, dedicated, spot, from_dedicated, from_spot):
-                detail = f"{from_dedicated}+{from_spot} → {dedicated}+{spot} nodes"
-                changes.append(Change("pool", name, "resize", detail))
-            case DeletePool(name):
-                changes.append(Change("pool", name, "prune", "no spec defines it any more"))
-    for name, spec in sorted(desired.pools.items()):
-        pool = observed.pools.get(name)
-        if pool is not None and pool.owned:
-            reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
-            if reasons:
-                changes.append(
-                    Change("pool", name, "needs replacement", ", ".join(reasons), applies=False)
-                )
-    return changes
-
-
-def _simulation_changes(
-    desired: Desired,
-    observed: Observed,
-    actions: Sequence[Action],
-    failures: Mapping[tuple[str, str], str],
-) -> list[Change]:
-    changes = []
-    for name, sim in sorted(desired.simulations.items()):
-        failure = failures.get(("simulation", name))
-        if failure is not None:
-            changes.append(Change("simulation", name, "cannot plan", failure, applies=False))
-            continue
-        mine = [a for a in actions if subject(a) == ("simulation", name)]
-        job = observed.jobs.get(name)
-        count, image = sim.spec.simulators, sim.spec.image
-        options = sim.spec.container_run_options
-        if any(isinstance(a, CreateJob) for a in mine):
-            detail = f"{count} simulators of {image}"
-            if options:
-                detail += f" with run options {_shown(options)}"
-            changes.append(Change("simulation", name, "create", detail))
-            continue
-        if job is None or not job.owned or sim.spec.suspend:
-            continue
-        live = [t for t in job.tasks if t.live]
-        current = revision(template_of(sim))
-        slots = _fleet_slots(job, current)
-        if len(slots) != count:
-            changes.append(
-                Change("simulation", name, "scale", f"{len(slots)} → {count} simulators")
-            )
-        old = [t for t in live if t.revision != current and t.slot < count]
+    count = view.desired
+    fleet = (
+        count  # every slot below the count holds a current simulator, and none above
+        if not view.vacant and not view.beyond
+        else sum(1 for slot in view.slots.values() if _in_fleet(slot.live, slot.latest))
+    )
+    if fleet != count:
+        changes.append(Change(_SIM, view.name, Verb.SCALE, f"{fleet} → {count} simulators"))
+    if view.olds or any(
+        t.revision != view.revision for s in view.crowded if s.index < count for t in s.duplicates
+    ):
+        old = _old_tasks(view.job, view.revision, count)
         if old:
-            what = _template_change(old, image, options)
+            spec = view.sim.spec
+            what = _template_change(old, spec.image, spec.container_run_options)
             changes.append(
-                Change("simulation", name, "roll out", f"{what} ({len(old)} simulators)")
+                Change(_SIM, view.name, Verb.ROLL_OUT, f"{what} ({len(old)} simulators)")
             )
-        recycled = sum(
-            1 for a in mine if isinstance(a, StopTask) and a.reason is StopReason.RECYCLE
-        )
-        if recycled:
-            changes.append(Change("simulation", name, "recycle", f"{recycled} past maxLifetime"))
-        occupied = {t.slot for t in live}
-        restarted = sum(
-            1
-            for a in mine
-            if isinstance(a, AddTasks)
-            for t in a.tasks
-            if t.revision == current and t.attempt > 0 and t.slot not in occupied
-        )
-        if restarted:
-            changes.append(Change("simulation", name, "restart", f"{restarted} exited simulators"))
-    for action in actions:
-        if isinstance(action, DeleteJob):
-            job = observed.jobs.get(action.name)
-            n = sum(1 for t in job.tasks if t.live) if job is not None else 0
-            detail = f"no spec defines it any more; its {n} simulators stop"
-            changes.append(Change("simulation", action.name, "prune", detail))
     return changes
+
+
+def recycled(retire: Iterable[StopTask], name: str) -> list[Change]:
+    """Simulators retired because they ran their ``maxLifetime``."""
+    count = sum(1 for a in retire if a.reason is StopReason.RECYCLE)
+    return [Change(_SIM, name, Verb.RECYCLE, f"{count} past maxLifetime")] if count else []
+
+
+def restarted(view: SimulationView, started: Iterable[NewTask]) -> list[Change]:
+    """Simulators started again in slots whose current-template simulator exited."""
+    count = sum(
+        1
+        for t in started
+        if t.revision == view.revision
+        and t.attempt > 0
+        and not ((s := view.slots.get(t.slot)) is not None and (s.live or s.duplicates))
+    )
+    return [Change(_SIM, view.name, Verb.RESTART, f"{count} exited simulators")] if count else []
+
+
+def pruned_job(name: str, job: ObservedJob | None) -> Change:
+    """A job deleted now, with the simulators that stop with it."""
+    n = sum(1 for t in job.tasks if t.live) if job is not None else 0
+    detail = f"no spec defines it any more; its {n} simulators stop"
+    return Change(_SIM, name, Verb.PRUNE, detail)
+
+
+def waiting_prunes(waiting: Mapping[tuple[str, str], datetime], now: datetime) -> list[Change]:
+    """Objects whose definition is gone, still inside the prune delay."""
+    return [
+        Change(
+            ObjectKind(kind),
+            name,
+            Verb.PRUNE,
+            f"no spec defines it any more; will be pruned in {(due - now).total_seconds():.0f}s"
+            " unless it comes back",
+            applies=False,
+        )
+        for (kind, name), due in sorted(waiting.items())
+    ]
+
+
+def _in_fleet(live: Sequence[ObservedTask], latest: ObservedTask | None) -> bool:
+    """A slot whose newest task is live or ended by itself (not stopped by simfleet)."""
+    return bool(live) or (
+        latest is not None
+        and latest.exit is not None
+        and latest.exit.reason is not ExitReason.STOPPED
+    )
+
+
+def _old_tasks(job: ObservedJob | None, current: str, count: int) -> list[ObservedTask]:
+    """Live tasks on another template in slots that stay, in the backend's order."""
+    if job is None:
+        return []
+    return [t for t in job.tasks if t.live and t.revision != current and t.slot < count]
 
 
 def _most_common(values: list[str]) -> str | None:
@@ -144,56 +171,3 @@ def _template_change(old: Sequence[ObservedTask], image: str, options: str) -> s
     if was_options is not None and was_options != options:
         parts.append(f"run options {_shown(was_options)} → {_shown(options)}")
     return ", ".join(parts) or "new template"
-
-
-def _fleet_slots(job: ObservedJob, current: str) -> set[int]:
-    """Slots whose newest task is live or ended by itself (not stopped by simfleet)."""
-    return {
-        index
-        for index, slot in group(job.tasks, current).items()
-        if slot.live
-        or (
-            slot.latest is not None
-            and slot.latest.exit is not None
-            and slot.latest.exit.reason is not ExitReason.STOPPED
-        )
-    }
-
-
-def _waiting_prunes(waiting: Mapping[tuple[str, str], datetime], now: datetime) -> list[Change]:
-    """Objects whose definition is gone, still inside the prune delay."""
-    return [
-        Change(
-            kind,
-            name,
-            "prune",
-            f"no spec defines it any more; will be pruned in {(due - now).total_seconds():.0f}s"
-            " unless it comes back",
-            applies=False,
-        )
-        for (kind, name), due in sorted(waiting.items())
-    ]
-
-
-def summarize(
-    desired: Desired,
-    observed: Observed,
-    actions: Sequence[Action],
-    failures: Mapping[tuple[str, str], str] | None = None,
-    waiting: Mapping[tuple[str, str], datetime] | None = None,
-    now: datetime | None = None,
-) -> tuple[Change, ...]:
-    """Every change a plan makes or reports, pools first.
-
-    Args:
-        desired / observed / actions: the plan's inputs and actions.
-        failures: objects whose planning raised, with the reason.
-        waiting: objects waiting out the prune delay, with when it ends (needs ``now``).
-        now: the planner's "now".
-    """
-    changes = _pool_changes(desired, observed, actions) + _simulation_changes(
-        desired, observed, actions, failures or {}
-    )
-    if waiting and now is not None:
-        changes += _waiting_prunes(waiting, now)
-    return tuple(changes)

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from controller.planner._types import SecretEnv, TaskTemplate
+from controller.planner._actions import SecretEnv, TaskTemplate
 
 MAX_ID = 64
 REVISION_LENGTH = 10

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from controller.planner._types import Desired, Observed
+from controller.planner._desired import Desired
+from controller.planner._observed import Observed
 
 
 def _spellings(names: Iterable[str]) -> dict[str, str]:

@@ -1,35 +1,25 @@
 """``plan``: the one entry point of the planner, and the order of its phases.
 
 The order is written down once, here: pools first (a job's simulators need somewhere to
-run), then each simulation (create its job, scale, roll out, restart, clean up), then
-prune. Deletions come last so that a pass which both adds and removes never leaves the
-fleet smaller than asked in between. Pure: same inputs, same plan.
+run), then each simulation (the dispatcher in :mod:`._simulations`: hold, scale, roll
+out, fill, trim history), then prune. Stops and deletions come last so that a pass which
+both adds and removes never leaves the fleet smaller than asked in between. Pure: same
+inputs, same plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.planner import _changes, _naming, _pools, _pruning
-from controller.planner._simulations import SimulationPlan, plan_simulation, template_of
-from controller.planner._types import (
-    Action,
-    DeleteJob,
-    DeletePool,
-    DeleteTask,
-    Desired,
-    DesiredSimulation,
-    Observed,
-    ObservedJob,
-    Plan,
-    Progress,
-    SimulationStatus,
-    SimulatorState,
-    Status,
-    StopTask,
-)
+from controller.planner._actions import REMOVALS, Action
+from controller.planner._desired import Desired, DesiredSimulation
+from controller.planner._observed import Observed, ObservedJob, SimulatorState
+from controller.planner._reports import Change, Plan, Progress, SimulationStatus, Status
+from controller.planner._simulations import SimulationPlan, Tuning, plan_simulation
+from controller.planner._view import template_of, view_of
 
 __all__ = ["PlannerConfig", "plan", "template_of"]
 
@@ -48,9 +38,6 @@ class PlannerConfig:
     history: int = 3
     settle: timedelta = timedelta(0)
     prune_delay: timedelta = timedelta(0)
-
-
-_LAST = (StopTask, DeleteTask, DeleteJob, DeletePool)
 
 
 def _failed_simulation(
@@ -75,6 +62,31 @@ def _failure_words(error: Exception) -> str:
     return f"cannot plan this simulation, left as it is: {type(error).__name__}: {error}"
 
 
+def _plan_one(
+    sim: DesiredSimulation,
+    desired: Desired,
+    observed: Observed,
+    tuning: Tuning,
+    progress: Progress | None,
+) -> tuple[SimulationPlan, str | None]:
+    """One simulation's plan, or its failure isolated: one must not stop the fleet."""
+    job = observed.jobs.get(sim.name)
+    try:
+        view = view_of(sim, job, tuning.now)
+        return plan_simulation(
+            view,
+            tuning,
+            pool_defined=sim.spec.pool in desired.pools,
+            note=desired.notes.get(sim.name, ""),
+            progress=progress,
+        ), None
+    except Exception as error:  # isolate: one simulation must not stop the fleet
+        words = _failure_words(error)
+        changes = (_changes.cannot_plan(sim.name, words),) if tuning.explain else ()
+        failed = SimulationPlan((), _failed_simulation(sim, job, error), None, changes=changes)
+        return failed, words
+
+
 def plan(
     desired: Desired,
     observed: Observed,
@@ -82,6 +94,9 @@ def plan(
     config: PlannerConfig | None = None,
     progress: Mapping[str, Progress] | None = None,
     absent: Mapping[tuple[str, str], datetime] | None = None,
+    *,
+    scope: frozenset[str] | None = None,
+    explain: bool = True,
 ) -> Plan:
     """Compare desired with observed state and return the actions of one pass.
 
@@ -95,6 +110,16 @@ def plan(
         config: tuning; defaults are fine for most uses.
         progress: ``Plan.progress`` of the previous pass (progress deadlines span passes).
         absent: ``Plan.absent`` of the previous pass (the prune delay spans passes).
+        scope: plan only these simulations (names as Batch compares them, without regard
+            to case), None for all. Pools are still planned from the whole ``desired``
+            and ``observed`` (a pool's size depends on every simulation on it), but no
+            action touches a simulation outside the scope, nothing outside it is pruned
+            (so no pool is), status rows are only those of the scope and the pools, and
+            ``progress`` / ``absent`` entries outside the scope are carried over as given.
+            ``requeue_after`` then covers only what was planned. An edit to one
+            simulation so costs one simulation's planning, not the fleet's.
+        explain: compute ``Plan.changes`` (``simfleet plan``); the daemon, which prints
+            none, passes False and so pays nothing for the words.
 
     Returns:
         The actions (creations and resizes first, stops and deletions last), the status
@@ -103,8 +128,10 @@ def plan(
     """
     config = config or PlannerConfig()
     desired = _naming.align(desired, observed)
+    in_scope = _scope_test(scope)
+    tuning = Tuning(now, config.history, config.settle, explain)
     actions: list[Action] = []
-    pool_plans = _pools.plan_pools(desired, observed)
+    pool_plans = _pools.plan_pools(desired, observed, explain=explain)
     for name in sorted(pool_plans):
         actions += pool_plans[name].actions
 
@@ -112,53 +139,78 @@ def plan(
     requeue: list[datetime] = []
     tracked: dict[str, Progress] = {}
     failures: dict[tuple[str, str], str] = {}
-    for name in sorted(desired.simulations):
-        sim = desired.simulations[name]
-        job = observed.jobs.get(name)
-        try:
-            sim_plan = plan_simulation(
-                sim,
-                job,
-                pool_defined=sim.spec.pool in desired.pools,
-                now=now,
-                history=config.history,
-                settle=config.settle,
-                note=desired.notes.get(name, ""),
-                progress=(progress or {}).get(name),
-            )
-        except Exception as error:  # isolate: one simulation must not stop the fleet
-            failures[("simulation", name)] = _failure_words(error)
-            sim_plan = SimulationPlan((), _failed_simulation(sim, job, error), None)
+    sim_changes: list[Change] = []
+    for name in sorted(filter(in_scope, desired.simulations)):
+        sim_plan, failure = _plan_one(
+            desired.simulations[name], desired, observed, tuning, (progress or {}).get(name)
+        )
+        if failure is not None:
+            failures[("simulation", name)] = failure
         if sim_plan.progress is not None:
             tracked[name] = sim_plan.progress
         actions += sim_plan.actions
         simulations.append(sim_plan.status)
+        sim_changes += sim_plan.changes
         if sim_plan.requeue_after is not None:
             requeue.append(sim_plan.requeue_after)
 
-    pruned = _pruning.prune(desired, observed, now, config.prune_delay, absent)
+    pruned = _pruning.prune(
+        desired,
+        observed,
+        now,
+        config.prune_delay,
+        absent,
+        None if scope is None else in_scope,
+        explain=explain,
+    )
     actions += pruned.actions
     if pruned.requeue_after is not None:
         requeue.append(pruned.requeue_after)
-    ordered = [a for a in actions if not isinstance(a, _LAST)] + [
-        a for a in actions if isinstance(a, _LAST)
+    ordered = [a for a in actions if not isinstance(a, REMOVALS)] + [
+        a for a in actions if isinstance(a, REMOVALS)
     ]
     status = Status(
         simulations=tuple(simulations) + pruned.simulations,
         pools=tuple(pool_plans[n].status for n in sorted(pool_plans)) + pruned.pools,
     )
-    waiting = {
-        key: since + config.prune_delay
-        for key, since in pruned.absent.items()
-        if since + config.prune_delay > now
-    }
-    changes = _changes.summarize(desired, observed, ordered, failures, waiting, now)
+    changes = (  # in the order of the phases: pools, simulations, prunes
+        *(c for n in sorted(pool_plans) for c in pool_plans[n].changes),
+        *sim_changes,
+        *pruned.changes,
+    )
+    if scope is not None:  # what this pass did not look at goes on as it was
+        tracked = {
+            **{n: p for n, p in (progress or {}).items() if not in_scope(n)},
+            **tracked,
+        }
+        clocks = {k: t for k, t in (absent or {}).items() if not _key_in_scope(k, in_scope)}
+        pruned_absent = {**clocks, **pruned.absent}
+    else:
+        pruned_absent = dict(pruned.absent)
     return Plan(
         tuple(ordered),
         status,
         min(requeue, default=None),
         tracked,
         changes,
-        pruned.absent,
+        pruned_absent,
         failures,
     )
+
+
+def _everything(_: str) -> bool:
+    return True
+
+
+def _scope_test(scope: frozenset[str] | None) -> Callable[[str], bool]:
+    """Whether a simulation (or job) name is in ``scope``; ids compare without case."""
+    if scope is None:
+        return _everything
+    folded = frozenset(name.lower() for name in scope)
+    return lambda name: name.lower() in folded
+
+
+def _key_in_scope(key: tuple[str, str], in_scope: Callable[[str], bool]) -> bool:
+    """Whether an absence clock belongs to the scope: a pool's never does."""
+    kind, name = key
+    return kind == "simulation" and in_scope(name)

@@ -15,20 +15,21 @@ max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner._types import (
-    Action,
-    CreatePool,
-    Desired,
+from controller.planner import _changes
+from controller.planner._actions import Action, CreatePool, ResizePool
+from controller.planner._desired import Desired
+from controller.planner._observed import (
     Observed,
     ObservedPool,
+    ObservedTask,
     PoolConfig,
     PoolState,
-    PoolStatus,
-    ResizePool,
+    SimulatorState,
 )
+from controller.planner._reports import Change, PoolPhase, PoolStatus
 from controller.spec import Auto, PoolSpec
 
 
@@ -38,6 +39,7 @@ class PoolPlan:
 
     actions: tuple[Action, ...]
     status: PoolStatus
+    changes: tuple[Change, ...] = ()
 
 
 def demand(pool: str, desired: Desired, observed: Observed) -> int:
@@ -49,10 +51,16 @@ def demand(pool: str, desired: Desired, observed: Observed) -> int:
     for name in sorted(names):
         sim = desired.simulations.get(name)
         job = observed.jobs.get(name)
-        live = sum(1 for task in job.tasks if task.live) if job is not None else 0
+        live = _live_count(job.tasks) if job is not None else 0
         wanted = sim.spec.simulators if sim is not None and not sim.spec.suspend else 0
         total += max(wanted, live)
     return total
+
+
+def _live_count(tasks: Sequence[ObservedTask]) -> int:
+    """How many tasks hold a slot (``ObservedTask.live``, spelled out: 100,000 calls)."""
+    exited = SimulatorState.EXITED
+    return sum(1 for task in tasks if task.state is not exited)
 
 
 def targets(spec: PoolSpec, slots_needed: int, slots_per_node: int) -> tuple[int, int]:
@@ -97,13 +105,15 @@ def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
         spot=pool.current_spot,
         target_dedicated=pool.target_dedicated,
         target_spot=pool.target_spot,
-        state=str(pool.state),
+        state=PoolPhase(pool.state),
         message=message,
     )
 
 
-def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -> PoolPlan:
-    """Decide what one desired pool needs this pass."""
+def plan_pool(
+    name: str, spec: PoolSpec, desired: Desired, observed: Observed, *, explain: bool = False
+) -> PoolPlan:
+    """Decide what one desired pool needs this pass (and, with ``explain``, say so)."""
     pool = observed.pools.get(name)
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
     dedicated, spot = targets(spec, demand(name, desired, observed), slots)
@@ -119,15 +129,17 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
                 sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
             ),
         )
-        status = PoolStatus(name, 0, 0, dedicated, spot, "creating", "")
-        return PoolPlan((create,), status)
+        status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
+        return PoolPlan((create,), status, (_changes.pool_created(create),) if explain else ())
     if not pool.owned:
         message = f"a pool named {name} exists and was not created by simfleet; leaving it alone"
         return PoolPlan((), pool_status(pool, message))
-    if pool.state is PoolState.DELETING:
-        return PoolPlan((), pool_status(pool, "being deleted; it is created again once gone"))
-    messages = []
     reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
+    changes = (_changes.pool_replacement(name, reasons),) if explain and reasons else ()
+    if pool.state is PoolState.DELETING:
+        message = "being deleted; it is created again once gone"
+        return PoolPlan((), pool_status(pool, message), changes)
+    messages = []
     if reasons:
         messages.append("needs replacement: " + ", ".join(reasons))
     if pool.resize_errors:
@@ -135,12 +147,20 @@ def plan_pool(name: str, spec: PoolSpec, desired: Desired, observed: Observed) -
     actions: tuple[Action, ...] = ()
     if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
         if pool.state is PoolState.STEADY:
-            actions = (ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot),)
+            resize = ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot)
+            actions = (resize,)
+            if explain:
+                changes = (_changes.pool_resized(resize), *changes)
         else:
             messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
-    return PoolPlan(actions, pool_status(pool, "; ".join(messages)))
+    return PoolPlan(actions, pool_status(pool, "; ".join(messages)), changes)
 
 
-def plan_pools(desired: Desired, observed: Observed) -> Mapping[str, PoolPlan]:
+def plan_pools(
+    desired: Desired, observed: Observed, *, explain: bool = False
+) -> Mapping[str, PoolPlan]:
     """Plans for every desired pool, by name."""
-    return {name: plan_pool(name, spec, desired, observed) for name, spec in desired.pools.items()}
+    return {
+        name: plan_pool(name, spec, desired, observed, explain=explain)
+        for name, spec in desired.pools.items()
+    }

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _restarts
+from controller.planner import _filling
+from controller.planner._reports import Condition, ConditionType, Progress, Reason
 from controller.planner._rolling import available
-from controller.planner._slots import Slot
-from controller.planner._types import Condition, ConditionType, Progress, Reason
+from controller.planner._view import SimulationView
 from controller.spec import format_duration
 
 
@@ -41,32 +41,38 @@ class Facts:
 
 
 def facts_of(
-    slots: Mapping[int, Slot],
-    decisions: Mapping[int, _restarts.Decision],
-    desired: int,
+    view: SimulationView,
+    decisions: Mapping[int, _filling.Decision],
     unavailable: int,
     now: datetime,
     settle: timedelta,
     health: str,
 ) -> Facts:
     """Count what the conditions need, over the slots of one simulation."""
-    active = [slots[i] for i in sorted(slots) if i < desired]
-    surplus = sum(len(s.live) + len(s.duplicates) for i, s in slots.items() if i >= desired) + sum(
-        len(s.duplicates) for s in active
+    desired = view.desired
+    surplus = sum(len(s.live) + len(s.duplicates) for s in view.beyond) + sum(
+        len(s.duplicates) for s in view.crowded if s.index < desired
     )
-    old_live = sum(1 for s in active if s.old is not None) + surplus
-    updated = {s.index for s in active if available(s.new, now, settle)}
-    done = {i for i, d in decisions.items() if isinstance(d, _restarts.Done)}
-    succeeded = {i for i in done if isinstance(d := decisions[i], _restarts.Done) and d.succeeded}
+    old_live = len(view.olds) + surplus
+    serving = 0
+    updated = set()
+    for slot in view.active:
+        for task in slot.live:
+            if available(task, now, settle):
+                serving += 1
+                if task is slot.new:
+                    updated.add(slot.index)
+    done = {i for i, d in decisions.items() if isinstance(d, _filling.Done)}
+    succeeded = {i for i in done if isinstance(d := decisions[i], _filling.Done) and d.succeeded}
     return Facts(
         desired=desired,
         # a slot that finished successfully for good needs no server
         min_available=max(0, desired - len(succeeded) - unavailable),
-        available=sum(available(t, now, settle) for s in active for t in s.live),
+        available=serving,
         updated_available=len(updated),
         old_live=old_live,
         converged=old_live == 0 and len(updated | done) == desired,
-        rolling=any(s.old is not None for s in active),
+        rolling=bool(view.olds),
         health=health,
     )
 

@@ -17,23 +17,15 @@ Objects kept by a guard still show in status, with the reason, so nothing is sil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.planner import _pools
-from controller.planner._types import (
-    Action,
-    DeleteJob,
-    DeletePool,
-    Desired,
-    JobState,
-    Observed,
-    PoolState,
-    PoolStatus,
-    SimulationStatus,
-    SimulatorState,
-)
+from controller.planner import _changes, _pools
+from controller.planner._actions import Action, DeleteJob, DeletePool
+from controller.planner._desired import Desired
+from controller.planner._observed import JobState, Observed, PoolState, SimulatorState
+from controller.planner._reports import Change, PoolStatus, SimulationStatus
 
 
 @dataclass(frozen=True)
@@ -51,6 +43,7 @@ class PrunePlan:
     pools: tuple[PoolStatus, ...]
     absent: Mapping[tuple[str, str], datetime]
     requeue_after: datetime | None
+    changes: tuple[Change, ...] = ()
 
 
 @dataclass
@@ -100,6 +93,9 @@ def prune(
     now: datetime,
     delay: timedelta = timedelta(0),
     absent: Mapping[tuple[str, str], datetime] | None = None,
+    scope: Callable[[str], bool] | None = None,
+    *,
+    explain: bool = False,
 ) -> PrunePlan:
     """Delete owned jobs and pools that no spec defines, within the guards above.
 
@@ -108,18 +104,23 @@ def prune(
         now: the planner's "now".
         delay: how long a definition must stay absent before its object is deleted.
         absent: ``PrunePlan.absent`` of the previous pass ({} on the first).
+        scope: prune only the jobs whose names it accepts, and no pool; None for all.
+        explain: also put the deletions, and those still waiting, in words.
     """
     clock = _Clock(now, delay, absent or {})
     actions: list[Action] = []
+    changes: list[Change] = []
     simulations = []
     for name in sorted(observed.jobs):
         job = observed.jobs[name]
-        if not job.owned or name in desired.simulations:
+        if not job.owned or name in desired.simulations or (scope and not scope(name)):
             continue
         deleting = job.state is JobState.DELETING
         due = clock.due(("simulation", name), desired.prune_allowed and not deleting)
         if due is not None and due <= now:
             actions.append(DeleteJob(name))
+            if explain:
+                changes.append(_changes.pruned_job(name, job))
         simulations.append(
             SimulationStatus(
                 name=name,
@@ -140,7 +141,7 @@ def prune(
         | {job.pool for name, job in observed.jobs.items() if name in desired.simulations}
     )
     pools = []
-    for name in sorted(observed.pools):
+    for name in sorted(observed.pools) if scope is None else ():
         pool = observed.pools[name]
         if not pool.owned or name in desired.pools:
             continue
@@ -151,8 +152,18 @@ def prune(
             due = clock.due(("pool", name), desired.prune_allowed and not deleting)
             if due is not None and due <= now:
                 actions.append(DeletePool(name))
+                if explain:
+                    changes.append(_changes.pruned_pool(name))
             message = _verdict(desired, deleting, due, now)
         pools.append(_pools.pool_status(pool, message))
+    if explain:
+        waiting = {key: since + delay for key, since in clock.waiting.items()}
+        changes += _changes.waiting_prunes({k: t for k, t in waiting.items() if t > now}, now)
     return PrunePlan(
-        tuple(actions), tuple(simulations), tuple(pools), clock.waiting, clock.next_due()
+        tuple(actions),
+        tuple(simulations),
+        tuple(pools),
+        clock.waiting,
+        clock.next_due(),
+        tuple(changes),
     )

@@ -21,13 +21,13 @@ new simulator serves first (lowest slot first), then the others, highest slot fi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from controller.planner._actions import StopReason, StopTask
 from controller.planner._fenceposts import Fenceposts
-from controller.planner._slots import Slot
-from controller.planner._types import ObservedTask, SimulatorState, StopReason, StopTask
+from controller.planner._observed import ObservedTask, SimulatorState
+from controller.planner._view import SimulationView
 
 
 def available(task: ObservedTask | None, now: datetime, settle: timedelta) -> bool:
@@ -50,27 +50,24 @@ class RollingStep:
 
 
 def step(
-    job: str,
-    slots: Mapping[int, Slot],
-    revision: str,
-    desired: int,
+    view: SimulationView,
     limits: Fenceposts,
     now: datetime,
     settle: timedelta,
     finished: frozenset[int] = frozenset(),
 ) -> RollingStep:
-    """One step of a rolling update over slots ``0 … desired-1`` towards ``revision``.
+    """One step of a rolling update over slots ``0 … desired-1`` towards the view's revision.
 
-    Old simulators on the current ``revision`` are being recycled (``maxLifetime``).
+    Old simulators on the current revision are being recycled (``maxLifetime``).
 
     ``finished`` slots ran their new-template simulator to a successful end the restart
     policy accepts (``OnFailure`` or ``Never`` after exit 0); their old simulators retire
     and they are never paired again.
     """
-    active = [slots[i] for i in sorted(slots) if i < desired]
-    olds = [s for s in active if s.old is not None]
-    if not olds:
+    olds = view.olds
+    if not olds:  # the common case: nothing to roll out
         return RollingStep((), ())
+    active, desired, revision, job = view.active, view.desired, view.revision, view.name
     minimum = desired - len(finished) - limits.unavailable
     live = sum(len(s.live) for s in active)
     new_unavailable = sum(

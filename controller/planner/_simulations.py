@@ -1,9 +1,14 @@
-"""One simulation's pass, in the Deployment controller's fixed order.
+"""One simulation's pass: a short dispatcher over its phases, in a fixed order.
 
-Order: not ours → status only; suspended → status only; no pool → status only; job
-deleting → wait; then scale down and stop duplicates, take one rollout step, fill empty
-slots (first start or restart with back-off), and forget old exited tasks. All actions for
-new simulators go into one bulk :class:`AddTasks`.
+As the Deployment controller's ``syncDeployment``: first **hold** (not ours, suspended,
+no pool, job not active → status only, see :mod:`._holding`); then, on the one
+:class:`~._view.SimulationView` derived for this pass, **scale** (stop what is above the
+desired count, and duplicates; :mod:`._scaling`), **roll out** (one step of surge and
+retire; :mod:`._rolling`), **fill** (start vacant slots: first start, scale-up, restart
+with back-off; :mod:`._filling`) and **trim history** (forget old exited tasks;
+:mod:`._history`). Each phase hands back its actions and, when the caller wants words,
+its own :class:`~._reports.Change`. All new simulators go into one bulk
+:class:`~._actions.AddTasks`.
 """
 
 from __future__ import annotations
@@ -14,94 +19,42 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.planner import (
-    _cleanup,
+    _changes,
     _fenceposts,
+    _filling,
+    _history,
+    _holding,
     _progress,
-    _recycling,
-    _restarts,
     _rolling,
     _scaling,
     _status,
 )
-from controller.planner._ids import revision, secret_digest
-from controller.planner._slots import Slot, empty, group
-from controller.planner._types import (
-    Action,
-    AddTasks,
-    Condition,
-    CreateJob,
-    DeleteJob,
-    DesiredSimulation,
-    JobState,
-    ObservedJob,
-    Progress,
-    SecretEnv,
-    SimulationStatus,
-    TaskTemplate,
-)
-from controller.spec import SimulationSpec, format_duration
+from controller.planner._actions import Action, AddTasks, CreateJob
+from controller.planner._reports import Change, Condition, Progress, SimulationStatus
+from controller.planner._slots import empty
+from controller.planner._view import SimulationView
+from controller.spec import format_duration
 
 
 @dataclass(frozen=True)
 class SimulationPlan:
-    """The actions, status and next wake-up of one simulation."""
+    """The actions, status, next wake-up and (if asked for) change words of one simulation."""
 
     actions: tuple[Action, ...]
     status: SimulationStatus
     requeue_after: datetime | None
     progress: Progress | None = None
-
-
-def template_of(sim: DesiredSimulation) -> TaskTemplate:
-    """The task template a simulation's spec describes (secrets resolved)."""
-    spec = sim.spec
-    secrets = tuple(
-        SecretEnv(name, ref.from_env, sim.secrets[name])
-        for name, ref in sorted(spec.secret_env.items())
-    )
-    return TaskTemplate(
-        image=spec.image,
-        command=spec.command,
-        env=tuple(sorted(spec.env.items())),
-        secret_env=secrets,
-        container_run_options=spec.container_run_options,
-        max_lifetime=spec.max_lifetime,
-        secret_digest=secret_digest(sim.revision_key, secrets),
-    )
+    changes: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True)
-class _Held:
-    """A simulation that gets no ordinary pass this time, and what it gets instead."""
+class Tuning:
+    """What a simulation's pass takes beyond its view (see ``PlannerConfig``)."""
 
-    messages: tuple[str, ...]
-    conditions: tuple[Condition, ...] = ()
-    actions: tuple[Action, ...] = ()
-    settled: bool = False  # True: nothing is owed (suspended, or not simfleet's to run)
-
-
-def _held(
-    sim: DesiredSimulation, job: ObservedJob | None, *, pool_defined: bool, note: str
-) -> _Held | None:
-    """Why a simulation is left as it is (not ours, suspended, no pool, job not active)."""
-    if job is not None and not job.owned:
-        return _Held(
-            (f"a job named {sim.name} exists and was not created by simfleet; leaving it alone",),
-            settled=True,
-        )
-    if sim.spec.suspend:
-        return _Held(("suspended: left exactly as it is",), _progress.suspended(), settled=True)
-    if not pool_defined:
-        return _Held((note, f"pool {sim.spec.pool} is not defined in any spec"))
-    if job is None or job.state is JobState.ACTIVE:
-        return None
-    if job.state is JobState.COMPLETED:
-        # Terminated behind simfleet's back (az batch job terminate): no task can be added
-        # to it again, so it is replaced.
-        return _Held(("job was terminated; replacing it",), actions=(DeleteJob(sim.name),))
-    if job.state is JobState.DISABLED:
-        return _Held(("job is disabled; enable it (az batch job enable) to resume",))
-    return _Held((f"job is {job.state}; it is created again once gone",))
+    now: datetime
+    history: int
+    settle: timedelta
+    explain: bool
 
 
 #: Wake just after a deadline, so it has passed when the pass runs.
@@ -109,190 +62,188 @@ TICK = timedelta(milliseconds=1)
 
 
 def _verdict(
-    facts: _progress.Facts, previous: Progress | None, spec: SimulationSpec, now: datetime
+    view: SimulationView, facts: _progress.Facts, previous: Progress | None, now: datetime
 ) -> tuple[Progress | None, tuple[Condition, ...], bool]:
     """Progress so far, the conditions, and whether the simulation is Stalled."""
-    deadline = spec.rollout.progress_deadline
+    deadline = view.sim.spec.rollout.progress_deadline
     progress = _progress.track(previous, facts, now)
     stalled = _progress.stalled(progress, deadline, now)
     return progress, _progress.conditions(facts, progress, deadline, now), stalled
 
 
 def _wakeups(
-    decisions: Mapping[int, _restarts.Decision],
-    slots: Mapping[int, Slot],
+    view: SimulationView,
+    decisions: Mapping[int, _filling.Decision],
     progress: Progress | None,
-    deadline: timedelta,
     stalled: bool,
-    now: datetime,
-    settle: timedelta,
+    tuning: Tuning,
 ) -> list[datetime]:
     """When this simulation needs a pass even if nothing else happens."""
-    waits = [d.until for d in decisions.values() if isinstance(d, _restarts.Wait)]
+    waits = [d.until for d in decisions.values() if isinstance(d, _filling.Wait)]
     if progress is None:
         return waits
     if not stalled:  # report Stalled on time
-        waits.append(progress.since + deadline + TICK)
+        waits.append(progress.since + view.sim.spec.rollout.progress_deadline + TICK)
+    now, settle = tuning.now, tuning.settle
     return waits + [  # a simulator that settles may be progress
         t.started_at + settle
-        for s in slots.values()
+        for s in view.slots.values()
         for t in s.live
         if t.started_at is not None and t.started_at + settle > now
     ]
 
 
+def _plan_held(
+    view: SimulationView, held: _holding.Held, previous: Progress | None, tuning: Tuning
+) -> SimulationPlan:
+    """Hold: a status row, the unblocking action if any, and the progress clock."""
+    spec, now = view.sim.spec, tuning.now
+    messages = [m for m in held.messages if m]
+    status = _status.simulation_status(view, {}, messages, now, suspended=spec.suspend)
+    changes: list[Change] = []
+    if tuning.explain:
+        if view.job is not None and view.job.owned and not spec.suspend:
+            changes += _changes.reshaped(view)
+        changes += [_changes.pruned_job(view.name, view.job) for _ in held.actions]
+    plan = SimulationPlan(
+        held.actions,
+        dataclasses.replace(status, conditions=held.conditions),
+        None,
+        changes=tuple(changes),
+    )
+    if held.settled or spec.simulators == 0:
+        return plan
+    # Held back (no pool, job disabled or being replaced) while simulators are owed:
+    # not converged, and Stalled once nothing moves for the progress deadline.
+    facts = _progress.facts_of(
+        view,
+        {},
+        _fenceposts.resolve(spec.rollout, spec.simulators).unavailable,
+        now,
+        tuning.settle,
+        health=held.messages[-1],
+    )
+    progress, conditions, stalled = _verdict(
+        view, dataclasses.replace(facts, converged=False), previous, now
+    )
+    assert progress is not None
+    wake = None if stalled else progress.since + spec.rollout.progress_deadline + TICK
+    return dataclasses.replace(
+        plan,
+        status=dataclasses.replace(plan.status, conditions=conditions),
+        progress=progress,
+        requeue_after=wake,
+    )
+
+
 def plan_simulation(
-    sim: DesiredSimulation,
-    job: ObservedJob | None,
+    view: SimulationView,
+    tuning: Tuning,
     *,
     pool_defined: bool,
-    now: datetime,
-    history: int,
-    settle: timedelta,
     note: str = "",
     progress: Progress | None = None,
 ) -> SimulationPlan:
     """Decide what one desired simulation needs this pass.
 
     Args:
-        sim: the desired simulation.
-        job: its job as observed, or None when it has none yet.
+        view: the simulation and its job, derived once for this pass.
+        tuning: now, kept history, settle time, and whether to put changes in words.
         pool_defined: whether a spec defines the pool it names.
-        now: the planner's "now".
-        history: exited tasks kept per slot.
-        settle: how long a simulator must run before it counts as available.
         note: why the spec is not fully in force (a failing file), for status.
         progress: this simulation's progress from the previous pass, if not converged.
     """
-    spec = sim.spec
-    template = template_of(sim)
-    rev = revision(template)
-    slots: Mapping[int, Slot] = group(
-        job.tasks if job is not None else (),
-        rev,
-        expired=lambda t: _recycling.expired(t, spec.max_lifetime, now),
-    )
-
-    def status_only(
-        *messages: str,
-        conditions: tuple[Condition, ...] = (),
-        actions: tuple[Action, ...] = (),
-    ) -> SimulationPlan:
-        status = _status.simulation_status(
-            sim.name,
-            spec.pool,
-            spec.image,
-            rev,
-            spec.simulators,
-            job,
-            slots,
-            {},
-            [m for m in messages if m],
-            now,
-            suspended=spec.suspend,
-        )
-        return SimulationPlan(actions, dataclasses.replace(status, conditions=conditions), None)
-
-    held = _held(sim, job, pool_defined=pool_defined, note=note)
+    held = _holding.hold(view.sim, view.job, pool_defined=pool_defined, note=note)
     if held is not None:
-        plan = status_only(*held.messages, conditions=held.conditions, actions=held.actions)
-        if held.settled or spec.simulators == 0:
-            return plan
-        # Held back (no pool, job disabled or being replaced) while simulators are owed:
-        # not converged, and Stalled once nothing moves for the progress deadline.
-        facts = _progress.facts_of(
-            slots,
-            {},
-            spec.simulators,
-            _fenceposts.resolve(spec.rollout, spec.simulators).unavailable,
-            now,
-            settle,
-            health=held.messages[-1],
-        )
-        progress, conditions, stalled = _verdict(
-            dataclasses.replace(facts, converged=False), progress, spec, now
-        )
-        assert progress is not None
-        wake = None if stalled else progress.since + spec.rollout.progress_deadline + TICK
-        status = dataclasses.replace(plan.status, conditions=conditions)
-        return dataclasses.replace(plan, status=status, progress=progress, requeue_after=wake)
+        return _plan_held(view, held, progress, tuning)
 
-    desired = spec.simulators
+    spec, now, job, explain = view.sim.spec, tuning.now, view.job, tuning.explain
     actions: list[Action] = []
+    changes: list[Change] = []
     if job is None:
-        actions.append(CreateJob(sim.name, spec.pool))
-    actions += _scaling.scale_down(sim.name, slots, desired)
-    actions += _scaling.stop_duplicates(sim.name, slots, desired)
-    # Every slot without a current-template simulator gets a restart decision first: a
-    # slot whose new simulator finished for good (restartPolicy) must not keep its old one.
-    decisions: dict[int, _restarts.Decision] = {}
-    for index in range(desired):
-        slot = slots.get(index) or empty(index)
-        if slot.new is None:
-            decisions[index] = _restarts.decide(
-                sim.name, slot, rev, spec.restart_policy, spec.restart_backoff, now
-            )
+        actions.append(CreateJob(view.name, spec.pool))
+        if explain:
+            changes.append(_changes.created(view))
+    elif explain and job.owned:
+        changes += _changes.reshaped(view)
+
+    # scale
+    actions += _scaling.scale_down(view)
+    actions += _scaling.stop_duplicates(view)
+
+    # Every vacant slot gets its fill decision before the rollout step: a slot whose new
+    # simulator finished for good (restartPolicy) must not keep its old one.
+    decisions: dict[int, _filling.Decision] = {
+        index: _filling.fill(
+            view.name,
+            view.slots.get(index) or empty(index),
+            view.revision,
+            spec.restart_policy,
+            spec.restart_backoff,
+            now,
+        )
+        for index in view.vacant
+    }
     # Only a slot whose new simulator *succeeded* for good is finished; a new template
     # that failed under restartPolicy Never must not cost the slot its old simulator.
     finished = frozenset(
-        i for i, d in decisions.items() if isinstance(d, _restarts.Done) and d.succeeded
+        i for i, d in decisions.items() if isinstance(d, _filling.Done) and d.succeeded
     )
-    limits = _fenceposts.resolve(spec.rollout, desired)
-    rollout = _rolling.step(
-        sim.name,
-        slots,
-        rev,
-        desired,
-        limits,
-        now,
-        settle,
-        finished=finished,
-    )
+
+    # roll out
+    limits = _fenceposts.resolve(spec.rollout, view.desired)
+    rollout = _rolling.step(view, limits, now, tuning.settle, finished=finished)
     actions += rollout.retire
-    starting = {
-        i for i in decisions if not (slots.get(i) or empty(i)).live or i in rollout.pair_slots
-    }
+    if explain:
+        changes += _changes.recycled(rollout.retire, view.name)
+
+    # fill: vacant slots with nothing live start now; so do the slots the rollout pairs
+    pairs = frozenset(rollout.pair_slots)
     new_tasks = tuple(
         d.task
-        for i, d in sorted(decisions.items())
-        if i in starting and isinstance(d, _restarts.Start)
+        for i, d in decisions.items()
+        if isinstance(d, _filling.Start)
+        and (i in pairs or (s := view.slots.get(i)) is None or not s.live)
     )
     if new_tasks:
-        actions.append(AddTasks(sim.name, template, new_tasks, sim.workdir))
-    actions += _cleanup.collect(sim.name, slots, history)
+        actions.append(AddTasks(view.name, view.template, new_tasks, view.sim.workdir))
+        if explain:
+            changes += _changes.restarted(view, new_tasks)
 
-    trouble = _status.problems(slots, desired, decisions, now)
-    rolling = _status.rollout_message(slots, desired)
+    # trim history
+    actions += _history.trim(view.name, view.slots, tuning.history)
+
+    status, progress, waits = _report(view, decisions, limits.unavailable, progress, tuning, note)
+    return SimulationPlan(
+        tuple(actions), status, min(waits, default=None), progress, tuple(changes)
+    )
+
+
+def _report(
+    view: SimulationView,
+    decisions: Mapping[int, _filling.Decision],
+    unavailable: int,
+    previous: Progress | None,
+    tuning: Tuning,
+    note: str,
+) -> tuple[SimulationStatus, Progress | None, list[datetime]]:
+    """The status row, the progress clock and the wake-ups of a simulation that ran."""
+    now = tuning.now
+    trouble = _status.problems(view, decisions, now)
+    rolling = _status.rollout_message(view)
     messages = [*trouble, rolling] if rolling else list(trouble)
     facts = _progress.facts_of(
-        slots,
-        decisions,
-        desired,
-        limits.unavailable,
-        now,
-        settle,
-        health=trouble[0] if trouble else "",
+        view, decisions, unavailable, now, tuning.settle, health=trouble[0] if trouble else ""
     )
-    deadline = spec.rollout.progress_deadline
-    progress, conditions, stalled = _verdict(facts, progress, spec, now)
+    progress, conditions, stalled = _verdict(view, facts, previous, now)
+    spec = view.sim.spec
     if stalled:
+        deadline = spec.rollout.progress_deadline
         messages.insert(0, f"stalled: no progress for {format_duration(deadline)}")
-    waits = _wakeups(decisions, slots, progress, deadline, stalled, now, settle)
+    waits = _wakeups(view, decisions, progress, stalled, tuning)
     if note:
         messages.insert(0, note)
-    if job is not None and job.pool != spec.pool:
-        messages.insert(0, f"needs replacement: pool {job.pool} → {spec.pool}")
-    status = _status.simulation_status(
-        sim.name,
-        spec.pool,
-        spec.image,
-        rev,
-        desired,
-        job,
-        slots,
-        decisions,
-        messages,
-        now,
-    )
-    status = dataclasses.replace(status, conditions=conditions)
-    return SimulationPlan(tuple(actions), status, min(waits, default=None), progress)
+    if view.job is not None and view.job.pool != spec.pool:
+        messages.insert(0, f"needs replacement: pool {view.job.pool} → {spec.pool}")
+    status = _status.simulation_status(view, decisions, messages, now)
+    return dataclasses.replace(status, conditions=conditions), progress, waits

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from controller.planner import _restarts
-from controller.planner._rolling import available
+from controller.planner import _filling
+from controller.planner._observed import ExitInfo, SimulatorState
+from controller.planner._reports import SimulationStatus, SimulatorStatus, SlotState
 from controller.planner._slots import Slot, empty
-from controller.planner._types import (
-    ExitInfo,
-    ObservedJob,
-    SimulationStatus,
-    SimulatorState,
-    SimulatorStatus,
-)
+from controller.planner._view import SimulationView
 
-#: READY counts running simulators at once; the settle time only governs availability
-#: in rollouts and conditions (Kubernetes' ready vs. available).
-READY_AT_ONCE = timedelta(0)
+#: READY (:attr:`._view.SimulationView.ready`) counts running simulators at once; the
+#: settle time only governs availability in rollouts and conditions (Kubernetes' ready
+#: vs. available).
 
 
 def describe_exit(info: ExitInfo) -> str:
@@ -46,28 +41,46 @@ def last_exit(slot: Slot) -> ExitInfo | None:
     return None
 
 
+_STATES = {
+    SimulatorState.PENDING: SlotState.PENDING,
+    SimulatorState.RUNNING: SlotState.RUNNING,
+}
+
+
 def simulator_status(
-    slot: Slot, revision: str, decision: _restarts.Decision | None
+    slot: Slot, revision: str, decision: _filling.Decision | None
 ) -> SimulatorStatus:
     """The row of one slot: its live simulator, or why it has none."""
-    shown = slot.new or slot.old or slot.latest
-    state: str
-    if shown is not None and shown.live:
-        state = "stopping" if shown.stopping else str(shown.state)
-    elif isinstance(decision, _restarts.Wait):
-        state = "waiting"
-    elif isinstance(decision, _restarts.Done):
-        state = "succeeded" if decision.succeeded else "failed"
+    serving = slot.new or slot.old  # live by construction
+    if decision is None and serving is not None:  # the common case: it runs
+        return SimulatorStatus(  # positional: this line runs once per simulator
+            slot.index,
+            serving.id,
+            SlotState.STOPPING if serving.stopping else _STATES[serving.state],
+            serving.restarts,
+            serving.revision == revision,
+            last_exit(slot) if len(slot.history) > 1 else serving.exit,
+            serving.pid,
+            serving.started_at,
+        )
+    shown = serving or slot.latest
+    live = shown is not None and shown.live
+    state: SlotState
+    if shown is not None and live:
+        state = SlotState.STOPPING if shown.stopping else _STATES[shown.state]
+    elif isinstance(decision, _filling.Wait):
+        state = SlotState.WAITING
+    elif isinstance(decision, _filling.Done):
+        state = SlotState.SUCCEEDED if decision.succeeded else SlotState.FAILED
     else:
-        state = str(SimulatorState.PENDING)
-    if isinstance(decision, _restarts.Start) and (shown is None or not shown.live):
+        state = SlotState.PENDING
+    if isinstance(decision, _filling.Start) and not live:
         identifier, restarts, up_to_date = decision.task.id, decision.task.restarts, True
     elif shown is not None:
         identifier, restarts = shown.id, shown.restarts
         up_to_date = shown.revision == revision
     else:
         identifier, restarts, up_to_date = "", 0, True
-    live = shown is not None and shown.live
     return SimulatorStatus(
         slot=slot.index,
         id=identifier,
@@ -81,17 +94,15 @@ def simulator_status(
 
 
 def problems(
-    slots: Mapping[int, Slot],
-    desired: int,
-    decisions: Mapping[int, _restarts.Decision],
-    now: datetime,
+    view: SimulationView, decisions: Mapping[int, _filling.Decision], now: datetime
 ) -> list[str]:
     """Phrases about failing, failed and waiting simulators, most urgent first."""
     messages = []
-    waiting = {i: d for i, d in decisions.items() if isinstance(d, _restarts.Wait)}
+    desired = view.desired
+    waiting = {i: d for i, d in decisions.items() if isinstance(d, _filling.Wait)}
     if waiting:
         reasons = Counter(
-            describe_exit(info) for i in waiting if (info := last_exit(slots[i])) is not None
+            describe_exit(info) for i in waiting if (info := last_exit(view.slots[i])) is not None
         )
         top = reasons.most_common(1)[0][0] if reasons else "exited"
         soonest = min(d.until for d in waiting.values())
@@ -99,60 +110,50 @@ def problems(
         messages.append(
             f"{len(waiting)}/{desired} simulators failing: {top} (next restart in {seconds}s)"
         )
-    failed = [i for i, d in decisions.items() if isinstance(d, _restarts.Done) and not d.succeeded]
+    failed = [i for i, d in decisions.items() if isinstance(d, _filling.Done) and not d.succeeded]
     if failed:
         messages.append(f"{len(failed)}/{desired} simulators failed and are not restarted")
-    pending = sum(
-        1
-        for i, s in slots.items()
-        if i < desired
-        for t in s.live
-        if t.state is SimulatorState.PENDING
-    )
-    if pending:
-        messages.append(f"{pending} waiting for a free slot on the pool")
+    if view.pending:
+        messages.append(f"{view.pending} waiting for a free slot on the pool")
     return messages
 
 
-def rollout_message(slots: Mapping[int, Slot], desired: int) -> str:
+def rollout_message(view: SimulationView) -> str:
     """``rolling out: 3/8 on the new template`` while old simulators remain, else ""."""
-    if not any(s.old is not None for i, s in slots.items() if i < desired):
+    if not view.olds:
         return ""
-    current = sum(1 for i, s in slots.items() if i < desired and s.new is not None)
-    return f"rolling out: {current}/{desired} on the new template"
+    return f"rolling out: {view.updated}/{view.desired} on the new template"
 
 
 def simulation_status(
-    name: str,
-    pool: str,
-    image: str,
-    revision: str,
-    desired: int,
-    job: ObservedJob | None,
-    slots: Mapping[int, Slot],
-    decisions: Mapping[int, _restarts.Decision],
+    view: SimulationView,
+    decisions: Mapping[int, _filling.Decision],
     messages: Sequence[str],
     now: datetime,
     *,
     suspended: bool = False,
 ) -> SimulationStatus:
     """The status row of one simulation, with a row per slot."""
-    shown = sorted(set(range(desired)) | {i for i, s in slots.items() if s.live})
-    rows = tuple(
-        simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
-    )
-    live = [t for s in slots.values() for t in (*s.live, *s.duplicates)]
+    slots, desired, revision = view.slots, view.desired, view.revision
+    if not view.vacant and not view.beyond:  # the common case: slots 0 … desired-1, all held
+        rows = tuple(simulator_status(slot, revision, None) for slot in view.active)
+    else:
+        shown = sorted(set(range(desired)) | {s.index for s in view.beyond if s.live})
+        rows = tuple(
+            simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
+        )
+    spec = view.sim.spec
     return SimulationStatus(
-        name=name,
-        pool=pool,
-        image=image,
+        name=view.name,
+        pool=spec.pool,
+        image=spec.image,
         desired=desired,
-        ready=sum(1 for t in live if available(t, now, READY_AT_ONCE)),
-        up_to_date=sum(1 for i, s in slots.items() if i < desired and s.new is not None),
+        ready=view.ready,
+        up_to_date=view.updated,
         restarts=sum(row.restarts for row in rows if row.slot < desired),
         message="; ".join(messages),
         revision=revision,
-        created_at=job.created_at if job is not None else None,
+        created_at=view.job.created_at if view.job is not None else None,
         suspended=suspended,
         simulators=rows,
     )

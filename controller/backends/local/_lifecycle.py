@@ -318,13 +318,22 @@ class Lifecycle:
 
     async def stop_everything(self) -> None:
         """SIGTERM all at once, wait for them together (SIGKILL follows the grace), record
-        them STOPPED, and wait until no descendant is left."""
+        them STOPPED, and wait until no descendant is left.
+
+        All are signalled before anything is awaited but a turn of the loop now and then
+        (signalling hundreds of process groups takes a while, and the daemon still answers
+        meanwhile); exits are collected as they come, in batches, whatever their order.
+        """
         self.starting = False
+        self._all_ended = asyncio.Event()
+        slice_ends = time.monotonic() + LAUNCH_SLICE
         for task in list(self._store.tasks.values()):
             if task.live:
                 self.stop(task.ref, StopIntent.SHUTDOWN)
+            if time.monotonic() > slice_ends:  # signalling 500 groups takes a while
+                await asyncio.sleep(0)
+                slice_ends = time.monotonic() + LAUNCH_SLICE
         if self._running():
-            self._all_ended = asyncio.Event()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._all_ended.wait(), self._grace + KILL_MARGIN)
         for task in list(self._store.tasks.values()):

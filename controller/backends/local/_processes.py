@@ -76,6 +76,35 @@ class ProcessRuntime:
         self._leftovers_lock = threading.Lock()  # collect may run in a worker thread
         self._sweeping = asyncio.Lock()
         self._tools = _wrapper.Tools.find()
+        self._inherited: list[int] | None = None  # see _inheritable
+
+    def _inheritable(self, own: Iterable[int]) -> list[int]:
+        """The descriptors a simulator must not inherit, listed once per turn of the event
+        loop rather than once per start.
+
+        Listing ``/proc/self/fd`` costs one step per open descriptor, and a controller
+        holds one pidfd per simulator, so listing per start made starting N simulators
+        cost N² steps. Within one turn of the loop the starts of a launcher slice run
+        back to back and open no inheritable descriptor (pipes and pidfds are
+        close-on-exec). Outside an event loop nothing is cached. ``own`` are this start's
+        pipe ends: a listing that names one of them is stale (that number was closed and
+        reused since), so it is made again.
+        """
+        listed = self._inherited
+        if listed is not None and not any(fd in listed for fd in own):
+            return listed
+        listed = _inheritable_fds()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return listed
+        if self._inherited is None:
+            loop.call_soon(self._forget_inherited)
+        self._inherited = listed
+        return listed
+
+    def _forget_inherited(self) -> None:
+        self._inherited = None
 
     def spawn(self, launch: Launch) -> Handle:
         """Start the wrapper and, through it, the simulator.
@@ -103,13 +132,14 @@ class ProcessRuntime:
         )
         out_r, out_w = _pipe()
         err_r, err_w = _pipe()
+        own = (out_r, out_w, err_r, err_w) + (() if launch.pass_fd is None else (launch.pass_fd,))
         try:
             pid = os.posix_spawn(
                 SHELL,
                 args,
                 env,
                 file_actions=[
-                    *((os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()),
+                    *((os.POSIX_SPAWN_CLOSE, fd) for fd in self._inheritable(own)),
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out_w, 1),
                     (os.POSIX_SPAWN_DUP2, err_w, 2),

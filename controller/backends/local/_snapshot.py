@@ -7,7 +7,10 @@ reports the simulator's own pid (what users may ``kill``), not its wrapper's.
 
 Large fleets: a pass must not rebuild 20,000 planner values that did not change, so
 :class:`Snapshots` keeps each task's :class:`ObservedTask` for as long as its record (a
-frozen value, replaced on every change) and its pid stay the same objects.
+frozen value, replaced on every change) and its pid stay the same objects. A snapshot may
+be scoped to some jobs (a pass woken by an edit looks only at the simulations it
+changed): every pool is still reported, and the values kept for other jobs' tasks stay
+kept for the next full snapshot.
 
 Pure apart from the ``pid_of`` lookup it is handed; it changes no record.
 """
@@ -41,23 +44,34 @@ class Snapshots:
     """Builds snapshots of one store, reusing the planner values of unchanged tasks."""
 
     def __init__(self) -> None:
-        self._tasks: dict[int, tuple[TaskRecord, int | None, ObservedTask]] = {}
+        #: Per job: id of a task record → (that record, its pid, its planner value).
+        self._tasks: dict[str, dict[int, tuple[TaskRecord, int | None, ObservedTask]]] = {}
 
-    def __call__(self, store: Store, pid_of: Callable[[TaskRecord], int | None]) -> Observed:
+    def __call__(
+        self,
+        store: Store,
+        pid_of: Callable[[TaskRecord], int | None],
+        jobs: frozenset[str] | None = None,
+    ) -> Observed:
         """See :func:`snapshot`."""
-        cache: dict[int, tuple[TaskRecord, int | None, ObservedTask]] = {}
+        fresh: dict[str, dict[int, tuple[TaskRecord, int | None, ObservedTask]]] = {}
 
         def observed(task: TaskRecord, pid: int | None) -> ObservedTask:
-            known = self._tasks.get(id(task))
+            known = self._tasks.get(task.job, {}).get(id(task))
             if known is not None and known[0] is task and known[1] == pid:
                 value = known[2]
             else:
                 value = observed_task(task, pid)
-            cache[id(task)] = (task, pid, value)
+            fresh.setdefault(task.job, {})[id(task)] = (task, pid, value)
             return value
 
-        built = snapshot(store, pid_of, observed)
-        self._tasks = cache
+        built = snapshot(store, pid_of, observed, jobs)
+        if jobs is None:
+            self._tasks = fresh
+        else:
+            for job in jobs:
+                self._tasks.pop(job, None)
+            self._tasks.update(fresh)
         return built
 
 
@@ -65,18 +79,22 @@ def snapshot(
     store: Store,
     pid_of: Callable[[TaskRecord], int | None],
     observed: Callable[[TaskRecord, int | None], ObservedTask] | None = None,
+    jobs: frozenset[str] | None = None,
 ) -> Observed:
-    """Every pool, job and task of ``store`` (exited tasks included), as planner values.
+    """Every pool, and every job of ``jobs`` with its tasks (exited ones included), as
+    planner values.
 
     Args:
         store: the records.
         pid_of: the simulator's pid of a running task, if known.
         observed: turns a record into its planner value (:func:`observed_task`).
+        jobs: the jobs to report, those of them that exist; None for every job.
 
     Returns:
         A snapshot whose mappings are read-only views of fresh dicts.
     """
     observed = observed or observed_task
+    wanted = store.jobs.keys() if jobs is None else jobs & store.jobs.keys()
     pools = {
         p.name: ObservedPool(
             name=p.name,
@@ -91,10 +109,12 @@ def snapshot(
         for p in store.pools.values()
     }
     tasks: dict[str, list[ObservedTask]] = {}
-    for task in store.tasks.values():
+    for task in store.tasks.values() if wanted else ():
+        if task.job not in wanted:
+            continue
         pid = pid_of(task) if task.phase is TaskPhase.RUNNING else None
         tasks.setdefault(task.job, []).append(observed(task, pid))
-    jobs = {
+    observed_jobs = {
         j.name: ObservedJob(
             name=j.name,
             pool=j.pool,
@@ -104,8 +124,9 @@ def snapshot(
             created_at=j.created_at,
         )
         for j in store.jobs.values()
+        if j.name in wanted
     }
-    return Observed(pools=MappingProxyType(pools), jobs=MappingProxyType(jobs))
+    return Observed(pools=MappingProxyType(pools), jobs=MappingProxyType(observed_jobs))
 
 
 def observed_task(task: TaskRecord, pid: int | None) -> ObservedTask:

@@ -36,6 +36,7 @@ from .conftest import (
     task,
     template,
     wait_for,
+    wrappers_of,
 )
 
 MIB = 1024 * 1024
@@ -211,11 +212,12 @@ class TestStoredTails:
         waits = (
             "sh",
             "-c",
-            'trap \'printf "%s\\n" "$TLS_KEY" >&2; exit 3\' TERM; sleep 300 & wait',
+            'trap \'printf "%s\\n" "$TLS_KEY" >&2; exit 3\' TERM; : >trapped; sleep 300 & wait',
         )
         tmpl = template(waits, secrets=(secret("TLS_KEY", "SIMFLEET_TEST_PEM", PEM),))
         await first.execute(AddTasks("sim", tmpl, new_tasks("a")))
-        await wait_for((state_dir / "local/jobs/sim/a/pid").exists)
+        # Its trap is set (the pid file alone says only that it is about to start).
+        await wait_for((state_dir / "local/jobs/sim/a/trapped").exists)
         await first.close(stop_simulators=False)
         monkeypatch.delenv("SIMFLEET_TEST_PEM", raising=False)  # rotated away meanwhile
 
@@ -243,6 +245,7 @@ class TestStoredTails:
         monkeypatch.setenv("SIMFLEET_TEST_PEM", "a rotated value")
         exit_file = state_dir / "local/jobs/sim/a/exit"
         await wait_for(exit_file.exists, timeout=20)  # ended with no controller running
+        await wait_for(lambda: not wrappers_of(state_dir), timeout=20)  # and its wrapper too
 
         second = await open_backend()
         info = (await task(second, "a")).exit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.backends.local import _processes
 from controller.backends.local._processes import NO_COMMAND, ProcessRuntime
 from controller.backends.local._runtime import Handle, Launch, LaunchError
 
@@ -122,3 +124,66 @@ class TestProcessRuntime:
             assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
         finally:
             os.close(read_end)
+
+
+class TestDescriptorListing:
+    """Which descriptors a simulator must not inherit is listed once per turn of the event
+    loop: listing per start cost one step per open pidfd, N² for N simulators."""
+
+    @pytest.fixture
+    def listings(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        calls: list[int] = []
+        original = _processes._inheritable_fds
+
+        def counted() -> list[int]:
+            calls.append(1)
+            return original()
+
+        monkeypatch.setattr(_processes, "_inheritable_fds", counted)
+        return calls
+
+    async def test_the_starts_of_one_turn_of_the_loop_list_descriptors_once(
+        self, runtime: ProcessRuntime, tmp_path: Path, listings: list[int]
+    ) -> None:
+        for i in range(5):
+            runtime.spawn(launch(tmp_path / f"t{i}", ("sleep", "30")))
+        assert len(listings) == 1
+        await asyncio.sleep(0)
+        runtime.spawn(launch(tmp_path / "next", ("sleep", "30")))
+        assert len(listings) == 2  # a new turn looks again
+
+    async def test_a_descriptor_made_inheritable_in_a_later_turn_is_not_inherited(
+        self, runtime: ProcessRuntime, tmp_path: Path, listings: list[int]
+    ) -> None:
+        runtime.spawn(launch(tmp_path / "first", ("sleep", "30")))
+        await asyncio.sleep(0)
+        read_end, write_end = os.pipe()
+        os.set_inheritable(write_end, True)
+        try:
+            runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
+            os.close(write_end)
+            os.set_blocking(read_end, False)  # a leak raises BlockingIOError, not a hang
+            assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
+        finally:
+            os.close(read_end)
+
+    async def test_a_listing_naming_a_descriptor_reused_since_is_made_again(
+        self, runtime: ProcessRuntime, tmp_path: Path, listings: list[int]
+    ) -> None:
+        fillers = []  # take every number below 10, so the pipes below get the lowest above
+        while (fd := os.dup(0)) < 10:
+            fillers.append(fd)
+        os.close(fd)
+        read_end, write_end = os.pipe()
+        os.set_inheritable(write_end, True)
+        try:
+            runtime.spawn(launch(tmp_path / "first", ("sleep", "30")))
+            os.close(write_end)  # both numbers become the next start's first pipe
+            os.close(read_end)
+            handle = runtime.spawn(launch(tmp_path / "t", "echo hello"))
+        finally:
+            for fd in fillers:
+                os.close(fd)
+        assert len(listings) == 2
+        await wait_for(lambda: not runtime.alive(handle))  # gone, its output written
+        assert (tmp_path / "t" / "stdout.txt").read_text() == "hello\n"

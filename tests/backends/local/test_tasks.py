@@ -298,7 +298,7 @@ class TestLifetime:
         self, backend: LocalBackend, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # The limit is maxLifetime plus a recycling margin of at least a minute
-        # (planner._recycling); pin it to maxLifetime so the kill happens at 0.2 s.
+        # (planner._lifetime); pin it to maxLifetime so the kill happens at 0.2 s.
         monkeypatch.setattr(_records, "wall_clock_limit", lambda lifetime: lifetime)
         short = template("sleep 30", max_lifetime=timedelta(seconds=0.2))
         await backend.execute(AddTasks("sim", short, new_tasks("a")))

@@ -1,4 +1,7 @@
-"""Fill empty slots: first start, restart after exit per ``restartPolicy``, with back-off.
+"""Fill vacant slots: first start, scale-up, and restart per ``restartPolicy`` with back-off.
+
+A slot with no simulator on the current template gets a decision here, whether it never
+had one (a new simulation, or a scale-up), its simulator exited, or a rollout pairs it.
 
 The back-off doubles per consecutive failure from ``initial`` up to ``max``, and a
 simulator that ran for ``resetAfter`` starts the count afresh. The count is data that
@@ -18,9 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from controller.planner._actions import NewTask
 from controller.planner._ids import task_id
+from controller.planner._observed import ExitReason, ObservedTask
 from controller.planner._slots import Slot
-from controller.planner._types import ExitReason, NewTask, ObservedTask
 from controller.spec import RestartBackoff, RestartPolicy
 
 
@@ -66,7 +70,7 @@ def consecutive_failures(task: ObservedTask, backoff: RestartBackoff) -> int:
     return 1 if ran >= backoff.reset_after else task.failures + 1
 
 
-def decide(
+def fill(
     simulation: str,
     slot: Slot,
     revision: str,
@@ -74,7 +78,7 @@ def decide(
     backoff: RestartBackoff,
     now: datetime,
 ) -> Decision:
-    """What an empty slot (no live simulator) needs now.
+    """What a slot without a current-template simulator needs now: start, wait or nothing.
 
     Args:
         simulation: the simulation's name, for task ids.

@@ -1,4 +1,4 @@
-"""Forget exited simulators beyond a short history per slot.
+"""Trim history: forget exited simulators beyond a short history per slot.
 
 Exited tasks are kept so ``simfleet logs`` can show why a simulator died; past the newest
 ``history`` exited tasks of a slot they are deleted (Batch keeps completed tasks until
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from controller.planner._actions import DeleteTask
 from controller.planner._slots import Slot
-from controller.planner._types import DeleteTask
 
 
-def collect(job: str, slots: Mapping[int, Slot], history: int) -> tuple[DeleteTask, ...]:
+def trim(job: str, slots: Mapping[int, Slot], history: int) -> tuple[DeleteTask, ...]:
     """Delete each slot's exited tasks beyond its newest ``history`` (at least one kept)."""
     keep = max(1, history)
     deletions = []
-    for index in sorted(slots):
-        exited = [t for t in slots[index].history if not t.live]
-        newest_overall = slots[index].latest
+    for slot in slots.values():  # in slot order
+        if len(slot.history) <= keep:  # the common case: nothing to forget
+            continue
+        exited = [t for t in slot.history if not t.live]
+        newest_overall = slot.latest
         for task in exited[keep:]:
             if task is not newest_overall:
                 deletions.append(DeleteTask(job, task.id))

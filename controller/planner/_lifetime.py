@@ -1,4 +1,4 @@
-"""Recycling: replace simulators that ran for ``maxLifetime``, one rollout step at a time.
+"""Lifetime: replace simulators that ran for ``maxLifetime``, one rollout step at a time.
 
 Batch ends any task 180 days after it was added. A simulator that reached its
 ``maxLifetime`` is treated like one on an old template: the rolling update pairs a fresh
@@ -14,19 +14,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from controller.planner._types import ObservedTask, SimulatorState
 from controller.spec import BATCH_TASK_LIMIT
 
 MIN_MARGIN = timedelta(minutes=1)
 
 
-def expired(task: ObservedTask, max_lifetime: timedelta, now: datetime) -> bool:
-    """A running simulator added ``maxLifetime`` ago or longer.
+def recycle_from(max_lifetime: timedelta, now: datetime) -> datetime:
+    """A running simulator added at or before this moment ran ``maxLifetime`` and is due.
 
     Measured from when the task was added, as Batch's 180-day limit is: a simulator that
-    waited a week for a node still ends 180 days after it was added.
+    waited a week for a node still ends 180 days after it was added. One moment per
+    simulation rather than a sum per task: :func:`._slots.group` compares each running
+    task's ``created_at`` with it (``created_at + maxLifetime <= now``).
     """
-    return task.state is SimulatorState.RUNNING and task.created_at + max_lifetime <= now
+    return now - max_lifetime
 
 
 def wall_clock_limit(max_lifetime: timedelta) -> timedelta:

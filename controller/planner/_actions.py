@@ -1,0 +1,248 @@
+"""Actions: what the planner decides and backends carry out, one frozen value each.
+
+Each action knows the object it changes (:attr:`subject`) and how to say what it does in
+one line (:meth:`describe`, safe to log: no secret ever appears). That is the one place
+the planner writes out what every action type means, so callers need no ``match`` of
+their own for either question.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+from pydantic import SecretStr
+
+from controller.spec import PoolSpec
+
+
+class ObjectKind(StrEnum):
+    """The two kinds of object a plan changes."""
+
+    POOL = "pool"
+    SIMULATION = "simulation"
+
+
+class StopReason(StrEnum):
+    """Why simfleet stops a simulator: shown in plan output and logs."""
+
+    SCALE_DOWN = "scale-down"
+    ROLLOUT = "rollout"
+    DUPLICATE = "duplicate"
+    RECYCLE = "recycle"
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """One ``secretEnv`` entry: variable ``name`` gets the value of the controller's
+    ``from_env``. Backends that persist tasks keep only the two names, never ``value``."""
+
+    name: str
+    from_env: str
+    value: SecretStr
+
+
+@dataclass(frozen=True)
+class TaskTemplate:
+    """What every simulator of one template revision runs.
+
+    Changing any field but ``max_lifetime`` rolls the simulators over (see ``_ids``).
+    ``secret_digest`` stands for the secret values in the revision: a keyed digest of
+    them, "" when there are none.
+    """
+
+    image: str
+    command: str | tuple[str, ...] | None
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[SecretEnv, ...]
+    container_run_options: str
+    max_lifetime: timedelta
+    secret_digest: str = ""
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """One simulator to add: its id carries slot, revision and attempt."""
+
+    id: str
+    slot: int
+    revision: str
+    attempt: int
+    restarts: int = 0
+    failures: int = 0
+
+
+class _Action(ABC):
+    """What every action answers: the object it changes, and one line about it."""
+
+    __slots__ = ()
+
+    @property
+    @abstractmethod
+    def subject(self) -> tuple[ObjectKind, str]:
+        """The kind and name of the object the action changes: ("pool", "sims")."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line about the action, safe to log and show (no secrets)."""
+
+
+@dataclass(frozen=True)
+class CreatePool(_Action):
+    """Create a pool owned by simfleet with these node targets.
+
+    ``passwords`` holds the registry passwords (server → value) the pool's nodes log in
+    with; ``images`` are prefetched onto each node (the images of its simulations).
+    """
+
+    name: str
+    spec: PoolSpec
+    dedicated: int
+    spot: int
+    passwords: Mapping[str, SecretStr] = field(default_factory=dict)
+    images: tuple[str, ...] = ()
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.POOL, self.name
+
+    def describe(self) -> str:
+        return (
+            f"create pool {self.name} ({self.spec.vm_size}, {self.dedicated} dedicated"
+            f" + {self.spot} spot)"
+        )
+
+
+@dataclass(frozen=True)
+class ResizePool(_Action):
+    """Change a pool's node targets."""
+
+    name: str
+    dedicated: int
+    spot: int
+    from_dedicated: int = 0
+    from_spot: int = 0
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.POOL, self.name
+
+    def describe(self) -> str:
+        return (
+            f"resize pool {self.name} {self.from_dedicated}+{self.from_spot}"
+            f" → {self.dedicated}+{self.spot} nodes"
+        )
+
+
+@dataclass(frozen=True)
+class DeletePool(_Action):
+    """Delete a pool simfleet created and no spec asks for any more."""
+
+    name: str
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.POOL, self.name
+
+    def describe(self) -> str:
+        return f"delete pool {self.name}"
+
+
+@dataclass(frozen=True)
+class CreateJob(_Action):
+    """Create the job of a simulation, owned by simfleet, on its pool."""
+
+    name: str
+    pool: str
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.SIMULATION, self.name
+
+    def describe(self) -> str:
+        return f"create simulation {self.name} on pool {self.pool}"
+
+
+@dataclass(frozen=True)
+class DeleteJob(_Action):
+    """Delete a job (and so its simulators) that no spec asks for any more."""
+
+    name: str
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.SIMULATION, self.name
+
+    def describe(self) -> str:
+        return f"delete simulation {self.name} and its simulators"
+
+
+@dataclass(frozen=True)
+class AddTasks(_Action):
+    """Add simulators to a job in bulk; all share one template (one revision)."""
+
+    job: str
+    template: TaskTemplate
+    tasks: tuple[NewTask, ...]
+    workdir: str | None = None
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.SIMULATION, self.job
+
+    def describe(self) -> str:
+        shown = ", ".join(str(t.slot) for t in self.tasks[:10])
+        slots = shown + (", …" if len(self.tasks) > 10 else "")
+        return (
+            f"start {len(self.tasks)} simulator(s) of {self.job} ({self.template.image})"
+            f" in slot(s) {slots}"
+        )
+
+
+@dataclass(frozen=True)
+class StopTask(_Action):
+    """Terminate a live simulator; its record stays for its logs."""
+
+    job: str
+    task_id: str
+    slot: int
+    reason: StopReason
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.SIMULATION, self.job
+
+    def describe(self) -> str:
+        return f"stop simulator {self.task_id} of {self.job} (slot {self.slot}, {self.reason})"
+
+
+@dataclass(frozen=True)
+class DeleteTask(_Action):
+    """Forget an exited simulator beyond the kept history."""
+
+    job: str
+    task_id: str
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.SIMULATION, self.job
+
+    def describe(self) -> str:
+        return f"forget exited simulator {self.task_id} of {self.job}"
+
+
+Action = (
+    CreatePool | ResizePool | DeletePool | CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask
+)
+
+#: Stops and deletions: a pass runs them after everything that adds, so a pass that both
+#: adds and removes never leaves the fleet smaller than asked in between.
+REMOVALS = (StopTask, DeleteTask, DeleteJob, DeletePool)
+
+
+def subject(action: Action) -> tuple[ObjectKind, str]:
+    """The kind and name of the object an action changes: ("pool", "sims")."""
+    return action.subject

@@ -1,0 +1,149 @@
+"""Observed state: one snapshot of the backend, as backends report it.
+
+Every value is frozen: a pass reads one snapshot and never mutates it. Times are
+timezone-aware ``datetime`` values handed in by the backend; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from controller.spec import NodeImage, PoolSpec, Registry
+
+
+class SimulatorState(StrEnum):
+    """Where one simulator (a Batch task) is in its life."""
+
+    PENDING = "pending"  # added, waiting for a slot on the pool (Batch: active/preparing)
+    RUNNING = "running"
+    EXITED = "exited"  # Batch: completed
+
+
+class ExitReason(StrEnum):
+    """Why a simulator is no longer running."""
+
+    SUCCEEDED = "succeeded"  # exit code 0
+    FAILED = "failed"  # non-zero exit code or a Batch failure such as an image pull error
+    STOPPED = "stopped"  # terminated on purpose by simfleet (scale down, rollout, shutdown)
+    LOST = "lost"  # the runtime lost track of it (node gone, process vanished)
+
+
+class PoolState(StrEnum):
+    """A pool's allocation state, as Batch reports it."""
+
+    STEADY = "steady"
+    RESIZING = "resizing"
+    STOPPING = "stopping"
+    DELETING = "deleting"
+
+
+class JobState(StrEnum):
+    """A job's state; only ``active`` jobs take new tasks."""
+
+    ACTIVE = "active"
+    TERMINATING = "terminating"
+    COMPLETED = "completed"
+    DELETING = "deleting"
+    DISABLED = "disabled"  # Batch's disabling, disabled and enabling
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """The last words of a simulator: shown in status, used for back-off decisions."""
+
+    reason: ExitReason
+    exit_code: int | None = None
+    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerPullImageFailed
+    message: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def is_failure(self) -> bool:
+        """A failure for ``restartPolicy: OnFailure``: anything but a clean exit 0."""
+        return self.reason is not ExitReason.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class ObservedTask:
+    """One simulator as the backend reports it.
+
+    ``slot``, ``revision`` and ``attempt`` come from the deterministic task id;
+    ``restarts`` and ``failures`` were written beside the task when it was created (the
+    retry state travels with the task, so a restarted controller knows it).
+    """
+
+    id: str
+    slot: int
+    revision: str
+    attempt: int
+    state: SimulatorState
+    created_at: datetime
+    started_at: datetime | None = None
+    exited_at: datetime | None = None
+    exit: ExitInfo | None = None
+    restarts: int = 0
+    failures: int = 0  # consecutive failures before this attempt started
+    pid: int | None = None
+    requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
+    stopping: bool = False  # a stop was sent and it is still ending: holds its slot
+    image: str = ""  # the container image it runs, when the backend reports it
+    secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
+    run_options: str | None = None  # its containerRunOptions, when the backend reports them
+
+    @property
+    def live(self) -> bool:
+        """Pending or running: it holds its slot."""
+        return self.state is not SimulatorState.EXITED
+
+
+@dataclass(frozen=True)
+class ObservedJob:
+    """A Batch job (one per Simulation) and its tasks."""
+
+    name: str
+    pool: str
+    owned: bool
+    state: JobState = JobState.ACTIVE
+    tasks: tuple[ObservedTask, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """The fields of a pool that Batch cannot change while it has nodes."""
+
+    vm_size: str
+    task_slots_per_node: int
+    node_image: NodeImage
+    registries: tuple[Registry, ...] = ()
+
+    @classmethod
+    def of(cls, spec: PoolSpec) -> PoolConfig:
+        """The immutable part of a pool spec."""
+        return cls(spec.vm_size.lower(), spec.task_slots_per_node, spec.node_image, spec.registries)
+
+
+@dataclass(frozen=True)
+class ObservedPool:
+    """A Batch pool: its targets, what it has allocated, and its fixed configuration."""
+
+    name: str
+    owned: bool
+    config: PoolConfig
+    state: PoolState = PoolState.STEADY
+    target_dedicated: int = 0
+    target_spot: int = 0
+    current_dedicated: int = 0
+    current_spot: int = 0
+    resize_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One snapshot of the backend, taken once per pass and passed down unchanged."""
+
+    pools: Mapping[str, ObservedPool] = field(default_factory=dict)
+    jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
