@@ -20,7 +20,7 @@ from controller.cli import _options
 from controller.cli._backend import failure, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.planner import Status
-from controller.reconcile import PassResult, Verdict, converge, describe, stalled
+from controller.reconcile import PassResult, Verdict, converge, stalled
 from controller.spec import RunOptionsPolicy, SpecError
 
 
@@ -29,9 +29,9 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
     for error in errors:
         click.echo(str(error), err=True)
     for action in result.executed:
-        click.echo(describe(action))
+        click.echo(action.describe())
     for failed in result.failures:
-        click.echo(f"failed: {describe(failed.action)}: {failed.message}", err=True)
+        click.echo(f"failed: {failed.action.describe()}: {failed.message}", err=True)
 
 
 def held_back(result: PassResult) -> None:

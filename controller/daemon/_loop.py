@@ -300,7 +300,7 @@ class Controller:
         self.health.succeeded()
         self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
         self._publish(result, result.errors)
-        delay = self._next_delay(result.plan.requeue_after)
+        delay = self._next_delay(result.due)
         if result.touched and self.config.after_change < delay:
             self._recheck = result.touched  # the timer that runs out is the recheck's
             return self.config.after_change

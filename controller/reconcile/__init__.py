@@ -9,7 +9,7 @@ A reader's map:
 - :mod:`._scope` — which simulations a spec edit changed (what a step must look at);
 - :mod:`._snapshot` — the cached view of the fleet: scoped observations merged into it,
   executed actions' effects applied to it;
-- :mod:`._planning` — where a step is planned (the one call into the planner);
+- :mod:`._planning` — where a step is planned (its plan, and its status after execution);
 - :mod:`._executor` — where a step is executed (phases, chains, the in-flight limit);
 - :mod:`._result` — what a step saw, decided and did;
 - :mod:`._converging` — ``apply --wait``: steps until converged, with back-off;
@@ -20,7 +20,6 @@ A reader's map:
 
 from controller.reconcile._clock import Clock, utc_now
 from controller.reconcile._converging import Backoff, Verdict, converge, stalled, waiting_for_nodes
-from controller.reconcile._describe import describe
 from controller.reconcile._desired import desired_state
 from controller.reconcile._executor import MAX_IN_FLIGHT, Execution, Executor
 from controller.reconcile._pass import run_pass
@@ -43,7 +42,6 @@ __all__ = [
     "Settings",
     "Verdict",
     "converge",
-    "describe",
     "desired_state",
     "run_pass",
     "stalled",

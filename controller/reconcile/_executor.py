@@ -39,7 +39,6 @@ from controller.planner import (
     ResizePool,
     StopTask,
 )
-from controller.reconcile._describe import describe
 from controller.reconcile._result import ActionFailure
 
 log = structlog.get_logger("simfleet.reconcile")
@@ -85,12 +84,14 @@ class _Run:
                 transient = isinstance(exc, TransientBackendError)
                 failure = ActionFailure(action, str(exc), exc.code, transient=transient)
                 self.failures.append((key, failure))
-                log.warning("action_failed", action=describe(action), error=str(exc), code=exc.code)
+                log.warning(
+                    "action_failed", action=action.describe(), error=str(exc), code=exc.code
+                )
                 if isinstance(exc, TransientBackendError) and exc.retry_after is not None:
                     self.retry_after = max(self.retry_after or 0.0, exc.retry_after)
                 return False
         self.done[key] = action
-        log.info("action", action=describe(action))
+        log.info("action", action=action.describe())
         return True
 
 

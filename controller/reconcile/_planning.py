@@ -1,31 +1,32 @@
-"""Where a step is planned: the one call into the planner, with its scope.
+"""Where a step is planned: the plan it executes, and the status it publishes afterwards.
 
-``scope`` names the simulations a step planned (None: all). Planning is asked of the
-planner for the whole snapshot it is handed; a scoped step then keeps only what concerns
-its scope, with the semantics the planner's own ``scope`` parameter has: the named
-simulations' actions and status rows, every pool's actions and rows but no pool pruning,
-and out-of-scope progress and prune-delay clocks carried over unchanged. ``explain=False``
-drops the human change summary (the daemon never shows it).
+Both are the planner's work on the step's scope (None: every simulation; a set: those
+simulations, every pool, no pruning — the planner's own ``scope``). The status is planned
+again after execution, on the snapshot with the executed actions' known effects
+(:func:`controller.reconcile._snapshot.with_effects`), for the simulations the actions
+touched only: so a step's status already shows what it did, and the rest of the fleet's
+rows are the ones the step (or, outside its scope, an earlier step) computed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 
+import structlog
+
 from controller.planner import (
-    Action,
-    DeletePool,
     Desired,
     Observed,
     Plan,
     PlannerConfig,
     Progress,
+    SimulationStatus,
     Status,
     plan,
-    subject,
 )
+
+log = structlog.get_logger("simfleet.reconcile")
 
 
 def plan_step(
@@ -39,36 +40,34 @@ def plan_step(
     scope: frozenset[str] | None,
     explain: bool,
 ) -> Plan:
-    """The plan of one step (see the module's docstring for ``scope`` and ``explain``)."""
-    decided = plan(desired, observed, now, config, progress, absent)
+    """The plan of one step; a simulation whose planning failed is logged once here."""
+    decided = plan(desired, observed, now, config, progress, absent, scope=scope, explain=explain)
+    for (kind, name), reason in sorted(decided.failures.items()):
+        log.warning("planning_failed", kind=kind, name=name, error=reason)
+    return decided
+
+
+def status_after(
+    desired: Desired,
+    after: Observed,
+    now: datetime,
+    config: PlannerConfig,
+    decided: Plan,
+    touched: frozenset[str],
+) -> Status:
+    """The status rows of the ``touched`` simulations and of every pool, planned on the
+    snapshot as it stands after execution (its actions are not executed)."""
+    return plan(
+        desired, after, now, config, decided.progress, decided.absent, scope=touched, explain=False
+    ).status
+
+
+def merged_status(base: Status, update: Status, scope: frozenset[str] | None) -> Status:
+    """``update`` when it covers everything (``scope`` None); otherwise ``base`` with the
+    rows of the simulations in ``scope`` taken from ``update`` (one in scope without a row
+    there is gone) and ``update``'s pools (a scoped plan still plans every pool)."""
     if scope is None:
-        return decided if explain else dataclasses.replace(decided, changes=())
-
-    def kept(kind: str, name: str) -> bool:
-        return kind == "pool" or name in scope
-
-    def planned(action: Action) -> bool:
-        return not isinstance(action, DeletePool) and kept(*subject(action))
-
-    return Plan(
-        actions=tuple(a for a in decided.actions if planned(a)),
-        status=Status(
-            simulations=tuple(s for s in decided.status.simulations if s.name in scope),
-            pools=decided.status.pools,
-        ),
-        requeue_after=decided.requeue_after,
-        progress={
-            **{n: p for n, p in progress.items() if n not in scope},
-            **{n: p for n, p in decided.progress.items() if n in scope},
-        },
-        changes=tuple(
-            c
-            for c in decided.changes
-            if explain and kept(c.kind, c.name) and not (c.kind == "pool" and c.verb == "prune")
-        ),
-        absent={
-            **{k: v for k, v in absent.items() if not (k[0] == "simulation" and k[1] in scope)},
-            **{k: v for k, v in decided.absent.items() if k[0] == "simulation" and k[1] in scope},
-        },
-        failures={k: v for k, v in decided.failures.items() if kept(*k)},
-    )
+        return update
+    rows: dict[str, SimulationStatus] = {s.name: s for s in base.simulations if s.name not in scope}
+    rows.update((s.name, s) for s in update.simulations if s.name in scope)
+    return Status(simulations=tuple(rows[n] for n in sorted(rows)), pools=update.pools)

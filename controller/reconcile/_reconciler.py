@@ -37,14 +37,13 @@ from controller.planner import (
     Plan,
     PlannerConfig,
     Progress,
-    SimulationStatus,
     Status,
     subject,
 )
 from controller.reconcile._clock import Clock
 from controller.reconcile._desired import desired_state
 from controller.reconcile._executor import MAX_IN_FLIGHT, Execution, Executor
-from controller.reconcile._planning import plan_step
+from controller.reconcile._planning import merged_status, plan_step, status_after
 from controller.reconcile._progress_file import ProgressFile
 from controller.reconcile._result import PassResult
 from controller.reconcile._scope import changed
@@ -128,6 +127,7 @@ class Reconciler:
         self._desired: Desired | None = None
         self._snapshot: Observed | None = None
         self._status = Status()
+        self._due: datetime | None = None
 
     @property
     def progress(self) -> Mapping[str, Progress]:
@@ -203,25 +203,16 @@ class Reconciler:
             scope=scope,
             explain=settings.explain,
         )
-        for (kind, name), reason in sorted(decided.failures.items()):
-            log.warning("planning_failed", kind=kind, name=name, error=reason)
         execution = await self._executor.run(decided.actions) if execute else Execution()
         self.window.extend(execution.retry_after)
         after = with_effects(observed, execution.executed, self.clock.wall())
-        status = self._merged_status(decided.status, scope)
+        status = merged_status(self._status, decided.status, scope)
         touched = _simulations_of(execution.executed)
         if execution.executed:
-            replanned = plan_step(
-                desired,
-                after,
-                self.clock.wall(),
-                settings.planner,
-                decided.progress,
-                decided.absent,
-                scope=touched,
-                explain=False,
-            )
-            status = _merge(status, replanned.status, touched)
+            now = self.clock.wall()
+            replanned = status_after(desired, after, now, settings.planner, decided, touched)
+            status = merged_status(status, replanned, touched)
+        due = self._next_due(decided.requeue_after, scope)
         self._remember(decided, after, status, execute=execute)
         finished = self.clock.wall()
         return PassResult(
@@ -237,10 +228,18 @@ class Reconciler:
             desired=desired,
             scope=scope,
             touched=touched,
+            due=due,
         )
 
-    def _merged_status(self, status: Status, scope: frozenset[str] | None) -> Status:
-        return status if scope is None else _merge(self._status, status, scope)
+    def _next_due(self, planned: datetime | None, scope: frozenset[str] | None) -> datetime | None:
+        """When a timer is next due: a scoped plan's ``requeue_after`` covers only its
+        scope, so the earlier steps' moment is kept (a wake-up too many costs one pass)."""
+        if scope is None:
+            self._due = planned
+        else:
+            pending = [d for d in (self._due, planned) if d is not None]
+            self._due = min(pending, default=None)
+        return self._due
 
     def _remember(self, decided: Plan, after: Observed, status: Status, *, execute: bool) -> None:
         """Keep what the next step starts from; progress also in the state directory
@@ -260,17 +259,6 @@ class Reconciler:
 
 def _simulations_of(actions: tuple[Action, ...]) -> frozenset[str]:
     return frozenset(name for kind, name in map(subject, actions) if kind == "simulation")
-
-
-def _merge(base: Status, update: Status, scope: frozenset[str]) -> Status:
-    """``base`` with the rows of the simulations in ``scope`` taken from ``update`` (a
-    simulation in scope that ``update`` has no row for is gone) and ``update``'s pools."""
-    rows: dict[str, SimulationStatus] = {s.name: s for s in base.simulations if s.name not in scope}
-    rows.update((s.name, s) for s in update.simulations if s.name in scope)
-    return Status(
-        simulations=tuple(rows[name] for name in sorted(rows)),
-        pools=update.pools,
-    )
 
 
 def _at(now: datetime, seconds: float | None) -> datetime | None:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from controller.planner import Action, Desired, Observed, Plan, Status, subject
-from controller.reconcile._describe import describe
 from controller.spec import SpecError
 
 
@@ -42,6 +41,8 @@ class PassResult:
         desired: the desired state the step planned for.
         scope: the simulations the step observed and planned (None: all of them).
         touched: the simulations an executed action changed.
+        due: when a timer (a back-off, a deadline, a prune delay) next asks for a step,
+            over the whole fleet (a scoped plan's ``requeue_after`` covers its scope).
     """
 
     plan: Plan
@@ -56,6 +57,7 @@ class PassResult:
     desired: Desired = field(default_factory=Desired)
     scope: frozenset[str] | None = None
     touched: frozenset[str] = frozenset()
+    due: datetime | None = None
 
     @functools.cached_property
     def status(self) -> Status:
@@ -71,7 +73,7 @@ def with_failures(status: Status, failures: tuple[ActionFailure, ...]) -> Status
     notes: dict[tuple[str, str], list[str]] = {}
     for failure in failures:
         notes.setdefault(subject(failure.action), []).append(
-            f"{describe(failure.action)} failed: {failure.message}"
+            f"{failure.action.describe()} failed: {failure.message}"
         )
 
     def extend(message: str, extra: list[str] | None) -> str:

@@ -129,6 +129,20 @@ class TestScopedSteps:
         await steps.step(full=False)
         assert backend.observations[-1] is None
 
+    async def test_a_scoped_step_keeps_the_fleets_next_timer(self, tmp_path: Path) -> None:
+        clock = FakeClock()
+        backend = FakeBackend(clock, nodes_arrive=False)  # deadlines run for everything
+        specs = specs_dir(tmp_path, alpha=1)
+        steps = reconciler(specs, backend, clock)
+        first = await steps.step()
+        assert first.plan.requeue_after is not None  # alpha's progress deadline
+        clock.advance(10)
+        (specs / "beta.yaml").write_text(simulation("beta", 1, DEADLINE))
+        scoped = await steps.step(full=False)
+        assert scoped.plan.requeue_after is not None
+        assert scoped.plan.requeue_after > first.plan.requeue_after  # beta's alone
+        assert scoped.due == first.plan.requeue_after
+
     async def test_the_first_step_is_full_whatever_is_asked(self, tmp_path: Path) -> None:
         clock = FakeClock()
         backend = FakeBackend(clock)
