@@ -47,6 +47,10 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.current
 
+    def monotonic(self) -> float:
+        """Seconds since :data:`EPOCH` on this clock (it never goes back)."""
+        return (self.current - EPOCH).total_seconds()
+
     def advance(self, seconds: float) -> datetime:
         """Move forward by ``seconds`` and return the new time."""
         self.current += timedelta(seconds=seconds)
@@ -62,21 +66,34 @@ class _Job:
 
 
 class FakeBackend:
-    """An in-memory, instant backend with Batch's rules on capacity and ownership."""
+    """An in-memory, instant backend with Batch's rules on capacity and ownership.
+
+    Attributes:
+        observations: the ``jobs`` argument of every ``observe`` call, in order (None: a
+            full observation), for tests that count requests.
+        nodes_arrive: False: a pool's nodes stay at zero (its targets are set) until
+            :meth:`grant_nodes`, as on Batch while nodes boot.
+    """
 
     name = "fake"
+    tasks_per_request = 10_000
 
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime] | None = None, *, nodes_arrive: bool = True
+    ) -> None:
         self.clock = clock or FakeClock()
+        self.nodes_arrive = nodes_arrive
         self.pools: dict[str, ObservedPool] = {}
         self.jobs: dict[str, _Job] = {}
         self.executed: list[Action] = []
+        self.observations: list[frozenset[str] | None] = []
         self._callbacks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ Backend protocol
 
-    async def observe(self) -> Observed:
-        return self.snapshot()
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        self.observations.append(jobs)
+        return self.snapshot(jobs)
 
     async def execute(self, action: Action) -> None:
         self.apply(action)
@@ -111,8 +128,9 @@ class FakeBackend:
 
     # --------------------------------------------------------------------- synchronous API
 
-    def snapshot(self) -> Observed:
-        """The current state as one immutable value."""
+    def snapshot(self, jobs: frozenset[str] | None = None) -> Observed:
+        """The current state as one immutable value (every pool; the ``jobs`` named, or
+        all of them when None)."""
         return Observed(
             pools=dict(self.pools),
             jobs={
@@ -124,6 +142,7 @@ class FakeBackend:
                     created_at=job.created_at,
                 )
                 for name, job in self.jobs.items()
+                if jobs is None or name in jobs
             },
         )
 
@@ -140,17 +159,13 @@ class FakeBackend:
                         PoolConfig.of(spec),
                         target_dedicated=dedicated,
                         target_spot=spot,
-                        current_dedicated=dedicated,
-                        current_spot=spot,
                     )
+                    self._arrive(name)
             case ResizePool(name, dedicated, spot):
                 self.pools[name] = dataclasses.replace(
-                    self.pools[name],
-                    target_dedicated=dedicated,
-                    target_spot=spot,
-                    current_dedicated=dedicated,
-                    current_spot=spot,
+                    self.pools[name], target_dedicated=dedicated, target_spot=spot
                 )
+                self._arrive(name)
             case DeletePool(name):
                 self.pools.pop(name, None)
             case CreateJob(name, pool):
@@ -180,12 +195,34 @@ class FakeBackend:
                 task = self.jobs[job].tasks.get(task_id)
                 if task is not None and task.live:
                     self._end(job, task_id, ExitInfo(ExitReason.STOPPED))
+                    self._notify()  # it ended: the local backend says so too
             case DeleteTask(job, task_id):
                 self.jobs[job].tasks.pop(task_id, None)
         self.schedule()
 
+    def grant_nodes(self, pool: str) -> None:
+        """Let a pool's nodes arrive (with ``nodes_arrive=False``), as a boot finishing."""
+        self.pools[pool] = dataclasses.replace(
+            self.pools[pool],
+            current_dedicated=self.pools[pool].target_dedicated,
+            current_spot=self.pools[pool].target_spot,
+        )
+        self.schedule()
+
+    def _arrive(self, pool: str) -> None:
+        if self.nodes_arrive:
+            self.grant_nodes(pool)
+
+    def _notify(self) -> None:
+        """Tell the ``on_change`` callbacks, as the local backend does when a simulator
+        started or ended (here a start comes as soon as a slot is free, an end as soon as
+        it was stopped)."""
+        for callback in self._callbacks:
+            callback()
+
     def schedule(self) -> None:
-        """Start pending tasks while their pool has free slots (oldest first)."""
+        """Start pending tasks while their pool has free slots (oldest first); say so."""
+        started = False
         now = self.clock()
         for pool_name, pool in self.pools.items():
             capacity = (
@@ -206,6 +243,9 @@ class FakeBackend:
                 self.jobs[job_name].tasks[task.id] = dataclasses.replace(
                     task, state=SimulatorState.RUNNING, started_at=now
                 )
+                started = True
+        if started:
+            self._notify()
 
     def crash(self, job: str, task_id: str, exit_code: int = 1, stderr: str = "") -> None:
         """Make a running simulator exit, as a crash would."""
@@ -215,8 +255,7 @@ class FakeBackend:
         )
         self._end(job, task_id, info)
         self.schedule()
-        for callback in self._callbacks:
-            callback()
+        self._notify()
 
     def add_foreign_job(self, name: str, pool: str) -> None:
         """A job someone else created: simfleet must never touch it."""

@@ -1,8 +1,11 @@
 """The one interface every backend adapter implements.
 
-A backend observes (one snapshot per pass) and executes the planner's actions one at a
-time; it never decides anything. It is a ``Protocol`` rather than a base class, so a test
-fake satisfies it without inheriting (structlog's style). Errors leave it only as
+A backend observes (a snapshot of everything, or of every pool and some jobs) and executes
+the planner's actions; it never decides anything. The reconciler calls ``execute``
+concurrently (up to its in-flight limit) and splits new simulators into requests of
+``tasks_per_request``, so one ``execute`` is one request wherever the service allows. It
+is a ``Protocol`` rather than a base class, so a test fake satisfies it without
+inheriting (structlog's style). Errors leave it only as
 :mod:`controller.backends._errors` classes.
 """
 
@@ -54,12 +57,21 @@ class Backend(Protocol):
 
     name: str
 
-    async def observe(self) -> Observed:
-        """Everything simfleet may care about, in one snapshot (pools, jobs, tasks)."""
+    #: The most new simulators one ``AddTasks`` may carry (Batch takes 100 per request).
+    tasks_per_request: int
+
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        """A snapshot of pools, jobs and tasks.
+
+        Args:
+            jobs: None: everything. A set: every pool but only the named jobs (those that
+                exist); ``frozenset()``: the pools alone.
+        """
         ...
 
     async def execute(self, action: Action) -> None:
-        """Carry out one action; raise a ``BackendError`` subclass if it did not happen."""
+        """Carry out one action; raise a ``BackendError`` subclass if it did not happen.
+        Safe to call concurrently for different actions."""
         ...
 
     async def read_output(

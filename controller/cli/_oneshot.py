@@ -1,26 +1,20 @@
-"""One pass from the command line, shared by ``plan`` and ``apply``."""
+"""The operator's options as a reconciler's settings, shared by ``run``, ``plan`` and
+``apply`` (each of which then only drives :class:`~controller.reconcile.Reconciler` steps)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from controller.backends import Backend
-from controller.daemon import RevisionKeyError, revision_key, utc_now
-from controller.planner import PlannerConfig, Progress
-from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import (
-    RunOptionsPolicy,
-    SecretAccess,
-    SpecError,
-    build_catalog,
-    load_directory,
-)
+from controller.daemon import RevisionKeyError, revision_key
+from controller.planner import PlannerConfig
+from controller.reconcile import MAX_IN_FLIGHT, Reconciler, Settings
+from controller.spec import RunOptionsPolicy, SecretAccess
 
 
 @dataclass(frozen=True)
@@ -33,6 +27,7 @@ class PassSettings:
     prune_delay: float = 10.0
     allow_secret_env: tuple[str, ...] = ()
     run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
+    max_in_flight: int = MAX_IN_FLIGHT
 
     def planner(self) -> PlannerConfig:
         """The planner's tuning."""
@@ -65,46 +60,21 @@ def require_specs(specs: Path, allow_empty_prune: bool) -> None:
         )
 
 
-@dataclass
-class PassMemory:
-    """What one pass hands the next: progress deadlines and prune-delay clocks."""
-
-    progress: Mapping[str, Progress] = field(default_factory=dict)
-    absent: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
-
-    def remember(self, result: PassResult) -> None:
-        """Keep what ``result``'s plan tracks across passes."""
-        self.progress = result.plan.progress
-        self.absent = result.plan.absent
-
-
-async def one_pass(
-    specs: Path,
-    backend: Backend,
-    settings: PassSettings,
-    *,
-    execute: bool,
-    memory: PassMemory | None = None,
-) -> tuple[PassResult, tuple[SpecError, ...]]:
-    """Load the specs and run one pass (``execute=False``: plan only)."""
-    memory = memory or PassMemory()
-    catalog = build_catalog(load_directory(specs))
-    desired, errors = desired_state(
-        catalog,
-        os.environ,
-        revision_key=settings.key(),
-        access=settings.access(),
-        allow_empty_prune=settings.allow_empty_prune,
-        run_options=settings.run_options,
-    )
-    result = await run_pass(
-        desired,
+def reconciler(specs: Path, backend: Backend, settings: PassSettings) -> Reconciler:
+    """The reconciler ``plan`` and ``apply`` step: the process's environment for secrets,
+    the change summary on, progress kept in the state directory."""
+    return Reconciler(
+        Settings(
+            specs=specs,
+            revision_key=settings.key(),
+            environ=os.environ,
+            access=settings.access(),
+            allow_empty_prune=settings.allow_empty_prune,
+            run_options=settings.run_options,
+            planner=settings.planner(),
+            max_in_flight=settings.max_in_flight,
+            state_dir=settings.state_dir,
+            explain=True,
+        ),
         backend,
-        utc_now,
-        execute=execute,
-        config=settings.planner(),
-        progress=memory.progress,
-        absent=memory.absent,
     )
-    memory.remember(result)
-    return result, errors

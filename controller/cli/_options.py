@@ -109,6 +109,16 @@ allow_secret_env = option(
 )
 
 
+max_in_flight = option(
+    "--max-in-flight",
+    env="MAX_IN_FLIGHT",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Backend requests in flight at once (independent actions run concurrently).",
+)
+
+
 def pass_policy(func: F) -> F:
     """``--prune-delay`` and ``--allow-secret-env``: the operator's rules for every pass."""
     return prune_delay(allow_secret_env(func))

@@ -2,7 +2,7 @@
 
 Each object gets one line per change ("roll out image a:1 → a:2 (8 simulators)") and, in
 text and json, the actions this pass would take for it. Descriptions come from
-:mod:`controller.planner` changes and :func:`controller.reconcile.describe`; neither ever
+:mod:`controller.planner` changes and :meth:`describe` of each action; neither ever
 includes a secret value.
 
 A plan also says what it holds back: objects it leaves as they are although they differ
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.planner import Change, Plan, SimulationStatus, subject
-from controller.reconcile import describe
 from controller.spec import SpecError
 
 SYMBOLS = {"create": "+", "prune": "-", "needs replacement": "!"}
@@ -33,7 +32,7 @@ def _symbol(change: Change) -> str:
 def _actions_by_object(plan: Plan) -> dict[tuple[str, str], list[str]]:
     grouped: dict[tuple[str, str], list[str]] = {}
     for action in plan.actions:
-        grouped.setdefault(subject(action), []).append(describe(action))
+        grouped.setdefault(subject(action), []).append(action.describe())
     return grouped
 
 

@@ -10,7 +10,6 @@ simulators keep running after ``apply`` exits; a later ``simfleet run`` adopts t
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,21 +18,10 @@ import click
 from controller.backends import BackendError, TransientBackendError, UnreachableBackendError
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.cli._oneshot import PassMemory, PassSettings, one_pass, require_specs
-from controller.daemon import utc_now
-from controller.planner import ConditionType, Status
-from controller.reconcile import PassResult, describe
+from controller.cli._oneshot import PassSettings, reconciler, require_specs
+from controller.planner import Status
+from controller.reconcile import PassResult, Verdict, converge, stalled
 from controller.spec import RunOptionsPolicy, SpecError
-
-
-def stalled(status: Status) -> list[str]:
-    """``name: why`` for every simulation whose Stalled condition holds."""
-    return [
-        f"{s.name}: {c.message}"
-        for s in status.simulations
-        for c in s.conditions
-        if c.type is ConditionType.STALLED and c.status
-    ]
 
 
 def report(result: PassResult, errors: Sequence[SpecError]) -> None:
@@ -41,9 +29,9 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
     for error in errors:
         click.echo(str(error), err=True)
     for action in result.executed:
-        click.echo(describe(action))
+        click.echo(action.describe())
     for failed in result.failures:
-        click.echo(f"failed: {describe(failed.action)}: {failed.message}", err=True)
+        click.echo(f"failed: {failed.action.describe()}: {failed.message}", err=True)
 
 
 def held_back(result: PassResult) -> None:
@@ -53,13 +41,6 @@ def held_back(result: PassResult) -> None:
             click.echo(f"held back: {change}", err=True)
 
 
-def next_pause(result: PassResult) -> float:
-    """A second between passes, or longer: never inside a Retry-After window."""
-    if result.retry_after is None:
-        return 1.0
-    return max(1.0, (result.retry_after - utc_now()).total_seconds())
-
-
 def progress_lines(status: Status) -> str:
     """One line per simulation: ready and up-to-date counts against desired."""
     return "\n".join(
@@ -67,6 +48,19 @@ def progress_lines(status: Status) -> str:
         + (f" — {s.message}" if s.message else "")
         for s in status.simulations
     )
+
+
+def retrying(exc: TransientBackendError, pause: float) -> None:
+    """One line while ``--wait`` waits for a backend that is busy or out of reach."""
+    unreachable = isinstance(exc, UnreachableBackendError)
+    what = "cannot reach the backend" if unreachable else "backend busy"
+    click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
+
+
+def waited(result: PassResult) -> None:
+    """What ``--wait`` shows after each step."""
+    report(result, result.errors)
+    click.echo(progress_lines(result.status))
 
 
 @click.command()
@@ -84,6 +78,7 @@ def progress_lines(status: Status) -> str:
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.max_in_flight
 @_options.run_options
 def apply(
     specs: Path,
@@ -96,6 +91,7 @@ def apply(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    max_in_flight: int,
     run_options: RunOptionsPolicy,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs).
@@ -107,48 +103,41 @@ def apply(
     require_specs(specs, allow_empty_prune)
     _options.warn(run_options)
     settings = PassSettings(
-        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+        state_dir,
+        allow_empty_prune,
+        settle,
+        prune_delay,
+        allow_secret_env,
+        run_options,
+        max_in_flight,
     )
 
     async def main() -> bool:
-        deadline = time.monotonic() + timeout
-        memory = PassMemory()
         async with opened(
             backend, runtime=runtime, state_dir=state_dir, run_options=run_options
         ) as b:
-            while True:
-                try:
-                    result, errors = await one_pass(specs, b, settings, execute=True, memory=memory)
-                except TransientBackendError as exc:  # throttled or unreachable: wait, retry
-                    pause = exc.retry_after if exc.retry_after is not None else 2.0
-                    if not wait or time.monotonic() + pause > deadline:
-                        raise failure(exc) from exc
-                    what = (
-                        "cannot reach the backend"
-                        if isinstance(exc, UnreachableBackendError)
-                        else "backend busy"
-                    )
-                    click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
-                    await asyncio.sleep(pause)
-                    continue
-                except BackendError as exc:
-                    raise failure(exc) from exc
-                report(result, errors)
+            steps = reconciler(specs, b, settings)
+            try:
                 if not wait:
+                    result = await steps.step()
+                    report(result, result.errors)
                     held_back(result)
-                    return not errors and not result.failures
-                click.echo(progress_lines(result.status))
-                if result.plan.converged:
-                    click.echo("converged")
-                    return not errors
-                if stuck := stalled(result.status):
-                    click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
-                    return False
-                pause = next_pause(result)
-                if time.monotonic() + pause > deadline:
-                    click.echo(f"not converged after {timeout:g}s", err=True)
-                    return False
-                await asyncio.sleep(pause)
+                    return not result.errors and not result.failures
+                verdict, last = await converge(
+                    steps, within=timeout, on_step=waited, on_retry=retrying
+                )
+            except BackendError as exc:
+                raise failure(exc) from exc
+        errors = last.errors if last is not None else ()
+        if verdict is Verdict.CONVERGED:
+            click.echo("converged")
+            return not errors
+        if verdict is Verdict.STALLED and last is not None:
+            stuck = stalled(last.status)
+            click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
+            return False
+        click.echo(f"not converged after {timeout:g}s", err=True)
+        return False
 
     if not asyncio.run(main()):
         raise SystemExit(1)

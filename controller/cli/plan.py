@@ -18,7 +18,7 @@ import click
 from controller.backends import BackendError
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.cli._oneshot import PassSettings, one_pass, require_specs
+from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
 from controller.spec import RunOptionsPolicy
@@ -68,12 +68,12 @@ def plan(
     async def main() -> tuple[int, int]:
         async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
             try:
-                result, errors = await one_pass(specs, b, settings, execute=False)
+                result = await reconciler(specs, b, settings).step(execute=False)
             except BackendError as exc:
                 raise failure(exc) from exc
-        click.echo(RENDERERS[output](result.plan, errors, git_revision(specs)))
+        click.echo(RENDERERS[output](result.plan, result.errors, git_revision(specs)))
         pending = len(result.plan.actions) + sum(c.applies for c in result.plan.changes)
-        return pending, len(errors)
+        return pending, len(result.errors)
 
     changes, errors = asyncio.run(main())
     if errors:

@@ -65,6 +65,7 @@ log = structlog.get_logger("simfleet.daemon")
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.max_in_flight
 @_options.run_options
 def run(
     specs: Path,
@@ -79,6 +80,7 @@ def run(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    max_in_flight: int,
     run_options: RunOptionsPolicy,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon).
@@ -116,6 +118,7 @@ def run(
             access=settings.access(),
             run_options=run_options,
             state_dir=state_dir,
+            max_in_flight=max_in_flight,
         )
         asyncio.run(_serve(config, backend, runtime, state_dir, sock))
     except click.ClickException:

@@ -5,8 +5,9 @@ from controller.daemon._document import status_document
 from controller.daemon._keys import RevisionKeyError, revision_key
 from controller.daemon._listening import ListenError, bind, is_loopback, shown
 from controller.daemon._logging import REDACTOR, configure
-from controller.daemon._loop import Controller, DaemonConfig, origin, utc_now
+from controller.daemon._loop import Controller, DaemonConfig, origin
 from controller.daemon._revision import git_revision
+from controller.reconcile import utc_now
 
 __all__ = [
     "REDACTOR",

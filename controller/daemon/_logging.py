@@ -1,7 +1,7 @@
 """structlog configuration: console or JSON lines, secret values scrubbed, repeats throttled.
 
 Secrets are kept out of log events at the source (actions render through
-``reconcile.describe``, values travel as ``SecretStr``). As a second line of defence the
+each action's ``describe()``, values travel as ``SecretStr``). As a second line of defence the
 :class:`Redactor` processor replaces any known secret value that still reaches an event,
 so a simulator's stderr tail that echoes its key cannot leak it into the controller's log.
 

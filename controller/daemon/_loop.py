@@ -1,10 +1,12 @@
-"""The control loop: one pass at a time, then sleep until something is due.
+"""The control loop: it only wakes and sleeps; the reconciler does the rest.
 
-Wake-ups come from three places — the spec watcher, the backend (a simulator exited) and
-timers (resync period, a back-off ending, a ``Retry-After`` window closing). Triggers
-that arrive during a pass coalesce into one more pass right after it. Each pass reloads
-the whole specs directory and calls :func:`controller.reconcile.run_pass`, so the loop
-holds no state about the fleet beyond the last good version of each spec file.
+Wake-ups come from three places — the spec watcher, the backend (a simulator started or
+exited) and timers (resync period, a back-off ending, a ``Retry-After`` window closing).
+Triggers that arrive during a step coalesce into one more step right after it. A step
+woken only by spec edits observes and plans just the simulations the edits changed; a
+backend event, a timer or a failed step makes the next one full. Every state the loop
+needs between steps — catalog, progress, prune-delay clocks, the ``Retry-After`` window
+— lives in the :class:`~controller.reconcile.Reconciler`.
 
 A pass that raises — the backend refused the observation, the specs could not be read, a
 bug — is caught here, counted (:mod:`controller.daemon._health`) and logged as one line;
@@ -21,11 +23,10 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from controller.backends import (
     MIN_SECRET_LENGTH,
     Backend,
     BackendError,
-    TransientBackendError,
     too_short,
 )
 from controller.daemon import _http
@@ -48,23 +48,17 @@ from controller.daemon._logging import REDACTOR, LoopErrors
 from controller.daemon._metrics import Metrics
 from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
-from controller.planner import Desired, PlannerConfig, Progress, Status
-from controller.reconcile import PassResult, desired_state, run_pass
-from controller.spec import (
-    Catalog,
-    RunOptionsPolicy,
-    SecretAccess,
-    SpecError,
-    build_catalog,
-    load_directory,
+from controller.planner import Desired, PlannerConfig, Status
+from controller.reconcile import (
+    MAX_IN_FLIGHT,
+    Clock,
+    PassResult,
+    Reconciler,
+    Settings,
 )
+from controller.spec import RunOptionsPolicy, SecretAccess, SpecError
 
 log = structlog.get_logger("simfleet.daemon")
-
-
-def utc_now() -> datetime:
-    """The wall clock, timezone-aware."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -74,17 +68,20 @@ class DaemonConfig:
     Attributes:
         specs: the specs directory.
         host / port: where the HTTP endpoints listen (port 0 picks a free one).
-        resync: seconds between passes when nothing happens.
-        after_change: seconds to the next pass after one that changed something. A pass's
-            status is computed before its actions run, so a prompt follow-up pass is what
-            publishes their effect (bench: edit → running in /status, median 150 ms).
+        resync: seconds between full passes when nothing happens.
+        after_change: seconds until the simulations a pass acted on are observed again —
+            those alone, in a scoped pass. Not to publish anything (a pass's status is
+            computed after its actions ran): a backend that reports no changes by itself
+            (Batch) shows what the actions led to no other way, and a rollout's next step
+            waits on it (a new simulator seen running sets its settle timer).
         allow_empty_prune: prune even when the directory is empty or missing.
         planner: planner tuning (the prune delay among it).
         revision_key: the key for secret values in template revisions (:mod:`._keys`).
         access: which controller variables a spec's ``fromEnv`` may read.
         run_options: the operator's policy for ``containerRunOptions``.
-        state_dir: the backend's state directory; the watcher ignores it when it lies
-            inside the specs directory.
+        state_dir: the state directory (rollout progress is kept there); the watcher
+            ignores it when it lies inside the specs directory.
+        max_in_flight: backend requests in flight at once.
         http: limits on the HTTP server's connections.
         failed_passes: consecutive failed passes after which ``/healthz`` fails.
     """
@@ -102,6 +99,7 @@ class DaemonConfig:
     state_dir: Path | None = None
     http: HttpLimits = field(default_factory=HttpLimits)
     failed_passes: int = 3
+    max_in_flight: int = MAX_IN_FLIGHT
 
 
 def origin(exc: BaseException) -> str:
@@ -129,38 +127,59 @@ class Controller:
         config: DaemonConfig,
         backend: Backend,
         *,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
-        self.clock = clock
-        self.environ = environ if environ is not None else os.environ
+        self.clock = clock or Clock()
+        self.reconciler = Reconciler(
+            Settings(
+                specs=config.specs,
+                revision_key=config.revision_key,
+                environ=environ if environ is not None else os.environ,
+                access=config.access,
+                allow_empty_prune=config.allow_empty_prune,
+                run_options=config.run_options,
+                planner=config.planner,
+                max_in_flight=config.max_in_flight,
+                state_dir=config.state_dir,
+                explain=False,
+            ),
+            backend,
+            clock=self.clock,
+            on_load=self._loaded,
+        )
         self.metrics = Metrics()
         self.health = Health(
-            threshold=config.failed_passes, stuck_after=max(120.0, 4 * config.resync)
+            threshold=config.failed_passes,
+            stuck_after=max(120.0, 4 * config.resync),
+            clock=self.clock.monotonic,
         )
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self.port: int | None = None
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
-        self._catalog: Catalog | None = None
+        self._full = True  # the next step observes and plans everything
+        self._recheck: frozenset[str] = frozenset()  # simulations the last steps acted on
         self._errors: tuple[SpecError, ...] = ()
-        self._crash_loops = CrashLoops()
-        self._progress: Mapping[str, Progress] = {}
-        self._absent: Mapping[tuple[str, str], datetime] = {}
+        self._crash_loops = CrashLoops(clock=self.clock.monotonic)
         self._short_secrets = 0
         self._revision: str | None = None
-        self._quiet_until = 0.0  # monotonic: no backend call before this (Retry-After)
         self._document: dict[str, Any] = status_document(
-            Status(), (), revision=None, backend=backend.name, updated_at=clock()
+            Status(), (), revision=None, backend=backend.name, updated_at=self.clock.wall()
         )
 
     # ------------------------------------------------------------------ control surface
 
     def wake(self) -> None:
-        """Run a pass as soon as the current one (if any) ends."""
+        """Run a full pass as soon as the current one (if any) ends (the backend changed)."""
+        self._full = True
+        self._wake.set()
+
+    def specs_changed(self) -> None:
+        """Run a pass over what the spec edits changed as soon as the current one ends."""
         self._wake.set()
 
     def stop(self) -> None:
@@ -215,7 +234,7 @@ class Controller:
         self.backend.on_change(self.wake)
         ignore = [self.config.state_dir] if self.config.state_dir is not None else []
         watcher = asyncio.create_task(
-            watch(self.config.specs, self.wake, self._stop, ignore=ignore)
+            watch(self.config.specs, self.specs_changed, self._stop, ignore=ignore)
         )
         log.info(
             "started",
@@ -226,8 +245,11 @@ class Controller:
         try:
             while not self._stop.is_set():
                 self._wake.clear()
-                delay = await self._one_pass()
-                await self._sleep(delay)
+                full, self._full = self._full, False
+                recheck, self._recheck = self._recheck, frozenset()
+                delay = await self._one_pass(full, recheck)
+                if not await self._sleep(delay) and not self._recheck:
+                    self._full = True  # a timer ran out: resync, a back-off, a deadline
                 await self._respect_retry_after()
         finally:
             self._stop.set()
@@ -239,35 +261,37 @@ class Controller:
             log.info("stopped")
 
     async def _respect_retry_after(self) -> None:
-        """Send nothing inside a ``Retry-After`` window, whatever woke the loop."""
-        remaining = self._quiet_until - time.monotonic()
+        """Send nothing inside the reconciler's ``Retry-After`` window, whatever woke the
+        loop."""
+        remaining = self.reconciler.window.remaining()
         if remaining > 0 and not self._stop.is_set():
             log.info("throttled", seconds=round(remaining, 3))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), remaining)
 
-    def _quiet_for(self, seconds: float | None) -> None:
-        if seconds is not None and seconds > 0:
-            self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
-
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep until woken (True) or ``seconds`` passed (False)."""
+        try:
             await asyncio.wait_for(self._wake.wait(), max(0.0, seconds))
+        except TimeoutError:
+            return False
+        return True
 
-    async def _one_pass(self) -> float:
-        """Load specs, run one pass, publish status; return seconds until the next pass.
+    async def _one_pass(self, full: bool, recheck: frozenset[str]) -> float:
+        """One step of the reconciler, then publish; return seconds until the next one.
 
-        Never raises (but for cancellation): a failed pass is recorded in :attr:`health`
-        and retried within ``min(resync, 5)`` seconds.
+        ``recheck`` names simulations to observe again even if no spec of theirs changed
+        (what the previous step acted on). Never raises (but for cancellation): a failed
+        step is recorded in :attr:`health` and retried, in full, within ``min(resync, 5)``
+        seconds.
         """
         self.health.started()
+        self._check_specs_directory()
         try:
-            result, errors = await self._reconcile()
+            result = await self.reconciler.step(full=full, recheck=recheck)
         except BackendError as exc:
             self.metrics.count_failed_observe(exc.code)
             self._failed(str(exc), code=exc.code)
-            if isinstance(exc, TransientBackendError):
-                self._quiet_for(exc.retry_after)
             return min(self.config.resync, 5.0)
         except Exception as exc:  # a bug must not end the daemon, nor fill its log
             self.metrics.count_failed_observe("unexpected")
@@ -275,38 +299,16 @@ class Controller:
             return min(self.config.resync, 5.0)
         self.health.succeeded()
         self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
-        self._publish(result, errors)
-        if result.retry_after is not None:
-            self._quiet_for((result.retry_after - self.clock()).total_seconds())
-        return self._next_delay(result.plan.requeue_after, bool(result.executed))
-
-    async def _reconcile(self) -> tuple[PassResult, tuple[SpecError, ...]]:
-        """The pass itself: specs → desired state → :func:`run_pass`."""
-        loaded = await asyncio.to_thread(load_directory, self.config.specs)
-        self._catalog = build_catalog(loaded, self._catalog)
-        self._check_specs_directory()
-        desired, errors = desired_state(
-            self._catalog,
-            self.environ,
-            revision_key=self.config.revision_key,
-            access=self.config.access,
-            allow_empty_prune=self.config.allow_empty_prune,
-            run_options=self.config.run_options,
-        )
-        self._remember_secrets(secret_values(desired))
-        self._log_error_changes(errors)
-        result = await run_pass(
-            desired,
-            self.backend,
-            self.clock,
-            config=self.config.planner,
-            progress=self._progress,
-            absent=self._absent,
-        )
-        return result, errors
+        self._publish(result, result.errors)
+        delay = self._next_delay(result.due)
+        if result.touched and self.config.after_change < delay:
+            self._recheck = result.touched  # the timer that runs out is the recheck's
+            return self.config.after_change
+        return delay
 
     def _failed(self, error: str, **fields: Any) -> None:
-        """Record a failed pass: one warning line, health and metrics."""
+        """Record a failed pass: one warning line, health and metrics; the next is full."""
+        self._full = True
         self.health.failed(REDACTOR.scrub(error))
         self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
         log.warning("pass_failed", error=error, consecutive=self.health.failures, **fields)
@@ -329,8 +331,6 @@ class Controller:
 
     def _publish(self, result: PassResult, errors: tuple[SpecError, ...]) -> None:
         """Metrics, ``/status``, readiness and the log lines of a pass that ran."""
-        self._progress = result.plan.progress
-        self._absent = result.plan.absent
         self.metrics.observe_pass(result, errors)
         self._count_requests()
         self._crash_loops.observe(result.status)
@@ -343,7 +343,7 @@ class Controller:
             errors,
             revision=revision,
             backend=self.backend.name,
-            updated_at=self.clock(),
+            updated_at=self.clock.wall(),
         )
         self.ready.set()
         if result.executed or result.failures:
@@ -353,6 +353,11 @@ class Controller:
                 failed=len(result.failures),
                 seconds=round(result.duration.total_seconds(), 3),
             )
+
+    def _loaded(self, desired: Desired, errors: tuple[SpecError, ...]) -> None:
+        """Before a step sends anything: teach the redactor its secrets, log spec errors."""
+        self._remember_secrets(secret_values(desired))
+        self._log_error_changes(errors)
 
     def _remember_secrets(self, values: list[str]) -> None:
         """Teach the log redactor every secret; warn once about values too short to mask."""
@@ -371,12 +376,10 @@ class Controller:
         """Backends that send HTTP requests (Azure) publish their counts in /metrics."""
         self.metrics.observe_http(self.backend.request_counts())
 
-    def _next_delay(self, requeue: datetime | None, changed: bool) -> float:
+    def _next_delay(self, requeue: datetime | None) -> float:
         candidates = [self.config.resync]
-        if changed:
-            candidates.append(self.config.after_change)
         if requeue is not None:
-            candidates.append((requeue - self.clock()).total_seconds())
+            candidates.append((requeue - self.clock.wall()).total_seconds())
         return max(0.0, min(candidates))
 
     def _log_error_changes(self, errors: tuple[SpecError, ...]) -> None:

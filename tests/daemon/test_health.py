@@ -22,10 +22,10 @@ class Failing(FakeBackend):
         super().__init__(clock=utc_now)
         self.error: Exception | None = None
 
-    async def observe(self) -> Observed:
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
         if self.error is not None:
             raise self.error
-        return await super().observe()
+        return await super().observe(jobs)
 
 
 def specs_with_one_simulation(tmp_path: Path) -> Path:

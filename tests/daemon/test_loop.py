@@ -39,6 +39,9 @@ async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Controller, FakeBackend,
     )
     task = asyncio.create_task(controller.run())
     await asyncio.wait_for(controller.ready.wait(), 10)
+    # The first step's status shows its simulators pending (what it did); the backend's
+    # word that they started brings the step that sees them running.
+    await until(lambda: sim_status(controller, "alpha")["ready"] == 2)
     yield controller, backend, specs
     controller.stop()
     await asyncio.wait_for(task, 10)
@@ -95,13 +98,16 @@ class TestControlLoop:
 
     async def test_status_and_metrics_never_show_a_secret(self, daemon: Any) -> None:
         controller, backend, specs = daemon
+        before = sim_status(controller, "alpha")["revision"]
         extra = "  secretEnv:\n    API_KEY: {fromEnv: KEY}\n"
         (specs / "a.yaml").write_text(simulation("alpha", 2, extra))
         await until(
             lambda: (
-                sim_status(controller, "alpha")["upToDate"] == 2
+                sim_status(controller, "alpha")["revision"] != before
+                and sim_status(controller, "alpha")["upToDate"] == 2
                 and sim_status(controller, "alpha")["ready"] == 2
                 and sim_status(controller, "alpha")["message"] == ""
+                and len(backend.live_tasks("alpha")) == 2  # the old ones are gone too
             ),
             timeout=15,
         )
@@ -164,14 +170,14 @@ class ThrottledOnce(FakeBackend):
         self.calls: list[float] = []
         self.throttle_next = False
 
-    async def observe(self) -> Observed:
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
         self.calls.append(time.monotonic())
         if self.throttle_next:
             self.throttle_next = False
             raise TransientBackendError(
                 "429 TooManyRequests", code="429", retry_after=self.retry_after
             )
-        return await super().observe()
+        return await super().observe(jobs)
 
 
 class TestThrottling:
@@ -251,3 +257,54 @@ async def test_a_relative_linked_specs_path_still_sees_changes(
     finally:
         controller.stop()
         await asyncio.wait_for(task, 10)
+
+
+class StatusAtEachObservation(FakeBackend):
+    """Records, at each observation, what ``/status`` said about beta at that moment."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=utc_now, nodes_arrive=False)  # nothing starts: no events
+        self.controller: Controller | None = None
+        self.beta_seen: list[list[str]] = []
+
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        if self.controller is not None:
+            rows = [s for s in self.controller.status()["simulations"] if s["name"] == "beta"]
+            self.beta_seen.append([r["state"] for s in rows for r in s["simulators"]])
+        return await super().observe(jobs)
+
+
+class TestIncrementalPasses:
+    """A spec edit costs a pass over what it changed, whose status needs no second pass."""
+
+    async def test_an_edit_is_a_scoped_pass_whose_status_shows_what_it_did(
+        self, tmp_path: Path
+    ) -> None:
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        (specs / "pool.yaml").write_text(POOL)
+        (specs / "a.yaml").write_text(simulation("alpha", 1))
+        backend = StatusAtEachObservation()
+        controller = Controller(DaemonConfig(specs=specs, port=0, resync=30.0), backend)
+        backend.controller = controller
+        task = asyncio.create_task(controller.run())
+        try:
+            await asyncio.wait_for(controller.ready.wait(), 10)
+            await until(lambda: len(backend.observations) == 2)  # the first step's recheck
+            assert backend.observations == [None, frozenset({"alpha"})]
+            (specs / "b.yaml").write_text(simulation("beta", 3))
+            # the edit's step, then the recheck of what it acted on: beta alone, no full
+            # pass; and by the recheck, /status already showed beta's three new simulators
+            await until(lambda: len(backend.observations) == 4)
+            assert backend.observations[2:] == [frozenset({"beta"})] * 2
+            assert backend.beta_seen[2:] == [[], ["pending"] * 3]
+        finally:
+            controller.stop()
+            await asyncio.wait_for(task, 10)
+
+    async def test_a_backend_event_brings_a_full_pass(self, daemon: Any) -> None:
+        _, backend, _ = daemon
+        count = len(backend.observations)
+        backend.crash("alpha", backend.live_tasks("alpha")[0].id)
+        await until(lambda: len(backend.observations) > count)
+        assert backend.observations[count] is None

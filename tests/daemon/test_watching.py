@@ -22,9 +22,9 @@ class Counting(FakeBackend):
         super().__init__(clock=utc_now)
         self.passes = 0
 
-    async def observe(self) -> Observed:
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
         self.passes += 1
-        return await super().observe()
+        return await super().observe(jobs)
 
 
 def write_specs(folder: Path, simulators: int) -> None:

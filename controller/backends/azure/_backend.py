@@ -4,10 +4,10 @@ Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$s
 and per simfleet job one ``task counts`` request, plus — only when the counts moved or
 simfleet changed the job — one ``list tasks`` page per 1,000 tasks
 (:mod:`controller.backends.azure._observation`). Never one request per task.
-New simulators go through ``addtaskcollection`` in chunks of at most 100, a few at
-a time, each chunk with a deadline of its own (the SDK's ``create_tasks`` would re-send
-server errors forever). Long-running operations (resize, delete) are fired and left:
-the next pass observes their effect.
+New simulators go through ``addtaskcollection`` in chunks of at most 100 (the reconciler
+sends each chunk as its own ``execute``), each chunk with a deadline of its own (the
+SDK's ``create_tasks`` would re-send server errors forever). Long-running operations
+(resize, delete) are fired and left: the next pass observes their effect.
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -64,6 +64,7 @@ class AzureBackend:
     """Azure Batch through ``azure.batch.aio``; satisfies :class:`controller.backends.Backend`."""
 
     name = "azure"
+    tasks_per_request = CHUNK
 
     def __init__(
         self,
@@ -113,12 +114,13 @@ class AzureBackend:
 
     # ----------------------------------------------------------------------- observing
 
-    async def observe(self) -> Observed:
+    async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
+        del jobs  # every job is listed: more than a scoped observation asks for, never less
         try:
             self._hold_while_throttled()
             pools = [p async for p in self._client.list_pools(select=_mapping.POOL_SELECT)]
-            jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
-            owned = [j.id for j in jobs if _mapping.owned(j.metadata)]
+            listed_jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
+            owned = [j.id for j in listed_jobs if _mapping.owned(j.metadata)]
             self._tasks.forget_except(set(owned))
             self._tails.forget_except(set(owned))
             listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
@@ -127,7 +129,7 @@ class AzureBackend:
         tasks = dict(zip(owned, listed, strict=True))
         return Observed(
             pools={p.id: _mapping.observed_pool(p) for p in pools},
-            jobs={j.id: _mapping.observed_job(j, tasks.get(j.id, ())) for j in jobs},
+            jobs={j.id: _mapping.observed_job(j, tasks.get(j.id, ())) for j in listed_jobs},
         )
 
     async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
@@ -244,11 +246,11 @@ class AzureBackend:
         """Send one collection; return the per-task failures that are not "already there"
         (``servererror`` ones transient, ``clienterror`` ones permanent).
 
-        A collection over Batch's 1 MB limit is split in halves; the halves queue for the
-        concurrency limit like any other chunk (never while this one holds a permit).
+        A collection over Batch's 1 MB limit is split in halves. No limit of its own: the
+        reconciler's in-flight limit counts every chunk it sends (one per ``execute``).
         """
         try:
-            async with self._limit, asyncio.timeout(self._chunk_deadline):
+            async with asyncio.timeout(self._chunk_deadline):
                 self._hold_while_throttled()  # a sibling chunk may have been throttled
                 result = await self._client.create_task_collection(
                     job, m.BatchTaskGroup(task_values=chunk)

@@ -33,7 +33,7 @@ from controller.planner import (
     StopTask,
     template_of,
 )
-from controller.reconcile import run_pass
+from controller.reconcile import Executor, run_pass
 from tests.batch_emulator._behaviour import TaskRule
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
@@ -354,12 +354,13 @@ class TestLargeBodies:
         assert "413" in outcomes  # the first attempts were too large, the halves went in
 
 
-class TestRetryAfterWithinOneAction:
+class TestRetryAfterAcrossChunks:
     async def test_sibling_chunks_wait_out_a_throttled_one(
         self, backend: AzureBackend, emulator: BatchEmulator
     ) -> None:
-        """10 collections, 4 at a time; the first answer is 429 + Retry-After 30: the
-        chunks not yet sent are not sent, and the whole action reports the window."""
+        """10 collections through the reconcile layer's executor, 4 in flight; the first
+        answer is 429 + Retry-After 30: the chunks not yet sent are not sent, and the
+        execution reports the window."""
         await backend.execute(CreateJob("cartpole", "sims"))
         sim = simulation(simulators=1000)
         tasks = tuple(
@@ -368,10 +369,13 @@ class TestRetryAfterWithinOneAction:
         emulator.faults.inject(
             Fault.throttle(retry_after=30), operations=["Tasks_CreateTaskCollection"]
         )
-        with pytest.raises(TransientBackendError) as caught:
-            await backend.execute(AddTasks("cartpole", template_of(sim), tasks))
-        assert caught.value.retry_after is not None
-        assert caught.value.retry_after > 25
+        result = await Executor(backend, max_in_flight=4).run(
+            [AddTasks("cartpole", template_of(sim), tasks)]
+        )
+        assert result.retry_after is not None
+        assert result.retry_after > 25
+        assert result.failures
+        assert all(f.transient for f in result.failures)
         sent = emulator.counters.count("Tasks_CreateTaskCollection")
         assert sent <= 4  # at most the chunks already in flight when the 429 came back
         in_flight = len(emulator.faults.early_arrivals)  # sent before the 429 was known
