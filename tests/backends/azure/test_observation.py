@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -145,10 +146,10 @@ class TestRelisting:
         assert states == {SimulatorState.RUNNING: 4, SimulatorState.PENDING: 2}
 
     async def test_a_task_that_starts_after_preparing_is_seen_at_once(
-        self, make_batch_emulator: object, clock: Clock
+        self, make_batch_emulator: Any, clock: Clock
     ) -> None:
         # Batch counts "preparing" as running: the start itself moves no count.
-        emulator: BatchEmulator = await make_batch_emulator(  # type: ignore[operator]
+        emulator: BatchEmulator = await make_batch_emulator(
             allocation_delay=5.0, node_start_delay=1.0, task_prepare_delay=30.0
         )
         backend = AzureBackend(settings_for(emulator), listing_max_age=MAX_AGE, monotonic=clock)
