@@ -6,7 +6,7 @@ simfleet's own mapping), then measures in a fresh interpreter, so that nothing o
 seeding is counted:
 
 * memory: the process's RSS after the first (cold) observation and after ``passes`` more,
-  and its peak (``ru_maxrss``), beside the RSS before the backend was made;
+  and its peak (``VmHWM``), beside the RSS before the backend was made;
 * requests: a steady resync of ``passes`` observations ``interval`` seconds apart on a
   simulated monotonic clock (the backend's listing ages follow it), in requests per job.
 
@@ -49,6 +49,16 @@ def _rss_kib() -> int:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * resource.getpagesize() // 1024
+
+
+def _peak_kib() -> int:
+    """This process image's peak RSS. Not ``ru_maxrss``: Linux carries that across exec,
+    so a child started by the (big) seeding process would report the parent's peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 async def _seed(url: str, jobs: int, per_job: int) -> None:
@@ -119,7 +129,7 @@ async def _measure(url: str, jobs: int, passes: int, interval: float) -> dict[st
         "rss_before_mib": before / 1024,
         "rss_after_cold_mib": after_cold / 1024,
         "rss_after_mib": _rss_kib() / 1024,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": _peak_kib() / 1024,
         "cold_seconds": cold,
         "steady_pass_seconds": seconds / max(passes, 1),
         "requests_per_job": steady / max(passes, 1) / jobs,
