@@ -2,7 +2,7 @@
 
 Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
 and per simfleet job observed one ``task counts`` request, plus — only when the counts
-moved, a task is pending or simfleet changed the job — a listing of its pending tasks
+moved, a task is preparing or simfleet changed the job — a listing of its pending tasks
 (``$filter``) or of all of them, one page per 1,000 tasks
 (:mod:`controller.backends.azure._observation`). Never one request per task. A scoped
 observation (``observe(jobs)``) lists the pools and only the named jobs' tasks.

@@ -8,12 +8,13 @@ the task counts taken just before it. Each observation takes fresh counts first,
   simfleet stopped or deleted one of the job's tasks since, or any of the counts that
   describe started tasks (running, completed, succeeded, failed) moved. Correctness
   never rests on the memory: every change Batch counts outside the queue forces this.
-* ``REFRESH`` (only the pending tasks, one ``$filter`` on state) when the listing holds a
-  pending task, simfleet added tasks since, or only the ``active`` count moved. Batch
-  counts ``preparing`` tasks as running, so a task that starts after its image pull
-  changes no count: a pending task is always looked at again, but cheaply. The refresh
-  is kept only if every remembered pending task is still pending (else the caller lists
-  the job); a task that left the queue unseen would otherwise keep a stale state.
+* ``REFRESH`` (only the pending tasks, one ``$filter`` on state) when simfleet added
+  tasks since, only the ``active`` count moved, or the listing holds a ``preparing``
+  task: Batch counts those as running already, so one that starts after its image pull
+  changes no count and is looked at again, cheaply. (A task merely queued cannot leave
+  the queue without moving a count.) The refresh is kept only if every remembered
+  pending task is still pending (else the caller lists the job); a task that left the
+  queue unseen would otherwise keep a stale state.
 * ``REUSE`` otherwise: nothing happened that Batch would count, in a listing younger
   than ``max_age``. Batch's counts may lag by seconds ("a hint, not the truth");
   ``max_age`` bounds how long a lagging count can hide a change.
@@ -74,15 +75,17 @@ class Listing:
     counts: TaskCounts
     tasks: tuple[ObservedTask, ...]
     pending: frozenset[str]  # ids of the tasks queued or preparing when listed
+    preparing: frozenset[str]  # ids of those preparing (pulling their image)
     listed_at: float  # monotonic time of the last full listing (a refresh keeps it)
     covers: int  # simfleet's changes numbered up to this one happened before it started
 
-    @classmethod
-    def of(
-        cls, counts: TaskCounts, tasks: tuple[ObservedTask, ...], listed_at: float, covers: int
-    ) -> Listing:
-        pending = frozenset(t.id for t in tasks if t.state is SimulatorState.PENDING)
-        return cls(counts, tasks, pending, listed_at, covers)
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What one listing request brought: planner records, and which were preparing."""
+
+    tasks: tuple[ObservedTask, ...]
+    preparing: frozenset[str] = frozenset()
 
 
 class ListingCache:
@@ -129,21 +132,20 @@ class ListingCache:
         if (
             known.covers < self._refresh_after.get(job, 0)
             or known.counts.active != counts.active
-            or known.pending
+            or known.preparing
         ):
             return Step.REFRESH
         return Step.REUSE
 
     def listed(
-        self, job: str, counts: TaskCounts, tasks: Iterable[ObservedTask], ticket: int
+        self, job: str, counts: TaskCounts, listed: Listed, ticket: int
     ) -> tuple[ObservedTask, ...]:
         """Remember a full listing that started at ``ticket``; return its tasks."""
-        kept = tuple(tasks)
-        self._listings[job] = Listing.of(counts, kept, self._clock(), ticket)
-        return kept
+        self._keep(job, counts, listed.tasks, listed.preparing, self._clock(), ticket)
+        return listed.tasks
 
     def refreshed(
-        self, job: str, counts: TaskCounts, pending: Iterable[ObservedTask], ticket: int
+        self, job: str, counts: TaskCounts, pending: Listed, ticket: int
     ) -> tuple[ObservedTask, ...] | None:
         """Fold a listing of the pending tasks into the remembered one.
 
@@ -151,14 +153,26 @@ class ListingCache:
         away without the counts showing how, so the caller must list the whole job.
         """
         known = self._listings[job]
-        fresh = {t.id: t for t in pending}
+        fresh = {t.id: t for t in pending.tasks}
         if not known.pending <= fresh.keys():
             return None
         tasks = [fresh.pop(t.id, t) for t in known.tasks]
         tasks.extend(fresh.values())  # queued since the listing (by simfleet or anyone)
         kept = tuple(tasks)
-        self._listings[job] = Listing.of(counts, kept, known.listed_at, ticket)
+        self._keep(job, counts, kept, pending.preparing, known.listed_at, ticket)
         return kept
+
+    def _keep(
+        self,
+        job: str,
+        counts: TaskCounts,
+        tasks: tuple[ObservedTask, ...],
+        preparing: frozenset[str],
+        listed_at: float,
+        ticket: int,
+    ) -> None:
+        pending = frozenset(t.id for t in tasks if t.state is SimulatorState.PENDING)
+        self._listings[job] = Listing(counts, tasks, pending, preparing, listed_at, ticket)
 
     def forget_except(self, jobs: Iterable[str]) -> None:
         """Drop what is remembered about jobs that no longer exist."""

@@ -293,6 +293,11 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
     )
 
 
+def preparing(task: m.BatchTask) -> bool:
+    """Whether a listed task is preparing: scheduled, pulling its image (planner: pending)."""
+    return _value(task.state) == "preparing"
+
+
 def secret_names(display_name: str | None) -> tuple[str, ...]:
     """The secretEnv names a task's display name lists (see :func:`task_create`)."""
     found = _SECRET_NAMES.search(display_name or "")

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.backends.azure import _mapping
-from controller.backends.azure._listings import ListingCache, Step, TaskCounts
+from controller.backends.azure._listings import Listed, ListingCache, Step, TaskCounts
 from controller.planner import Action, ObservedTask
 
 #: Batch's task states a pending simulator can be in (``preparing``: pulling its image).
@@ -61,13 +61,16 @@ class TaskObserver:
                 return refreshed
         return self._cache.listed(job, counts, await self._listed(job, None), ticket)
 
-    async def _listed(self, job: str, state_filter: str | None) -> list[ObservedTask]:
+    async def _listed(self, job: str, state_filter: str | None) -> Listed:
         """The job's simfleet tasks matching ``state_filter``, converted as they arrive."""
         tasks: list[ObservedTask] = []
+        preparing: set[str] = set()
         async for item in self._client.list_tasks(
             job, filter=state_filter, select=_mapping.TASK_SELECT, max_results=_PAGE
         ):
             task = _mapping.observed_task(job, item)
             if task is not None:
                 tasks.append(task)
-        return tasks
+                if _mapping.preparing(item):
+                    preparing.add(task.id)
+        return Listed(tuple(tasks), frozenset(preparing))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.backends.azure._listings import ListingCache, Step, TaskCounts
+from controller.backends.azure._listings import Listed, ListingCache, Step, TaskCounts
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -44,7 +44,7 @@ def clock() -> Clock:
 @pytest.fixture
 def cache(clock: Clock) -> ListingCache:
     listings = ListingCache(max_age=600.0, clock=clock)
-    listings.listed("j", COUNTS, [task(0), task(1)], listings.ticket())
+    listings.listed("j", COUNTS, Listed((task(0), task(1))), listings.ticket())
     return listings
 
 
@@ -78,41 +78,49 @@ def test_a_move_of_the_queue_alone_refreshes_the_pending_tasks(cache: ListingCac
     assert cache.step("j", COUNTS._replace(active=1)) is Step.REFRESH
 
 
-def test_a_listing_holding_a_pending_task_is_refreshed_even_with_equal_counts(
+def test_a_listing_holding_a_preparing_task_is_refreshed_even_with_equal_counts(
     cache: ListingCache,
 ) -> None:
     # Batch counts "preparing" under running: a start after an image pull moves nothing.
-    cache.listed("j", COUNTS, [task(0), task(1, SimulatorState.PENDING)], cache.ticket())
+    preparing = task(1, SimulatorState.PENDING)
+    cache.listed("j", COUNTS, Listed((task(0), preparing), frozenset({preparing.id})), 0)
     assert cache.step("j", COUNTS) is Step.REFRESH
 
 
+def test_a_listing_holding_only_queued_tasks_is_reused_while_counts_stand_still(
+    cache: ListingCache,
+) -> None:
+    # A queued task cannot start without moving "active" and "running".
+    cache.listed("j", COUNTS, Listed((task(0), task(1, SimulatorState.PENDING))), 0)
+    assert cache.step("j", COUNTS) is Step.REUSE
+
+
 def test_a_refresh_replaces_pending_tasks_and_adds_new_ones(cache: ListingCache) -> None:
-    cache.listed("j", COUNTS, [task(0), task(1, SimulatorState.PENDING)], cache.ticket())
+    cache.listed("j", COUNTS, Listed((task(0), task(1, SimulatorState.PENDING))), 0)
     counts = COUNTS._replace(active=2)
-    tasks = cache.refreshed(
-        "j", counts, [task(1, SimulatorState.PENDING), task(2, SimulatorState.PENDING)], 0
-    )
+    queued = Listed((task(1, SimulatorState.PENDING), task(2, SimulatorState.PENDING)))
+    tasks = cache.refreshed("j", counts, queued, 0)
     assert tasks is not None
     assert [(t.slot, t.state) for t in tasks] == [
         (0, SimulatorState.RUNNING),
         (1, SimulatorState.PENDING),
         (2, SimulatorState.PENDING),
     ]
-    assert cache.step("j", counts) is Step.REFRESH  # still pending: looked at again
+    assert cache.step("j", counts) is Step.REUSE  # queued: only a count can tell a start
 
 
 def test_a_pending_task_missing_from_a_refresh_calls_for_a_full_listing(
     cache: ListingCache,
 ) -> None:
-    cache.listed("j", COUNTS, [task(0), task(1, SimulatorState.PENDING)], cache.ticket())
-    assert cache.refreshed("j", COUNTS, [], cache.ticket()) is None
+    cache.listed("j", COUNTS, Listed((task(0), task(1, SimulatorState.PENDING))), 0)
+    assert cache.refreshed("j", COUNTS, Listed(()), cache.ticket()) is None
 
 
 def test_a_refresh_keeps_the_age_of_the_last_full_listing(
     cache: ListingCache, clock: Clock
 ) -> None:
     clock.now = 500.0
-    assert cache.refreshed("j", COUNTS._replace(active=1), [], cache.ticket()) is not None
+    assert cache.refreshed("j", COUNTS._replace(active=1), Listed(()), 0) is not None
     clock.now = 600.0
     assert cache.step("j", COUNTS._replace(active=1)) is Step.LIST
 
@@ -144,9 +152,9 @@ def test_a_change_made_while_a_listing_was_in_flight_is_not_covered_by_it(
 ) -> None:
     ticket = cache.ticket()  # a listing starts...
     cache.changed(StopTask("j", "t", 0, StopReason.SCALE_DOWN))  # ...a stop is sent meanwhile
-    cache.listed("j", COUNTS, [task(0), task(1)], ticket)  # ...the listing lands
+    cache.listed("j", COUNTS, Listed((task(0), task(1))), ticket)  # ...the listing lands
     assert cache.step("j", COUNTS) is Step.LIST
-    cache.listed("j", COUNTS, [task(0)], cache.ticket())
+    cache.listed("j", COUNTS, Listed((task(0),)), cache.ticket())
     assert cache.step("j", COUNTS) is Step.REUSE
 
 
@@ -154,5 +162,5 @@ def test_gone_jobs_are_forgotten(cache: ListingCache) -> None:
     cache.changed(StopTask("j", "t", 0, StopReason.SCALE_DOWN))
     cache.forget_except({"other"})
     assert cache.step("j", COUNTS) is Step.LIST
-    cache.listed("j", COUNTS, [], cache.ticket())
+    cache.listed("j", COUNTS, Listed(()), cache.ticket())
     assert cache.step("j", COUNTS) is Step.REUSE  # the old stop went with the job
