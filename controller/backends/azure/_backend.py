@@ -131,12 +131,9 @@ class AzureBackend:
                 _mapping.observed_pool(p)
                 async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
             ]
-            listed = (
-                [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
-                if jobs != frozenset()
-                else []
-            )
+            listed: list[m.BatchJob] = []
             if jobs != frozenset():
+                listed = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
                 alive = {j.id for j in listed}
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
