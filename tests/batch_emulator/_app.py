@@ -108,13 +108,13 @@ class EmulatorApp:
                 if fault is not None:
                     reply = self._fault_reply(fault)
         except _DroppedError:
-            self.counters.record(op_id, "dropped")
+            self.counters.record(op_id, "dropped", request.raw_path)
             self.requests.record(arrived, time.monotonic(), op_id, raw_path, "dropped")
             return self._drop(request)
         if reply.error is not None:
             reply.body = reply.error.body(request_id, self.account.world.clock.now())
         response = self._respond(request, match, reply, request_id)
-        self.counters.record(op_id, reply.status)
+        self.counters.record(op_id, reply.status, request.raw_path)
         self.requests.record(arrived, time.monotonic(), op_id, raw_path, reply.status)
         return response
 

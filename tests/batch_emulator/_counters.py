@@ -4,13 +4,15 @@
 such claims are about request counts, so the emulator counts every request it receives
 under its operationId (`Tasks_CreateTaskCollection`, …; `unknown` for paths outside the
 spec) and outcome: the HTTP status sent, or `"dropped"` when the connection was closed
-without an answer.
+without an answer. The most recent requests are also kept with their path and query
+(`targets`), for claims about *which* job was listed and with what `$filter`.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 Outcome = int | str
 
@@ -18,9 +20,16 @@ Outcome = int | str
 @dataclass
 class RequestCounters:
     _counts: Counter[tuple[str, Outcome]] = field(default_factory=Counter)
+    _recent: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=10_000))
 
-    def record(self, operation: str, outcome: Outcome) -> None:
+    def record(self, operation: str, outcome: Outcome, target: str = "") -> None:
+        """Count one request; ``target`` is its raw path and query, kept among the recent."""
         self._counts[(operation, outcome)] += 1
+        self._recent.append((operation, target))
+
+    def targets(self, operation: str) -> list[str]:
+        """Path and query (decoded) of the recent requests of one operation, oldest first."""
+        return [unquote(t) for op, t in self._recent if op == operation]
 
     def count(self, operation: str | None = None, outcome: Outcome | None = None) -> int:
         return sum(
@@ -37,6 +46,7 @@ class RequestCounters:
 
     def reset(self) -> None:
         self._counts.clear()
+        self._recent.clear()
 
     def __repr__(self) -> str:
         return f"RequestCounters({self.by_operation()})"

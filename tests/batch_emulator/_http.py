@@ -27,6 +27,8 @@ from ._spec import Operation, Spec
 from ._wire import parse_rfc1123
 
 MAX_RESULTS = 1000
+#: The only operators Batch's filter tables allow on state properties (enums).
+ENUM_OPERATORS = frozenset({"eq", "ne"})
 
 
 @dataclass
@@ -185,6 +187,14 @@ def list_reply(ctx: Ctx, items: list[tuple[int, dict[str, Any]]]) -> Reply:
         unknown = sorted(p for p in predicate.paths if not ctx.spec.has_path(definition, p))
         if unknown:
             raise bad_query("$filter", raw_filter, f"unknown property {unknown[0]}")
+        ordered = sorted(
+            (path, op)
+            for path, op in predicate.uses
+            if op not in ENUM_OPERATORS and "enum" in (ctx.spec.schema_at(definition, path) or {})
+        )
+        if ordered:
+            path, op = ordered[0]
+            raise bad_query("$filter", raw_filter, f"{path} allows only eq and ne, not {op}")
         items = [(k, item) for k, item in items if predicate(item)]
     names = _selection(ctx, definition)
     items.sort(key=lambda kv: kv[0])

@@ -9,7 +9,9 @@ comparisons `path op literal` with `eq ne gt ge lt le`, property paths with `/`
 String comparisons are case-sensitive. Whether the service folds case in filters is not
 documented; being strict here means a filter that works against the emulator does not rely
 on leniency the service may not have. Property paths are checked against the spec by the
-caller (`Filter.paths`), so a typo answers 400 instead of silently matching nothing.
+caller (`Filter.paths`), so a typo answers 400 instead of silently matching nothing, and so
+are the operators used on them (`Filter.uses`): Batch's filter tables allow only `eq` and
+`ne` on state properties (enums), never an ordering or `startswith`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Filter:
     text: str
     predicate: Predicate
     paths: frozenset[str]
+    uses: frozenset[tuple[str, str]]  # (property path, operator or function name)
 
     def __call__(self, item: dict[str, Any]) -> bool:
         return self.predicate(item)
@@ -98,6 +101,7 @@ class _Parser:
         self.tokens = _tokens(text)
         self.pos = 0
         self.paths: set[str] = set()
+        self.uses: set[tuple[str, str]] = set()
 
     def peek(self) -> str | None:
         return self.tokens[self.pos][0] if self.pos < len(self.tokens) else None
@@ -151,6 +155,7 @@ class _Parser:
         if op not in COMPARISONS:
             raise FilterError(f"expected a comparison after {path}")
         self.take(op)
+        self.uses.add((path, op))
         literal = self.take("lit")
         return lambda item: _compare(_lookup(item, path), op, literal)
 
@@ -158,6 +163,7 @@ class _Parser:
         self.take("(")
         path = self.take("path")
         self.paths.add(path)
+        self.uses.add((path, name))
         self.take(",")
         literal = self.take("lit")
         self.take(")")
@@ -202,7 +208,7 @@ def _compare(value: Any, op: str, literal: Any) -> bool:
 def parse_filter(text: str) -> Filter:
     parser = _Parser(text)
     predicate = parser.parse()
-    return Filter(text, predicate, frozenset(parser.paths))
+    return Filter(text, predicate, frozenset(parser.paths), frozenset(parser.uses))
 
 
 def parse_select(text: str) -> list[str]:

@@ -121,15 +121,19 @@ class Spec:
 
     def has_path(self, definition: dict[str, Any], path: str) -> bool:
         """Whether `a/b/c` names a property chain in a definition."""
+        return self.schema_at(definition, path) is not None
+
+    def schema_at(self, definition: dict[str, Any], path: str) -> dict[str, Any] | None:
+        """The (resolved) schema of the property `a/b/c` names; None if there is none."""
         schema: dict[str, Any] = definition
         for part in path.split("/"):
             props = self.definition_of(schema).get("properties", {})
             if part not in props:
-                return False
+                return None
             schema = props[part]
             if schema.get("type") == "array":
                 schema = schema.get("items", {})
-        return True
+        return self.definition_of(schema)
 
 
 def _match_segments(template: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:

@@ -98,7 +98,10 @@ class World:
                 ((j, t) for j in jobs for t in j.tasks.values() if t.state == "active"),
                 key=lambda jt: (-jt[0].priority, jt[1].seq),
             )
-            running = {key(j.id): self._running_count(j) for j in jobs}
+            if not queue:
+                continue  # runs on every request: a full fleet must not cost a count per job
+            queued = {key(j.id): j for j, _ in queue}
+            running = {k: self._running_count(j) for k, j in queued.items()}
             for job, task in queue:
                 limit = job.max_parallel
                 if 0 <= limit <= running[key(job.id)]:

@@ -230,6 +230,18 @@ async def _send(client: BatchClient, method: str, url: str, body: Any = None) ->
             "InvalidQueryParameterValue",
         ),
         ("/pools?api-version=2025-06-01&$select=colour", 400, "InvalidQueryParameterValue"),
+        pytest.param(
+            "/pools?api-version=2025-06-01&$filter=state%20gt%20'active'",
+            400,
+            "InvalidQueryParameterValue",
+            id="a state allows only eq and ne",
+        ),
+        pytest.param(
+            "/jobs?api-version=2025-06-01&$filter=startswith(state,'act')",
+            400,
+            "InvalidQueryParameterValue",
+            id="a job state allows no startswith",
+        ),
         ("/applications?api-version=2025-06-01", 501, "EmulatorNotSupported"),
         ("/nowhere?api-version=2025-06-01", 400, "InvalidUri"),
     ],

@@ -61,6 +61,17 @@ async def test_250_tasks_in_chunks_of_100_then_filter_select_and_pages(
     ]
     assert either == ["sim-249"]
 
+    queued = [
+        t.id
+        async for t in batch_client.list_tasks(
+            "job-1", filter="state eq 'active' or state eq 'preparing'", select=["id"]
+        )
+    ]
+    assert queued == ids[10:]
+    with pytest.raises(HttpResponseError) as ordered:  # Batch: only eq and ne on a state
+        _ = [t async for t in batch_client.list_tasks("job-1", filter="state lt 'running'")]
+    assert ordered.value.error.code == "InvalidQueryParameterValue"
+
     counts = await batch_client.get_job_task_counts("job-1")
     assert (counts.task_counts.active, counts.task_counts.running) == (240, 10)
 

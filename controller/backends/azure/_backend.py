@@ -1,13 +1,16 @@
 """The Azure Batch backend: one snapshot per pass from a few list calls, bulk task adds.
 
 Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
-and per simfleet job one ``task counts`` request, plus — only when the counts moved or
-simfleet changed the job — one ``list tasks`` page per 1,000 tasks
-(:mod:`controller.backends.azure._observation`). Never one request per task.
+and per simfleet job observed one ``task counts`` request, plus — only when the counts
+moved, a task is preparing or simfleet changed the job — a listing of its pending tasks
+(``$filter``) or of all of them, one page per 1,000 tasks
+(:mod:`controller.backends.azure._observation`). Never one request per task. A scoped
+observation (``observe(jobs)``) lists the pools and only the named jobs' tasks.
 New simulators go through ``addtaskcollection`` in chunks of at most 100 (the reconciler
-sends each chunk as its own ``execute``), each chunk with a deadline of its own (the
-SDK's ``create_tasks`` would re-send server errors forever). Long-running operations
-(resize, delete) are fired and left: the next pass observes their effect.
+sends each chunk as its own ``execute``, under its one in-flight limit), each chunk with
+a deadline of its own (the SDK's ``create_tasks`` would re-send server errors forever).
+Long-running operations (resize, delete) are fired and left: the next pass observes
+their effect.
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -74,7 +77,8 @@ class AzureBackend:
         chunk_deadline: float = 60.0,
         credential: Any = None,
         connection_verify: str | bool = True,
-        listing_max_age: float = 30.0,
+        listing_max_age: float = 600.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
@@ -85,7 +89,9 @@ class AzureBackend:
             credential: a token credential instead of the key / DefaultAzureCredential.
             connection_verify: True, or the CA bundle of a private https endpoint.
             listing_max_age: seconds a job's task listing is reused while its task counts
-                do not move (0: list every pass).
+                do not move (0: list every pass); bounds how long a lagging count can
+                hide a change.
+            monotonic: the clock listing ages are measured with.
         """
         self.requests = RequestCounter()
         self._client, self._credential = make_client(
@@ -93,7 +99,7 @@ class AzureBackend:
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
-        self._tasks = TaskObserver(self._client, max_age=listing_max_age)
+        self._tasks = TaskObserver(self._client, max_age=listing_max_age, clock=monotonic)
         self._tails = StderrTails(self._read_limited, self._secret_values)
         self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
 
@@ -115,21 +121,33 @@ class AzureBackend:
     # ----------------------------------------------------------------------- observing
 
     async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
-        del jobs  # every job is listed: more than a scoped observation asks for, never less
+        """Every pool, and every job (``jobs`` None) or only the named ones that exist.
+
+        A scope still costs one listing of all jobs (``$select``, one request per 1,000
+        jobs): cheaper than one request per named job, and it tells which are gone.
+        ``frozenset()`` observes the pools alone.
+        """
         try:
             self._hold_while_throttled()
-            pools = [p async for p in self._client.list_pools(select=_mapping.POOL_SELECT)]
-            listed_jobs = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
-            owned = [j.id for j in listed_jobs if _mapping.owned(j.metadata)]
-            self._tasks.forget_except(set(owned))
-            self._tails.forget_except(set(owned))
-            listed = await asyncio.gather(*(self._tasks_of(job) for job in owned))
+            pools = [
+                _mapping.observed_pool(p)
+                async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
+            ]
+            listed: list[m.BatchJob] = []
+            if jobs != frozenset():
+                listed = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
+                alive = {j.id for j in listed}
+                self._tasks.forget_except(alive)
+                self._tails.forget_except(alive)
+            wanted = [j for j in listed if jobs is None or j.id in jobs]
+            owned = [j.id for j in wanted if _mapping.owned(j.metadata)]
+            tasks = await asyncio.gather(*(self._tasks_of(job) for job in owned))
         except Exception as exc:
             raise self._classified(exc, "observe") from exc
-        tasks = dict(zip(owned, listed, strict=True))
+        by_job = dict(zip(owned, tasks, strict=True))
         return Observed(
-            pools={p.id: _mapping.observed_pool(p) for p in pools},
-            jobs={j.id: _mapping.observed_job(j, tasks.get(j.id, ())) for j in listed_jobs},
+            pools={p.name: p for p in pools},
+            jobs={j.id: _mapping.observed_job(j, by_job.get(j.id, ())) for j in wanted},
         )
 
     async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
@@ -162,10 +180,11 @@ class AzureBackend:
     # ----------------------------------------------------------------------- executing
 
     async def execute(self, action: Action) -> None:
-        if isinstance(action, CreateJob | DeleteJob | AddTasks | StopTask | DeleteTask):
-            self._tasks.invalidate(
-                action.name if isinstance(action, CreateJob | DeleteJob) else action.job
-            )
+        """Carry out one action. Safe to call concurrently: what calls share is the SDK
+        client (made for it), the ``Retry-After`` mark (only ever extended) and the
+        observation memory, which numbers changes instead of dropping listings, so an
+        observation in flight cannot lose one (see :mod:`._listings`)."""
+        self._tasks.changed(action)
         match action:
             case CreatePool():
                 await self._call(

@@ -10,13 +10,19 @@ touched. Tasks have no metadata, so a task's retry state (restarts, consecutive
 failures) travels in its display name, and its slot, revision and attempt in its id.
 A pool's registries cannot be read back with their ``passwordFromEnv`` names, so the
 spec's registry list (no secret in it) is kept in pool metadata for comparison.
+
+Inbound records are what the backend keeps between passes (100,000 tasks in a big
+fleet), so the strings every task of a revision repeats — revision, image, run options,
+secret names — are interned: one copy per distinct value, not one per task.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -267,10 +273,11 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
     simulator_state = {"running": SimulatorState.RUNNING, "completed": SimulatorState.EXITED}.get(
         state, SimulatorState.PENDING
     )
+    settings = task.container_settings
     return ObservedTask(
         id=task.id,
         slot=key.slot,
-        revision=key.revision,
+        revision=sys.intern(key.revision),
         attempt=key.attempt,
         state=simulator_state,
         created_at=task.creation_time,
@@ -280,18 +287,27 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
         restarts=restarts,
         failures=failures,
         requeues=info.requeue_count if info is not None else 0,
-        image=task.container_settings.image_name if task.container_settings else "",
+        image=sys.intern(settings.image_name or "") if settings else "",
         secret_names=secret_names(task.display_name),
-        run_options=(
-            task.container_settings.container_run_options or "" if task.container_settings else None
-        ),
+        run_options=sys.intern(settings.container_run_options or "") if settings else None,
     )
+
+
+def preparing(task: m.BatchTask) -> bool:
+    """Whether a listed task is preparing: scheduled, pulling its image (planner: pending)."""
+    return _value(task.state) == "preparing"
 
 
 def secret_names(display_name: str | None) -> tuple[str, ...]:
     """The secretEnv names a task's display name lists (see :func:`task_create`)."""
     found = _SECRET_NAMES.search(display_name or "")
-    return tuple(n for n in found[1].split(",") if n) if found else ()
+    return _names(found[1]) if found else ()
+
+
+@functools.lru_cache(maxsize=256)
+def _names(listed: str) -> tuple[str, ...]:
+    """One shared tuple per distinct list: a fleet's tasks share a handful of them."""
+    return tuple(sys.intern(n) for n in listed.split(",") if n)
 
 
 def secret_values(task: m.BatchTask, names: Sequence[str]) -> list[str]:
@@ -302,8 +318,3 @@ def secret_values(task: m.BatchTask, names: Sequence[str]) -> list[str]:
         for setting in task.environment_settings or ()
         if setting.name in wanted and setting.value
     ]
-
-
-def observed_tasks(job: str, tasks: Sequence[m.BatchTask]) -> list[ObservedTask]:
-    """The tasks of a job that simfleet created, as the planner sees them."""
-    return [t for t in (observed_task(job, task) for task in tasks) if t is not None]

@@ -71,6 +71,8 @@ class StderrTails:
                 continue  # throttled or unreachable: try again next pass
             except BackendError:
                 self._known[(job, task.id)] = ""  # no files (never ran) or gone: don't retry
+        if not any(t.exit is not None and self._known.get((job, t.id)) for t in tasks):
+            return tuple(tasks)  # nothing to fill in: the (remembered) tuple as it is
         return tuple(
             dataclasses.replace(t, exit=dataclasses.replace(t.exit, stderr_tail=tail))
             if t.exit is not None and (tail := self._known.get((job, t.id)))
