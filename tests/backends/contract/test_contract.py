@@ -199,20 +199,40 @@ class TestAddTasks:
         assert (tasks[0].state, tasks[0].started_at) == (before.state, before.started_at)
 
     async def test_adding_to_a_job_that_does_not_exist_is_permanent(self, driver: Driver) -> None:
-        with pytest.raises(PermanentBackendError):
+        with pytest.raises(PermanentBackendError) as caught:
             await driver.add(0, job="nope")
+        assert caught.value.code == "JobNotFound"
 
 
 class TestSlots:
-    async def test_tasks_beyond_the_free_slots_wait_and_start_as_slots_free(
+    async def test_tasks_beyond_the_free_slots_wait_and_start_in_order_as_slots_free(
         self, driver: Driver
     ) -> None:
         await driver.pool_and_job(slots=2)
-        await driver.add(0, 1, 2)
+        await driver.add(0, 1, 2, 3)
         observed = await driver.running(0, 1)
-        assert find(observed, 2).state is SimulatorState.PENDING
+        assert [find(observed, s).state for s in (2, 3)] == [SimulatorState.PENDING] * 2
         await driver.finish(JOB, task_id(0), exit_code=0)
-        await driver.running(1, 2)
+        observed = await driver.running(1, 2)
+        assert find(observed, 3).state is SimulatorState.PENDING
+
+    async def test_a_pool_resized_up_starts_waiting_tasks(self, driver: Driver) -> None:
+        await driver.pool_and_job(slots=1)
+        await driver.add(0, 1)
+        observed = await driver.running(0)
+        assert find(observed, 1).state is SimulatorState.PENDING
+        await driver.backend.execute(ResizePool(POOL, 2, 0, 1, 0))
+        await driver.running(0, 1)
+
+    async def test_tasks_of_a_job_whose_pool_does_not_exist_wait_for_it(
+        self, driver: Driver
+    ) -> None:
+        await driver.backend.execute(CreateJob(JOB, POOL))
+        await driver.add(0)
+        await driver.settle()
+        assert find(await driver.backend.observe(), 0).state is SimulatorState.PENDING
+        await driver.backend.execute(CreatePool(POOL, pool_spec(), 1, 0))
+        await driver.running(0)
 
 
 class TestExits:
