@@ -161,6 +161,7 @@ class FakeBackend:
                 )
             case DeletePool(name):
                 self.pools.pop(name, None)
+                self._requeue_on(name)
             case CreateJob(name, pool):
                 self.jobs.setdefault(name, _Job(pool, created_at=now))
             case DeleteJob(name):
@@ -242,6 +243,16 @@ class FakeBackend:
     def live_tasks(self, job: str) -> list[ObservedTask]:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
+
+    def _requeue_on(self, pool: str) -> None:
+        """A pool's nodes are gone: its running tasks wait again, as Batch requeues them."""
+        for job in self.jobs.values():
+            if job.pool == pool:
+                for task in list(job.tasks.values()):
+                    if task.state is SimulatorState.RUNNING:
+                        job.tasks[task.id] = dataclasses.replace(
+                            task, state=SimulatorState.PENDING, started_at=None
+                        )
 
     def _pool(self, name: str) -> ObservedPool:
         if name not in self.pools:

@@ -7,8 +7,9 @@ fake from drifting away from the real ones. The contract:
 Pools
     A created pool is observed, owned, with its configuration and targets, and gets its
     nodes; creating it again changes nothing; a resize sets the targets and the nodes
-    follow; resizing a pool that does not exist is a permanent error; a deleted pool
-    goes away and deleting it again is harmless.
+    follow, starting tasks that waited; resizing a pool that does not exist is a
+    permanent error; a deleted pool goes away, no simulator runs on it any more (Batch
+    requeues them, the local backend stops them), and deleting it again is harmless.
 Jobs
     A created job is observed, owned, active, on its pool; creating it again (even naming
     another pool) changes nothing; a deleted job goes away with its tasks (while it is
@@ -17,7 +18,8 @@ Tasks
     Tasks added in one request, one or hundreds, are each observed exactly once with the
     slot, revision, attempt and retry counts they were given; adding one again changes
     nothing; adding to a job that does not exist is a permanent error. A task waits
-    ``pending`` while its pool has no free slot and runs when one frees. A task that
+    ``pending`` while its pool has no free slot (or no pool exists yet) and the waiting
+    ones start oldest first as slots free. A task that
     exits by itself is ``exited`` with its code, its reason (0 succeeded, else failed)
     and the last lines of its stderr. A stopped task, running or pending, ends as
     ``stopped``; stopping it again, or a task that does not exist, is harmless. An
@@ -131,6 +133,14 @@ class TestPools:
         await driver.backend.execute(DeletePool(POOL))
         await driver.eventually(lambda o: POOL not in o.pools, "the pool to go")
         await driver.backend.execute(DeletePool(POOL))
+
+    async def test_no_simulator_runs_on_a_deleted_pool(self, driver: Driver) -> None:
+        await driver.pool_and_job()
+        await driver.add(0, 1)
+        await driver.running(0, 1)
+        await driver.backend.execute(DeletePool(POOL))
+        observed = await driver.eventually(lambda o: POOL not in o.pools, "the pool to go")
+        assert [t for t in observed.jobs[JOB].tasks if t.state is SimulatorState.RUNNING] == []
 
 
 class TestJobs:
