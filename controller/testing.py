@@ -14,7 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from controller.backends import OutputChunk, OutputStream, PermanentBackendError, byte_range
+from controller.backends import (
+    TAIL_LINES,
+    OutputChunk,
+    OutputStream,
+    PermanentBackendError,
+    byte_range,
+    redacted_tail,
+)
 from controller.planner import (
     Action,
     AddTasks,
@@ -87,6 +94,7 @@ class FakeBackend:
         self.jobs: dict[str, _Job] = {}
         self.executed: list[Action] = []
         self.observations: list[frozenset[str] | None] = []
+        self.output: dict[tuple[str, str, OutputStream], bytes] = {}
         self._callbacks: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ Backend protocol
@@ -108,7 +116,7 @@ class FakeBackend:
     ) -> OutputChunk:
         if job not in self.jobs or task_id not in self.jobs[job].tasks:
             raise PermanentBackendError(f"no task {task_id} in {job}", code="TaskNotFound")
-        data = f"{stream} of {task_id}\n".encode()
+        data = self.output.get((job, task_id, stream), b"")
         start, end = byte_range(offset, length, len(data))
         return OutputChunk(data[start:end], start, len(data))
 
@@ -163,11 +171,12 @@ class FakeBackend:
                     self._arrive(name)
             case ResizePool(name, dedicated, spot):
                 self.pools[name] = dataclasses.replace(
-                    self.pools[name], target_dedicated=dedicated, target_spot=spot
+                    self._pool(name), target_dedicated=dedicated, target_spot=spot
                 )
                 self._arrive(name)
             case DeletePool(name):
                 self.pools.pop(name, None)
+                self._requeue_on(name)
             case CreateJob(name, pool):
                 self.jobs.setdefault(name, _Job(pool, created_at=now))
             case DeleteJob(name):
@@ -192,12 +201,12 @@ class FakeBackend:
                         ),
                     )
             case StopTask(job, task_id):
-                task = self.jobs[job].tasks.get(task_id)
+                task = self._tasks(job).get(task_id)
                 if task is not None and task.live:
                     self._end(job, task_id, ExitInfo(ExitReason.STOPPED))
                     self._notify()  # it ended: the local backend says so too
             case DeleteTask(job, task_id):
-                self.jobs[job].tasks.pop(task_id, None)
+                self._tasks(job).pop(task_id, None)
         self.schedule()
 
     def grant_nodes(self, pool: str) -> None:
@@ -247,11 +256,20 @@ class FakeBackend:
         if started:
             self._notify()
 
-    def crash(self, job: str, task_id: str, exit_code: int = 1, stderr: str = "") -> None:
-        """Make a running simulator exit, as a crash would."""
+    def crash(
+        self, job: str, task_id: str, exit_code: int = 1, stderr: str = "", stdout: str = ""
+    ) -> None:
+        """Make a running simulator exit, as a crash would, having written ``stdout`` and
+        ``stderr`` (read back with ``read_output``; the exit keeps the stderr tail the
+        real backends keep: its last ``TAIL_LINES`` lines)."""
+        for stream, text in ((OutputStream.STDOUT, stdout), (OutputStream.STDERR, stderr)):
+            self.output[job, task_id, stream] = self.output.get((job, task_id, stream), b"") + (
+                text.encode()
+            )
         reason = ExitReason.SUCCEEDED if exit_code == 0 else ExitReason.FAILED
+        tail = redacted_tail(stderr.encode(), (), cut=False, lines=TAIL_LINES)
         info = ExitInfo(
-            reason, exit_code, message=f"exited with code {exit_code}", stderr_tail=stderr
+            reason, exit_code, message=f"exited with code {exit_code}", stderr_tail=tail
         )
         self._end(job, task_id, info)
         self.schedule()
@@ -264,6 +282,26 @@ class FakeBackend:
     def live_tasks(self, job: str) -> list[ObservedTask]:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
+
+    def _requeue_on(self, pool: str) -> None:
+        """A pool's nodes are gone: its running tasks wait again, as Batch requeues them."""
+        for job in self.jobs.values():
+            if job.pool == pool:
+                for task in list(job.tasks.values()):
+                    if task.state is SimulatorState.RUNNING:
+                        job.tasks[task.id] = dataclasses.replace(
+                            task, state=SimulatorState.PENDING, started_at=None
+                        )
+
+    def _pool(self, name: str) -> ObservedPool:
+        if name not in self.pools:
+            raise PermanentBackendError(f"no pool {name}", code="PoolNotFound")
+        return self.pools[name]
+
+    def _tasks(self, job: str) -> dict[str, ObservedTask]:
+        """A job's tasks; none for a job that is gone (a stop or delete of a task in a
+        job that is gone is done, as Batch's ``JobNotFound`` is taken to mean)."""
+        return self.jobs[job].tasks if job in self.jobs else {}
 
     def _end(self, job: str, task_id: str, info: ExitInfo) -> None:
         task = self.jobs[job].tasks[task_id]

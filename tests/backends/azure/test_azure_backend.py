@@ -13,21 +13,18 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from azure.batch import models as m
 from pydantic import SecretStr
 
-from controller.backends import OutputStream, PermanentBackendError, TransientBackendError
+from controller.backends import PermanentBackendError, TransientBackendError
 from controller.backends.azure import AzureBackend, AzureSettings
 from controller.planner import (
     AddTasks,
     CreateJob,
-    CreatePool,
     DeleteJob,
     Desired,
     ExitReason,
     JobState,
     NewTask,
-    PoolState,
     SimulatorState,
     StopReason,
     StopTask,
@@ -91,21 +88,6 @@ class TestConverging:
         assert (pool.target_dedicated, pool.current_dedicated) == (3, 3)  # 9 on 4 slots
         assert pool.config.vm_size == "standard_d4s_v5"
         assert observed.jobs["cartpole"].owned
-
-    async def test_adding_tasks_twice_is_harmless(
-        self, backend: AzureBackend, emulator: BatchEmulator
-    ) -> None:
-        sim = simulation(simulators=2)
-        await backend.execute(CreateJob("cartpole", "sims"))
-        add = AddTasks(
-            "cartpole",
-            template_of(sim),
-            (NewTask("cartpole-s0-r0123456789-a0", 0, "0123456789", 0),),
-        )
-        await backend.execute(add)
-        await backend.execute(add)  # TaskExists counts as done
-        observed = await backend.observe()
-        assert [t.id for t in observed.jobs["cartpole"].tasks] == ["cartpole-s0-r0123456789-a0"]
 
 
 class TestObservation:
@@ -173,28 +155,6 @@ class TestSimulatorLife:
             emulator.advance(5)
         assert "ContainerPullImageFailed" in result.status.simulations[0].message
 
-    async def test_a_stopped_simulator_reads_as_stopped(
-        self, backend: AzureBackend, emulator: BatchEmulator
-    ) -> None:
-        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
-        task = (await backend.observe()).jobs["cartpole"].tasks[0]
-        await backend.execute(StopTask("cartpole", task.id, 0, StopReason.SCALE_DOWN))
-        after = (await backend.observe()).jobs["cartpole"].tasks[0]
-        assert after.state is SimulatorState.EXITED
-        assert after.exit is not None
-        assert after.exit.reason is ExitReason.STOPPED
-
-    async def test_output_is_read_by_byte_range(
-        self, backend: AzureBackend, emulator: BatchEmulator
-    ) -> None:
-        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
-        task = (await backend.observe()).jobs["cartpole"].tasks[0]
-        emulator.write_output("cartpole", task.id, stdout="one\ntwo\nthree\n")
-        whole = await backend.read_output("cartpole", task.id, OutputStream.STDOUT)
-        tail = await backend.read_output("cartpole", task.id, OutputStream.STDOUT, offset=-6)
-        assert whole.data == b"one\ntwo\nthree\n"
-        assert (tail.data, tail.offset, tail.size) == (b"three\n", 8, 14)
-
 
 class TestPoolsAndJobs:
     async def test_spot_preemption_requeues_without_a_duplicate(
@@ -239,19 +199,6 @@ class TestPoolsAndJobs:
         emulator.advance(10)
         assert "cartpole" not in (await backend.observe()).jobs
 
-    async def test_objects_without_the_mark_are_reported_as_not_owned(
-        self, backend: AzureBackend, emulator: BatchEmulator
-    ) -> None:
-        client = backend._client
-        await client.create_job(
-            m.BatchJobCreateOptions(id="theirs", pool_info=m.BatchPoolInfo(pool_id="elsewhere"))
-        )
-        await backend.execute(CreatePool("sims", pool_spec(), 1, 0))
-        observed = await backend.observe()
-        assert not observed.jobs["theirs"].owned
-        assert observed.pools["sims"].owned
-        assert observed.pools["sims"].state in (PoolState.RESIZING, PoolState.STEADY)
-
 
 class TestThrottling:
     async def test_retry_after_reaches_the_caller(
@@ -261,16 +208,6 @@ class TestThrottling:
         with pytest.raises(TransientBackendError) as caught:
             await backend.observe()
         assert caught.value.retry_after == 7
-
-    async def test_a_bad_request_is_permanent(self, backend: AzureBackend) -> None:
-        with pytest.raises(PermanentBackendError):
-            await backend.execute(
-                AddTasks(
-                    "missing-job",
-                    template_of(simulation()),
-                    (NewTask("missing-job-s0-r0123456789-a0", 0, "0123456789", 0),),
-                )
-            )
 
 
 class StaticToken:

@@ -1,4 +1,6 @@
-"""Pools, jobs and task records on the local backend: Batch's object semantics."""
+"""Pools, jobs and task records on the local backend: what only it does with them
+(processes stopped, files removed). The rules every backend shares are in
+``tests/backends/contract``."""
 
 from __future__ import annotations
 
@@ -7,56 +9,25 @@ from pathlib import Path
 import pytest
 
 from controller.backends import (
-    Backend,
     OutputStream,
     PermanentBackendError,
     TransientBackendError,
 )
 from controller.backends.local import LocalBackend
 from controller.planner import (
-    CreateJob,
-    CreatePool,
     DeleteJob,
     DeletePool,
     DeleteTask,
     ExitReason,
     JobState,
-    PoolConfig,
-    PoolState,
-    ResizePool,
     SimulatorState,
 )
-from controller.spec import PoolSpec
 
 from .conftest import BackendFactory, add, alive, pool_and_job, task, wait_for
 from .test_tasks import IGNORES_SIGTERM, exited, printed, running
 
 
 class TestPools:
-    async def test_a_pool_has_its_nodes_at_once_and_is_owned(self, backend: LocalBackend) -> None:
-        pool = (await backend.observe()).pools["sims"]
-        assert pool.owned
-        assert pool.state is PoolState.STEADY
-        assert (pool.target_dedicated, pool.current_dedicated) == (1, 1)
-        assert pool.config.task_slots_per_node == 4
-
-    async def test_creating_an_existing_pool_changes_nothing(self, backend: LocalBackend) -> None:
-        spec = PoolSpec(vm_size="other", task_slots_per_node=9)
-        await backend.execute(CreatePool(name="sims", spec=spec, dedicated=5, spot=5))
-        pool = (await backend.observe()).pools["sims"]
-        assert (pool.target_dedicated, pool.target_spot) == (1, 0)
-        assert pool.config != PoolConfig.of(spec)
-
-    async def test_resizing_sets_targets_and_current_counts(self, backend: LocalBackend) -> None:
-        await backend.execute(ResizePool(name="sims", dedicated=0, spot=3))
-        pool = (await backend.observe()).pools["sims"]
-        assert (pool.target_spot, pool.current_spot, pool.current_dedicated) == (3, 3, 0)
-
-    async def test_resizing_an_unknown_pool_is_pool_not_found(self, backend: LocalBackend) -> None:
-        with pytest.raises(PermanentBackendError) as error:
-            await backend.execute(ResizePool(name="nope", dedicated=1, spot=0))
-        assert error.value.code == "PoolNotFound"
-
     async def test_deleting_a_pool_stops_its_simulators_then_removes_it(
         self, backend: LocalBackend
     ) -> None:
@@ -76,11 +47,6 @@ class TestPools:
 
 
 class TestJobs:
-    async def test_creating_an_existing_job_changes_nothing(self, backend: LocalBackend) -> None:
-        await backend.execute(CreateJob(name="sim", pool="elsewhere"))
-        job = (await backend.observe()).jobs["sim"]
-        assert (job.pool, job.owned, job.state) == ("sims", True, JobState.ACTIVE)
-
     async def test_deleting_a_job_shows_deleting_until_its_tasks_die_then_removes_all(
         self, backend: LocalBackend, state_dir: Path
     ) -> None:
@@ -126,35 +92,9 @@ class TestDeleteTask:
 
 
 class TestReadOutput:
-    async def test_offsets_count_from_the_start_or_from_the_end(
-        self, backend: LocalBackend
-    ) -> None:
-        await add(backend, "printf 0123456789; printf oops >&2", "a")
-        await wait_for(lambda: exited(backend, "a"))
-        whole = await backend.read_output("sim", "a", OutputStream.STDOUT)
-        assert (whole.data, whole.offset, whole.size) == (b"0123456789", 0, 10)
-        last = await backend.read_output("sim", "a", OutputStream.STDOUT, offset=-3)
-        assert (last.data, last.offset) == (b"789", 7)
-        middle = await backend.read_output("sim", "a", OutputStream.STDOUT, offset=2, length=3)
-        assert (middle.data, middle.offset) == (b"234", 2)
-        err = await backend.read_output("sim", "a", OutputStream.STDERR)
-        assert err.data == b"oops"
-
     async def test_a_pending_task_has_empty_output(self, open_backend: BackendFactory) -> None:
         backend = await open_backend()
         await pool_and_job(backend, slots=1)
         await add(backend, "sleep 30", "a", "b")
         chunk = await backend.read_output("sim", "b", OutputStream.STDOUT)
         assert (chunk.data, chunk.size) == (b"", 0)
-
-    async def test_an_unknown_task_is_task_not_found(self, backend: LocalBackend) -> None:
-        with pytest.raises(PermanentBackendError) as error:
-            await backend.read_output("sim", "nope", OutputStream.STDOUT)
-        assert error.value.code == "TaskNotFound"
-
-
-class TestProtocol:
-    def test_it_is_a_backend_named_local(self, state_dir: Path) -> None:
-        backend: Backend = LocalBackend(state_dir)  # mypy checks the structure here
-        assert isinstance(backend, Backend)
-        assert backend.name == "local"

@@ -1,8 +1,9 @@
-"""Tasks on the local backend: starting, slots, exits, stops, lifetime, environment."""
+"""Tasks on the local backend as processes: groups, commands, exit codes and signals,
+stops by SIGTERM/SIGKILL, lifetime, environment. The rules every backend shares (slots,
+idempotent adds and stops, exit reasons) are in ``tests/backends/contract``."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import signal
@@ -17,8 +18,6 @@ from controller.backends.local import LocalBackend, _records
 from controller.planner import (
     AddTasks,
     ExitReason,
-    NewTask,
-    ResizePool,
     SimulatorState,
     StopReason,
     StopTask,
@@ -79,37 +78,15 @@ class TestAddTasks:
             groups.add(pgid)
         assert len(groups) == 2
 
-    async def test_the_new_task_fields_are_reported_back(
+    async def test_task_times_come_from_the_backends_clock(
         self, open_backend: BackendFactory
     ) -> None:
         now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
         backend = await open_backend(clock=lambda: now)
         await pool_and_job(backend)
-        new = NewTask(
-            id="sim-s3-rabc-a2", slot=3, revision="abc", attempt=2, restarts=5, failures=1
-        )
-        await backend.execute(AddTasks(job="sim", template=template("sleep 30"), tasks=(new,)))
-        observed = await task(backend, new.id)
-        assert (observed.slot, observed.revision, observed.attempt) == (3, "abc", 2)
-        assert (observed.restarts, observed.failures) == (5, 1)
-        assert observed.created_at == now
-        assert observed.started_at == now
-
-    async def test_adding_an_existing_task_again_changes_nothing(
-        self, backend: LocalBackend
-    ) -> None:
         await add(backend, "sleep 30", "a")
-        await wait_for(lambda: running(backend, "a"))
-        pid = (await task(backend, "a")).pid
-        await add(backend, "sleep 30", "a")
-        observed = await backend.observe()
-        assert [t.id for t in observed.jobs["sim"].tasks] == ["a"]
-        assert observed.jobs["sim"].tasks[0].pid == pid
-
-    async def test_adding_to_an_unknown_job_is_job_not_found(self, backend: LocalBackend) -> None:
-        with pytest.raises(PermanentBackendError) as error:
-            await add(backend, "true", "a", job="nope")
-        assert error.value.code == "JobNotFound"
+        observed = await task(backend, "a")
+        assert (observed.created_at, observed.started_at) == (now, now)
 
     async def test_an_id_that_is_not_a_batch_id_is_refused(self, backend: LocalBackend) -> None:
         with pytest.raises(PermanentBackendError) as error:
@@ -144,70 +121,14 @@ class TestAddTasks:
         assert b.data.decode().strip().endswith("/local/jobs/sim/b")
 
 
-class TestCapacity:
-    async def test_tasks_beyond_the_slots_wait_and_start_in_order_as_slots_free(
-        self, open_backend: BackendFactory
-    ) -> None:
-        backend = await open_backend()
-        await pool_and_job(backend, slots=2)
-        await add(backend, "sleep 30", "a", "b", "c", "d")
-        await wait_for(lambda: running(backend, "a", "b"))
-        states = [(await task(backend, i)).state for i in ("c", "d")]
-        assert states == [SimulatorState.PENDING, SimulatorState.PENDING]
-
-        os.kill((await task(backend, "a")).pid or 0, signal.SIGKILL)
-        await wait_for(lambda: running(backend, "c"))
-        assert (await task(backend, "d")).state is SimulatorState.PENDING
-
-    async def test_resizing_the_pool_up_starts_waiting_tasks(
-        self, open_backend: BackendFactory
-    ) -> None:
-        backend = await open_backend()
-        await pool_and_job(backend, slots=1, nodes=1)
-        await add(backend, "sleep 30", "a", "b")
-        assert (await task(backend, "b")).state is SimulatorState.PENDING
-        await backend.execute(ResizePool(name="sims", dedicated=2, spot=0))
-        await wait_for(lambda: running(backend, "a", "b"))
-        pool = (await backend.observe()).pools["sims"]
-        assert (pool.target_dedicated, pool.current_dedicated) == (2, 2)
-
-    async def test_a_job_whose_pool_does_not_exist_keeps_its_tasks_pending(
-        self, open_backend: BackendFactory
-    ) -> None:
-        backend = await open_backend()
-        from controller.planner import CreateJob
-
-        await backend.execute(CreateJob(name="sim", pool="later"))
-        await add(backend, "sleep 30", "a")
-        assert (await task(backend, "a")).state is SimulatorState.PENDING
-        await pool_and_job(backend, pool="later")
-        await wait_for(lambda: running(backend, "a"))
-
-
 class TestExits:
-    async def test_exit_code_and_stderr_tail_are_reported_with_a_change_notice(
-        self, backend: LocalBackend
-    ) -> None:
-        notified = asyncio.Event()
-        backend.on_change(notified.set)
-        await add(backend, "for i in $(seq 1 15); do echo line$i >&2; done; exit 3", "a")
-        await asyncio.wait_for(notified.wait(), timeout=10)
-        observed = await task(backend, "a")
-        assert observed.state is SimulatorState.EXITED
-        assert observed.exit is not None
-        assert observed.exit.reason is ExitReason.FAILED
-        assert observed.exit.exit_code == 3
-        assert observed.exit.message == "exited with code 3"
-        assert observed.exit.stderr_tail == "\n".join(f"line{i}" for i in range(6, 16))
-        assert observed.exited_at is not None
-        assert observed.pid is None
-
-    async def test_exit_code_zero_succeeds(self, backend: LocalBackend) -> None:
-        await add(backend, "true", "a")
+    async def test_an_exit_is_described_and_drops_the_pid(self, backend: LocalBackend) -> None:
+        await add(backend, "exit 3", "a")
         await wait_for(lambda: exited(backend, "a"))
-        exit_info = (await task(backend, "a")).exit
-        assert exit_info is not None
-        assert (exit_info.reason, exit_info.exit_code) == (ExitReason.SUCCEEDED, 0)
+        observed = await task(backend, "a")
+        assert observed.exit is not None
+        assert observed.exit.message == "exited with code 3"
+        assert observed.pid is None
 
     async def test_kill_9_of_a_simulator_is_exit_137_failed(self, backend: LocalBackend) -> None:
         await add(backend, "sleep 30", "a")
@@ -265,32 +186,6 @@ class TestStop:
         assert "killed" in exit_info.message
         assert pid is not None
         assert not alive(pid)
-
-    async def test_stopping_a_pending_task_ends_it_at_once(
-        self, open_backend: BackendFactory
-    ) -> None:
-        backend = await open_backend()
-        await pool_and_job(backend, slots=1)
-        await add(backend, "sleep 30", "a", "b")
-        await backend.execute(StopTask("sim", "b", 1, StopReason.SCALE_DOWN))
-        observed = await task(backend, "b")
-        assert observed.state is SimulatorState.EXITED
-        assert observed.exit is not None
-        assert observed.exit.reason is ExitReason.STOPPED
-
-    async def test_stopping_again_or_after_the_exit_changes_nothing(
-        self, backend: LocalBackend
-    ) -> None:
-        await add(backend, "sleep 30", "a")
-        await wait_for(lambda: running(backend, "a"))
-        stop = StopTask("sim", "a", 0, StopReason.SCALE_DOWN)
-        await backend.execute(stop)
-        await backend.execute(stop)
-        await wait_for(lambda: exited(backend, "a"))
-        before = await task(backend, "a")
-        await backend.execute(stop)
-        await backend.execute(StopTask("sim", "nope", 0, StopReason.SCALE_DOWN))
-        assert await task(backend, "a") == before
 
 
 class TestLifetime:
