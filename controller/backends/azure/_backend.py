@@ -43,6 +43,7 @@ from controller.planner import (
     DeleteTask,
     NewTask,
     Observed,
+    ObservedPool,
     ObservedTask,
     ResizePool,
     StopTask,
@@ -129,13 +130,10 @@ class AzureBackend:
         """
         try:
             self._hold_while_throttled()
-            pools = [
-                _mapping.observed_pool(p)
-                async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
-            ]
-            listed: list[m.BatchJob] = []
+            # Both listings at once: an edit's scoped pass then waits one round trip for
+            # them, not two, before the task counts (bench: edit → acting request).
+            pools, listed = await asyncio.gather(self._pools(), self._jobs(jobs))
             if jobs != frozenset():
-                listed = [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
                 alive = {j.id for j in listed}
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
@@ -149,6 +147,18 @@ class AzureBackend:
             pools={p.name: p for p in pools},
             jobs={j.id: _mapping.observed_job(j, by_job.get(j.id, ())) for j in wanted},
         )
+
+    async def _pools(self) -> list[ObservedPool]:
+        return [
+            _mapping.observed_pool(p)
+            async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
+        ]
+
+    async def _jobs(self, jobs: frozenset[str] | None) -> list[m.BatchJob]:
+        """Every job (``$select``), unless the scope is empty: a pools-only observation."""
+        if jobs == frozenset():
+            return []
+        return [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
 
     async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
         async with self._limit:
