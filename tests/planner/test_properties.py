@@ -27,6 +27,7 @@ from controller.planner import (
     Plan,
     Progress,
     ResizePool,
+    SimulatorState,
     StopTask,
     plan,
     revision,
@@ -127,6 +128,30 @@ def check_invariants(desired: Desired, observed: Observed, allowed_pairs: dict[s
             assert pairs_of(observed, name) <= allowed_pairs[name], f"surge exceeded in {name}"
 
 
+def crash_one(backend: FakeBackend, choice: int, spare: frozenset[str] = frozenset()) -> None:
+    """Crash the running simulator ``choice`` picks (exit code ``choice % 3``), if any,
+    outside the jobs in ``spare``."""
+    live = sorted(
+        (j, t.id)
+        for j in backend.jobs
+        if j not in spare
+        for t in backend.live_tasks(j)
+        if t.state is SimulatorState.RUNNING
+    )
+    if live:
+        job, task = live[choice % len(live)]
+        backend.crash(job, task, exit_code=choice % 3)
+
+
+def allowed_pairs(desired: Desired, before: Observed) -> dict[str, int]:
+    """Surge pairs each simulation may have after a pass: its maxSurge, or as many as it
+    already had (a pass never adds to an excess, it may inherit one)."""
+    return {
+        name: max(resolve(sim.spec.rollout, sim.spec.simulators).surge, pairs_of(before, name))
+        for name, sim in desired.simulations.items()
+    }
+
+
 def drive(
     backend: FakeBackend, desired: Desired, clock: FakeClock, crashes: list[int], passes: int = 60
 ) -> dict[str, Progress]:
@@ -137,20 +162,9 @@ def drive(
     progress: dict[str, Progress] = {}
     for number in range(passes):
         if number < len(crashes):
-            live = sorted(
-                (j, t.id)
-                for j in backend.jobs
-                for t in backend.live_tasks(j)
-                if t.state.value == "running"
-            )
-            if live:
-                job, task = live[crashes[number] % len(live)]
-                backend.crash(job, task, exit_code=crashes[number] % 3)
+            crash_one(backend, crashes[number])
         before = backend.snapshot()
-        allowed = {
-            name: max(resolve(sim.spec.rollout, sim.spec.simulators).surge, pairs_of(before, name))
-            for name, sim in desired.simulations.items()
-        }
+        allowed = allowed_pairs(desired, before)
         result = plan(desired, before, clock(), progress=progress)
         progress = dict(result.progress)
         floor = {  # a pass never takes availability below what maxUnavailable allows

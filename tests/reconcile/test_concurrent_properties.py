@@ -23,10 +23,11 @@ from controller.planner._fenceposts import resolve
 from controller.reconcile import Executor
 from controller.testing import FakeBackend, FakeClock
 from tests.planner.test_properties import (
+    allowed_pairs,
     check_invariants,
+    crash_one,
     desired_states,
     finished,
-    pairs_of,
     serving,
 )
 
@@ -79,21 +80,9 @@ async def drive(
     executor = Executor(backend, max_in_flight=limit)
     for number in range(passes):
         if number < len(crashes):
-            live = sorted(
-                (j, t.id)
-                for j in backend.jobs
-                if j not in FOREIGN
-                for t in backend.live_tasks(j)
-                if t.state.value == "running"
-            )
-            if live:
-                job, task = live[crashes[number] % len(live)]
-                backend.crash(job, task, exit_code=crashes[number] % 3)
+            crash_one(backend, crashes[number], spare=FOREIGN)
         before = backend.snapshot()
-        allowed = {
-            name: max(resolve(sim.spec.rollout, sim.spec.simulators).surge, pairs_of(before, name))
-            for name, sim in desired.simulations.items()
-        }
+        allowed = allowed_pairs(desired, before)
         result = plan(desired, before, clock(), progress=progress)
         progress = dict(result.progress)
         scaled_down = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+import pytest
 import pytest_asyncio
 
 from controller.backends.azure import AzureBackend, AzureSettings
@@ -19,6 +20,21 @@ def settings_for(emulator: BatchEmulator) -> AzureSettings:
 def clock_of(emulator: BatchEmulator) -> Callable[[], datetime]:
     """The emulator's own time, so back-off deadlines and task times agree."""
     return lambda: datetime.fromtimestamp(emulator.now, UTC)
+
+
+class Clock:
+    """A monotonic clock the test moves (``now``): listing ages without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest_asyncio.fixture

@@ -20,25 +20,14 @@ from controller.planner import (
     TaskTemplate,
 )
 
+from .conftest import Clock
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 COUNTS = TaskCounts(active=0, running=2, completed=1, succeeded=1, failed=0)
 
 
 def task(slot: int, state: SimulatorState = SimulatorState.RUNNING) -> ObservedTask:
     return ObservedTask(f"j-s{slot}-r0123456789-a0", slot, "0123456789", 0, state, T0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 
 from controller.backends.azure import AzureBackend
@@ -27,24 +26,11 @@ from controller.planner import (
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.planner.conftest import pool_spec, simulation
 
-from .conftest import settings_for
+from .conftest import Clock, settings_for
 
 REVISION = "0123456789"
 MAX_AGE = 600.0  # the backend's default: ten minutes
 LIST_TASKS = "Tasks_ListTasks"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest_asyncio.fixture

@@ -155,23 +155,13 @@ class TestAdoptionAfterKill9:
     async def test_a_spawn_whose_pid_was_never_saved_is_found_again(
         self, state_dir: Path, open_backend: BackendFactory
     ) -> None:
-        first = await open_backend()
-        await pool_and_job(first)
-        await add(first, SLEEP_ARGV, "a")
-        await wait_for(lambda: running(first, "a"))
-        pid = (await task(first, "a")).pid
-        await first.close(stop_simulators=False)
-        # As if the controller died between spawning and saving the pid.
-        state_file = state_dir / "local" / "state.json"
-        state = json.loads(state_file.read_text())
-        state["tasks"][0].update(phase="launching", pid=None, startTicks=None)
-        state_file.write_text(json.dumps(state))
+        pid = await started_but_pid_unsaved(state_dir, open_backend)
 
         second = await open_backend()
         assert (await task(second, "a")).pid == pid
         assert len(wrappers_of(state_dir)) == 1
         await second.close(stop_simulators=True)
-        assert not alive(pid or 0)
+        assert not alive(pid)
 
     async def test_a_spawn_whose_pid_was_never_saved_and_that_vanished_is_lost(
         self, state_dir: Path, open_backend: BackendFactory
@@ -180,17 +170,7 @@ class TestAdoptionAfterKill9:
         # a start may leave the task "launching" with no pid. If its simulator then dies
         # (no exit code: the wrapper died with it), it had still run: lost, not started
         # again as if it never had (CI saw this as a flaky adoption test).
-        first = await open_backend()
-        await pool_and_job(first)
-        await add(first, SLEEP_ARGV, "a")
-        await wait_for(lambda: running(first, "a"))
-        pid = (await task(first, "a")).pid
-        assert pid is not None
-        await first.close(stop_simulators=False)
-        state_file = state_dir / "local" / "state.json"
-        state = json.loads(state_file.read_text())
-        state["tasks"][0].update(phase="launching", pid=None, startTicks=None)
-        state_file.write_text(json.dumps(state))
+        pid = await started_but_pid_unsaved(state_dir, open_backend)
         pgid = os.getpgid(pid)
         os.killpg(pgid, signal.SIGKILL)
         await wait_for(lambda: not group_members(pgid), what="the group to die")
@@ -223,6 +203,23 @@ class TestAdoptionAfterKill9:
 
 
 SLEEP_ARGV = ("sleep", "300")
+
+
+async def started_but_pid_unsaved(state_dir: Path, open_backend: BackendFactory) -> int:
+    """Start simulator "a" and leave its record as if the controller had died between
+    spawning it and saving its pid; its pid."""
+    first = await open_backend()
+    await pool_and_job(first)
+    await add(first, SLEEP_ARGV, "a")
+    await wait_for(lambda: running(first, "a"))
+    pid = (await task(first, "a")).pid
+    assert pid is not None
+    await first.close(stop_simulators=False)
+    state_file = state_dir / "local" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["tasks"][0].update(phase="launching", pid=None, startTicks=None)
+    state_file.write_text(json.dumps(state))
+    return pid
 
 
 class TestLock:
