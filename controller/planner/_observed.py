@@ -139,6 +139,17 @@ class ObservedPool:
     current_dedicated: int = 0
     current_spot: int = 0
     resize_errors: tuple[str, ...] = ()
+    usable_nodes: int | None = None
+
+    @property
+    def usable(self) -> int:
+        """Nodes that can run a simulator now (idle or running). Batch counts a node as
+        current from the moment it is allocated, minutes before it can run anything, so
+        a backend that can tell says so in ``usable_nodes``; otherwise every current
+        node counts."""
+        if self.usable_nodes is not None:
+            return self.usable_nodes
+        return self.current_dedicated + self.current_spot
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Between steps it backs off — 1 s, doubling up to 15 s, back to 1 s whenever a 
 executed something or the status moved — and never sends inside a ``Retry-After``
 window. While every pool the unconverged simulations need exists but has no usable node
 (nodes are minutes away on Batch), nothing can start, so it polls the pools alone (one
-listing) instead of every job; once a node is there the next step is a full one.
+listing) instead of every job; once a poll finds a usable node, a full step follows at
+once (and the back-off starts again from 1 s).
 """
 
 from __future__ import annotations
@@ -61,10 +62,7 @@ def waiting_for_nodes(result: PassResult) -> bool:
     simulations = result.desired.simulations
     pools = {simulations[name].spec.pool for name in result.plan.progress if name in simulations}
     observed = result.observed.pools
-    return bool(pools) and all(
-        name in observed and observed[name].current_dedicated + observed[name].current_spot == 0
-        for name in pools
-    )
+    return bool(pools) and all(name in observed and observed[name].usable == 0 for name in pools)
 
 
 async def converge(
@@ -117,9 +115,13 @@ async def converge(
             return Verdict.STALLED, result
         moved = bool(result.executed) or last is None or result.status != last.status
         pause = backoff.next(pause, moved)
-        full = not waiting_for_nodes(result)
+        polled, full = not full, not waiting_for_nodes(result)
         last = result
-        wait = max(pause, reconciler.window.remaining())
+        if polled and full:  # a poll found usable nodes: look at the jobs now, not later
+            pause = backoff.first
+            wait = reconciler.window.remaining()
+        else:
+            wait = max(pause, reconciler.window.remaining())
         if clock.monotonic() + wait > deadline:
             return Verdict.TIMED_OUT, result
         await sleep(wait)

@@ -19,6 +19,7 @@ Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -45,6 +46,7 @@ from controller.planner import (
     Observed,
     ObservedPool,
     ObservedTask,
+    PoolState,
     ResizePool,
     StopTask,
     TaskTemplate,
@@ -100,6 +102,7 @@ class AzureBackend:
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
+        self._usable: dict[str, int] = {}  # the last node counts: usable nodes per pool
         self._tasks = TaskObserver(self._client, max_age=listing_max_age, clock=monotonic)
         self._tails = StderrTails(self._read_limited, self._secret_values)
         self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
@@ -139,7 +142,10 @@ class AzureBackend:
                 self._tails.forget_except(alive)
             wanted = [j for j in listed if jobs is None or j.id in jobs]
             owned = [j.id for j in wanted if _mapping.owned(j.metadata)]
-            tasks = await asyncio.gather(*(self._tasks_of(job) for job in owned))
+            pools, tasks = await asyncio.gather(
+                self._with_usable_nodes(pools, pools_only=jobs == frozenset()),
+                asyncio.gather(*(self._tasks_of(job) for job in owned)),
+            )
         except Exception as exc:
             raise self._classified(exc, "observe") from exc
         by_job = dict(zip(owned, tasks, strict=True))
@@ -153,6 +159,32 @@ class AzureBackend:
             _mapping.observed_pool(p)
             async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
         ]
+
+    async def _with_usable_nodes(
+        self, pools: list[ObservedPool], *, pools_only: bool
+    ) -> list[ObservedPool]:
+        """The pools with their usable (idle or running) nodes where that can differ from
+        their current ones.
+
+        ``currentDedicatedNodes`` counts a node from its allocation on, minutes before it
+        can run anything; only the node counts (one request for every pool of the
+        account) tell ``apply --wait`` that nothing can start yet. They are asked for by
+        a pools-only observation and while a pool resizes or was last seen with fewer
+        usable nodes than current ones — not in a steady resync, which stays at one
+        request per job. A pool never counted reports None: its current nodes count.
+        """
+        if pools_only or any(self._unsettled(p) for p in pools):
+            self._usable = {
+                counts.pool_id: _mapping.usable_nodes(counts)
+                async for counts in self._client.list_pool_node_counts()
+            }
+        return [dataclasses.replace(p, usable_nodes=self._usable.get(p.name)) for p in pools]
+
+    def _unsettled(self, pool: ObservedPool) -> bool:
+        if pool.state is not PoolState.STEADY:
+            return True
+        usable = self._usable.get(pool.name)
+        return usable is not None and usable < pool.current_dedicated + pool.current_spot
 
     async def _jobs(self, jobs: frozenset[str] | None) -> list[m.BatchJob]:
         """Every job (``$select``), unless the scope is empty: a pools-only observation."""

@@ -178,6 +178,15 @@ def _value(enum_or_str: Any) -> str:
     return str(getattr(enum_or_str, "value", enum_or_str) or "").lower()
 
 
+def usable_nodes(counts: m.BatchPoolNodeCounts) -> int:
+    """A pool's nodes that can run a task now: idle or running, dedicated and Spot."""
+    return sum(
+        (tally.idle or 0) + (tally.running or 0)
+        for tally in (counts.dedicated, counts.low_priority)
+        if tally is not None
+    )
+
+
 def observed_pool(pool: m.BatchPool) -> ObservedPool:
     """A listed pool as the planner sees it."""
     meta = _metadata(pool.metadata)

@@ -213,7 +213,36 @@ class TestScopedObservation:
         backend.requests.counts.clear()
         observed = await backend.observe(frozenset())
         assert (set(observed.pools), dict(observed.jobs)) == ({"sims"}, {})
-        assert operations(backend) == Counter({"GET /pools": 1})
+        assert operations(backend) == Counter({"GET /pools": 1, "GET /nodecounts": 1})
+        assert observed.pools["sims"].usable == 1
+
+
+class TestUsableNodes:
+    """Regression (issue 8): Batch counts a node as current from its allocation on, so
+    ``apply --wait`` took a pool with nodes still starting for one that could run
+    simulators and listed every job each step (11.7 requests/s in the bench)."""
+
+    async def test_allocated_nodes_still_starting_are_not_usable(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await backend.execute(CreatePool("sims", pool_spec(), 2, 0))
+        emulator.advance(5)  # allocated (allocation delay 5 s), not yet started (1 s more)
+        pool = (await backend.observe(frozenset())).pools["sims"]
+        assert (pool.current_dedicated, pool.usable) == (2, 0)
+        emulator.advance(1)
+        assert (await backend.observe(frozenset())).pools["sims"].usable == 2
+
+    async def test_a_steady_pool_costs_no_node_counts_once_its_nodes_are_usable(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await backend.execute(CreatePool("sims", pool_spec(), 2, 0))
+        await backend.observe()  # resizing: counted
+        emulator.advance(10)
+        assert (await backend.observe()).pools["sims"].usable == 2  # counted once more
+        backend.requests.counts.clear()
+        for _ in range(3):
+            await backend.observe()
+        assert "GET /nodecounts" not in operations(backend)
 
     async def test_everything_is_observed_without_a_scope(
         self, backend: AzureBackend, emulator: BatchEmulator
