@@ -51,6 +51,7 @@ from controller.reconcile._snapshot import merged, with_effects
 from controller.reconcile._window import RetryWindow
 from controller.spec import (
     Catalog,
+    ParsedFiles,
     RunOptionsPolicy,
     SecretAccess,
     SpecError,
@@ -124,6 +125,7 @@ class Reconciler:
         )
         self._absent: Mapping[tuple[str, str], datetime] = absent or {}
         self._catalog: Catalog | None = None
+        self._parsed = ParsedFiles()  # an edit re-parses only the files it changed
         self._desired: Desired | None = None
         self._snapshot: Observed | None = None
         self._status = Status()
@@ -137,7 +139,8 @@ class Reconciler:
     def load(self) -> tuple[Desired, tuple[SpecError, ...]]:
         """Read the specs directory into the desired state (the last good version of a
         failing file stays in force) and its spec errors."""
-        self._catalog = build_catalog(load_directory(self.settings.specs), self._catalog)
+        loaded = load_directory(self.settings.specs, self._parsed)
+        self._catalog = build_catalog(loaded, self._catalog)
         return desired_state(
             self._catalog,
             self.settings.environ,

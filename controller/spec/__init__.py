@@ -11,6 +11,7 @@ from controller.spec._errors import SpecError
 from controller.spec._loading import (
     DirectoryResult,
     FileResult,
+    ParsedFiles,
     load_directory,
     load_file,
     load_paths,
@@ -62,6 +63,7 @@ __all__ = [
     "Metadata",
     "NodeCounts",
     "NodeImage",
+    "ParsedFiles",
     "Percent",
     "PolicyError",
     "PoolDocument",

@@ -81,13 +81,45 @@ class DirectoryResult:
     complete: bool = True
 
 
-def load_file(path: Path, display: str | None = None) -> FileResult:
+class ParsedFiles:
+    """What each file's content parsed to, so a reload parses only what changed.
+
+    Parsing YAML is most of a reload (2 ms a file, 44 ms for 50 files), and the daemon
+    reloads the whole directory on every edit. Results are keyed by the file's display
+    path and the SHA-256 of its bytes — never by times or sizes, so a changed file is
+    always parsed again. Only the last load's files are kept.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], FileResult] = {}
+        self._seen: dict[tuple[str, str], FileResult] = {}
+
+    def get(self, shown: str, digest: str) -> FileResult | None:
+        """The result of an earlier parse of exactly this content, if any."""
+        found = self._known.get((shown, digest))
+        if found is not None:
+            self._seen[shown, digest] = found
+        return found
+
+    def keep(self, result: FileResult) -> None:
+        """Remember ``result`` for the next load."""
+        self._seen[result.path, result.digest] = result
+
+    def loaded(self) -> None:
+        """A load ended: forget the files it did not read."""
+        self._known, self._seen = self._seen, {}
+
+
+def load_file(
+    path: Path, display: str | None = None, parsed: ParsedFiles | None = None
+) -> FileResult:
     """Read and validate one spec file.
 
     Args:
         path: where to read it.
         display: how to name it in errors; defaults to ``path``, relative to the current
             directory when it lies under it.
+        parsed: earlier results to reuse when the content is unchanged.
 
     Returns:
         The file's objects, or its errors. Never raises: even an unexpected exception
@@ -96,18 +128,30 @@ def load_file(path: Path, display: str | None = None) -> FileResult:
     """
     shown = display if display is not None else _display(path)
     try:
-        return _load(path, shown)
+        return _load(path, shown, parsed)
     except Exception as exc:  # any failure is this file's error, see above
         message = f"internal error while reading the file: {type(exc).__name__}: {exc}"
         return _failed(shown, message)
 
 
-def _load(path: Path, shown: str) -> FileResult:
+def _load(path: Path, shown: str, parsed: ParsedFiles | None) -> FileResult:
     """:func:`load_file`, which may raise where it should not (a bug, say)."""
     content = _read(path)
     if isinstance(content, str):
         return _failed(shown, content)
     digest = hashlib.sha256(content).hexdigest()
+    if parsed is None:
+        return _parse(content, shown, digest)
+    known = parsed.get(shown, digest)
+    if known is not None:
+        return known
+    result = _parse(content, shown, digest)
+    parsed.keep(result)
+    return result
+
+
+def _parse(content: bytes, shown: str, digest: str) -> FileResult:
+    """A file's bytes to its objects or errors."""
     text = _decode(content, shown)
     if isinstance(text, SpecError):
         return FileResult(shown, (), (text,), digest)
@@ -130,11 +174,13 @@ def _load(path: Path, shown: str) -> FileResult:
     return FileResult(shown, tuple(objects), (), digest)
 
 
-def load_directory(root: Path) -> DirectoryResult:
+def load_directory(root: Path, parsed: ParsedFiles | None = None) -> DirectoryResult:
     """Read every spec file under ``root``, recursively.
 
     Args:
         root: the specs directory; it may be a symlink, which is resolved once.
+        parsed: earlier results to reuse for files whose content is unchanged (the
+            daemon's reloads); updated to this load's files.
 
     Returns:
         The files found, sorted by display path; ``exists=False`` if ``root`` is missing.
@@ -149,8 +195,10 @@ def load_directory(root: Path) -> DirectoryResult:
     if not real_root.is_dir():
         return DirectoryResult(shown, exists=True, files=(_failed(shown, "not a directory"),))
     found, refused = _walk(real_root)
-    files = [load_file(real_root / rel, _display(root / rel)) for rel in found]
+    files = [load_file(real_root / rel, _display(root / rel), parsed) for rel in found]
     files += [_failed(_display(root / rel), message) for rel, message in refused]
+    if parsed is not None:
+        parsed.loaded()
     return DirectoryResult(shown, exists=True, files=tuple(sorted(files, key=lambda f: f.path)))
 
 
