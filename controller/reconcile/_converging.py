@@ -58,10 +58,17 @@ def stalled(status: Status) -> list[str]:
 
 def waiting_for_nodes(result: PassResult) -> bool:
     """True when the simulations still to converge all need pools that exist but have no
-    usable node: observing their jobs again cannot show anything new."""
+    usable node: observing their jobs again cannot show anything new.
+
+    Judged on the fleet as the step left it, so the step that created a pool and its
+    simulators is followed by polls of the pool, not by a listing of every new job; a
+    step with failed actions is followed by a full one, which retries them.
+    """
+    if result.failures:
+        return False
     simulations = result.desired.simulations
     pools = {simulations[name].spec.pool for name in result.plan.progress if name in simulations}
-    observed = result.observed.pools
+    observed = (result.left or result.observed).pools
     return bool(pools) and all(name in observed and observed[name].usable == 0 for name in pools)
 
 

@@ -232,6 +232,7 @@ class Reconciler:
             scope=scope,
             touched=touched,
             due=due,
+            left=after,
         )
 
     def _next_due(self, planned: datetime | None, scope: frozenset[str] | None) -> datetime | None:

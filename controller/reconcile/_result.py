@@ -43,6 +43,8 @@ class PassResult:
         touched: the simulations an executed action changed.
         due: when a timer (a back-off, a deadline, a prune delay) next asks for a step,
             over the whole fleet (a scoped plan's ``requeue_after`` covers its scope).
+        left: the fleet as the step left it: ``observed`` with the executed actions'
+            known effects (a pool just created is there, with no node yet).
     """
 
     plan: Plan
@@ -58,6 +60,7 @@ class PassResult:
     scope: frozenset[str] | None = None
     touched: frozenset[str] = frozenset()
     due: datetime | None = None
+    left: Observed | None = None
 
     @functools.cached_property
     def status(self) -> Status:

@@ -3,11 +3,22 @@ never inside a Retry-After window — checked by counting the fake backend's obs
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from controller.backends import TransientBackendError
 from controller.planner import Observed
-from controller.reconcile import Backoff, Clock, PassResult, Reconciler, Settings, Verdict, converge
+from controller.reconcile import (
+    ActionFailure,
+    Backoff,
+    Clock,
+    PassResult,
+    Reconciler,
+    Settings,
+    Verdict,
+    converge,
+    waiting_for_nodes,
+)
 from controller.testing import FakeBackend, FakeClock
 from tests.daemon.conftest import POOL, simulation
 
@@ -60,10 +71,11 @@ async def test_while_no_node_is_up_only_the_pools_are_polled_with_back_off(
     )
     assert verdict is Verdict.CONVERGED
     full = [i for i, jobs in enumerate(backend.observations) if jobs is None]
-    # two full steps to create everything and see the pool empty; pools alone until the
-    # nodes came (after the 8th pause); one full step once they are up, to converge
-    assert full == [0, 1, len(backend.observations) - 1]
-    assert all(jobs == frozenset() for jobs in backend.observations[2:-1])
+    # one full step creates everything and leaves the new pool without nodes; pools alone
+    # until the nodes came (after the 8th pause; the bench saw a second full step, a
+    # listing of every new job, before this); one full step once they are up, to converge
+    assert full == [0, len(backend.observations) - 1]
+    assert all(jobs == frozenset() for jobs in backend.observations[1:-1])
     # the poll that finds the nodes up is followed by the full step at once (no pause):
     # waiting out one more back-off would only delay the simulators (the bench saw 15 s)
     assert sleep.pauses == [1, 1, 2, 4, 8, 15, 15, 15, 0]
@@ -121,3 +133,12 @@ def test_back_off_doubles_to_its_cap_and_resets_on_change() -> None:
     for changed in (False, False, False, False, False, True, False):
         pauses.append(backoff.next(pauses[-1], changed))
     assert pauses == [1, 2, 4, 8, 15, 15, 1, 2]
+
+
+async def test_a_step_with_failed_actions_is_followed_by_a_full_one(tmp_path: Path) -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock, nodes_arrive=False)
+    result = await setup(tmp_path, backend, clock).step()
+    assert waiting_for_nodes(result)  # the pool it created has no node yet
+    failed = ActionFailure(result.executed[-1], "busy", "ServerBusy", transient=True)
+    assert not waiting_for_nodes(dataclasses.replace(result, failures=(failed,)))
