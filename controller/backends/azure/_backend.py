@@ -133,9 +133,11 @@ class AzureBackend:
         """
         try:
             self._hold_while_throttled()
-            # Both listings at once: an edit's scoped pass then waits one round trip for
-            # them, not two, before the task counts (bench: edit → acting request).
-            pools, listed = await asyncio.gather(self._pools(), self._jobs(jobs))
+            # One listing after the other, not both at once: a 429 on the first must stop
+            # the second from being sent at all (a request in flight cannot be called
+            # back, and the emulator counts it as sent inside the Retry-After window).
+            pools = await self._pools()
+            listed = await self._jobs(jobs)
             if jobs != frozenset():
                 alive = {j.id for j in listed}
                 self._tasks.forget_except(alive)

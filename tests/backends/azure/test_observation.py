@@ -249,19 +249,3 @@ class TestUsableNodes:
     ) -> None:
         await fleet(backend, emulator, jobs=2, per_job=1, nodes=1)
         assert set((await backend.observe()).jobs) == {"sim0", "sim1"}
-
-
-async def test_the_pool_and_job_listings_are_sent_together(
-    backend: AzureBackend, emulator: BatchEmulator
-) -> None:
-    # Regression (issue 8): they went one after the other, so an edit's scoped pass waited
-    # two round trips before it could even ask for the job's task counts.
-    await fleet(backend, emulator, jobs=1, per_job=1, nodes=1)
-    emulator.requests.enabled = True
-    emulator.faults.latency = 0.3
-    emulator.faults.latency_operations = frozenset({"Pools_ListPools", "Jobs_ListJobs"})
-    await backend.observe(frozenset({"sim0"}))
-    log = {entry.operation: entry for entry in emulator.requests.entries}
-    pools, jobs = log["Pools_ListPools"], log["Jobs_ListJobs"]
-    assert jobs.arrived < pools.answered
-    assert pools.arrived < jobs.answered
