@@ -115,15 +115,21 @@ class TestProcessRuntime:
     def test_descriptors_of_the_controller_are_not_inherited(
         self, runtime: ProcessRuntime, tmp_path: Path
     ) -> None:
-        read_end, write_end = os.pipe()
-        os.set_inheritable(write_end, True)
-        try:
-            runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
-            os.close(write_end)
-            os.set_blocking(read_end, False)  # a leak raises BlockingIOError, not a hang
-            assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
-        finally:
-            os.close(read_end)
+        assert_spawn_inherits_no_open_pipe(runtime, tmp_path / "t")
+
+
+def assert_spawn_inherits_no_open_pipe(runtime: ProcessRuntime, task_dir: Path) -> None:
+    """Spawn a simulator while this process holds an inheritable pipe end; the pipe must
+    read end-of-file once this process closes its end (no simulator holds a copy)."""
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    try:
+        runtime.spawn(launch(task_dir, ("sleep", "30")))
+        os.close(write_end)
+        os.set_blocking(read_end, False)  # a leak raises BlockingIOError, not a hang
+        assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
+    finally:
+        os.close(read_end)
 
 
 class TestDescriptorListing:
@@ -157,15 +163,7 @@ class TestDescriptorListing:
     ) -> None:
         runtime.spawn(launch(tmp_path / "first", ("sleep", "30")))
         await asyncio.sleep(0)
-        read_end, write_end = os.pipe()
-        os.set_inheritable(write_end, True)
-        try:
-            runtime.spawn(launch(tmp_path / "t", ("sleep", "30")))
-            os.close(write_end)
-            os.set_blocking(read_end, False)  # a leak raises BlockingIOError, not a hang
-            assert os.read(read_end, 1) == b""  # end of file: no simulator holds it
-        finally:
-            os.close(read_end)
+        assert_spawn_inherits_no_open_pipe(runtime, tmp_path / "t")
 
     async def test_a_listing_naming_a_descriptor_reused_since_is_made_again(
         self, runtime: ProcessRuntime, tmp_path: Path, listings: list[int]
