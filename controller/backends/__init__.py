@@ -10,6 +10,7 @@ from controller.backends._errors import (
     TransientBackendError,
     UnreachableBackendError,
 )
+from controller.backends._fleets import DEFAULT_FLEET, MAX_FLEET_LENGTH, check_fleet_name
 from controller.backends._protocol import (
     TAIL_BYTES,
     TAIL_LINES,
@@ -28,7 +29,9 @@ from controller.backends._redaction import (
 )
 
 __all__ = [
+    "DEFAULT_FLEET",
     "MASK",
+    "MAX_FLEET_LENGTH",
     "MIN_SECRET_LENGTH",
     "TAIL_BYTES",
     "TAIL_LINES",
@@ -41,6 +44,7 @@ __all__ = [
     "TransientBackendError",
     "UnreachableBackendError",
     "byte_range",
+    "check_fleet_name",
     "redact",
     "redacted_tail",
     "too_short",
