@@ -40,6 +40,7 @@ from azure.batch import models as m
 from azure.batch.aio import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
+from controller.backends import DEFAULT_FLEET
 from controller.backends.azure import _mapping
 from controller.daemon import revision_key
 from controller.planner import AddTasks, CreateJob, CreatePool, Observed, plan
@@ -80,9 +81,13 @@ def first_plan(fleet: Fleet) -> Writes:
     if errors:
         raise ValueError(f"bench specs do not load: {errors}")
     actions = plan(desired, Observed(pools={}, jobs={}), datetime.now(UTC)).actions
-    pools = tuple(_mapping.pool_create(a) for a in actions if isinstance(a, CreatePool))
+    pools = tuple(
+        _mapping.pool_create(a, DEFAULT_FLEET) for a in actions if isinstance(a, CreatePool)
+    )
     jobs = {
-        a.name: _mapping.job_create(a.name, a.pool) for a in actions if isinstance(a, CreateJob)
+        a.name: _mapping.job_create(a.name, a.pool, DEFAULT_FLEET)
+        for a in actions
+        if isinstance(a, CreateJob)
     }
     chunks: dict[str, list[list[m.BatchTaskCreateOptions]]] = {name: [] for name in jobs}
     for action in actions:

@@ -67,6 +67,7 @@ async def _seed(url: str, jobs: int, per_job: int) -> None:
     from azure.batch.aio import BatchClient
     from azure.core.credentials import AzureNamedKeyCredential
 
+    from controller.backends import DEFAULT_FLEET
     from controller.backends.azure import _mapping
     from controller.planner import CreatePool, NewTask, task_id, template_of
     from tests.batch_emulator._config import DEFAULT_ACCOUNT, DEFAULT_KEY
@@ -77,14 +78,16 @@ async def _seed(url: str, jobs: int, per_job: int) -> None:
     client = BatchClient(url, AzureNamedKeyCredential(DEFAULT_ACCOUNT, DEFAULT_KEY))
     limit = asyncio.Semaphore(16)
     try:
-        await client.create_pool(_mapping.pool_create(CreatePool("sims", spec, nodes, 0)))
+        await client.create_pool(
+            _mapping.pool_create(CreatePool("sims", spec, nodes, 0), DEFAULT_FLEET)
+        )
 
         async def one_job(j: int) -> None:
             name = f"sim{j:04d}"
             sim = simulation(name, simulators=per_job)
             template = template_of(sim)
             async with limit:
-                await client.create_job(_mapping.job_create(name, "sims"))
+                await client.create_job(_mapping.job_create(name, "sims", DEFAULT_FLEET))
             slots = [NewTask(task_id(name, s, REVISION, 0), s, REVISION, 0) for s in range(per_job)]
             bodies = [_mapping.task_create(name, template, slot) for slot in slots]
             for i in range(0, len(bodies), 100):

@@ -41,6 +41,7 @@ from controller.planner import (
     SimulatorState,
     StopTask,
 )
+from controller.spec import PoolSpec
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -70,6 +71,7 @@ class _Job:
     owned: bool = True
     tasks: dict[str, ObservedTask] = field(default_factory=dict)
     created_at: datetime | None = None
+    owner: str = ""
 
 
 class FakeBackend:
@@ -148,6 +150,7 @@ class FakeBackend:
                     job.owned,
                     tasks=tuple(job.tasks.values()),
                     created_at=job.created_at,
+                    owner=job.owner,
                 )
                 for name, job in self.jobs.items()
                 if jobs is None or name in jobs
@@ -275,9 +278,25 @@ class FakeBackend:
         self.schedule()
         self._notify()
 
-    def add_foreign_job(self, name: str, pool: str) -> None:
-        """A job someone else created: simfleet must never touch it."""
-        self.jobs[name] = _Job(pool, owned=False)
+    def add_foreign_job(self, name: str, pool: str, owner: str = "") -> None:
+        """A job someone else created: simfleet must never touch it.
+
+        ``owner``: whose it is, as a backend says it (``"fleet 'b'"``); "" for a job
+        simfleet did not create at all.
+        """
+        self.jobs[name] = _Job(pool, owned=False, owner=owner)
+
+    def add_foreign_pool(self, name: str, spec: PoolSpec, owner: str = "", nodes: int = 1) -> None:
+        """A pool someone else created (``owner`` as for :meth:`add_foreign_job`), with
+        ``nodes`` dedicated nodes: simfleet must never resize or delete it."""
+        self.pools[name] = ObservedPool(
+            name,
+            False,
+            PoolConfig.of(spec),
+            target_dedicated=nodes,
+            current_dedicated=nodes,
+            owner=owner,
+        )
 
     def live_tasks(self, job: str) -> list[ObservedTask]:
         """The pending and running tasks of a job."""

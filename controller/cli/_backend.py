@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from controller.backends import (
+    DEFAULT_FLEET,
     Backend,
     BackendError,
     TransientBackendError,
@@ -42,6 +43,7 @@ async def opened(
     *,
     runtime: str,
     state_dir: Path,
+    fleet: str = DEFAULT_FLEET,
     read_only: bool = False,
     stop_simulators: Callable[[], bool] | None = None,
     run_options: RunOptionsPolicy | None = None,
@@ -56,6 +58,7 @@ async def opened(
         kind: ``local`` or ``azure``.
         runtime: the local runtime (``process`` or ``docker``).
         state_dir: the local backend's state directory.
+        fleet: the fleet the controller acts for (``--fleet``).
         read_only: observe and read logs only (no lock, nothing started).
         stop_simulators: asked on a clean exit; True ends every simulator (the daemon
             after SIGTERM, SIGINT or SIGHUP).
@@ -66,7 +69,7 @@ async def opened(
         from controller.backends.local import DockerRuntime, LocalBackend, ProcessRuntime
 
         chosen = DockerRuntime(run_options) if runtime == "docker" else ProcessRuntime()
-        local = LocalBackend(state_dir, read_only=read_only, runtime=chosen)
+        local = LocalBackend(state_dir, read_only=read_only, runtime=chosen, fleet=fleet)
         try:
             await local.open()
         except BackendError as exc:
@@ -76,7 +79,7 @@ async def opened(
         from controller.backends.azure import AzureBackend, AzureSettings
 
         try:
-            backend = AzureBackend(AzureSettings.from_environ(os.environ))
+            backend = AzureBackend(AzureSettings.from_environ(os.environ), fleet=fleet)
         except BackendError as exc:
             raise failure(exc) from exc
     try:

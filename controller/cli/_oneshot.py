@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from controller.backends import Backend
+from controller.backends import DEFAULT_FLEET, Backend
 from controller.daemon import RevisionKeyError, revision_key
 from controller.planner import PlannerConfig
 from controller.reconcile import MAX_IN_FLIGHT, Reconciler, Settings
@@ -28,6 +28,7 @@ class PassSettings:
     allow_secret_env: tuple[str, ...] = ()
     run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
     max_in_flight: int = MAX_IN_FLIGHT
+    fleet: str = DEFAULT_FLEET
 
     def planner(self) -> PlannerConfig:
         """The planner's tuning."""

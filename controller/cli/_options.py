@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from controller.backends import DEFAULT_FLEET, check_fleet_name
 from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,6 +71,24 @@ listen_public = option(
     default=False,
     help="Allow a --listen address other than loopback: /status shows simulators' "
     "stderr tails to anyone who can connect.",
+)
+
+
+def _fleet_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_fleet_name(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+fleet = option(
+    "--fleet",
+    env="FLEET",
+    default=DEFAULT_FLEET,
+    show_default=True,
+    callback=_fleet_name,
+    help="The fleet this controller manages: it creates, changes and prunes only that "
+    "fleet's objects. Two controllers on one Batch account need different names.",
 )
 allow_empty_prune = option(
     "--allow-empty-prune",
@@ -199,8 +218,8 @@ def resolve_run_options(
 
 
 def backend_options(func: F) -> F:
-    """``--backend``, ``--runtime`` and ``--state-dir``."""
-    return backend(runtime(state_dir(func)))
+    """``--backend``, ``--runtime``, ``--state-dir`` and ``--fleet``."""
+    return backend(runtime(state_dir(fleet(func))))
 
 
 def split_listen(value: str) -> tuple[str, int]:

@@ -85,6 +85,7 @@ def apply(
     backend: str,
     runtime: str,
     state_dir: Path,
+    fleet: str,
     wait: bool,
     timeout: float,
     allow_empty_prune: bool,
@@ -110,11 +111,12 @@ def apply(
         allow_secret_env,
         run_options,
         max_in_flight,
+        fleet,
     )
 
     async def main() -> bool:
         async with opened(
-            backend, runtime=runtime, state_dir=state_dir, run_options=run_options
+            backend, runtime=runtime, state_dir=state_dir, fleet=fleet, run_options=run_options
         ) as b:
             steps = reconciler(specs, b, settings)
             try:

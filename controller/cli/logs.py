@@ -18,7 +18,7 @@ import click
 from controller.backends import Backend, BackendError, OutputStream
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.planner import ObservedTask
+from controller.planner import ObservedTask, whose
 
 TAIL_WINDOW = 256 * 1024
 RECHECK_SECONDS = 5.0
@@ -30,6 +30,10 @@ async def pick_task(backend: Backend, simulation: str, slot: int) -> ObservedTas
     job = observed.jobs.get(simulation)
     if job is None:
         raise click.ClickException(f"no simulation named {simulation}")
+    if not job.owned:  # its tasks are not listed, let alone read (another --fleet)
+        raise click.ClickException(
+            f"the job {simulation} {whose(job.owner)}; its output is not this fleet's to show"
+        )
     tasks = sorted(
         (t for t in job.tasks if t.slot == slot),
         key=lambda t: (t.live, t.created_at, t.attempt),
@@ -95,12 +99,15 @@ def logs(
     backend: str,
     runtime: str,
     state_dir: Path,
+    fleet: str,
 ) -> None:
     """Print the output of SIMULATION's simulator in SLOT (default 0)."""
     stream = OutputStream.STDERR if stderr else OutputStream.STDOUT
 
     async def main() -> None:
-        async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
+        async with opened(
+            backend, runtime=runtime, state_dir=state_dir, read_only=True, fleet=fleet
+        ) as b:
             try:
                 await _show(b, simulation, slot, stream, tail, follow)
             except BackendError as exc:

@@ -50,6 +50,7 @@ def plan(
     backend: str,
     runtime: str,
     state_dir: Path,
+    fleet: str,
     detailed_exitcode: bool,
     output: str,
     allow_empty_prune: bool,
@@ -62,11 +63,19 @@ def plan(
     require_specs(specs, allow_empty_prune)
     _options.warn(run_options)
     settings = PassSettings(
-        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+        state_dir,
+        allow_empty_prune,
+        settle,
+        prune_delay,
+        allow_secret_env,
+        run_options,
+        fleet=fleet,
     )
 
     async def main() -> tuple[int, int]:
-        async with opened(backend, runtime=runtime, state_dir=state_dir, read_only=True) as b:
+        async with opened(
+            backend, runtime=runtime, state_dir=state_dir, fleet=fleet, read_only=True
+        ) as b:
             try:
                 result = await reconciler(specs, b, settings).step(execute=False)
             except BackendError as exc:

@@ -72,6 +72,7 @@ def run(
     backend: str,
     runtime: str,
     state_dir: Path,
+    fleet: str,
     resync: float,
     listen: str,
     listen_public: bool,
@@ -105,7 +106,9 @@ def run(
         raise click.ClickException(str(exc)) from None
     if not is_loopback(host):
         log.warning("listening_publicly", listen=shown(host, port))
-    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
+    settings = PassSettings(
+        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, fleet=fleet
+    )
     try:
         config = DaemonConfig(
             specs=specs,
@@ -119,6 +122,7 @@ def run(
             run_options=run_options,
             state_dir=state_dir,
             max_in_flight=max_in_flight,
+            fleet=fleet,
         )
         asyncio.run(_serve(config, backend, runtime, state_dir, sock))
     except click.ClickException:
@@ -163,6 +167,7 @@ async def _serve(
         kind,
         runtime=runtime,
         state_dir=state_dir,
+        fleet=config.fleet,
         stop_simulators=lambda: bool(asked),
         run_options=config.run_options,
     ) as backend:

@@ -1,7 +1,8 @@
 """The ``/status`` JSON document, built from a pass result and the spec errors.
 
 This is the shape product.md fixes (``simulations``, ``pools``, ``errors``, ``revision``)
-plus a few fields the CLI uses (``createdAt`` for AGE, ``updatedAt``). Values are
+plus a few fields the CLI uses (``createdAt`` for AGE, ``updatedAt``) and the ``fleet``
+the daemon manages (only that fleet's objects are in it). Values are
 secret-free by construction, except what simulators print themselves: a stderr tail goes
 through the log redactor, which knows every secret value in force.
 """
@@ -103,6 +104,7 @@ def status_document(
     *,
     revision: str | None,
     backend: str,
+    fleet: str,
     updated_at: datetime,
 ) -> dict[str, Any]:
     """The whole ``/status`` document."""
@@ -112,5 +114,6 @@ def status_document(
         "errors": [error_document(e) for e in errors],
         "revision": revision,
         "backend": backend,
+        "fleet": fleet,
         "updatedAt": _time(updated_at),
     }

@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 
 from controller.backends import (
+    DEFAULT_FLEET,
     MIN_SECRET_LENGTH,
     Backend,
     BackendError,
@@ -84,6 +85,7 @@ class DaemonConfig:
         max_in_flight: backend requests in flight at once.
         http: limits on the HTTP server's connections.
         failed_passes: consecutive failed passes after which ``/healthz`` fails.
+        fleet: the fleet this daemon manages (``--fleet``), shown in ``/status``.
     """
 
     specs: Path
@@ -100,6 +102,7 @@ class DaemonConfig:
     http: HttpLimits = field(default_factory=HttpLimits)
     failed_passes: int = 3
     max_in_flight: int = MAX_IN_FLIGHT
+    fleet: str = DEFAULT_FLEET
 
 
 def origin(exc: BaseException) -> str:
@@ -168,7 +171,12 @@ class Controller:
         self._short_secrets = 0
         self._revision: str | None = None
         self._document: dict[str, Any] = status_document(
-            Status(), (), revision=None, backend=backend.name, updated_at=self.clock.wall()
+            Status(),
+            (),
+            revision=None,
+            backend=backend.name,
+            fleet=config.fleet,
+            updated_at=self.clock.wall(),
         )
 
     # ------------------------------------------------------------------ control surface
@@ -343,6 +351,7 @@ class Controller:
             errors,
             revision=revision,
             backend=self.backend.name,
+            fleet=self.config.fleet,
             updated_at=self.clock.wall(),
         )
         self.ready.set()

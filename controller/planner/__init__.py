@@ -22,6 +22,7 @@ from controller.planner._actions import (
     TaskTemplate,
     subject,
 )
+from controller.planner._conflicts import whose
 from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
 from controller.planner._lifetime import wall_clock_limit
@@ -103,4 +104,5 @@ __all__ = [
     "task_id",
     "template_of",
     "wall_clock_limit",
+    "whose",
 ]

@@ -101,7 +101,11 @@ class ObservedTask:
 
 @dataclass(frozen=True)
 class ObservedJob:
-    """A Batch job (one per Simulation) and its tasks."""
+    """A Batch job (one per Simulation) and its tasks.
+
+    ``owned``: it belongs to this controller's fleet. Another fleet's job, or one simfleet
+    did not create, is reported with no tasks and ``owner`` saying whose it is.
+    """
 
     name: str
     pool: str
@@ -109,6 +113,7 @@ class ObservedJob:
     state: JobState = JobState.ACTIVE
     tasks: tuple[ObservedTask, ...] = ()
     created_at: datetime | None = None
+    owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,10 @@ class PoolConfig:
 
 @dataclass(frozen=True)
 class ObservedPool:
-    """A Batch pool: its targets, what it has allocated, and its fixed configuration."""
+    """A Batch pool: its targets, what it has allocated, and its fixed configuration.
+
+    ``owned`` and ``owner`` as for :class:`ObservedJob`.
+    """
 
     name: str
     owned: bool
@@ -140,6 +148,7 @@ class ObservedPool:
     current_spot: int = 0
     resize_errors: tuple[str, ...] = ()
     usable_nodes: int | None = None
+    owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
 
     @property
     def usable(self) -> int:

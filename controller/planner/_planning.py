@@ -79,6 +79,7 @@ def _plan_one(
             pool_defined=sim.spec.pool in desired.pools,
             note=desired.notes.get(sim.name, ""),
             progress=progress,
+            pool=observed.pools.get(sim.spec.pool),
         ), None
     except Exception as error:  # isolate: one simulation must not stop the fleet
         words = _failure_words(error)

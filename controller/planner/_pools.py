@@ -7,7 +7,8 @@ a resize during a resize).
 
 ``auto`` sizing: a pool needs ``ceil(demand / taskSlotsPerNode)`` nodes, where demand sums,
 per simulation on the pool, the larger of its desired count and its live simulators (so a
-rollout's surge and a scale-down still in progress keep their nodes). ``nodes.max`` bounds
+rollout's surge and a scale-down still in progress keep their nodes); a simulation whose
+job id is someone else's (held, see :mod:`._conflicts`) asks for nothing. ``nodes.max`` bounds
 dedicated + spot. With 8 simulators, 4 slots per node, ``dedicated: auto, spot: 1,
 max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
 """
@@ -18,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes
+from controller.planner import _changes, _conflicts
 from controller.planner._actions import Action, CreatePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -52,7 +53,9 @@ def demand(pool: str, desired: Desired, observed: Observed) -> int:
         sim = desired.simulations.get(name)
         job = observed.jobs.get(name)
         live = _live_count(job.tasks) if job is not None else 0
-        wanted = sim.spec.simulators if sim is not None and not sim.spec.suspend else 0
+        # a simulation held because its job is someone else's runs nothing here
+        ours = sim is not None and not sim.spec.suspend and (job is None or job.owned)
+        wanted = sim.spec.simulators if sim is not None and ours else 0
         total += max(wanted, live)
     return total
 
@@ -132,8 +135,7 @@ def plan_pool(
         status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
         return PoolPlan((create,), status, (_changes.pool_created(create),) if explain else ())
     if not pool.owned:
-        message = f"a pool named {name} exists and was not created by simfleet; leaving it alone"
-        return PoolPlan((), pool_status(pool, message))
+        return PoolPlan((), pool_status(pool, _conflicts.taken("pool", name, pool.owner)))
     reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
     changes = (_changes.pool_replacement(name, reasons),) if explain and reasons else ()
     if pool.state is PoolState.DELETING:

@@ -2,11 +2,12 @@
 
 Guards, all of which hold before anything is deleted:
 
-* only objects marked as simfleet's (``owned``) are ever candidates;
+* only this fleet's objects (``owned``) are ever candidates: another fleet's, or one
+  simfleet did not create, is never deleted, nor even reported (see :mod:`._conflicts`);
 * nothing is deleted while any spec file fails to load, or while the specs directory is
   empty or missing (``Desired.prune_allowed`` is False), unless the user asked for it;
 * a pool is kept while a desired simulation names it or still runs on it (a simulation
-  moved to another pool "needs replacement"), or a job that is not simfleet's runs on it;
+  moved to another pool "needs replacement"), or a job that is not this fleet's runs on it;
 * an object is deleted only once its definition has stayed absent for the prune delay,
   counted from the first pass that saw it absent while pruning was allowed. An editor's
   non-atomic save, a generator redirected into a file or a ``git checkout`` that moves a

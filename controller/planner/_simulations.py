@@ -30,6 +30,7 @@ from controller.planner import (
     _status,
 )
 from controller.planner._actions import Action, AddTasks, CreateJob
+from controller.planner._observed import ObservedPool
 from controller.planner._reports import Change, Condition, Progress, SimulationStatus
 from controller.planner._slots import empty
 from controller.planner._view import SimulationView
@@ -102,7 +103,7 @@ def _plan_held(
     status = _status.simulation_status(view, {}, messages, now, suspended=spec.suspend)
     changes: list[Change] = []
     if tuning.explain:
-        if view.job is not None and view.job.owned and not spec.suspend:
+        if view.job is not None and view.job.owned and not spec.suspend and not held.conflict:
             changes += _changes.reshaped(view)
         changes += [_changes.pruned_job(view.name, view.job) for _ in held.actions]
     plan = SimulationPlan(
@@ -143,6 +144,7 @@ def plan_simulation(
     pool_defined: bool,
     note: str = "",
     progress: Progress | None = None,
+    pool: ObservedPool | None = None,
 ) -> SimulationPlan:
     """Decide what one desired simulation needs this pass.
 
@@ -152,8 +154,9 @@ def plan_simulation(
         pool_defined: whether a spec defines the pool it names.
         note: why the spec is not fully in force (a failing file), for status.
         progress: this simulation's progress from the previous pass, if not converged.
+        pool: the observed pool it names, if that exists.
     """
-    held = _holding.hold(view.sim, view.job, pool_defined=pool_defined, note=note)
+    held = _holding.hold(view.sim, view.job, pool_defined=pool_defined, note=note, pool=pool)
     if held is not None:
         return _plan_held(view, held, progress, tuning)
 

@@ -4,7 +4,9 @@ Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$s
 and per simfleet job observed one ``task counts`` request, plus — only when the counts
 moved, a task is preparing or simfleet changed the job — a listing of its pending tasks
 (``$filter``) or of all of them, one page per 1,000 tasks
-(:mod:`controller.backends.azure._observation`). Never one request per task. A scoped
+(:mod:`controller.backends.azure._observation`). Never one request per task. Only this
+fleet's jobs cost anything beyond the job listing: another fleet's, a lease job or one
+simfleet did not create is reported without its tasks (see :mod:`._mapping`). A scoped
 observation (``observe(jobs)``) lists the pools and only the named jobs' tasks.
 New simulators go through ``addtaskcollection`` in chunks of at most 100 (the reconciler
 sends each chunk as its own ``execute``, under its one in-flight limit), each chunk with
@@ -28,6 +30,7 @@ from azure.batch import models as m
 from azure.core.exceptions import HttpResponseError
 
 from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
+from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
 from controller.backends.azure import _mapping
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
@@ -82,11 +85,14 @@ class AzureBackend:
         connection_verify: str | bool = True,
         listing_max_age: float = 600.0,
         monotonic: Callable[[], float] = time.monotonic,
+        fleet: str = DEFAULT_FLEET,
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
         Args:
             settings: account, endpoint and key (or none for DefaultAzureCredential).
+            fleet: the fleet this controller acts for: what it creates carries it, and
+                only its objects are changed (see :mod:`._mapping`).
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
             credential: a token credential instead of the key / DefaultAzureCredential.
@@ -96,6 +102,7 @@ class AzureBackend:
                 hide a change.
             monotonic: the clock listing ages are measured with.
         """
+        self.fleet = check_fleet_name(fleet)
         self.requests = RequestCounter()
         self._client, self._credential = make_client(
             settings, self.requests, credential=credential, connection_verify=connection_verify
@@ -143,7 +150,7 @@ class AzureBackend:
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
             wanted = [j for j in listed if jobs is None or j.id in jobs]
-            owned = [j.id for j in wanted if _mapping.owned(j.metadata)]
+            owned = [j.id for j in wanted if _mapping.owned(j.metadata, self.fleet)]
             pools, tasks = await asyncio.gather(
                 self._with_usable_nodes(pools, pools_only=jobs == frozenset()),
                 asyncio.gather(*(self._tasks_of(job) for job in owned)),
@@ -153,12 +160,12 @@ class AzureBackend:
         by_job = dict(zip(owned, tasks, strict=True))
         return Observed(
             pools={p.name: p for p in pools},
-            jobs={j.id: _mapping.observed_job(j, by_job.get(j.id, ())) for j in wanted},
+            jobs={j.id: _mapping.observed_job(j, by_job.get(j.id, ()), self.fleet) for j in wanted},
         )
 
     async def _pools(self) -> list[ObservedPool]:
         return [
-            _mapping.observed_pool(p)
+            _mapping.observed_pool(p, self.fleet)
             async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
         ]
 
@@ -232,7 +239,7 @@ class AzureBackend:
         match action:
             case CreatePool():
                 await self._call(
-                    self._client.create_pool(_mapping.pool_create(action)),
+                    self._client.create_pool(_mapping.pool_create(action, self.fleet)),
                     f"create pool {action.name}",
                     ok=_ALREADY,
                 )
@@ -247,7 +254,7 @@ class AzureBackend:
                 )
             case CreateJob(name, pool):
                 await self._call(
-                    self._client.create_job(_mapping.job_create(name, pool)),
+                    self._client.create_job(_mapping.job_create(name, pool, self.fleet)),
                     f"create job {name}",
                     ok=_ALREADY,
                 )

@@ -4,10 +4,16 @@ Outbound: planner actions → ``BatchPoolCreateOptions``, ``BatchJobCreateOption
 ``BatchTaskCreateOptions``. Inbound: ``BatchPool`` / ``BatchJob`` / ``BatchTask`` (as
 listed with ``$select``) → ``ObservedPool`` / ``ObservedJob`` / ``ObservedTask``.
 
-Ownership: every pool and job simfleet creates carries the metadata item
-``simfleet-managed = true``; anything without it is reported as not owned and never
-touched. Tasks have no metadata, so a task's retry state (restarts, consecutive
-failures) travels in its display name, and its slot, revision and attempt in its id.
+Ownership: every pool and job simfleet creates carries the metadata items
+``simfleet-managed = true`` and ``simfleet-fleet = <fleet>``. An object is this
+controller's (``owned``) when both match its fleet; one with the mark and no fleet item
+was made before fleets existed and belongs to ``default`` (so a default-fleet controller
+adopts it as it is, with no request). Anything else is reported as not owned, with whose
+it is — another fleet, a fleet's lease job (``simfleet-lease = <fleet>``), or nobody
+simfleet knows — and never touched; its tasks are never listed.
+
+Tasks have no metadata, so a task's retry state (restarts, consecutive failures) travels
+in its display name, and its slot, revision and attempt in its id.
 A pool's registries cannot be read back with their ``passwordFromEnv`` names, so the
 spec's registry list (no secret in it) is kept in pool metadata for comparison.
 
@@ -28,6 +34,7 @@ from typing import Any
 
 from azure.batch import models as m
 
+from controller.backends._fleets import DEFAULT_FLEET
 from controller.planner import (
     CreatePool,
     ExitInfo,
@@ -47,6 +54,9 @@ from controller.planner import (
 from controller.spec import NodeImage, Registry
 
 MANAGED = "simfleet-managed"
+FLEET = "simfleet-fleet"
+#: The mark of a fleet's lease job (its value: the fleet), kept by the lease's own module.
+LEASE = "simfleet-lease"
 REGISTRIES = "simfleet-registries"
 POOL_SELECT = [
     "id",
@@ -76,16 +86,36 @@ def _metadata(items: Sequence[m.BatchMetadataItem] | None) -> dict[str, str]:
     return {item.name: item.value for item in items or ()}
 
 
-def owned(items: Sequence[m.BatchMetadataItem] | None) -> bool:
-    """Whether an object carries simfleet's ownership mark."""
-    return _metadata(items).get(MANAGED) == "true"
+def ownership(items: Sequence[m.BatchMetadataItem] | None, fleet: str) -> tuple[bool, str]:
+    """Whether an object is ``fleet``'s and, if not, whose it is in words ("": nobody's)."""
+    meta = _metadata(items)
+    lease = meta.get(LEASE)
+    if lease is not None:
+        return False, f"the lease of fleet '{lease}'"
+    if meta.get(MANAGED) != "true":
+        return False, ""
+    owner = meta.get(FLEET, DEFAULT_FLEET)
+    return (True, "") if owner == fleet else (False, f"fleet '{owner}'")
+
+
+def owned(items: Sequence[m.BatchMetadataItem] | None, fleet: str) -> bool:
+    """Whether an object is ``fleet``'s (see :func:`ownership`)."""
+    return ownership(items, fleet)[0]
+
+
+def _marks(fleet: str) -> list[m.BatchMetadataItem]:
+    """The metadata that makes a new pool or job ``fleet``'s."""
+    return [
+        m.BatchMetadataItem(name=MANAGED, value="true"),
+        m.BatchMetadataItem(name=FLEET, value=fleet),
+    ]
 
 
 # ----------------------------------------------------------------------------- outbound
 
 
-def pool_create(action: CreatePool) -> m.BatchPoolCreateOptions:
-    """The request body that creates ``action``'s pool."""
+def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
+    """The request body that creates ``action``'s pool for ``fleet``."""
     spec = action.spec
     registries = [
         m.ContainerRegistryReference(
@@ -121,18 +151,16 @@ def pool_create(action: CreatePool) -> m.BatchPoolCreateOptions:
         target_low_priority_nodes=action.spot,
         task_slots_per_node=spec.task_slots_per_node,
         metadata=[
-            m.BatchMetadataItem(name=MANAGED, value="true"),
+            *_marks(fleet),
             m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
         ],
     )
 
 
-def job_create(name: str, pool: str) -> m.BatchJobCreateOptions:
-    """The request body that creates a simulation's job."""
+def job_create(name: str, pool: str, fleet: str) -> m.BatchJobCreateOptions:
+    """The request body that creates a simulation's job for ``fleet``."""
     return m.BatchJobCreateOptions(
-        id=name,
-        pool_info=m.BatchPoolInfo(pool_id=pool),
-        metadata=[m.BatchMetadataItem(name=MANAGED, value="true")],
+        id=name, pool_info=m.BatchPoolInfo(pool_id=pool), metadata=_marks(fleet)
     )
 
 
@@ -187,8 +215,8 @@ def usable_nodes(counts: m.BatchPoolNodeCounts) -> int:
     )
 
 
-def observed_pool(pool: m.BatchPool) -> ObservedPool:
-    """A listed pool as the planner sees it."""
+def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
+    """A listed pool as ``fleet``'s controller sees it."""
     meta = _metadata(pool.metadata)
     vm = pool.virtual_machine_configuration
     ref = vm.image_reference if vm is not None else None
@@ -212,9 +240,11 @@ def observed_pool(pool: m.BatchPool) -> ObservedPool:
         pool_state = PoolState.STOPPING
     else:
         pool_state = PoolState.STEADY
+    mine, owner = ownership(pool.metadata, fleet)
     return ObservedPool(
         name=pool.id,
-        owned=owned(pool.metadata),
+        owned=mine,
+        owner=owner,
         config=PoolConfig(
             vm_size=(pool.vm_size or "").lower(),
             task_slots_per_node=pool.task_slots_per_node or 1,
@@ -240,12 +270,14 @@ _JOB_STATES = {
 }
 
 
-def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask]) -> ObservedJob:
-    """A listed job, with its tasks, as the planner sees it."""
+def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask], fleet: str) -> ObservedJob:
+    """A listed job, with its tasks, as ``fleet``'s controller sees it."""
+    mine, owner = ownership(job.metadata, fleet)
     return ObservedJob(
         name=job.id,
         pool=(job.pool_info.pool_id or "") if job.pool_info else "",
-        owned=owned(job.metadata),
+        owned=mine,
+        owner=owner,
         state=_JOB_STATES.get(_value(job.state), JobState.DISABLED),
         tasks=tuple(tasks),
         created_at=job.creation_time,

@@ -11,7 +11,8 @@ The pieces: :mod:`._store` remembers (``state.json`` plus task folders, under a 
 from pending to exited (with :mod:`._scheduler`, :mod:`._launching`, the runtime and
 :mod:`._supervisor`), :mod:`._recovery` takes over what a previous controller left,
 :mod:`._snapshot` builds the observed state, :mod:`._writes` decides when the state file
-is written and :mod:`._ownership` notices a state directory taken away. This class is the
+is written, :mod:`._ownership` notices a state directory taken away and :mod:`._fleet`
+keeps the directory to the one fleet it belongs to. This class is the
 :class:`~controller.backends.Backend` surface that ties them together.
 
 The state file is written once per burst of changes, shortly after them, at the start of
@@ -42,8 +43,14 @@ from pathlib import Path
 
 import structlog
 
-from controller.backends import OutputChunk, OutputStream, PermanentBackendError
-from controller.backends.local import _output, _snapshot
+from controller.backends import (
+    DEFAULT_FLEET,
+    OutputChunk,
+    OutputStream,
+    PermanentBackendError,
+    check_fleet_name,
+)
+from controller.backends.local import _fleet, _output, _snapshot
 from controller.backends.local._actions import Actions
 from controller.backends.local._lifecycle import Lifecycle
 from controller.backends.local._ownership import Ownership
@@ -89,6 +96,7 @@ class LocalBackend:
         runtime: Runtime | None = None,
         log_max_bytes: int = OutputLimits.max_bytes,
         log_max_files: int = OutputLimits.max_files,
+        fleet: str = DEFAULT_FLEET,
     ) -> None:
         """Prepare a backend; nothing is read, locked or started before :meth:`open`.
 
@@ -104,10 +112,13 @@ class LocalBackend:
                 rotated (10 MiB by default, like the kubelet).
             log_max_files: how many files of each stream are kept, the current one
                 included (5 by default; at least 2).
+            fleet: the fleet this controller acts for; the state directory belongs to
+                one fleet (see :mod:`._fleet`).
 
         Raises:
-            ValueError: output limits out of range.
+            ValueError: output limits out of range, or not a fleet name.
         """
+        self.fleet = check_fleet_name(fleet)
         self._store = Store(state_dir, read_only=read_only, clock=clock)
         self._read_only = read_only
         self._runtime: Runtime = runtime or ProcessRuntime()
@@ -140,14 +151,15 @@ class LocalBackend:
 
         Raises:
             PermanentBackendError: another controller holds the state directory
-                (``StateDirLocked``), or the directory cannot be used at all
-                (``StateDirUnusable``).
+                (``StateDirLocked``), it belongs to another fleet (``FleetMismatch``), or
+                it cannot be used at all (``StateDirUnusable``).
         """
         if self._state != "new":
             return
         try:
             if not self._read_only:
                 self._store.lock()
+            _fleet.claim(self._store.root, self.fleet, record=not self._read_only)
             self._store.load()
             self._state = "open"
             if not self._read_only:

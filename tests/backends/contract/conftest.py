@@ -28,7 +28,7 @@ import pytest
 import pytest_asyncio
 from azure.batch import models as m
 
-from controller.backends import Backend
+from controller.backends import DEFAULT_FLEET, Backend
 from controller.backends.azure import AzureBackend, AzureSettings
 from controller.backends.azure import _mapping as azure_mapping
 from controller.backends.local import LocalBackend
@@ -298,7 +298,7 @@ class AzureDriver(Driver):
             AzureSettings(self.emulator.endpoint, self.emulator.account, self.emulator.key)
         )._client
         async with client:
-            body = azure_mapping.pool_create(CreatePool(pool, pool_spec(), 0, 0))
+            body = azure_mapping.pool_create(CreatePool(pool, pool_spec(), 0, 0), DEFAULT_FLEET)
             body.metadata = None  # no ownership mark: not simfleet's
             await client.create_pool(body)
             await client.create_job(
