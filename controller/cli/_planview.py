@@ -7,9 +7,10 @@ includes a secret value.
 
 A plan also says what it holds back: objects it leaves as they are although they differ
 from the specs (a file that fails to load, an undefined pool, orphans kept because the
-directory is empty, a suspended simulation that drifted), each with the status message
-that says why. "No changes: the fleet matches the specs." is printed only when that is
-true: no change, no spec error, nothing held back.
+directory is empty, a suspended simulation that drifted, an id taken by another fleet's
+object or by one simfleet did not create), each with the status message that says why
+(for a conflict: whose the object is). "No changes: the fleet matches the specs." is
+printed only when that is true: no change, no spec error, nothing held back.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from azure.batch import models as m
 
-from controller.backends.azure import AzureBackend
-from controller.backends.azure import _mapping
+from controller.backends.azure import AzureBackend, _mapping
 from controller.planner import (
     AddTasks,
     CreateJob,

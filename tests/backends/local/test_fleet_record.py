@@ -47,7 +47,8 @@ async def test_another_fleet_is_refused_with_what_to_do(
     message = str(error)
     assert "\n" not in message
     assert "belongs to fleet 'blue', not 'green'" in message
-    assert "--fleet blue" in message and "--state-dir" in message
+    assert "--fleet blue" in message
+    assert "--state-dir" in message
     assert record(state_dir) == "blue\n"
 
 
