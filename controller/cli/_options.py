@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from controller.backends import LeaseTimings
 from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -211,3 +212,48 @@ def split_listen(value: str) -> tuple[str, int]:
             f"{value!r} is not HOST:PORT (a port from 0 to 65535)", param_hint="--listen"
         )
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+lease_duration = option(
+    "--lease-duration",
+    env="LEASE_DURATION",
+    type=click.FloatRange(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    help="Seconds a standby waits on a lease nobody renews before it takes the fleet over.",
+)
+lease_renew_deadline = option(
+    "--lease-renew-deadline",
+    env="LEASE_RENEW_DEADLINE",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the leader goes on writing without renewing its lease (< --lease-duration).",
+)
+lease_retry_period = option(
+    "--lease-retry-period",
+    env="LEASE_RETRY_PERIOD",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between lease renewals, and between a standby's looks at the lease.",
+)
+
+
+def lease_timings(func: F) -> F:
+    """The three lease options, handed to the command as one ``lease_timings`` value
+    (client-go's leader-election defaults: 15, 10 and 2 seconds)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["lease_timings"] = LeaseTimings(
+                kwargs.pop("lease_duration"),
+                kwargs.pop("lease_renew_deadline"),
+                kwargs.pop("lease_retry_period"),
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--lease-*") from None
+        return func(*args, **kwargs)
+
+    return lease_duration(lease_renew_deadline(lease_retry_period(wrapper)))  # type: ignore[return-value]
