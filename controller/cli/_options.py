@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from controller.backends import LeaseTimings
+from controller.backends import DEFAULT_FLEET, LeaseTimings, check_fleet_name
 from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -257,3 +257,21 @@ def lease_timings(func: F) -> F:
         return func(*args, **kwargs)
 
     return lease_duration(lease_renew_deadline(lease_retry_period(wrapper)))  # type: ignore[return-value]
+
+
+def _fleet_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_fleet_name(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+fleet = option(
+    "--fleet",
+    env="FLEET",
+    default=DEFAULT_FLEET,
+    show_default=True,
+    callback=_fleet_name,
+    help="The fleet this controller acts for: it touches only objects of this fleet, and "
+    "leads it only while it holds the fleet's lease.",
+)

@@ -115,7 +115,7 @@ class Leadership:
         record = self.record
         if record is None or not record.holder:
             return f"fleet {self.lease.fleet!r} has no leader"
-        when = f", renewed {record.renewed:%Y-%m-%d %H:%M:%S %Z}" if record.renewed else ""
+        when = f" since {record.acquired:%Y-%m-%d %H:%M:%S %Z}" if record.acquired else ""
         return f"fleet {self.lease.fleet!r} is led by {record.holder}{when}"
 
     def document(self) -> dict[str, Any]:
