@@ -122,6 +122,9 @@ class FakeBackend:
         start, end = byte_range(offset, length, len(data))
         return OutputChunk(data[start:end], start, len(data))
 
+    def forget(self) -> None:
+        """Nothing cached: every observation reads the fake's own records."""
+
     def request_counts(self) -> Mapping[tuple[str, str], int]:
         """No HTTP requests: nothing to count."""
         return {}

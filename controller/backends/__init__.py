@@ -11,6 +11,15 @@ from controller.backends._errors import (
     UnreachableBackendError,
 )
 from controller.backends._fleets import DEFAULT_FLEET, MAX_FLEET_LENGTH, check_fleet_name
+from controller.backends._lease import (
+    Claim,
+    Lease,
+    LeaseLostError,
+    LeaseRecord,
+    LeaseState,
+    LeaseTimings,
+    claim,
+)
 from controller.backends._protocol import (
     TAIL_BYTES,
     TAIL_LINES,
@@ -37,6 +46,12 @@ __all__ = [
     "TAIL_LINES",
     "Backend",
     "BackendError",
+    "Claim",
+    "Lease",
+    "LeaseLostError",
+    "LeaseRecord",
+    "LeaseState",
+    "LeaseTimings",
     "OutputChunk",
     "OutputStream",
     "PermanentBackendError",
@@ -45,6 +60,7 @@ __all__ = [
     "UnreachableBackendError",
     "byte_range",
     "check_fleet_name",
+    "claim",
     "redact",
     "redacted_tail",
     "too_short",

@@ -90,6 +90,11 @@ class Backend(Protocol):
         such as a simulator exiting. Backends that cannot notice changes never call it."""
         ...
 
+    def forget(self) -> None:
+        """Drop whatever earlier observations left cached (a controller that becomes the
+        fleet's leader again: another one may have changed anything meanwhile)."""
+        ...
+
     def request_counts(self) -> Mapping[tuple[str, str], int]:
         """Requests sent so far by (operation, outcome), for ``/metrics``; backends that
         send none (the local one) answer an empty mapping."""

@@ -8,6 +8,8 @@ options. The Azure SDK is imported only when ``--backend azure`` is chosen.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +20,8 @@ from controller.backends import (
     DEFAULT_FLEET,
     Backend,
     BackendError,
+    Lease,
+    LeaseTimings,
     TransientBackendError,
     UnreachableBackendError,
 )
@@ -47,6 +51,8 @@ async def opened(
     read_only: bool = False,
     stop_simulators: Callable[[], bool] | None = None,
     run_options: RunOptionsPolicy | None = None,
+    lease: Lease | None = None,
+    open_local: bool = True,
 ) -> AsyncIterator[Backend]:
     """Yield an open backend; close it on the way out.
 
@@ -63,6 +69,10 @@ async def opened(
         stop_simulators: asked on a clean exit; True ends every simulator (the daemon
             after SIGTERM, SIGINT or SIGHUP).
         run_options: the policy the docker runtime checks again before each start.
+        lease: the fleet's lease, held (or to be held) by this controller: the Azure
+            backend sends no write while it is not, and names its holder in every request.
+        open_local: open the local backend now; False leaves it to the caller (the
+            daemon opens it once it leads).
     """
     backend: Backend
     if kind == "local":
@@ -71,7 +81,8 @@ async def opened(
         chosen = DockerRuntime(run_options) if runtime == "docker" else ProcessRuntime()
         local = LocalBackend(state_dir, read_only=read_only, runtime=chosen, fleet=fleet)
         try:
-            await local.open()
+            if open_local:
+                await local.open()
         except BackendError as exc:
             raise failure(exc) from exc
         backend = local
@@ -79,7 +90,7 @@ async def opened(
         from controller.backends.azure import AzureBackend, AzureSettings
 
         try:
-            backend = AzureBackend(AzureSettings.from_environ(os.environ), fleet=fleet)
+            backend = AzureBackend(AzureSettings.from_environ(os.environ), fleet=fleet, lease=lease)
         except BackendError as exc:
             raise failure(exc) from exc
     try:
@@ -88,3 +99,27 @@ async def opened(
         await backend.close(stop_simulators=False)
         raise
     await backend.close(stop_simulators=stop_simulators is not None and stop_simulators())
+
+
+def new_identity() -> str:
+    """A controller's name in its fleet's lease: host, process and a random part (two
+    containers can share a host name and a pid)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def make_lease(
+    kind: str, *, fleet: str, identity: str, timings: LeaseTimings, state_dir: Path
+) -> Lease:
+    """The fleet's lease on the backend ``kind``: a Batch job's metadata (azure) or a lock
+    in the state directory (local). Nothing is sent or locked before its first round."""
+    if kind == "local":
+        from controller.backends.local import LocalLease
+
+        return LocalLease(state_dir, fleet=fleet, identity=identity, timings=timings)
+    from controller.backends.azure import AzureLease, AzureSettings
+
+    try:
+        settings = AzureSettings.from_environ(os.environ)
+    except BackendError as exc:
+        raise failure(exc) from exc
+    return AzureLease(settings, fleet=fleet, identity=identity, timings=timings)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from controller.backends import DEFAULT_FLEET, check_fleet_name
+from controller.backends import DEFAULT_FLEET, LeaseTimings, check_fleet_name
 from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,24 +71,6 @@ listen_public = option(
     default=False,
     help="Allow a --listen address other than loopback: /status shows simulators' "
     "stderr tails to anyone who can connect.",
-)
-
-
-def _fleet_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    try:
-        return check_fleet_name(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-fleet = option(
-    "--fleet",
-    env="FLEET",
-    default=DEFAULT_FLEET,
-    show_default=True,
-    callback=_fleet_name,
-    help="The fleet this controller manages: it creates, changes and prunes only that "
-    "fleet's objects. Two controllers on one Batch account need different names.",
 )
 allow_empty_prune = option(
     "--allow-empty-prune",
@@ -218,8 +200,8 @@ def resolve_run_options(
 
 
 def backend_options(func: F) -> F:
-    """``--backend``, ``--runtime``, ``--state-dir`` and ``--fleet``."""
-    return backend(runtime(state_dir(fleet(func))))
+    """``--backend``, ``--runtime`` and ``--state-dir``."""
+    return backend(runtime(state_dir(func)))
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -230,3 +212,66 @@ def split_listen(value: str) -> tuple[str, int]:
             f"{value!r} is not HOST:PORT (a port from 0 to 65535)", param_hint="--listen"
         )
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+lease_duration = option(
+    "--lease-duration",
+    env="LEASE_DURATION",
+    type=click.FloatRange(min=0, min_open=True),
+    default=15.0,
+    show_default=True,
+    help="Seconds a standby waits on a lease nobody renews before it takes the fleet over.",
+)
+lease_renew_deadline = option(
+    "--lease-renew-deadline",
+    env="LEASE_RENEW_DEADLINE",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds the leader goes on writing without renewing its lease (< --lease-duration).",
+)
+lease_retry_period = option(
+    "--lease-retry-period",
+    env="LEASE_RETRY_PERIOD",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between lease renewals, and between a standby's looks at the lease.",
+)
+
+
+def lease_timings(func: F) -> F:
+    """The three lease options, handed to the command as one ``lease_timings`` value
+    (client-go's leader-election defaults: 15, 10 and 2 seconds)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["lease_timings"] = LeaseTimings(
+                kwargs.pop("lease_duration"),
+                kwargs.pop("lease_renew_deadline"),
+                kwargs.pop("lease_retry_period"),
+            )
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--lease-*") from None
+        return func(*args, **kwargs)
+
+    return lease_duration(lease_renew_deadline(lease_retry_period(wrapper)))  # type: ignore[return-value]
+
+
+def _fleet_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        return check_fleet_name(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+fleet = option(
+    "--fleet",
+    env="FLEET",
+    default=DEFAULT_FLEET,
+    show_default=True,
+    callback=_fleet_name,
+    help="The fleet this controller acts for: it touches only objects of this fleet, and "
+    "leads it only while it holds the fleet's lease.",
+)

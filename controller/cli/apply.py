@@ -5,6 +5,13 @@ slot served on the current template or finished for good under its restart polic
 A simulation whose Stalled condition turns true (no progress for its
 ``rollout.progressDeadline``) ends the wait with exit code 1. With the local backend the
 simulators keep running after ``apply`` exits; a later ``simfleet run`` adopts them.
+
+``apply`` writes only while it holds its fleet's lease, like any leader. When a daemon
+(or another ``apply``) leads the fleet, it changes nothing and says who leads; with
+``--wait`` it waits instead until the leader reports these very specs converged (the
+digest of the desired state, published in the lease), and takes over itself if the
+leader goes away. ``--take-lease`` takes the lease from a live leader (break-glass): it
+writes only after the renew deadline, when the old leader has certainly stopped.
 """
 
 from __future__ import annotations
@@ -15,12 +22,19 @@ from pathlib import Path
 
 import click
 
-from controller.backends import BackendError, TransientBackendError, UnreachableBackendError
+from controller.backends import (
+    Backend,
+    BackendError,
+    LeaseTimings,
+    TransientBackendError,
+    UnreachableBackendError,
+)
 from controller.cli import _options
-from controller.cli._backend import failure, opened
+from controller.cli._backend import failure, make_lease, new_identity, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
+from controller.daemon import Leadership
 from controller.planner import Status
-from controller.reconcile import PassResult, Verdict, converge, stalled
+from controller.reconcile import PassResult, Reconciler, Verdict, converge, desired_digest, stalled
 from controller.spec import RunOptionsPolicy, SpecError
 
 
@@ -78,24 +92,39 @@ def waited(result: PassResult) -> None:
 @_options.allow_empty_prune
 @_options.settle
 @_options.pass_policy
+@_options.option(
+    "--take-lease",
+    env="TAKE_LEASE",
+    is_flag=True,
+    help="Break-glass: take the fleet's lease even from a live leader (it stops writing "
+    "within its renew deadline; this apply writes only after it).",
+)
+@_options.fleet
 @_options.max_in_flight
 @_options.run_options
+@_options.lease_timings
 def apply(
     specs: Path,
     backend: str,
     runtime: str,
     state_dir: Path,
-    fleet: str,
     wait: bool,
     timeout: float,
     allow_empty_prune: bool,
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    take_lease: bool,
+    fleet: str,
     max_in_flight: int,
     run_options: RunOptionsPolicy,
+    lease_timings: LeaseTimings,
 ) -> None:
     """Run one pass now (with --wait: until the fleet matches the specs).
+
+    It writes only while it holds the fleet's lease: beside a running daemon it changes
+    nothing and says who leads (with --wait: waits until the leader converged these
+    specs).
 
     Objects no spec defines are pruned only once their absence has held for
     ``--prune-delay``: a single ``apply`` reports them, ``apply --wait`` waits it out,
@@ -115,31 +144,121 @@ def apply(
     )
 
     async def main() -> bool:
-        async with opened(
-            backend, runtime=runtime, state_dir=state_dir, fleet=fleet, run_options=run_options
-        ) as b:
-            steps = reconciler(specs, b, settings)
-            try:
-                if not wait:
-                    result = await steps.step()
-                    report(result, result.errors)
-                    held_back(result)
-                    return not result.errors and not result.failures
-                verdict, last = await converge(
-                    steps, within=timeout, on_step=waited, on_retry=retrying
-                )
-            except BackendError as exc:
-                raise failure(exc) from exc
-        errors = last.errors if last is not None else ()
-        if verdict is Verdict.CONVERGED:
-            click.echo("converged")
-            return not errors
-        if verdict is Verdict.STALLED and last is not None:
-            stuck = stalled(last.status)
-            click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
-            return False
-        click.echo(f"not converged after {timeout:g}s", err=True)
-        return False
+        lease = make_lease(
+            backend,
+            fleet=fleet,
+            identity=new_identity(),
+            timings=lease_timings,
+            state_dir=state_dir,
+        )
+        leadership = Leadership(lease)
+        stop = asyncio.Event()
+        try:
+            async with opened(
+                backend,
+                runtime=runtime,
+                state_dir=state_dir,
+                fleet=fleet,
+                run_options=run_options,
+                lease=lease,
+                open_local=False,
+            ) as b:
+                steps = reconciler(specs, b, settings)
+                try:
+                    if not await _lead(leadership, take_lease):
+                        if not wait:
+                            raise click.ClickException(
+                                f"{leadership.describe()}; apply changed nothing. Use --wait "
+                                "to wait until it has converged these specs, or --take-lease "
+                                "to take the fleet over (break-glass)"
+                            )
+                        if await _follow(leadership, steps, within=timeout):
+                            return True
+                    renewing = asyncio.create_task(leadership.run(stop))
+                    try:
+                        return await _apply(b, steps, wait=wait, within=timeout)
+                    finally:
+                        stop.set()
+                        await renewing
+                except BackendError as exc:
+                    raise failure(exc) from exc
+        finally:
+            await leadership.release()
+            await lease.close()
 
     if not asyncio.run(main()):
         raise SystemExit(1)
+
+
+async def _lead(leadership: Leadership, take: bool) -> bool:
+    """Take the lease (by force with ``take``); after a forced takeover, renew until the
+    old leader's renew deadline has passed. False: another controller leads."""
+    leading = await leadership.round(force=take)
+    record = leadership.record
+    if leading or record is None or record.holder != leadership.lease.identity:
+        return leading
+    timings = leadership.lease.timings
+    click.echo(
+        f"took the lease of fleet {leadership.lease.fleet!r}; writing in "
+        f"{timings.renew_deadline:g}s, once the last leader has stopped",
+        err=True,
+    )
+    while not leadership.may_write():
+        await asyncio.sleep(timings.retry_period)
+        await leadership.round()
+    return True
+
+
+async def _follow(leadership: Leadership, steps: Reconciler, *, within: float) -> bool:
+    """Wait until the leader reports these specs converged (True), or until this
+    controller leads itself (False: it applies them now). Ends the command otherwise."""
+    desired, errors = steps.load()
+    for error in errors:
+        click.echo(str(error), err=True)
+    digest = desired_digest(desired)
+    click.echo(f"{leadership.describe()}; waiting for it to converge these specs ({digest})")
+    clock = steps.clock
+    deadline = clock.monotonic() + within
+    told = ""
+    while clock.monotonic() < deadline:
+        await asyncio.sleep(leadership.lease.timings.retry_period)
+        if await leadership.round():
+            click.echo(f"fleet {leadership.lease.fleet!r} has no leader any more; applying")
+            return False
+        record = leadership.record
+        if record is None:
+            continue
+        if record.converged == digest:
+            click.echo(f"converged (by {record.holder})")
+            return True
+        working = "these specs" if record.desired == digest else f"other specs ({record.desired})"
+        if working != told:
+            click.echo(f"  {record.holder} works on {working}")
+            told = working
+    raise click.ClickException(
+        f"not converged after {within:g}s: {leadership.describe()}, which has not reported "
+        f"these specs ({digest}) converged"
+    )
+
+
+async def _apply(backend: Backend, steps: Reconciler, *, wait: bool, within: float) -> bool:
+    """The pass (or passes) of a leading ``apply``; True when it ended well."""
+    opener = getattr(backend, "open", None)  # local: its lock and recovery are the leader's
+    if opener is not None:
+        await opener()
+    if not wait:
+        result = await steps.step()
+        report(result, result.errors)
+        held_back(result)
+        return not result.errors and not result.failures
+    verdict, last = await converge(steps, within=within, on_step=waited, on_retry=retrying)
+    errors = last.errors if last is not None else ()
+    if verdict is Verdict.CONVERGED:
+        click.echo("converged")
+        return not errors
+    if verdict is Verdict.STALLED and last is not None:
+        stuck = stalled(last.status)
+        click.echo("stalled:\n" + "\n".join(f"  {line}" for line in stuck), err=True)
+        return False
+    click.echo(f"not converged after {within:g}s", err=True)
+    return False

@@ -90,6 +90,7 @@ async def _show(
 )
 @_options.option("--follow", "-f", env="FOLLOW", is_flag=True, help="Keep printing new output.")
 @_options.backend_options
+@_options.fleet
 def logs(
     simulation: str,
     slot: int,

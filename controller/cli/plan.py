@@ -27,6 +27,7 @@ from controller.spec import RunOptionsPolicy
 @click.command()
 @_options.specs
 @_options.backend_options
+@_options.fleet
 @_options.option(
     "--detailed-exitcode",
     env="DETAILED_EXITCODE",

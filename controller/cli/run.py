@@ -6,6 +6,11 @@ bound, and only then is the backend opened (the local backend takes its lock and
 the simulators a previous controller left). A port in use therefore ends the command
 with one line before anything touched a simulator.
 
+The daemon leads its fleet only while it holds the fleet's lease (in Batch, or the state
+directory's lock locally); until then it serves its endpoints as a standby and takes
+over when the leader dies or lets go. On the way out it releases the lease once the
+backend is closed, so a standby takes over at its next round.
+
 Only a stop signal stops the simulators: SIGTERM, SIGINT and SIGHUP (a hung-up terminal
 or ``kill -HUP``: the same clean, logged stop; simfleet re-reads its specs continuously,
 so there is nothing for a reload to do). Every other way out — a backend that cannot be
@@ -23,12 +28,14 @@ from pathlib import Path
 import click
 import structlog
 
+from controller.backends import LeaseTimings
 from controller.cli import _options
-from controller.cli._backend import opened
+from controller.cli._backend import make_lease, new_identity, opened
 from controller.cli._oneshot import PassSettings
 from controller.daemon import (
     Controller,
     DaemonConfig,
+    Leadership,
     ListenError,
     bind,
     configure,
@@ -44,6 +51,7 @@ log = structlog.get_logger("simfleet.daemon")
 @click.command()
 @_options.specs
 @_options.backend_options
+@_options.fleet
 @_options.option(
     "--resync",
     env="RESYNC",
@@ -67,6 +75,7 @@ log = structlog.get_logger("simfleet.daemon")
 @_options.pass_policy
 @_options.max_in_flight
 @_options.run_options
+@_options.lease_timings
 def run(
     specs: Path,
     backend: str,
@@ -83,8 +92,12 @@ def run(
     allow_secret_env: tuple[str, ...],
     max_in_flight: int,
     run_options: RunOptionsPolicy,
+    lease_timings: LeaseTimings,
 ) -> None:
     """Watch the specs directory and keep the fleet as it says (the daemon).
+
+    It acts only while it leads the fleet; a second `simfleet run` for the same fleet
+    stands by and takes over when the leader dies or stops.
 
     SIGTERM, SIGINT and SIGHUP stop it and its simulators. If it fails instead, the
     simulators keep running and the next `simfleet run` adopts them.
@@ -124,7 +137,7 @@ def run(
             max_in_flight=max_in_flight,
             fleet=fleet,
         )
-        asyncio.run(_serve(config, backend, runtime, state_dir, sock))
+        asyncio.run(_serve(config, backend, runtime, state_dir, sock, lease_timings))
     except click.ClickException:
         raise
     except Exception as exc:
@@ -147,9 +160,15 @@ def stop_signals() -> list[signal.Signals]:
 
 
 async def _serve(
-    config: DaemonConfig, kind: str, runtime: str, state_dir: Path, sock: socket.socket
+    config: DaemonConfig,
+    kind: str,
+    runtime: str,
+    state_dir: Path,
+    sock: socket.socket,
+    timings: LeaseTimings,
 ) -> None:
-    """Open the backend, run the controller; stop simulators only after a stop signal."""
+    """Open the backend, run the controller while it leads; stop simulators only after
+    a stop signal; release the lease last."""
     loop = asyncio.get_running_loop()
     asked: list[str] = []
     controller: Controller | None = None
@@ -163,15 +182,26 @@ async def _serve(
 
     for sig in stop_signals():
         loop.add_signal_handler(sig, on_signal, sig)
-    async with opened(
-        kind,
-        runtime=runtime,
-        state_dir=state_dir,
-        fleet=config.fleet,
-        stop_simulators=lambda: bool(asked),
-        run_options=config.run_options,
-    ) as backend:
-        controller = Controller(config, backend)
-        if asked:  # a signal arrived while the backend was opening
-            controller.stop()
-        await controller.run(sock)
+    lease = make_lease(
+        kind, fleet=config.fleet, identity=new_identity(), timings=timings, state_dir=state_dir
+    )
+    leadership = Leadership(lease)
+    try:
+        async with opened(
+            kind,
+            runtime=runtime,
+            state_dir=state_dir,
+            fleet=config.fleet,
+            stop_simulators=lambda: bool(asked),
+            run_options=config.run_options,
+            lease=lease,
+            open_local=False,
+        ) as backend:
+            open_backend = getattr(backend, "open", None)  # local: opened once it leads
+            controller = Controller(config, backend, leadership=leadership, on_lead=open_backend)
+            if asked:  # a signal arrived while the backend was being made
+                controller.stop()
+            await controller.run(sock)
+    finally:
+        await leadership.release()
+        await lease.close()

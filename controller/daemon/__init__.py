@@ -3,6 +3,7 @@
 from controller.daemon._connections import HttpLimits
 from controller.daemon._document import status_document
 from controller.daemon._keys import RevisionKeyError, revision_key
+from controller.daemon._leadership import Leadership
 from controller.daemon._listening import ListenError, bind, is_loopback, shown
 from controller.daemon._logging import REDACTOR, configure
 from controller.daemon._loop import Controller, DaemonConfig, origin
@@ -14,6 +15,7 @@ __all__ = [
     "Controller",
     "DaemonConfig",
     "HttpLimits",
+    "Leadership",
     "ListenError",
     "RevisionKeyError",
     "bind",

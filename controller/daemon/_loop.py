@@ -24,7 +24,7 @@ import contextlib
 import os
 import socket
 import traceback
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from controller.daemon._connections import ConnectionGuard, HttpLimits
 from controller.daemon._crashloops import CrashLoops
 from controller.daemon._document import status_document
 from controller.daemon._health import Health
+from controller.daemon._leadership import Leadership
 from controller.daemon._listening import bind
 from controller.daemon._logging import REDACTOR, LoopErrors
 from controller.daemon._metrics import Metrics
@@ -56,6 +57,7 @@ from controller.reconcile import (
     PassResult,
     Reconciler,
     Settings,
+    desired_digest,
 )
 from controller.spec import RunOptionsPolicy, SecretAccess, SpecError
 
@@ -85,7 +87,7 @@ class DaemonConfig:
         max_in_flight: backend requests in flight at once.
         http: limits on the HTTP server's connections.
         failed_passes: consecutive failed passes after which ``/healthz`` fails.
-        fleet: the fleet this daemon manages (``--fleet``), shown in ``/status``.
+        fleet: the fleet this controller acts for (``--fleet``), shown in ``/status``.
     """
 
     specs: Path
@@ -132,27 +134,29 @@ class Controller:
         *,
         clock: Clock | None = None,
         environ: Mapping[str, str] | None = None,
+        leadership: Leadership | None = None,
+        on_lead: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """Prepare the controller; nothing runs before :meth:`run`.
+
+        Args:
+            config / backend: what to run and where.
+            clock / environ: time and the environment secrets are read from.
+            leadership: the fleet's lease rounds; passes run only while it leads (None:
+                always, as a controller that shares its fleet with nobody).
+            on_lead: awaited each time this controller starts leading, before its first
+                pass (the local backend is opened then: its lock and its simulators are
+                the leader's alone).
+        """
         self.config = config
         self.backend = backend
         self.clock = clock or Clock()
-        self.reconciler = Reconciler(
-            Settings(
-                specs=config.specs,
-                revision_key=config.revision_key,
-                environ=environ if environ is not None else os.environ,
-                access=config.access,
-                allow_empty_prune=config.allow_empty_prune,
-                run_options=config.run_options,
-                planner=config.planner,
-                max_in_flight=config.max_in_flight,
-                state_dir=config.state_dir,
-                explain=False,
-            ),
-            backend,
-            clock=self.clock,
-            on_load=self._loaded,
-        )
+        self.leadership = leadership
+        self._on_lead = on_lead
+        self._environ = environ if environ is not None else os.environ
+        self.reconciler = self._new_reconciler()
+        self._leading = leadership is None  # passes may run (taken over, when electing)
+        self._digested: tuple[Desired | None, str] = (None, "")
         self.metrics = Metrics()
         self.health = Health(
             threshold=config.failed_passes,
@@ -179,6 +183,28 @@ class Controller:
             updated_at=self.clock.wall(),
         )
 
+    def _new_reconciler(self) -> Reconciler:
+        """A reconciler with no memory: at start, and whenever this controller takes the
+        fleet over (prune clocks, cached snapshots and the like from before are stale)."""
+        config = self.config
+        return Reconciler(
+            Settings(
+                specs=config.specs,
+                revision_key=config.revision_key,
+                environ=self._environ,
+                access=config.access,
+                allow_empty_prune=config.allow_empty_prune,
+                run_options=config.run_options,
+                planner=config.planner,
+                max_in_flight=config.max_in_flight,
+                state_dir=config.state_dir,
+                explain=False,
+            ),
+            self.backend,
+            clock=self.clock,
+            on_load=self._loaded,
+        )
+
     # ------------------------------------------------------------------ control surface
 
     def wake(self) -> None:
@@ -196,15 +222,21 @@ class Controller:
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
-        """The latest ``/status`` document, with how the loop itself fares."""
-        return {**self._document, "controller": self.health.document()}
+        """The latest ``/status`` document, with how the loop itself fares and who leads."""
+        document = {**self._document, "controller": self.health.document()}
+        if self.leadership is not None:
+            document["lease"] = self.leadership.document()
+        return document
 
     def healthy(self) -> tuple[bool, str]:
         """``/healthz``: alive, no pass stuck, and passes not failing one after another."""
         return self.health.healthy()
 
     def readiness(self) -> tuple[bool, str]:
-        """``/readyz``: a pass finished and the specs directory exists."""
+        """``/readyz``: leading, a pass finished and the specs directory exists; a standby
+        says it is one, and who leads."""
+        if self.leadership is not None and not self.leadership.may_write():
+            return False, f"standby: {self.leadership.describe()}"
         return self.health.ready()
 
     # ------------------------------------------------------------------------ the loop
@@ -244,6 +276,11 @@ class Controller:
         watcher = asyncio.create_task(
             watch(self.config.specs, self.specs_changed, self._stop, ignore=ignore)
         )
+        elector = (
+            asyncio.create_task(self.leadership.run(self._stop))
+            if self.leadership is not None
+            else None
+        )
         log.info(
             "started",
             specs=str(self.config.specs),
@@ -252,6 +289,8 @@ class Controller:
         )
         try:
             while not self._stop.is_set():
+                if not await self._lead():
+                    continue
                 self._wake.clear()
                 full, self._full = self._full, False
                 recheck, self._recheck = self._recheck, frozenset()
@@ -262,11 +301,58 @@ class Controller:
         finally:
             self._stop.set()
             self.health.stopped = True
-            await asyncio.gather(watcher, return_exceptions=True)
+            await asyncio.gather(watcher, *([elector] if elector else []), return_exceptions=True)
             await server.close()
             loop.set_exception_handler(previous_handler)
             self.stopped.set()
             log.info("stopped")
+
+    async def _lead(self) -> bool:
+        """True when this controller may run a pass now. Otherwise it stands by until the
+        next lease round (or a stop) and answers False; the first time it may run again,
+        it takes the fleet over from what the backend shows, with a fresh memory."""
+        leadership = self.leadership
+        if leadership is None:
+            return True
+        if leadership.may_write():
+            if not self._leading:
+                try:
+                    if self._on_lead is not None:
+                        await self._on_lead()
+                except BackendError as exc:  # e.g. the last leader still closes the state dir
+                    self._failed(f"cannot take the fleet over yet: {exc}", code=exc.code)
+                    await self._stand_by(leadership)
+                    return False
+                self.backend.forget()
+                self.reconciler = self._new_reconciler()
+                self._full, self._recheck, self._leading = True, frozenset(), True
+            return True
+        self._leading = False
+        await self._stand_by(leadership)
+        return False
+
+    async def _stand_by(self, leadership: Leadership) -> None:
+        """Publish the standby's status, then wait for the next lease round or a stop."""
+        self._document = {
+            **status_document(
+                Status(),
+                (),
+                revision=None,
+                backend=self.backend.name,
+                fleet=self.config.fleet,
+                updated_at=self.clock.wall(),
+            ),
+            "message": f"standby: {leadership.describe()}",
+        }
+        self.metrics.observe_leadership(leadership)
+        leadership.changed.clear()
+        stop = asyncio.ensure_future(self._stop.wait())
+        changed = asyncio.ensure_future(leadership.changed.wait())
+        try:
+            await asyncio.wait({stop, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            changed.cancel()
 
     async def _respect_retry_after(self) -> None:
         """Send nothing inside the reconciler's ``Retry-After`` window, whatever woke the
@@ -308,11 +394,25 @@ class Controller:
         self.health.succeeded()
         self.metrics.observe_health(self.health.failures, bool(self.health.specs_missing))
         self._publish(result, result.errors)
+        self._report(result)
         delay = self._next_delay(result.due)
         if result.touched and self.config.after_change < delay:
             self._recheck = result.touched  # the timer that runs out is the recheck's
             return self.config.after_change
         return delay
+
+    def _report(self, result: PassResult) -> None:
+        """What the next lease round publishes: the digest of the desired state this pass
+        worked on, and of the one last seen converged (``apply --wait`` compares them)."""
+        leadership = self.leadership
+        if leadership is None:
+            return
+        if result.desired is not self._digested[0]:
+            self._digested = (result.desired, desired_digest(result.desired))
+        digest = self._digested[1]
+        converged = result.plan.converged and not result.failures
+        leadership.report = (digest, digest if converged else leadership.report[1])
+        self.metrics.observe_leadership(leadership)
 
     def _failed(self, error: str, **fields: Any) -> None:
         """Record a failed pass: one warning line, health and metrics; the next is full."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from controller.daemon._leadership import Leadership
 from controller.planner import Action, Status
 from controller.reconcile import PassResult
 from controller.spec import SpecError
@@ -77,6 +78,18 @@ class Metrics:
             "1 while the specs directory does not exist (or is not a directory).",
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "simfleet_leader",
+            "1 while this controller leads its fleet (holds the lease), 0 as a standby.",
+            ["fleet"],
+            registry=self.registry,
+        )
+        self.lease_transitions = Gauge(
+            "simfleet_lease_transitions",
+            "How many times the fleet's lease changed hands, as the lease records it.",
+            ["fleet"],
+            registry=self.registry,
+        )
         self._http_seen: dict[tuple[str, str], int] = {}
         self._known: set[str] = set()
 
@@ -103,6 +116,13 @@ class Metrics:
         """Record how the loop fares after a pass, failed or not."""
         self.failed_passes.set(failed_passes)
         self.specs_missing.set(1 if specs_missing else 0)
+
+    def observe_leadership(self, leadership: Leadership) -> None:
+        """Whether this controller leads, and the lease's hand-overs so far."""
+        fleet = leadership.lease.fleet
+        self.leader.labels(fleet).set(1 if leadership.may_write() else 0)
+        if leadership.record is not None:
+            self.lease_transitions.labels(fleet).set(leadership.record.transitions)
 
     def count_failed_observe(self, code: str | None) -> None:
         """Record an observation the backend refused."""

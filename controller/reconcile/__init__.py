@@ -20,7 +20,7 @@ A reader's map:
 
 from controller.reconcile._clock import Clock, utc_now
 from controller.reconcile._converging import Backoff, Verdict, converge, stalled, waiting_for_nodes
-from controller.reconcile._desired import desired_state
+from controller.reconcile._desired import desired_digest, desired_state
 from controller.reconcile._executor import MAX_IN_FLIGHT, Execution, Executor
 from controller.reconcile._pass import run_pass
 from controller.reconcile._progress_file import ProgressFile
@@ -42,6 +42,7 @@ __all__ = [
     "Settings",
     "Verdict",
     "converge",
+    "desired_digest",
     "desired_state",
     "run_pass",
     "stalled",

@@ -7,12 +7,14 @@ spec error at its field and holds pruning.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from controller.planner import Desired, DesiredSimulation
+from controller.planner import Desired, DesiredSimulation, revision, template_of
 from controller.spec import (
     Catalog,
     PoolSpec,
@@ -167,3 +169,23 @@ def desired_state(
         notes=notes,
     )
     return desired, tuple(sorted(set(errors)))
+
+
+def desired_digest(desired: Desired) -> str:
+    """A short digest of everything the specs ask for (template revisions, counts, pools).
+
+    The fleet's leader publishes it in its lease, with the digest it last saw converged,
+    so ``apply --wait`` beside a running daemon can tell when the leader has done exactly
+    what this ``apply`` was given. Two controllers agree on it when their specs and their
+    revision keys agree (secret values enter only through the keyed template revision).
+    """
+    body = {
+        "pools": {name: spec.model_dump(mode="json") for name, spec in desired.pools.items()},
+        "simulations": {
+            name: [sim.spec.model_dump(mode="json"), revision(template_of(sim))]
+            for name, sim in desired.simulations.items()
+        },
+        "prune": desired.prune_allowed,
+    }
+    canonical = json.dumps(body, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -31,9 +31,15 @@ from azure.core.exceptions import HttpResponseError
 
 from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
+from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
 from controller.backends.azure import _mapping
-from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
+from controller.backends.azure._client import (
+    AzureSettings,
+    RequestCounter,
+    WriteFence,
+    make_client,
+)
 from controller.backends.azure._errors import classify, code_of
 from controller.backends.azure._observation import TaskObserver
 from controller.backends.azure._tails import StderrTails
@@ -86,6 +92,7 @@ class AzureBackend:
         listing_max_age: float = 600.0,
         monotonic: Callable[[], float] = time.monotonic,
         fleet: str = DEFAULT_FLEET,
+        lease: Lease | None = None,
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
@@ -101,11 +108,19 @@ class AzureBackend:
                 do not move (0: list every pass); bounds how long a lagging count can
                 hide a change.
             monotonic: the clock listing ages are measured with.
+            lease: the fleet's lease: no write leaves while it is not held (the fence),
+                and every request names its holder identity. None: unfenced (tests,
+                and tools that never write).
         """
         self.fleet = check_fleet_name(fleet)
         self.requests = RequestCounter()
         self._client, self._credential = make_client(
-            settings, self.requests, credential=credential, connection_verify=connection_verify
+            settings,
+            self.requests,
+            credential=credential,
+            connection_verify=connection_verify,
+            identity=lease.identity if lease is not None else "",
+            fence=WriteFence(lease.valid, lease.fleet) if lease is not None else None,
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
@@ -374,6 +389,12 @@ class AzureBackend:
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Batch pushes nothing; the daemon's resync and follow-up passes observe changes."""
+
+    def forget(self) -> None:
+        """Drop every cached task listing: after a time as standby, another controller
+        may have replaced tasks without moving their counts."""
+        self._tasks.forget_except(set())
+        self._usable.clear()
 
     async def close(self, *, stop_simulators: bool = False) -> None:
         """Close the HTTP session. Simulators on Batch keep running: that is the point."""

@@ -6,7 +6,11 @@ with ``AZURE_BATCH_ACCESS_KEY`` requests are signed with the shared key, otherwi
 
 The SDK's own retries are switched off: a ``Retry-After`` must reach the daemon, which
 owns the retry policy and sends nothing inside the window. A small pipeline policy counts
-every request by operation and outcome for ``/metrics`` and the tests.
+every request by operation and outcome for ``/metrics`` and the tests, and another
+refuses to send a write once the controller's fleet lease is no longer held (the fence,
+checked right before each request leaves, retries included). Every request names its
+sender in ``User-Agent`` (``simfleet-holder/<identity>``), so the service's logs — and the
+emulator's — tell the controllers of a fleet apart.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +28,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from controller.backends._errors import PermanentBackendError
+from controller.backends._lease import LeaseLostError
 
 _ID_SEGMENT = re.compile(r"/(pools|jobs|tasks|files|nodes)/[^/?]+")
 
@@ -82,7 +87,26 @@ class RequestCounter(SansIOHTTPPolicy[Any, Any]):
         status = getattr(exc, "status_code", None)
         http = request.http_request
         outcome = str(status) if status is not None else "error"
+        if isinstance(exc, LeaseLostError):
+            outcome = "fenced"  # never sent
         self.counts[(operation_of(http.method, http.url), outcome)] += 1
+
+
+class WriteFence(SansIOHTTPPolicy[Any, Any]):
+    """Refuses every request but a read while ``allows()`` is False (the lease is lost)."""
+
+    def __init__(self, allows: Callable[[], bool], fleet: str) -> None:
+        self._allows = allows
+        self._fleet = fleet
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if request.http_request.method not in ("GET", "HEAD") and not self._allows():
+            raise LeaseLostError(self._fleet)
+
+
+def user_agent(identity: str) -> str:
+    """What every request says about its sender (azure-core appends its own tokens)."""
+    return f"simfleet-holder/{identity}" if identity else "simfleet"
 
 
 def make_client(
@@ -91,6 +115,8 @@ def make_client(
     *,
     credential: Any = None,
     connection_verify: str | bool = True,
+    identity: str = "",
+    fence: WriteFence | None = None,
 ) -> tuple[BatchClient, Any]:
     """The SDK client and the credential object (to close alongside it).
 
@@ -100,6 +126,9 @@ def make_client(
         credential: a token credential to use instead of the shared key or
             ``DefaultAzureCredential`` (tests, or callers with their own identity).
         connection_verify: TLS verification: True, or a CA bundle path (an https emulator).
+        identity: the controller's identity, sent in ``User-Agent``.
+        fence: the write fence, checked on every attempt (it follows the retry policy);
+            a write it refuses is counted with the outcome ``fenced``.
     """
     if credential is None and settings.access_key:
         credential = AzureNamedKeyCredential(settings.account, settings.access_key)
@@ -112,6 +141,8 @@ def make_client(
         credential,
         retry_total=0,
         per_call_policies=[counter],
+        per_retry_policies=[fence] if fence is not None else [],
         connection_verify=connection_verify,
+        user_agent=user_agent(identity),
     )
     return client, credential

@@ -9,6 +9,7 @@ lives in ``<state_dir>/local/``. Only this package starts processes and containe
 
 from controller.backends.local._backend import LocalBackend
 from controller.backends.local._docker import DockerRuntime
+from controller.backends.local._lease import LocalLease
 from controller.backends.local._processes import ProcessRuntime
 
-__all__ = ["DockerRuntime", "LocalBackend", "ProcessRuntime"]
+__all__ = ["DockerRuntime", "LocalBackend", "LocalLease", "ProcessRuntime"]

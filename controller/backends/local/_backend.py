@@ -218,6 +218,10 @@ class LocalBackend:
         self._store.unlock()
         self._state = "closed"
 
+    def forget(self) -> None:
+        """Nothing to drop: every observation reads this controller's own records, and only
+        the state directory's lock holder writes them."""
+
     def request_counts(self) -> Mapping[tuple[str, str], int]:
         """No HTTP requests: nothing to count."""
         return {}

@@ -1,0 +1,129 @@
+"""Leader election for one controller: lease rounds every retry period, and who leads.
+
+client-go's ``leaderelection`` loop over :class:`controller.backends.Lease`: a round
+every ``retry_period`` (renewing when leading, trying to acquire when not), each round
+bounded in time so a hung request cannot keep a lost lease looking held. The control loop
+asks :meth:`Leadership.may_write` before every pass and the backend's fence asks the
+lease itself before every write, so leading is always judged on this process's own
+monotonic clock. Every round publishes the digests ``apply --wait`` reads: the desired
+state the leader works towards and the one it last saw converged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from controller.backends import BackendError, Lease, LeaseRecord
+
+log = structlog.get_logger("simfleet.leadership")
+
+
+@dataclass
+class Leadership:
+    """The lease rounds of one controller, and what they found.
+
+    Attributes:
+        lease: the fleet's lease as this controller takes part in it.
+        report: (desired, converged) digests published with every round.
+        record: the lease as the last round saw it.
+        changed: set whenever :meth:`may_write` may have changed (the loop waits on it).
+        error: why the last round failed ("" when it did not).
+    """
+
+    lease: Lease
+    report: tuple[str, str] = ("", "")
+    record: LeaseRecord | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str = ""
+    _was_leading: bool | None = None  # None: no round yet
+
+    def may_write(self) -> bool:
+        """Whether this controller leads now (and, after a forced takeover, may write)."""
+        return self.lease.valid()
+
+    async def round(self, *, force: bool = False) -> bool:
+        """One round, at most a retry period long; True when this controller leads after it."""
+        timings = self.lease.timings
+        try:
+            state = await asyncio.wait_for(
+                self.lease.round(report=self.report, force=force),
+                timeout=max(timings.retry_period, timings.renew_deadline / 2),
+            )
+        except (BackendError, TimeoutError) as exc:
+            error = str(exc) or "the lease request timed out"
+            if error != self.error:
+                log.warning("lease_round_failed", fleet=self.lease.fleet, error=error)
+            self.error = error
+        else:
+            self.error = ""
+            self.record = state.record
+        self._notice()
+        return self.may_write()
+
+    def _notice(self) -> None:
+        """Log and signal a change of leadership."""
+        leading = self.may_write()
+        if leading != self._was_leading:
+            was_leading, self._was_leading = self._was_leading, leading
+            holder = self.record.holder if self.record else ""
+            other = holder if holder and holder != self.lease.identity else None
+            fleet, identity = self.lease.fleet, self.lease.identity
+            if leading:
+                log.info("leading", fleet=fleet, identity=identity)
+            elif was_leading:
+                log.warning(
+                    "leadership_lost",
+                    fleet=fleet,
+                    identity=identity,
+                    leader=other,
+                    error=self.error or None,
+                )
+            else:
+                log.info("standing_by", fleet=fleet, identity=identity, leader=other)
+        self.changed.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Rounds every retry period until ``stop`` (a renewal overdue past the renew
+        deadline shows at the next round; the backend's fence acts on it at once)."""
+        period = self.lease.timings.retry_period
+        while not stop.is_set():
+            await self.round()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
+    async def release(self) -> None:
+        """Give the lease up if this controller holds it (a clean shutdown: the standby
+        takes over at its next round instead of waiting the lease out)."""
+        if not self.lease.valid():
+            return
+        try:
+            await self.lease.release()
+        except BackendError as exc:
+            log.warning("lease_not_released", fleet=self.lease.fleet, error=str(exc))
+        else:
+            log.info("lease_released", fleet=self.lease.fleet)
+        self._was_leading = False
+        self.changed.set()
+
+    def describe(self) -> str:
+        """Who leads, in words, for ``/readyz`` and one-line errors."""
+        record = self.record
+        if record is None or not record.holder:
+            return f"fleet {self.lease.fleet!r} has no leader"
+        when = f" since {record.acquired:%Y-%m-%d %H:%M:%S %Z}" if record.acquired else ""
+        return f"fleet {self.lease.fleet!r} is led by {record.holder}{when}"
+
+    def document(self) -> dict[str, Any]:
+        """The ``lease`` part of ``/status``."""
+        return {
+            "fleet": self.lease.fleet,
+            "identity": self.lease.identity,
+            "role": "leader" if self.may_write() else "standby",
+            "leader": self.record.document() if self.record and self.record.holder else None,
+            "error": self.error,
+        }
