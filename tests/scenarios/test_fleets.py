@@ -3,9 +3,9 @@
 Which process sent a request is not in the emulator's log, so "no request modified the
 other fleet's objects" is shown per object: every write the log holds names an object
 (or creates one), and each object gets only the writes its own fleet makes in these
-scenarios (its creation, tasks added to its own job). A controller acting on the other
-fleet's objects would show as a resize, a deletion, a task stopped or added on them, or a
-creation refused because the id was taken.
+scenarios (its creation, tasks added to its own job, renewals of its own lease job). A
+controller acting on the other fleet's objects would show as a resize, a deletion, a
+task stopped or added on them, or a creation refused because the id was taken.
 """
 
 from __future__ import annotations
@@ -97,11 +97,14 @@ def test_two_fleets_run_side_by_side_and_never_write_to_each_other(
 
     entries = logged(driver)
     counts = written(entries)
-    named = {(kind, name) for kind, name, _ in counts if name}
-    assert named <= {("job", "alpha"), ("job", "beta")}, counts
-    assert {op for kind, name, op in counts if name} == {"Tasks_CreateTaskCollection"}, counts
+    simulations = {name for kind, name, op in counts if op == "Tasks_CreateTaskCollection"}
+    assert simulations == {"alpha", "beta"}, counts
+    leases = {name for kind, name, op in counts if op == "Jobs_UpdateJob"}
+    assert leases <= {"simfleet-lease-a", "simfleet-lease-b"}, counts  # each renews its own
+    named = {name for _, name, _ in counts if name}
+    assert named <= simulations | leases, counts  # nothing else was written to, by anyone
     assert counts[("pool", "", "Pools_CreatePool")] == 2
-    assert counts[("job", "", "Jobs_CreateJob")] == 2
+    assert counts[("job", "", "Jobs_CreateJob")] <= 4  # alpha, beta and the two leases
     assert all(e[4] == 201 for e in entries if e[2] in CREATES), "a creation met a taken id"
 
 
@@ -154,9 +157,10 @@ def test_a_subset_apply_of_another_fleet_prunes_nothing_outside_it(
     assert "beta" not in text  # another fleet's object is neither pruned nor reported
 
     counts = written(logged(driver, since))
-    assert {(kind, name) for kind, name, _ in counts if name} <= {("job", "gamma")}, counts
+    allowed = {("job", "gamma"), ("job", "simfleet-lease-other"), ("job", "simfleet-lease-default")}
+    assert {(kind, name) for kind, name, _ in counts if name} <= allowed, counts
     assert counts[("pool", "", "Pools_CreatePool")] == 1  # own
-    assert counts[("job", "", "Jobs_CreateJob")] == 1  # gamma
+    assert counts[("job", "", "Jobs_CreateJob")] <= 2  # gamma, and other's lease
     assert main.running("alpha") | main.running("beta") == before
     assert {s["name"] for s in main.status()["simulations"]} == {"alpha", "beta"}
     assert {p["name"] for p in main.status()["pools"]} == {"sims"}

@@ -35,6 +35,7 @@ from typing import Any
 from azure.batch import models as m
 
 from controller.backends._fleets import DEFAULT_FLEET
+from controller.backends.azure._lease import LEASE  # the mark of a fleet's lease job
 from controller.planner import (
     CreatePool,
     ExitInfo,
@@ -55,8 +56,6 @@ from controller.spec import NodeImage, Registry
 
 MANAGED = "simfleet-managed"
 FLEET = "simfleet-fleet"
-#: The mark of a fleet's lease job (its value: the fleet), kept by the lease's own module.
-LEASE = "simfleet-lease"
 REGISTRIES = "simfleet-registries"
 POOL_SELECT = [
     "id",

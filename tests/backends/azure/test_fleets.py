@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from azure.batch import models as m
 
-from controller.backends.azure import AzureBackend, _mapping
+from controller.backends import LeaseTimings
+from controller.backends.azure import AzureBackend, AzureLease, _mapping, lease_job_id
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -215,3 +216,26 @@ async def test_objects_of_today_s_version_are_adopted_with_no_write(
     assert (sim.ready, sim.up_to_date, sim.message) == (3, 3, "")
     running = result.observed.jobs["cartpole"].tasks
     assert {t.id for t in running if t.state is SimulatorState.RUNNING} == before
+
+
+async def test_a_real_lease_job_is_nobody_s_to_plan_and_its_tasks_are_never_listed(
+    logged: BatchEmulator,
+) -> None:
+    """The lease job :class:`AzureLease` keeps is reported as the lease, even to its own
+    fleet's controller, which therefore never prunes or lists it."""
+    timings = LeaseTimings(duration=15, renew_deadline=10, retry_period=2)
+    lease = AzureLease(settings_for(logged), fleet="default", identity="one", timings=timings)
+    backend = AzureBackend(settings_for(logged), lease=lease)
+    try:
+        assert (await lease.round()).leading
+        logged.requests.clear()
+        result = await run_pass(desired(pools={}), backend, clock_of(logged))
+    finally:
+        await backend.close()
+        await lease.close()
+    job = result.observed.jobs[lease_job_id("default")]
+    assert (job.owned, job.owner) == (False, "the lease of fleet 'default'")
+    assert result.plan.actions == ()
+    assert result.status.simulations == ()
+    sent = Counter(e.operation for e in logged.requests.entries)
+    assert sent["Jobs_GetJobTaskCounts"] == sent["Tasks_ListTasks"] == 0
