@@ -28,7 +28,7 @@ from azure.core.exceptions import (
 from tests.batch_emulator import BatchEmulator
 from tests.batch_emulator.fixtures import EmulatorFactory, client_for
 
-from .helpers import job_options, pool_options
+from .helpers import add_tasks, job_options, pool_options
 
 LEASE = "simfleet-lease-default"
 NO_POOL = "simfleet-lease-pool-default"  # never created: tasks would wait forever
@@ -135,11 +135,27 @@ async def test_a_stale_if_match_refuses_patch_put_and_delete(
 async def test_if_match_star_needs_the_job_to_exist(
     batch_client: BatchClient, batch_emulator: BatchEmulator
 ) -> None:
-    with pytest.raises(ResourceNotFoundError):
+    with pytest.raises(ResourceNotFoundError) as star:
         await _patch(batch_client, None, MatchConditions.IfPresent, holder="a")
+    # The object is looked up first; azure-batch's exception policy then calls any error
+    # on a request with an `If-Match` ETag ResourceModifiedError, even this 404.
+    with pytest.raises(HttpResponseError) as missing:
+        await _patch(batch_client, "0x8DC0000000000", holder="a")
+    for caught in (star, missing):
+        assert (caught.value.status_code, caught.value.error.code) == (404, "JobNotFound")
     await _lease(batch_client)
     await _patch(batch_client, None, MatchConditions.IfPresent, holder="a")
     assert _as_dict(await batch_client.get_job(LEASE)) == {"holder": "a"}
+
+
+async def test_a_jobs_etag_ignores_its_tasks(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    """The spec: a job's lastModified "does not factor in task-level changes"."""
+    job = await _lease(batch_client)
+    await add_tasks(batch_client, LEASE, ["t1", "t2"])
+    await batch_client.terminate_task(LEASE, "t1")
+    assert (await batch_client.get_job(LEASE)).etag == job.etag
 
 
 async def test_quoted_bare_and_listed_etags_match_but_weak_ones_do_not(
