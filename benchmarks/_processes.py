@@ -76,6 +76,8 @@ class Logged:
     operation: str
     path: str
     outcome: int | str
+    method: str = ""
+    user_agent: str = ""
 
     @property
     def write(self) -> bool:

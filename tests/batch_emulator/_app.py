@@ -2,11 +2,12 @@
 
 Each request goes through the same steps, in the order the real service would apply
 them: match the method and path against BatchService.json (→ operationId), note Retry-After
-violations, apply injected latency and faults, authenticate, check query parameters,
-read and validate the body, bring the emulated account up to the emulator clock, run the
-operation's handler, and write the answer with Batch's standard headers. In conformance
-mode every request body and every answer (body and declared headers) is checked against
-the spec and violations are collected. Every request is counted by operation and outcome.
+violations, apply injected latency and faults, authenticate, check query parameters and
+which conditional headers are sent, read and validate the body, bring the emulated account
+up to the emulator clock, run the operation's handler, and write the answer with Batch's
+standard headers. In conformance mode every request body and every answer (body and
+declared headers) is checked against the spec and violations are collected. Every
+request is counted by operation and outcome.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from aiohttp import web
 from ._account import Account
 from ._auth import authenticate
 from ._conformance import SchemaBook, Violation, batch_error_for, describe
-from ._counters import RequestCounters
+from ._counters import Outcome, RequestCounters
 from ._errors import BatchApiError, not_supported
 from ._faults import Fault, FaultInjector
 from ._http import Ctx, Handler, Reply, parse_query
-from ._requestlog import RequestLog
+from ._preconditions import reject_undeclared
+from ._requestlog import LoggedRequest, RequestLog
 from ._routes_jobs import HANDLERS as JOB_HANDLERS
 from ._routes_pools import HANDLERS as POOL_HANDLERS
 from ._spec import Match, Spec
@@ -109,14 +111,25 @@ class EmulatorApp:
                     reply = self._fault_reply(fault)
         except _DroppedError:
             self.counters.record(op_id, "dropped", request.raw_path)
-            self.requests.record(arrived, time.monotonic(), op_id, raw_path, "dropped")
+            self._log(request, arrived, op_id, raw_path, "dropped")
             return self._drop(request)
         if reply.error is not None:
             reply.body = reply.error.body(request_id, self.account.world.clock.now())
         response = self._respond(request, match, reply, request_id)
         self.counters.record(op_id, reply.status, request.raw_path)
-        self.requests.record(arrived, time.monotonic(), op_id, raw_path, reply.status)
+        self._log(request, arrived, op_id, raw_path, reply.status)
         return response
+
+    def _log(
+        self, request: web.Request, arrived: float, op_id: str, raw_path: str, outcome: Outcome
+    ) -> None:
+        if not self.requests.enabled:
+            return  # a soak sends millions of requests: build no record for nobody
+        agent = request.headers.get("User-Agent", "")
+        entry = LoggedRequest(
+            arrived, time.monotonic(), op_id, raw_path, outcome, request.method, agent
+        )
+        self.requests.record(entry)
 
     # -- the steps ----------------------------------------------------------------------
 
@@ -157,6 +170,7 @@ class EmulatorApp:
         if handler is None:
             raise not_supported(f"the operation {op.operation_id}")
         query = parse_query(op, parse_qs(raw_query, keep_blank_values=True))
+        reject_undeclared(op, request.headers)
         body = await self._read_body(request, match)
         world = self.account.world
         world.sync()

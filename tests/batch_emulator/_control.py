@@ -25,8 +25,9 @@ unauthenticated and on loopback only, outside the Batch URL space:
     GET    /_emulator/requests     ?since=N: the timed request log from entry N on (with
                                    ``request_log`` on), {"next": entries so far (the N of
                                    the next read), "requests": [[arrived,
-                                   answered, operationId, path, outcome], ...]}; monotonic
-                                   seconds, comparable with ``time.monotonic()`` on the host
+                                   answered, operationId, path, outcome, method,
+                                   userAgent], ...]}; monotonic seconds, comparable with
+                                   ``time.monotonic()`` on the host
     DELETE /_emulator/requests     forget the logged requests
 """
 

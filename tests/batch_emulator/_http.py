@@ -5,7 +5,8 @@ on the event loop between awaits, so no locking is needed and every request sees
 consistent account. `Ctx` carries the matched spec operation, decoded path parameters,
 validated query parameters and the parsed body; `Reply` carries the status, the JSON body
 (or raw bytes for files) and the resource identity from which the standard headers
-(`ETag`, `Last-Modified`, `DataServiceId`) are made.
+(`ETag`, `Last-Modified`, `DataServiceId`) are made. Conditional headers are checked
+by `_preconditions` against the version a handler names.
 
 List operations page like Batch: at most `maxresults` (default and maximum 1000) items,
 then `odata.nextLink` pointing at the same query with an opaque `$skiptoken`, so the
@@ -19,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from . import _preconditions as preconditions
 from ._account import Account
 from ._config import API_VERSION
 from ._errors import BatchApiError, bad_query
 from ._odata import FilterError, apply_select, parse_filter, parse_select
 from ._spec import Operation, Spec
-from ._wire import parse_rfc1123
 
 MAX_RESULTS = 1000
 #: The only operators Batch's filter tables allow on state properties (enums).
@@ -59,43 +60,12 @@ class Ctx:
     def flag(self, name: str) -> bool:
         return self.query.get(name, "false").lower() == "true"
 
-    def check_preconditions(self, etag: str, last_modified: float) -> None:
-        """If-Match & co.: 412 ConditionNotMet for writes, 304 for reads."""
-        read = self.op.method in ("GET", "HEAD")
-        failed = False
-        # azure-core quotes the ETags it sends (`"0x8DC…"`); Batch's own are bare.
-        if_match = _unquote_etag(self.headers.get("If-Match"))
-        if if_match is not None and if_match not in ("*", etag):
-            failed = True
-        if_none = _unquote_etag(self.headers.get("If-None-Match"))
-        if if_none is not None and if_none in ("*", etag):
-            failed = True
-        since = parse_rfc1123(self.headers.get("If-Modified-Since", ""))
-        if since is not None and int(last_modified) <= since:
-            failed = True
-        until = parse_rfc1123(self.headers.get("If-Unmodified-Since", ""))
-        if until is not None and int(last_modified) > until:
-            failed = True
-        if not failed:
-            return
-        if read:
-            raise BatchApiError(304, "ConditionNotMet", "The condition specified was not met.")
-        raise BatchApiError(
-            412,
-            "ConditionNotMet",
-            "The condition specified in the conditional header(s) was not met for a write "
-            "operation.",
-        )
+    def check_preconditions(self, etag: str | None, last_modified: float) -> None:
+        """If-Match & co. against this version of the resource (`_preconditions`)."""
+        preconditions.check(self.op, self.headers, etag, last_modified)
 
 
 Handler = Callable[[Ctx], Reply]
-
-
-def _unquote_etag(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().removeprefix("W/")
-    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
 
 
 def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:

@@ -166,7 +166,7 @@ def _file_reply(ctx: Ctx, entry: FileEntry, data: bytes, headers: dict[str, str]
 def get_task_file(ctx: Ctx) -> Reply:
     job, task = _task(ctx)
     entry = ctx.account.tasks.file(task, ctx.path["filePath"])
-    ctx.check_preconditions("", entry.file.modified)
+    ctx.check_preconditions(None, entry.file.modified)
     data = bytes(entry.file.content)
     wanted = ctx.headers.get("ocp-range")
     if wanted:
@@ -177,7 +177,7 @@ def get_task_file(ctx: Ctx) -> Reply:
 def task_file_properties(ctx: Ctx) -> Reply:
     job, task = _task(ctx)
     entry = ctx.account.tasks.file(task, ctx.path["filePath"])
-    ctx.check_preconditions("", entry.file.modified)
+    ctx.check_preconditions(None, entry.file.modified)
     headers = _file_headers(ctx, job, task, entry)
     headers["Content-Length"] = str(len(entry.file.content))
     return _file_reply(ctx, entry, b"", headers)

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from azure.batch import models as m
 from azure.batch.aio import BatchClient
+from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 
 from tests.batch_emulator import BatchEmulator
@@ -89,6 +90,62 @@ async def test_the_request_log_times_each_request_and_names_its_path(
     assert (await control(emulator, "GET", "requests?since=1"))["requests"] == log["requests"][1:]
     await control(emulator, "DELETE", "requests")
     assert (await control(emulator, "GET", "requests"))["requests"] == []
+
+
+async def test_the_request_log_names_method_and_user_agent_and_picks_out_writes(
+    make_batch_emulator: Any,
+) -> None:
+    """Tell controllers apart by User-Agent; a refused write still counts as sent."""
+    emulator: BatchEmulator = await make_batch_emulator(request_log=True)
+    lease = "/jobs/simfleet-lease-default"
+    async with (
+        client_for(emulator, user_agent="simfleet-holder/a") as a,
+        client_for(emulator, user_agent="simfleet-holder/b") as b,
+    ):
+        await a.create_job(job_options("simfleet-lease-default", "no-pool"))
+        stale = (await a.get_job("simfleet-lease-default")).etag
+        update = m.BatchJobUpdateOptions(metadata=[m.BatchMetadataItem(name="h", value="a")])
+        await a.update_job(
+            "simfleet-lease-default",
+            update,
+            etag=stale,
+            match_condition=MatchConditions.IfNotModified,
+        )
+        with pytest.raises(HttpResponseError):
+            await b.update_job(
+                "simfleet-lease-default",
+                update,
+                etag=stale,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        with pytest.raises(HttpResponseError):
+            await b.pool_exists("no-pool")  # HEAD: a read
+        await b.get_job("simfleet-lease-default")
+
+    log = emulator.requests
+    assert [(e.method, e.user_agent.split()[0]) for e in log.entries] == [
+        ("POST", "simfleet-holder/a"),
+        ("GET", "simfleet-holder/a"),
+        ("PATCH", "simfleet-holder/a"),
+        ("PATCH", "simfleet-holder/b"),
+        ("HEAD", "simfleet-holder/b"),
+        ("GET", "simfleet-holder/b"),
+    ]
+    assert all("azsdk-python-batch/" in e.user_agent for e in log.entries)
+    assert [(e.operation, e.outcome) for e in log.writes(agent="simfleet-holder/b")] == [
+        ("Jobs_UpdateJob", 412)
+    ]
+    assert [e.path for e in log.writes(agent="simfleet-holder/a")] == ["/jobs", lease]
+    assert len(log.writes(path_prefix=lease)) == 2
+    assert log.writes(path_prefix="/pools/") == []
+    counts = {(agent.split()[0], path): n for (agent, path), n in log.write_counts().items()}
+    assert counts == {
+        ("simfleet-holder/a", "/jobs"): 1,
+        ("simfleet-holder/a", lease): 1,
+        ("simfleet-holder/b", lease): 1,
+    }
+    over_http = (await control(emulator, "GET", "requests"))["requests"]
+    assert [(r[5], r[6]) for r in over_http] == [(e.method, e.user_agent) for e in log.entries]
 
 
 async def test_without_request_log_nothing_is_kept(batch_emulator: BatchEmulator) -> None:

@@ -43,8 +43,9 @@ async def test_standalone_server() -> None:
         assert (pool.allocation_state, pool.current_dedicated_nodes) == ("steady", 2)
         assert state["counters"]["Pools_CreatePool"] == {"201": 1}
         assert state["violations"] == []
-        [(arrived, answered, operation, path, outcome)] = log["requests"]
-        assert (operation, path, outcome) == ("Pools_CreatePool", "/pools", 201)
+        [(arrived, answered, operation, path, outcome, method, agent)] = log["requests"]
+        assert (operation, path, outcome, method) == ("Pools_CreatePool", "/pools", 201, "POST")
+        assert "azsdk-python-batch/" in agent
         assert answered - arrived >= 0.05  # the injected latency, from --latency
     finally:
         process.terminate()
