@@ -1,16 +1,18 @@
 """Fleets on one Batch account: real daemons and a real ``apply`` against one emulator.
 
-Which process sent a request is not in the emulator's log, so "no request modified the
-other fleet's objects" is shown per object: every write the log holds names an object
-(or creates one), and each object gets only the writes its own fleet makes in these
-scenarios (its creation, tasks added to its own job, renewals of its own lease job). A
-controller acting on the other fleet's objects would show as a resize, a deletion, a
-task stopped or added on them, or a creation refused because the id was taken.
+"No request modified the other fleet's objects" is shown per object: every write the
+emulator's log holds names an object (or creates one), and each object gets only the
+writes its own fleet makes in these scenarios (its creation, tasks added to its own job,
+renewals of its own lease job). A controller acting on the other fleet's objects would
+show as a resize, a deletion, a task stopped or added on them, or a creation refused
+because the id was taken. Where the log also names the sender (``User-Agent``), each
+write to a named object is traced to the daemon of the object's own fleet.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -20,12 +22,13 @@ from typing import Any
 
 import pytest
 
-from tests.batch_emulator._writes import writes
+from tests.batch_emulator._writes import is_write, object_of, writes
 
 from .conftest import EmulatorDriver, Fleet, wait_until
 
 CREATES = ("Pools_CreatePool", "Jobs_CreateJob")
 SIMULATION = {"a": "alpha", "b": "beta"}
+SENDER = re.compile(r"simfleet-holder/\S*-(\d+)-[0-9a-f]+")
 
 
 @pytest.fixture
@@ -106,6 +109,19 @@ def test_two_fleets_run_side_by_side_and_never_write_to_each_other(
     assert counts[("pool", "", "Pools_CreatePool")] == 2
     assert counts[("job", "", "Jobs_CreateJob")] <= 4  # alpha, beta and the two leases
     assert all(e[4] == 201 for e in entries if e[2] in CREATES), "a creation met a taken id"
+    # Where the log names the sender (User-Agent: simfleet-holder/<host>-<pid>-<hex>),
+    # every write to a named object came from its own fleet's daemon.
+    owner = {"alpha": a, "simfleet-lease-a": a, "beta": b, "simfleet-lease-b": b}
+    attributed = 0
+    for entry in entries:
+        _, name = object_of(entry[3])
+        sender = SENDER.search(entry[6]) if len(entry) > 6 else None
+        if sender is not None and name and is_write(entry[2]):
+            process = owner[name].process
+            assert process is not None
+            assert int(sender[1]) == process.pid, f"{entry[2]} {entry[3]} from {entry[6]}"
+            attributed += 1
+    assert attributed >= len(simulations) + len(leases)
 
 
 def simfleet(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
