@@ -76,11 +76,17 @@ async def opened(
     """
     backend: Backend
     if kind == "local":
-        from controller.backends.local import DockerRuntime, LocalBackend, ProcessRuntime
+        from controller.backends.local import (
+            DockerRuntime,
+            LocalBackend,
+            ProcessRuntime,
+            check_fleet,
+        )
 
         chosen = DockerRuntime(run_options) if runtime == "docker" else ProcessRuntime()
         local = LocalBackend(state_dir, read_only=read_only, runtime=chosen, fleet=fleet)
         try:
+            check_fleet(state_dir, fleet)  # now, not once it leads: it could never use it
             if open_local:
                 await local.open()
         except BackendError as exc:

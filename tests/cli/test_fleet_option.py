@@ -69,3 +69,22 @@ async def test_status_names_the_fleet(tmp_path: Path) -> None:
     async with running(controller):
         await asyncio.sleep(0)
         assert controller.status()["fleet"] == "blue"
+
+
+@pytest.mark.parametrize("command", [["run", "--listen", "127.0.0.1:0"], ["apply"], ["plan"]])
+def test_a_command_for_another_fleet_ends_at_once_saying_what_to_do(
+    command: list[str], tmp_path: Path
+) -> None:
+    """The daemon too: it must not start and stand by for a directory it can never use."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    state = tmp_path / "state"
+    (state / "local").mkdir(parents=True)
+    (state / "local" / "fleet").write_text("blue\n")
+    options = ["--specs", str(specs), "--state-dir", str(state), "--fleet", "green"]
+    result = CliRunner().invoke(main, [*command, *options])
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"Error: {state.absolute()} belongs to fleet 'blue', not 'green': use --fleet blue, "
+        "or another --state-dir for fleet 'green'"
+    ]

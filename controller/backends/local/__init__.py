@@ -9,7 +9,8 @@ lives in ``<state_dir>/local/``. Only this package starts processes and containe
 
 from controller.backends.local._backend import LocalBackend
 from controller.backends.local._docker import DockerRuntime
+from controller.backends.local._fleet import check as check_fleet
 from controller.backends.local._lease import LocalLease
 from controller.backends.local._processes import ProcessRuntime
 
-__all__ = ["DockerRuntime", "LocalBackend", "LocalLease", "ProcessRuntime"]
+__all__ = ["DockerRuntime", "LocalBackend", "LocalLease", "ProcessRuntime", "check_fleet"]

@@ -6,7 +6,9 @@ first controller that locks a directory with none; a directory that already hold
 but no record was made before fleets existed and belongs to ``default``, like the Batch
 objects of that time. A controller, or a read-only command (``plan``, ``logs``), for
 another fleet is refused before it reads anything: it would otherwise adopt, plan
-against or prune a fleet that is not its own.
+against or prune a fleet that is not its own. Commands ask :func:`check` first, so a
+daemon for the wrong fleet ends at start instead of standing by for a lock it could
+never use.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from controller.backends._errors import PermanentBackendError
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 
 FILE_NAME = "fleet"
+#: Where a state directory keeps the local backend's files (see :mod:`._store`).
+FOLDER = "local"
 #: What a directory used before fleets existed holds: its state, or its tasks' folders.
 _EARLIER_USE = ("state.json", "jobs")
 
@@ -64,3 +68,19 @@ def claim(root: Path, fleet: str, *, record: bool) -> None:
         temporary = root / f".{FILE_NAME}.{os.getpid()}"
         temporary.write_text(f"{fleet}\n", encoding="utf-8")
         temporary.replace(root / FILE_NAME)
+
+
+def check(state_dir: Path, fleet: str) -> None:
+    """Refuse to use ``state_dir`` for ``fleet`` if it belongs to another; writes nothing.
+
+    Raises:
+        PermanentBackendError: ``FleetMismatch``, or ``StateDirUnusable`` when the record
+            cannot be read.
+    """
+    root = state_dir.absolute() / FOLDER
+    try:
+        claim(root, fleet, record=False)
+    except OSError as error:
+        raise PermanentBackendError(
+            f"cannot use {root}: {error}", code="StateDirUnusable"
+        ) from error
