@@ -98,8 +98,6 @@ class AzureBackend:
 
         Args:
             settings: account, endpoint and key (or none for DefaultAzureCredential).
-            fleet: the fleet this controller acts for: what it creates carries it, and
-                only its objects are changed (see :mod:`._mapping`).
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
             credential: a token credential instead of the key / DefaultAzureCredential.
@@ -108,11 +106,18 @@ class AzureBackend:
                 do not move (0: list every pass); bounds how long a lagging count can
                 hide a change.
             monotonic: the clock listing ages are measured with.
+            fleet: the fleet this controller acts for: what it creates carries it, and
+                only its objects are changed (see :mod:`._mapping`).
             lease: the fleet's lease: no write leaves while it is not held (the fence),
                 and every request names its holder identity. None: unfenced (tests,
                 and tools that never write).
+
+        Raises:
+            ValueError: ``fleet`` is not a fleet name, or not the lease's fleet.
         """
         self.fleet = check_fleet_name(fleet)
+        if lease is not None and lease.fleet != self.fleet:
+            raise ValueError(f"the lease of fleet {lease.fleet!r} cannot fence fleet {fleet!r}")
         self.requests = RequestCounter()
         self._client, self._credential = make_client(
             settings,

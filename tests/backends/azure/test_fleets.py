@@ -17,7 +17,13 @@ import pytest
 from azure.batch import models as m
 
 from controller.backends import LeaseTimings
-from controller.backends.azure import AzureBackend, AzureLease, _mapping, lease_job_id
+from controller.backends.azure import (
+    AzureBackend,
+    AzureLease,
+    AzureSettings,
+    _mapping,
+    lease_job_id,
+)
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -239,3 +245,13 @@ async def test_a_real_lease_job_is_nobody_s_to_plan_and_its_tasks_are_never_list
     assert result.status.simulations == ()
     sent = Counter(e.operation for e in logged.requests.entries)
     assert sent["Jobs_GetJobTaskCounts"] == sent["Tasks_ListTasks"] == 0
+
+
+def test_a_backend_is_never_fenced_by_another_fleet_s_lease() -> None:
+    settings = AzureSettings("http://127.0.0.1:9", "acct", "a2V5")
+    timings = LeaseTimings(duration=15, renew_deadline=10, retry_period=2)
+    lease = AzureLease(settings, fleet="b", identity="one", timings=timings)
+    with pytest.raises(ValueError, match="the lease of fleet 'b' cannot fence fleet 'a'"):
+        AzureBackend(settings, fleet="a", lease=lease)
+    with pytest.raises(ValueError, match="cannot name a fleet"):
+        AzureBackend(settings, fleet="A")
