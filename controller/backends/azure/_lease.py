@@ -8,7 +8,7 @@ through and answers the other 412 ``ConditionNotMet``; of two creating it, the s
 gets 409 ``JobExists``. Either way the loser has lost the round.
 
 A holder renews with one PATCH on the ETag its last write returned (no read); only when
-that fails does it read again. A candidate reads once per round. So a fleet's lease
+that fails, or when its fence has closed, does it read again. A candidate reads once per round. So a fleet's lease
 costs one request per ``retry_period`` per controller.
 
 The lease job is not ``simfleet-managed``: no fleet ever prunes it, and observation
@@ -110,8 +110,10 @@ class AzureLease:
     # ------------------------------------------------------------------------ a round
 
     async def round(self, *, report: tuple[str, str] = ("", ""), force: bool = False) -> LeaseState:
-        """Renew (one PATCH) or, failing that, read and try to acquire."""
-        if self._etag is not None and self._record is not None:
+        """Renew (one PATCH) or, failing that, read and try to acquire. A holder whose
+        fence has closed (paused, or cut off, past its renew deadline) reads first: the
+        lease may have changed hands, and it writes nothing on a guess."""
+        if self._etag is not None and self._record is not None and self.valid():
             renewed = await self._write(self._record, self._etag, report, force=False)
             if renewed is not None:
                 return renewed

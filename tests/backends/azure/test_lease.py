@@ -182,3 +182,18 @@ async def test_a_lease_job_that_vanished_is_created_again(
     emulator.state.jobs.delete(emulator.state.world.job(lease_job_id("default")))
     emulator.advance(60)  # the deletion completes
     assert (await a.round()).leading
+
+
+async def test_a_holder_resumed_past_its_deadline_reads_before_it_writes(
+    emulator: BatchEmulator, make_lease: MakeLease, clock: Clock
+) -> None:
+    """SIGSTOP past the lease, a takeover, SIGCONT: the old holder sends no write."""
+    a, b = make_lease("a"), make_lease("b")
+    await a.round()
+    await b.round()
+    clock.now += 15  # a is paused; b waits the lease out and takes it
+    assert (await b.round()).leading
+    sent = writes(emulator)
+    state = await a.round()  # a resumes
+    assert not state.leading and state.record is not None and state.record.holder == "b"
+    assert writes(emulator) == sent
