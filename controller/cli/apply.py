@@ -123,6 +123,7 @@ def apply(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     take_lease: bool,
     fleet: str,
     max_in_flight: int,
@@ -149,6 +150,7 @@ def apply(
         allow_secret_env,
         run_options,
         max_in_flight,
+        revision_key_file,
     )
 
     async def main() -> bool:

@@ -56,13 +56,20 @@ def plan(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
     require_specs(specs, allow_empty_prune)
     _options.warn(run_options)
     settings = PassSettings(
-        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, run_options
+        state_dir,
+        allow_empty_prune,
+        settle,
+        prune_delay,
+        allow_secret_env,
+        run_options,
+        key_file=revision_key_file,
     )
 
     async def main() -> tuple[int, int]:

@@ -88,6 +88,7 @@ def run(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     max_in_flight: int,
     run_options: RunOptionsPolicy,
     lease_timings: LeaseTimings,
@@ -117,7 +118,14 @@ def run(
         raise click.ClickException(str(exc)) from None
     if not is_loopback(host):
         log.warning("listening_publicly", listen=shown(host, port))
-    settings = PassSettings(state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env)
+    settings = PassSettings(
+        state_dir,
+        allow_empty_prune,
+        settle,
+        prune_delay,
+        allow_secret_env,
+        key_file=revision_key_file,
+    )
     try:
         config = DaemonConfig(
             specs=specs,
