@@ -28,6 +28,7 @@ class PassSettings:
     allow_secret_env: tuple[str, ...] = ()
     run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
     max_in_flight: int = MAX_IN_FLIGHT
+    key_file: Path | None = None
     fleet: str = DEFAULT_FLEET
 
     def planner(self) -> PlannerConfig:
@@ -44,7 +45,7 @@ class PassSettings:
     def key(self) -> bytes:
         """The revision key of the state directory; one clear line if it is unusable."""
         try:
-            return revision_key(self.state_dir)
+            return revision_key(self.state_dir, self.key_file)
         except RevisionKeyError as exc:
             raise click.ClickException(str(exc)) from None
 

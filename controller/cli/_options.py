@@ -120,9 +120,21 @@ max_in_flight = option(
 )
 
 
+revision_key_file = option(
+    "--revision-key-file",
+    env="REVISION_KEY_FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The secret key of template revisions (default: revision.key in --state-dir, made"
+    " on first use). Give every replica of a fleet, and a CI apply beside them, the same"
+    " file: with different keys, simulations with secretEnv roll at every takeover.",
+)
+
+
 def pass_policy(func: F) -> F:
-    """``--prune-delay`` and ``--allow-secret-env``: the operator's rules for every pass."""
-    return prune_delay(allow_secret_env(func))
+    """``--prune-delay``, ``--allow-secret-env`` and ``--revision-key-file``: the operator's
+    rules for every pass."""
+    return prune_delay(allow_secret_env(revision_key_file(func)))
 
 
 allow_run_option = option(

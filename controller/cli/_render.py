@@ -48,6 +48,16 @@ def status_table(document: dict[str, Any], now: datetime | None = None) -> Rende
             sim["message"],
         )
     parts: list[RenderableType] = [table]
+    lease = document.get("lease") or {}
+    if lease.get("role") == "standby":
+        leader = (lease.get("leader") or {}).get("holder")
+        led = f"led by {leader}" if leader else "with no leader"
+        parts.append(
+            Text(
+                f"standby: fleet {lease['fleet']!r} is {led}; ask the leader for its fleet",
+                style="yellow",
+            )
+        )
     controller = document.get("controller") or {}
     if controller.get("message"):
         parts.append(Text(f"controller: {controller['message']}", style="yellow"))

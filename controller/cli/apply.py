@@ -17,6 +17,7 @@ writes only after the renew deadline, when the old leader has certainly stopped.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,7 +35,15 @@ from controller.cli._backend import failure, make_lease, new_identity, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.daemon import Leadership
 from controller.planner import Status
-from controller.reconcile import PassResult, Reconciler, Verdict, converge, desired_digest, stalled
+from controller.reconcile import (
+    UNREACHABLE_PAUSE,
+    PassResult,
+    Reconciler,
+    Verdict,
+    converge,
+    desired_digest,
+    stalled,
+)
 from controller.spec import RunOptionsPolicy, SpecError
 
 
@@ -114,6 +123,7 @@ def apply(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     take_lease: bool,
     fleet: str,
     max_in_flight: int,
@@ -140,7 +150,8 @@ def apply(
         allow_secret_env,
         run_options,
         max_in_flight,
-        fleet,
+        revision_key_file,
+        fleet=fleet,
     )
 
     async def main() -> bool:
@@ -165,7 +176,7 @@ def apply(
             ) as b:
                 steps = reconciler(specs, b, settings)
                 try:
-                    if not await _lead(leadership, take_lease):
+                    if not await _lead(leadership, take_lease, wait=wait, within=timeout):
                         if not wait:
                             raise click.ClickException(
                                 f"{leadership.describe()}; apply changed nothing. Use --wait "
@@ -190,10 +201,21 @@ def apply(
         raise SystemExit(1)
 
 
-async def _lead(leadership: Leadership, take: bool) -> bool:
+async def _lead(leadership: Leadership, take: bool, *, wait: bool, within: float) -> bool:
     """Take the lease (by force with ``take``); after a forced takeover, renew until the
-    old leader's renew deadline has passed. False: another controller leads."""
-    leading = await leadership.round(force=take)
+    old leader's renew deadline has passed. False: another controller leads. With
+    ``wait``, a backend out of reach or throttled is waited for, as ``--wait`` does."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            leading = await leadership.round(force=take, strict=True)
+            break
+        except TransientBackendError as exc:
+            pause = exc.retry_after or UNREACHABLE_PAUSE
+            if not wait or time.monotonic() + pause > deadline:
+                raise
+            retrying(exc, pause)
+            await asyncio.sleep(pause)
     record = leadership.record
     if leading or record is None or record.holder != leadership.lease.identity:
         return leading

@@ -58,6 +58,7 @@ def plan(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     run_options: RunOptionsPolicy,
 ) -> None:
     """Show what one pass would do to make the fleet match the specs."""
@@ -71,6 +72,7 @@ def plan(
         allow_secret_env,
         run_options,
         fleet=fleet,
+        key_file=revision_key_file,
     )
 
     async def main() -> tuple[int, int]:

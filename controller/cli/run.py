@@ -90,6 +90,7 @@ def run(
     settle: float,
     prune_delay: float,
     allow_secret_env: tuple[str, ...],
+    revision_key_file: Path | None,
     max_in_flight: int,
     run_options: RunOptionsPolicy,
     lease_timings: LeaseTimings,
@@ -120,7 +121,13 @@ def run(
     if not is_loopback(host):
         log.warning("listening_publicly", listen=shown(host, port))
     settings = PassSettings(
-        state_dir, allow_empty_prune, settle, prune_delay, allow_secret_env, fleet=fleet
+        state_dir,
+        allow_empty_prune,
+        settle,
+        prune_delay,
+        allow_secret_env,
+        key_file=revision_key_file,
+        fleet=fleet,
     )
     try:
         config = DaemonConfig(

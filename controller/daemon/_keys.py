@@ -25,13 +25,17 @@ class RevisionKeyError(Exception):
     """The key file exists but cannot be read or holds no valid key."""
 
 
-def revision_key(state_dir: Path) -> bytes:
-    """The key under ``state_dir``, made (mode 0600) if there is none yet.
+def revision_key(state_dir: Path, path: Path | None = None) -> bytes:
+    """The key in ``path`` (default: under ``state_dir``), made (mode 0600) if there is
+    none yet. Replicas of one fleet, and a CI ``apply`` beside them, give the same file
+    (``--revision-key-file``): with different keys, every takeover would roll the
+    simulations that have secrets, and ``apply --wait`` would never see its specs converged.
 
     Raises:
         RevisionKeyError: the file cannot be read or written, or is not a key simfleet wrote.
     """
-    path = state_dir / KEY_FILE
+    path = path or state_dir / KEY_FILE
+    state_dir = path.parent
     try:
         return _read(path)
     except FileNotFoundError:

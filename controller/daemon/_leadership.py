@@ -18,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from controller.backends import BackendError, Lease, LeaseRecord
+from controller.backends import BackendError, Lease, LeaseRecord, UnreachableBackendError
 
 log = structlog.get_logger("simfleet.leadership")
 
@@ -46,8 +46,10 @@ class Leadership:
         """Whether this controller leads now (and, after a forced takeover, may write)."""
         return self.lease.valid()
 
-    async def round(self, *, force: bool = False) -> bool:
-        """One round, at most a retry period long; True when this controller leads after it."""
+    async def round(self, *, force: bool = False, strict: bool = False) -> bool:
+        """One round, at most half the renew deadline long; True when this controller
+        leads after it. A failed round is logged (once per reason) and, with ``strict``,
+        raised: a one-shot command reports it, a daemon just tries again."""
         timings = self.lease.timings
         try:
             state = await asyncio.wait_for(
@@ -55,13 +57,17 @@ class Leadership:
                 timeout=max(timings.retry_period, timings.renew_deadline / 2),
             )
         except (BackendError, TimeoutError) as exc:
-            error = str(exc) or "the lease request timed out"
-            if error != self.error:
-                log.warning("lease_round_failed", fleet=self.lease.fleet, error=error)
-            self.error = error
-        else:
-            self.error = ""
-            self.record = state.record
+            error = exc if isinstance(exc, BackendError) else None
+            text = str(exc) or "the lease request timed out"
+            if strict:  # the command says it, in its one line
+                raise error or UnreachableBackendError(text, code="Timeout") from exc
+            if text != self.error:
+                log.warning("lease_round_failed", fleet=self.lease.fleet, error=text)
+            self.error = text
+            self._notice()
+            return self.may_write()
+        self.error = ""
+        self.record = state.record
         self._notice()
         return self.may_write()
 

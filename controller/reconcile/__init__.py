@@ -19,7 +19,14 @@ A reader's map:
 """
 
 from controller.reconcile._clock import Clock, utc_now
-from controller.reconcile._converging import Backoff, Verdict, converge, stalled, waiting_for_nodes
+from controller.reconcile._converging import (
+    UNREACHABLE_PAUSE,
+    Backoff,
+    Verdict,
+    converge,
+    stalled,
+    waiting_for_nodes,
+)
 from controller.reconcile._desired import desired_digest, desired_state
 from controller.reconcile._executor import MAX_IN_FLIGHT, Execution, Executor
 from controller.reconcile._pass import run_pass
@@ -30,6 +37,7 @@ from controller.reconcile._window import RetryWindow
 
 __all__ = [
     "MAX_IN_FLIGHT",
+    "UNREACHABLE_PAUSE",
     "ActionFailure",
     "Backoff",
     "Clock",

@@ -74,7 +74,11 @@ def test_the_report_travels_with_every_claim() -> None:
 def test_a_record_survives_its_items_and_damage_reads_as_expired() -> None:
     record = LeaseRecord("me", EARLIER, NOW, 15.0, 7, "abc", "abd")
     assert LeaseRecord.from_items(record.as_items()) == record
-    damaged = {**record.as_items(), "simfleet-lease-duration": "soon", "simfleet-lease-renewed": "x"}
+    damaged = {
+        **record.as_items(),
+        "simfleet-lease-duration": "soon",
+        "simfleet-lease-renewed": "x",
+    }
     read = LeaseRecord.from_items(damaged)
     assert (read.duration, read.renewed) == (0.0, None)
     # a duration of 0 is over as soon as anyone looks

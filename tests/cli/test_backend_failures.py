@@ -50,6 +50,11 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def first_request(command: tuple[str, ...]) -> str:
+    """What a command asks the backend first: apply reads its fleet's lease before all."""
+    return "read the lease of fleet default" if command[0] == "apply" else "observe"
+
+
 COMMANDS = [
     pytest.param(("plan",), id="plan"),
     pytest.param(("plan", "--output", "json"), id="plan-json"),
@@ -67,8 +72,8 @@ def test_a_closed_port_is_one_line_saying_the_backend_is_unreachable(
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert lines == [
-        f"Error: cannot reach the backend: observe: cannot connect to 127.0.0.1:{port}: "
-        "connection refused"
+        f"Error: cannot reach the backend: {first_request(command)}: cannot connect to "
+        f"127.0.0.1:{port}: connection refused"
     ], done.stderr
     assert done.stdout == ""
 
@@ -82,7 +87,8 @@ def test_a_name_that_does_not_resolve_is_a_dns_problem_not_a_busy_backend(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(
-        "Error: cannot reach the backend: observe: cannot resolve batch.simfleet-test.invalid"
+        f"Error: cannot reach the backend: {first_request(command)}: cannot resolve "
+        "batch.simfleet-test.invalid"
     )
     assert "DNS" in lines[0]
     assert "busy" not in done.stderr

@@ -63,3 +63,11 @@ def test_age_reads_like_kubectl() -> None:
         age(t, NOW)
         for t in ("2026-01-01T11:59:50Z", "2026-01-01T11:55:00Z", "2025-12-29T12:00:00Z", None)
     ] == ["10s", "5m", "3d", "-"]
+
+
+def test_a_standby_says_so_and_who_leads() -> None:
+    lease = {"fleet": "default", "role": "standby", "leader": {"holder": "vm-1-ab"}}
+    text = render({"simulations": [], "lease": lease})
+    assert "standby: fleet 'default' is led by vm-1-ab; ask the leader for its fleet" in text
+    leader = render({"simulations": [], "lease": {**lease, "role": "leader"}})
+    assert "standby" not in leader

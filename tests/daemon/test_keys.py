@@ -23,3 +23,13 @@ def test_a_damaged_key_file_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "revision.key").write_text("not hex\n")
     with pytest.raises(RevisionKeyError, match="does not hold a revision key; remove it"):
         revision_key(tmp_path)
+
+
+def test_replicas_with_their_own_state_directories_share_a_key_file(tmp_path: Path) -> None:
+    """Every replica of a fleet (and a CI apply) names one file: one key, one revision."""
+    shared = tmp_path / "secrets" / "revision.key"
+    first = revision_key(tmp_path / "replica-a", shared)
+    assert shared.exists()
+    assert not (tmp_path / "replica-a" / "revision.key").exists()
+    assert revision_key(tmp_path / "replica-b", shared) == first
+    assert revision_key(tmp_path / "replica-b") != first  # its own, by default

@@ -28,7 +28,14 @@ from typing import Any
 
 import pytest
 
+from tests.batch_emulator._requestlog import LoggedRequest
+
 REPO = Path(__file__).resolve().parents[2]
+LEASE_TIMINGS = {
+    "SIMFLEET_LEASE_DURATION": "6",
+    "SIMFLEET_LEASE_RENEW_DEADLINE": "4",
+    "SIMFLEET_LEASE_RETRY_PERIOD": "1",
+}
 STATE = ".simfleet"
 
 
@@ -171,6 +178,9 @@ class EmulatorDriver:
             "AZURE_BATCH_ENDPOINT": self.url,
             "AZURE_BATCH_ACCOUNT": DEFAULT_ACCOUNT,
             "AZURE_BATCH_ACCESS_KEY": DEFAULT_KEY,
+            # A daemon restarted after kill -9 waits out its predecessor's lease: keep it
+            # short, with margins a loaded machine keeps (renewals every second).
+            **LEASE_TIMINGS,
         }
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -187,6 +197,10 @@ class EmulatorDriver:
     def state(self) -> dict[str, Any]:
         result: dict[str, Any] = self.control("GET", "state")
         return result
+
+    def requests(self) -> list[LoggedRequest]:
+        """Every request logged so far (the emulator runs with ``--request-log``)."""
+        return [LoggedRequest(*entry) for entry in self.control("GET", "requests")["requests"]]
 
     def tasks(self) -> dict[str, dict[str, str]]:
         """job → task id → Batch state, as the emulator holds them."""
@@ -309,7 +323,8 @@ class Fleet:
 
     # --------------------------------------------------------------------------- daemon
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, ready: bool = True) -> None:
+        """Start the daemon and (``ready``) wait for its ``/readyz``; a standby never is."""
         env = {**os.environ, **self.driver.env(), **self.env}
         self.starts += 1
         log = self.log_path.open("ab")
@@ -343,7 +358,8 @@ class Fleet:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        wait_until(self.ready, timeout=30, what="the daemon's /readyz")
+        if ready:
+            wait_until(self.ready, timeout=30, what="the daemon's /readyz")
 
     def ready(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
@@ -353,6 +369,16 @@ class Fleet:
                 return bool(r.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def readyz(self) -> tuple[int, str]:
+        """``/readyz`` as (status, text); (0, "") while nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, OSError):
+            return 0, ""
 
     def status(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=5) as r:

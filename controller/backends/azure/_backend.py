@@ -40,9 +40,11 @@ from controller.backends.azure._client import (
     WriteFence,
     make_client,
 )
-from controller.backends.azure._errors import classify, code_of
+from controller.backends.azure._errors import code_of
+from controller.backends.azure._lease import AzureLease
 from controller.backends.azure._observation import TaskObserver
 from controller.backends.azure._tails import StderrTails
+from controller.backends.azure._throttle import Throttle
 from controller.planner import (
     Action,
     AddTasks,
@@ -118,7 +120,8 @@ class AzureBackend:
         self.fleet = check_fleet_name(fleet)
         if lease is not None and lease.fleet != self.fleet:
             raise ValueError(f"the lease of fleet {lease.fleet!r} cannot fence fleet {fleet!r}")
-        self.requests = RequestCounter()
+        # counted with the lease's requests, for one figure per operation in /metrics
+        self.requests = lease.requests if isinstance(lease, AzureLease) else RequestCounter()
         self._client, self._credential = make_client(
             settings,
             self.requests,
@@ -132,22 +135,7 @@ class AzureBackend:
         self._usable: dict[str, int] = {}  # the last node counts: usable nodes per pool
         self._tasks = TaskObserver(self._client, max_age=listing_max_age, clock=monotonic)
         self._tails = StderrTails(self._read_limited, self._secret_values)
-        self._quiet_until = 0.0  # monotonic: no request before this (a Retry-After)
-
-    def _hold_while_throttled(self) -> None:
-        """Refuse to send inside a ``Retry-After`` window another request was given."""
-        remaining = self._quiet_until - time.monotonic()
-        if remaining > 0:
-            raise TransientBackendError(
-                "throttled: waiting out Retry-After", code="RetryAfter", retry_after=remaining
-            )
-
-    def _classified(self, exc: BaseException, doing: str) -> BackendError:
-        """Classify an SDK error, remembering any ``Retry-After`` it carried."""
-        error = exc if isinstance(exc, BackendError) else classify(exc, doing)
-        if isinstance(error, TransientBackendError) and error.retry_after:
-            self._quiet_until = max(self._quiet_until, time.monotonic() + error.retry_after)
-        return error
+        self._throttle = lease.throttle if isinstance(lease, AzureLease) else Throttle()
 
     # ----------------------------------------------------------------------- observing
 
@@ -159,7 +147,7 @@ class AzureBackend:
         ``frozenset()`` observes the pools alone.
         """
         try:
-            self._hold_while_throttled()
+            self._throttle.hold()
             # One listing after the other, not both at once: a 429 on the first must stop
             # the second from being sent at all (a request in flight cannot be called
             # back, and the emulator counts it as sent inside the Retry-After window).
@@ -176,7 +164,7 @@ class AzureBackend:
                 asyncio.gather(*(self._tasks_of(job) for job in owned)),
             )
         except Exception as exc:
-            raise self._classified(exc, "observe") from exc
+            raise self._throttle.classified(exc, "observe") from exc
         by_job = dict(zip(owned, tasks, strict=True))
         return Observed(
             pools={p.name: p for p in pools},
@@ -223,11 +211,11 @@ class AzureBackend:
 
     async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
         async with self._limit:
-            self._hold_while_throttled()  # another listing may have been throttled meanwhile
+            self._throttle.hold()  # another listing may have been throttled meanwhile
             try:
                 tasks = await self._tasks.tasks(job)
             except Exception as exc:
-                raise self._classified(exc, f"list tasks of {job}") from exc
+                raise self._throttle.classified(exc, f"list tasks of {job}") from exc
         return await self._tails.fill(job, tasks)
 
     async def _read_limited(
@@ -239,13 +227,13 @@ class AzureBackend:
     async def _secret_values(self, job: str, task_id: str, names: tuple[str, ...]) -> list[str]:
         """A task's own values of its secrets, to mask its stderr tail against."""
         async with self._limit:
-            self._hold_while_throttled()
+            self._throttle.hold()
             try:
                 task = await self._client.get_task(
                     job, task_id, select=["id", "environmentSettings"]
                 )
             except HttpResponseError as exc:
-                raise self._classified(exc, f"read the secrets of {task_id}") from exc
+                raise self._throttle.classified(exc, f"read the secrets of {task_id}") from exc
         return _mapping.secret_values(task, names)
 
     # ----------------------------------------------------------------------- executing
@@ -295,14 +283,14 @@ class AzureBackend:
 
     async def _call(self, request: Any, doing: str, ok: frozenset[str] = frozenset()) -> Any:
         try:
-            self._hold_while_throttled()
+            self._throttle.hold()
             return await request
         except HttpResponseError as exc:
             if code_of(exc) in ok:
                 return None
-            raise self._classified(exc, doing) from exc
+            raise self._throttle.classified(exc, doing) from exc
         except Exception as exc:
-            raise self._classified(exc, doing) from exc
+            raise self._throttle.classified(exc, doing) from exc
 
     async def _add_tasks(
         self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
@@ -341,7 +329,7 @@ class AzureBackend:
         """
         try:
             async with asyncio.timeout(self._chunk_deadline):
-                self._hold_while_throttled()  # a sibling chunk may have been throttled
+                self._throttle.hold()  # a sibling chunk may have been throttled
                 result = await self._client.create_task_collection(
                     job, m.BatchTaskGroup(task_values=chunk)
                 )
@@ -352,9 +340,9 @@ class AzureBackend:
                     self._add_chunk(job, chunk[:half]), self._add_chunk(job, chunk[half:])
                 )
                 return halves[0] + halves[1]
-            raise self._classified(exc, f"add {len(chunk)} tasks to {job}") from exc
+            raise self._throttle.classified(exc, f"add {len(chunk)} tasks to {job}") from exc
         except Exception as exc:
-            raise self._classified(exc, f"add {len(chunk)} tasks to {job}") from exc
+            raise self._throttle.classified(exc, f"add {len(chunk)} tasks to {job}") from exc
         failures: list[BackendError] = []
         for item in result.result_values or ():
             code = item.error.code if item.error is not None else None
@@ -378,7 +366,7 @@ class AzureBackend:
         path = f"{stream}.txt"
         doing = f"read {path} of {task_id}"
         try:
-            self._hold_while_throttled()
+            self._throttle.hold()
             props = await self._client.get_task_file_properties(job, task_id, path)
             size = int(props.content_length)
             start, end = byte_range(offset, length, size)
@@ -389,7 +377,7 @@ class AzureBackend:
             )
             data = b"".join([part async for part in parts])
         except HttpResponseError as exc:
-            raise self._classified(exc, doing) from exc
+            raise self._throttle.classified(exc, doing) from exc
         return OutputChunk(data, start, size)
 
     def on_change(self, callback: Callable[[], None]) -> None:

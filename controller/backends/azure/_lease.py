@@ -8,8 +8,10 @@ through and answers the other 412 ``ConditionNotMet``; of two creating it, the s
 gets 409 ``JobExists``. Either way the loser has lost the round.
 
 A holder renews with one PATCH on the ETag its last write returned (no read); only when
-that fails does it read again. A candidate reads once per round. So a fleet's lease
-costs one request per ``retry_period`` per controller.
+that fails, or when its fence has closed, does it read again. A candidate reads once per
+round. So a fleet's lease costs one request per ``retry_period`` per controller. It
+shares the backend's ``Retry-After`` window (:mod:`._throttle`): a throttled account
+gets no renewal inside it either, even if the lease then runs out.
 
 The lease job is not ``simfleet-managed``: no fleet ever prunes it, and observation
 reports it as another's object, so a simulation of the same name is a conflict. One
@@ -30,7 +32,8 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from controller.backends._errors import BackendError
 from controller.backends._lease import LeaseRecord, LeaseState, LeaseTimings, claim
 from controller.backends.azure._client import AzureSettings, RequestCounter, make_client
-from controller.backends.azure._errors import classify, code_of
+from controller.backends.azure._errors import code_of
+from controller.backends.azure._throttle import Throttle
 
 #: Metadata that marks the lease job, with the fleet's name as its value.
 LEASE = "simfleet-lease"
@@ -75,15 +78,19 @@ class AzureLease:
             settings / credential / connection_verify: as for the backend.
             fleet / identity: whose lease, and who takes part.
             timings: lease duration, renew deadline and retry period.
-            counter: where its requests are counted (the backend's, for ``/metrics``).
+            counter: where its requests are counted (a backend made with this lease
+                counts into the same one, for ``/metrics``).
             monotonic / wall: the clocks deciding (monotonic) and shown (wall).
         """
         self.fleet = fleet
         self.identity = identity
         self.timings = timings
+        self.requests = counter or RequestCounter()
+        #: shared with the backend made beside it: a Retry-After stops both
+        self.throttle = Throttle(monotonic)
         self._client, self._credential = make_client(
             settings,
-            counter or RequestCounter(),
+            self.requests,
             credential=credential,
             connection_verify=connection_verify,
             identity=identity,
@@ -110,8 +117,11 @@ class AzureLease:
     # ------------------------------------------------------------------------ a round
 
     async def round(self, *, report: tuple[str, str] = ("", ""), force: bool = False) -> LeaseState:
-        """Renew (one PATCH) or, failing that, read and try to acquire."""
-        if self._etag is not None and self._record is not None:
+        """Renew (one PATCH) or, failing that, read and try to acquire. A holder whose
+        fence has closed (paused, or cut off, past its renew deadline) reads first: the
+        lease may have changed hands, and it writes nothing on a guess."""
+        self.throttle.hold()
+        if self._etag is not None and self._record is not None and self.valid():
             renewed = await self._write(self._record, self._etag, report, force=False)
             if renewed is not None:
                 return renewed
@@ -259,4 +269,4 @@ class AzureLease:
         return True
 
     def _failed(self, exc: AzureError, doing: str) -> BackendError:
-        return classify(exc, f"{doing} the lease of fleet {self.fleet}")
+        return self.throttle.classified(exc, f"{doing} the lease of fleet {self.fleet}")

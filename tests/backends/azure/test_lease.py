@@ -53,9 +53,11 @@ async def test_the_first_candidate_creates_the_lease_and_the_second_stands_by(
     assert (await a.round()).leading
     state = await b.round()
     assert not state.leading
-    assert state.record is not None and state.record.holder == "a"
+    assert state.record is not None
+    assert state.record.holder == "a"
     assert job_exists(emulator, lease_job_id("default"))
-    assert a.valid() and not b.valid()
+    assert a.valid()
+    assert not b.valid()
 
 
 async def test_a_standby_takes_over_only_once_the_record_stayed_unchanged_for_the_duration(
@@ -72,7 +74,8 @@ async def test_a_standby_takes_over_only_once_the_record_stayed_unchanged_for_th
     assert not (await b.round()).leading
     clock.now += 0.1  # 15 s since b first saw a's last renewal
     state = await b.round()
-    assert state.leading and state.record is not None
+    assert state.leading
+    assert state.record is not None
     assert state.record.transitions == 1
     # a renews on a version that is gone: it is told at once and stops writing
     assert not (await a.round()).leading
@@ -110,7 +113,9 @@ async def test_a_released_lease_is_taken_at_the_next_round_without_waiting(
     await a.release()
     assert not a.valid()
     state = await b.round()
-    assert state.leading and state.record is not None and state.record.transitions == 1
+    assert state.leading
+    assert state.record is not None
+    assert state.record.transitions == 1
 
 
 async def test_a_holder_renews_with_one_request_per_round(
@@ -182,3 +187,20 @@ async def test_a_lease_job_that_vanished_is_created_again(
     emulator.state.jobs.delete(emulator.state.world.job(lease_job_id("default")))
     emulator.advance(60)  # the deletion completes
     assert (await a.round()).leading
+
+
+async def test_a_holder_resumed_past_its_deadline_reads_before_it_writes(
+    emulator: BatchEmulator, make_lease: MakeLease, clock: Clock
+) -> None:
+    """SIGSTOP past the lease, a takeover, SIGCONT: the old holder sends no write."""
+    a, b = make_lease("a"), make_lease("b")
+    await a.round()
+    await b.round()
+    clock.now += 15  # a is paused; b waits the lease out and takes it
+    assert (await b.round()).leading
+    sent = writes(emulator)
+    state = await a.round()  # a resumes
+    assert not state.leading
+    assert state.record is not None
+    assert state.record.holder == "b"
+    assert writes(emulator) == sent
