@@ -158,7 +158,12 @@ class LocalBackend:
             return
         try:
             if not self._read_only:
-                self._store.lock()
+                self._store.lock()  # refused: nothing is held, and open() may be tried again
+        except OSError as error:
+            raise PermanentBackendError(
+                f"cannot use {self._store.root}: {error}", code="StateDirUnusable"
+            ) from error
+        try:
             _fleet.claim(self._store.root, self.fleet, record=not self._read_only)
             self._store.load()
             self._state = "open"

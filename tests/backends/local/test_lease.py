@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.backends import LeaseTimings, PermanentBackendError
-from controller.backends.local import LocalLease
+from controller.backends.local import LocalBackend, LocalLease
 from controller.backends.local._lease import RECORD_FILE
 
 TIMINGS = LeaseTimings()
@@ -91,7 +91,7 @@ def test_a_holder_killed_outright_lets_the_next_one_in_at_once(tmp_path: Path) -
                 import asyncio, sys, time
                 from pathlib import Path
                 from controller.backends import LeaseTimings
-                from controller.backends.local import LocalLease
+                from controller.backends.local import LocalBackend, LocalLease
                 lease = LocalLease(Path({str(tmp_path)!r}), fleet="default", identity="dead",
                                    timings=LeaseTimings())
                 assert asyncio.run(lease.round()).leading
@@ -117,3 +117,23 @@ def test_a_holder_killed_outright_lets_the_next_one_in_at_once(tmp_path: Path) -
     finally:
         holder.kill()
         holder.wait(10)
+
+
+async def test_a_backend_refused_its_state_directory_can_open_once_it_is_free(
+    tmp_path: Path,
+) -> None:
+    """A standby's take-over opens the backend while the last leader may still be closing
+    it: the refusal must leave the backend able to open at the next try."""
+    first = LocalBackend(tmp_path)
+    await first.open()
+    second = LocalBackend(tmp_path)
+    try:
+        with pytest.raises(PermanentBackendError) as refused:
+            await second.open()
+        assert refused.value.code == "StateDirLocked"
+        await first.close()
+        await second.open()
+        assert (await second.observe()).jobs == {}
+    finally:
+        await first.close()
+        await second.close()
