@@ -77,6 +77,7 @@ def reconciler(specs: Path, backend: Backend, settings: PassSettings) -> Reconci
             max_in_flight=settings.max_in_flight,
             state_dir=settings.state_dir,
             explain=True,
+            fleet=settings.fleet,
         ),
         backend,
     )

@@ -33,6 +33,7 @@ from controller.backends import (
 from controller.cli import _options
 from controller.cli._backend import failure, make_lease, new_identity, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
+from controller.cli._planview import held_back as held_objects
 from controller.daemon import Leadership
 from controller.planner import Status
 from controller.reconcile import (
@@ -58,10 +59,14 @@ def report(result: PassResult, errors: Sequence[SpecError]) -> None:
 
 
 def held_back(result: PassResult) -> None:
-    """What the pass reports but does not do (a prune still inside its delay, …)."""
+    """What the pass reports but does not do (a prune still inside its delay, …), and
+    every object it leaves as it is although it differs from the specs (a conflict with
+    another fleet's object, a suspended simulation, …), as ``plan`` lists them."""
     for change in result.plan.changes:
         if not change.applies:
             click.echo(f"held back: {change}", err=True)
+    for held in held_objects(result.plan):
+        click.echo(f"held back: {held}", err=True)
 
 
 def progress_lines(status: Status) -> str:

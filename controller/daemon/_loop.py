@@ -199,6 +199,7 @@ class Controller:
                 max_in_flight=config.max_in_flight,
                 state_dir=config.state_dir,
                 explain=False,
+                fleet=config.fleet,
             ),
             self.backend,
             clock=self.clock,

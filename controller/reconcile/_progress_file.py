@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from controller.backends import DEFAULT_FLEET
 from controller.planner import Progress
 
 log = structlog.get_logger("simfleet.reconcile")
@@ -25,11 +26,17 @@ log = structlog.get_logger("simfleet.reconcile")
 FILE_NAME = "progress.json"
 
 
+def file_name(fleet: str) -> str:
+    """One file per fleet, so two fleets' controllers given one state directory (Azure)
+    keep their own deadlines; the default fleet's keeps the name it always had."""
+    return FILE_NAME if fleet == DEFAULT_FLEET else f"progress-{fleet}.json"
+
+
 class ProgressFile:
     """``<state dir>/progress.json``: progress per simulation not yet converged."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / FILE_NAME
+    def __init__(self, state_dir: Path, fleet: str = DEFAULT_FLEET) -> None:
+        self.path = state_dir / file_name(fleet)
         self._saved: Mapping[str, Progress] | None = None
 
     def load(self) -> dict[str, Progress]:
@@ -60,7 +67,7 @@ class ProgressFile:
             },
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{FILE_NAME}.partial")
+        partial = self.path.with_name(f".{self.path.name}.partial")
         partial.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
         os.replace(partial, self.path)
         self._saved = dict(progress)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import structlog
 
-from controller.backends import Backend, TransientBackendError
+from controller.backends import DEFAULT_FLEET, Backend, TransientBackendError
 from controller.planner import (
     Action,
     Desired,
@@ -77,6 +77,7 @@ class Settings:
         max_in_flight: backend requests in flight at once, over everything a step sends.
         state_dir: where rollout progress is kept across restarts (None: memory only).
         explain: compute the human change summary (``plan``, ``apply``; not the daemon).
+        fleet: the fleet the steps act for (its progress file is its own).
     """
 
     specs: Path
@@ -89,6 +90,7 @@ class Settings:
     max_in_flight: int = MAX_IN_FLIGHT
     state_dir: Path | None = None
     explain: bool = True
+    fleet: str = DEFAULT_FLEET
 
 
 class Reconciler:
@@ -119,7 +121,11 @@ class Reconciler:
         self.clock = clock or Clock()
         self.window = RetryWindow(self.clock.monotonic)
         self._executor = Executor(backend, settings.max_in_flight)
-        self._file = ProgressFile(settings.state_dir) if settings.state_dir is not None else None
+        self._file = (
+            ProgressFile(settings.state_dir, settings.fleet)
+            if settings.state_dir is not None
+            else None
+        )
         self._progress: Mapping[str, Progress] = (
             progress if progress is not None else (self._file.load() if self._file else {})
         )

@@ -113,3 +113,24 @@ def test_a_missing_specs_directory_is_an_error_not_a_match(tmp_path: Path, comma
     assert result.exit_code == 1
     assert f"the specs directory {tmp_path / 'spec'} does not exist" in result.output
     assert MATCHES not in result.output
+
+
+def test_apply_says_what_it_holds_back_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """A conflict with another fleet's job is left alone by ``apply`` as by ``plan``, and
+    ``apply`` says so instead of ending as if all were done."""
+    from datetime import timedelta
+
+    from controller.cli.apply import held_back as apply_held_back
+    from controller.reconcile import PassResult
+
+    want = desired(simulation("alpha", simulators=2))
+    backend, clock = converged(desired())
+    backend.add_foreign_job("alpha", "sims", owner="fleet 'b'")
+    decided = plan(want, backend.snapshot(), clock())
+    result = PassResult(
+        decided, backend.snapshot(), (), (), None, clock(), timedelta(0), desired=want
+    )
+    apply_held_back(result)
+    assert "held back: simulation alpha: a job named alpha belongs to fleet 'b'" in (
+        capsys.readouterr().err
+    )

@@ -26,9 +26,15 @@ def specs_dir(tmp_path: Path, **simulations: int) -> Path:
 
 
 def reconciler(
-    specs: Path, backend: FakeBackend, clock: FakeClock, state_dir: Path | None = None
+    specs: Path,
+    backend: FakeBackend,
+    clock: FakeClock,
+    state_dir: Path | None = None,
+    fleet: str = "default",
 ) -> Reconciler:
-    settings = Settings(specs=specs, revision_key=b"k" * 32, environ={}, state_dir=state_dir)
+    settings = Settings(
+        specs=specs, revision_key=b"k" * 32, environ={}, state_dir=state_dir, fleet=fleet
+    )
     return Reconciler(settings, backend, clock=Clock(wall=clock, monotonic=clock.monotonic))
 
 
@@ -50,6 +56,20 @@ class TestProgressSurvivesARestart:
         again = await reconciler(specs, backend, clock, state).step()
         assert stalled(again.status, "alpha")
         assert again.plan.progress["alpha"].since == first.plan.progress["alpha"].since
+
+    async def test_two_fleets_sharing_a_state_directory_keep_their_own_deadlines(
+        self, tmp_path: Path
+    ) -> None:
+        clock = FakeClock()
+        specs = specs_dir(tmp_path, alpha=2)
+        state = tmp_path / "state"
+        await reconciler(specs, FakeBackend(clock, nodes_arrive=False), clock, state).step()
+        clock.advance(61)
+        # another fleet's controller, same state directory, its own (fresh) alpha
+        other = FakeBackend(clock, nodes_arrive=False)
+        result = await reconciler(specs, other, clock, state, fleet="other").step()
+        assert not stalled(result.status, "alpha")
+        assert {p.name for p in state.iterdir()} >= {"progress.json", "progress-other.json"}
 
     async def test_without_a_state_directory_the_deadline_starts_afresh(
         self, tmp_path: Path
