@@ -96,6 +96,7 @@ class FakeBackend:
         self.jobs: dict[str, _Job] = {}
         self.executed: list[Action] = []
         self.observations: list[frozenset[str] | None] = []
+        self.forgotten = 0  # how often forget() was called
         self.output: dict[tuple[str, str, OutputStream], bytes] = {}
         self._callbacks: list[Callable[[], None]] = []
 
@@ -123,7 +124,9 @@ class FakeBackend:
         return OutputChunk(data[start:end], start, len(data))
 
     def forget(self) -> None:
-        """Nothing cached: every observation reads the fake's own records."""
+        """Nothing cached: every observation reads the fake's own records (counted in
+        ``forgotten``, for tests of a controller taking a fleet over)."""
+        self.forgotten += 1
 
     def request_counts(self) -> Mapping[tuple[str, str], int]:
         """No HTTP requests: nothing to count."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,11 @@ class Leadership:
         lease: the fleet's lease as this controller takes part in it.
         report: (desired, converged) digests published with every round.
         record: the lease as the last round saw it.
-        changed: set whenever :meth:`may_write` may have changed (the loop waits on it).
+        changed: set after every round (a standby's loop waits on it).
+        term: how many times this controller started leading: a loop that took the fleet
+            over for an earlier term must do it again (someone else led in between).
+        on_change: called when this controller starts or stops leading (the daemon's
+            loop wakes, even from a long sleep).
         error: why the last round failed ("" when it did not).
     """
 
@@ -40,6 +45,8 @@ class Leadership:
     record: LeaseRecord | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     error: str = ""
+    term: int = 0  # how many times this controller started leading
+    on_change: Callable[[], None] | None = None  # told when leading starts or ends
     _was_leading: bool | None = None  # None: no round yet
 
     def may_write(self) -> bool:
@@ -80,6 +87,7 @@ class Leadership:
             other = holder if holder and holder != self.lease.identity else None
             fleet, identity = self.lease.fleet, self.lease.identity
             if leading:
+                self.term += 1
                 log.info("leading", fleet=fleet, identity=identity)
             elif was_leading:
                 log.warning(
@@ -91,6 +99,8 @@ class Leadership:
                 )
             else:
                 log.info("standing_by", fleet=fleet, identity=identity, leader=other)
+            if self.on_change is not None:
+                self.on_change()
         self.changed.set()
 
     async def run(self, stop: asyncio.Event) -> None:

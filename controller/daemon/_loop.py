@@ -155,7 +155,7 @@ class Controller:
         self._on_lead = on_lead
         self._environ = environ if environ is not None else os.environ
         self.reconciler = self._new_reconciler()
-        self._leading = leadership is None  # passes may run (taken over, when electing)
+        self._term = 0  # the leadership term this controller last took the fleet over for
         self._digested: tuple[Desired | None, str] = (None, "")
         self.metrics = Metrics()
         self.health = Health(
@@ -277,11 +277,10 @@ class Controller:
         watcher = asyncio.create_task(
             watch(self.config.specs, self.specs_changed, self._stop, ignore=ignore)
         )
-        elector = (
-            asyncio.create_task(self.leadership.run(self._stop))
-            if self.leadership is not None
-            else None
-        )
+        elector = None
+        if self.leadership is not None:
+            self.leadership.on_change = self.wake  # a lost lease ends even a long sleep
+            elector = asyncio.create_task(self.leadership.run(self._stop))
         log.info(
             "started",
             specs=str(self.config.specs),
@@ -316,7 +315,7 @@ class Controller:
         if leadership is None:
             return True
         if leadership.may_write():
-            if not self._leading:
+            if self._term != leadership.term:  # a new term: someone else may have led
                 try:
                     if self._on_lead is not None:
                         await self._on_lead()
@@ -326,9 +325,8 @@ class Controller:
                     return False
                 self.backend.forget()
                 self.reconciler = self._new_reconciler()
-                self._full, self._recheck, self._leading = True, frozenset(), True
+                self._full, self._recheck, self._term = True, frozenset(), leadership.term
             return True
-        self._leading = False
         await self._stand_by(leadership)
         return False
 
