@@ -169,6 +169,7 @@ def apply(
         )
         leadership = Leadership(lease)
         stop = asyncio.Event()
+        started = time.monotonic()  # --timeout covers following a leader, then applying
         try:
             async with opened(
                 backend,
@@ -192,7 +193,8 @@ def apply(
                             return True
                     renewing = asyncio.create_task(leadership.run(stop))
                     try:
-                        return await _apply(b, steps, wait=wait, within=timeout)
+                        left = max(0.0, timeout - (time.monotonic() - started))
+                        return await _apply(b, steps, wait=wait, within=left)
                     finally:
                         stop.set()
                         await renewing
