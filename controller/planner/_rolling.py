@@ -94,10 +94,13 @@ def step(
             retiring.append(slot)
             scale_down -= 1
     budget = sum(available(t, now, settle) for s in active for t in s.live) - minimum
-    finishing = [s for s in done if s not in retiring]
-    covered = [s for s in olds if s not in retiring and available(s.new, now, settle)]
-    exposed = [
-        s for s in reversed(olds) if s not in retiring and s not in covered and s not in done
+    gone = {s.index for s in retiring}
+    finishing = [s for s in done if s.index not in gone]
+    covered = [s for s in olds if s.index not in gone and available(s.new, now, settle)]
+    exposed = [  # a finished slot's new simulator exited, so it is never covered
+        s
+        for s in reversed(olds)
+        if s.index not in gone and s.index not in finished and not available(s.new, now, settle)
     ]
     for slot in finishing + covered + exposed:  # then serving ones, while enough others serve
         if budget <= 0:
