@@ -17,6 +17,13 @@ Retiring order (``reconcileOldReplicaSets``): old simulators that do not serve g
 but only as far as ``live - (desired - unavailable) - new ones not serving yet`` allows;
 then serving ones while the rest still cover ``desired - unavailable``, those whose slot's
 new simulator serves first (lowest slot first), then the others, highest slot first.
+
+A *finished* slot (its new simulator succeeded for good under ``OnFailure`` or ``Never``)
+needs no simulator, so ``desired`` counts it out, and its old simulator is first in both
+orders — but under the same limits as every other: it may be the only one serving while
+the other slots' new simulators back off. 2 desired, ``maxUnavailable: 0``, slot 0
+finished beside its serving old simulator, slot 1's new one crashed: 1 must serve and 1
+does, so the old one stays until slot 1 serves again.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from datetime import datetime, timedelta
 from controller.planner._actions import StopReason, StopTask
 from controller.planner._fenceposts import Fenceposts
 from controller.planner._observed import ObservedTask, SimulatorState
+from controller.planner._slots import Slot
 from controller.planner._view import SimulationView
 
 
@@ -62,7 +70,7 @@ def step(
 
     ``finished`` slots ran their new-template simulator to a successful end the restart
     policy accepts (``OnFailure`` or ``Never`` after exit 0); their old simulators retire
-    and they are never paired again.
+    first, as far as availability allows, and they are never paired again.
     """
     olds = view.olds
     if not olds:  # the common case: nothing to roll out
@@ -77,20 +85,24 @@ def step(
     # counting new simulators that do not serve yet as missing. 4 desired, 0 unavailable,
     # 4 old just started (not settled) and no new: 4 - 4 - 0 = 0, nothing may go.
     scale_down = live - minimum - new_unavailable
-    retiring = [s for s in olds if s.index in finished]  # the slot is done at the new template
-    scale_down -= len(retiring)  # they are counted in `live` but leave this pass
-    for slot in olds:  # unhealthy old simulators first: they cost no availability
-        if scale_down <= 0:
+    done = [s for s in olds if s.index in finished]  # the slot needs no simulator any more
+    retiring: list[Slot] = []
+    for slot in done + [s for s in olds if s.index not in finished]:
+        if scale_down <= 0:  # unhealthy old simulators first: they cost no availability
             break
-        if slot not in retiring and not available(slot.old, now, settle):
+        if not available(slot.old, now, settle):
             retiring.append(slot)
             scale_down -= 1
-    serving = sum(available(t, now, settle) for s in active for t in s.live)
-    spent = sum(available(s.old, now, settle) for s in retiring)  # finished slots' old ones
-    budget = serving - spent - minimum
-    covered = [s for s in olds if s not in retiring and available(s.new, now, settle)]
-    exposed = [s for s in reversed(olds) if s not in retiring and s not in covered]
-    for slot in covered + exposed:  # then serving ones, while enough others serve
+    budget = sum(available(t, now, settle) for s in active for t in s.live) - minimum
+    gone = {s.index for s in retiring}
+    finishing = [s for s in done if s.index not in gone]
+    covered = [s for s in olds if s.index not in gone and available(s.new, now, settle)]
+    exposed = [  # a finished slot's new simulator exited, so it is never covered
+        s
+        for s in reversed(olds)
+        if s.index not in gone and s.index not in finished and not available(s.new, now, settle)
+    ]
+    for slot in finishing + covered + exposed:  # then serving ones, while enough others serve
         if budget <= 0:
             break
         retiring.append(slot)

@@ -175,7 +175,8 @@ def plan_simulation(
     actions += _scaling.stop_duplicates(view)
 
     # Every vacant slot gets its fill decision before the rollout step: a slot whose new
-    # simulator finished for good (restartPolicy) must not keep its old one.
+    # simulator finished for good (restartPolicy) must not keep its old one for longer
+    # than the others' availability needs it.
     decisions: dict[int, _filling.Decision] = {
         index: _filling.fill(
             view.name,

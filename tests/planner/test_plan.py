@@ -43,6 +43,8 @@ NEVER = simulation(restartPolicy="Never")
 ON_FAILURE = simulation(restartPolicy="OnFailure")
 SUSPENDED = simulation(suspend=True)
 SHORT_LIVED = simulation(maxLifetime="1h")
+#: Scaled up 1 → 2 and rolled out under OnFailure (maxSurge 25%, maxUnavailable 0).
+GROWN = simulation(simulators=2, image="cartpole:2.0", restartPolicy="OnFailure")
 
 
 def summary(action: Action) -> tuple[Any, ...]:
@@ -339,6 +341,33 @@ ROWS = [
         desired(simulation(rollout={"maxSurge": 0, "maxUnavailable": 1})),
         observed(job(*fleet(revision_=OLD))),
         [("stop", "cartpole", 2, "rollout")],
+    ),
+    row(
+        # Regression (hypothesis): slot 0's new simulator succeeded for good, slot 1's
+        # crashed and backs off; 1 of 2 must serve, and the old one in slot 0 is that one.
+        "rollout: a finished slot's old simulator stays while it is all that serves",
+        desired(GROWN),
+        observed(
+            job(
+                task(GROWN, 0, revision_=OLD),
+                task(GROWN, 0, state="exited", exit_code=0, age=2, ran=1),
+                task(GROWN, 1, state="exited", exit_code=2, age=2, ran=1),
+            )
+        ),
+        [],
+        requeue_in=9,
+    ),
+    row(
+        "rollout: a finished slot's old simulator retires once another serves",
+        desired(GROWN),
+        observed(
+            job(
+                task(GROWN, 0, revision_=OLD),
+                task(GROWN, 0, state="exited", exit_code=0, age=2, ran=1),
+                task(GROWN, 1, attempt=1, age=1),
+            )
+        ),
+        [("stop", "cartpole", 0, "rollout")],
     ),
     row(
         "recycling: a simulator past maxLifetime gets a fresh one beside it",
