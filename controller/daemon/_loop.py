@@ -174,12 +174,16 @@ class Controller:
         self._crash_loops = CrashLoops(clock=self.clock.monotonic)
         self._short_secrets = 0
         self._revision: str | None = None
-        self._document: dict[str, Any] = status_document(
+        self._document: dict[str, Any] = self._nothing_seen()
+
+    def _nothing_seen(self) -> dict[str, Any]:
+        """``/status`` before a pass: at start, and while standing by."""
+        return status_document(
             Status(),
             (),
             revision=None,
-            backend=backend.name,
-            fleet=config.fleet,
+            backend=self.backend.name,
+            fleet=self.config.fleet,
             updated_at=self.clock.wall(),
         )
 
@@ -333,14 +337,7 @@ class Controller:
     async def _stand_by(self, leadership: Leadership) -> None:
         """Publish the standby's status, then wait for the next lease round or a stop."""
         self._document = {
-            **status_document(
-                Status(),
-                (),
-                revision=None,
-                backend=self.backend.name,
-                fleet=self.config.fleet,
-                updated_at=self.clock.wall(),
-            ),
+            **self._nothing_seen(),
             "message": f"standby: {leadership.describe()}",
         }
         self.metrics.observe_leadership(leadership)
