@@ -122,6 +122,11 @@ def test_two_fleets_run_side_by_side_and_never_write_to_each_other(
             assert int(sender[1]) == process.pid, f"{entry[2]} {entry[3]} from {entry[6]}"
             attributed += 1
     assert attributed >= len(simulations) + len(leases)
+    print(  # the figures for a closing note (pytest -s)
+        f"passes seen: a {len(passes['a'])}, b {len(passes['b'])}; requests logged "
+        f"{len(entries)}; writes by object {sorted(counts.items())}; writes traced to "
+        f"their own fleet's daemon {attributed}; to the other fleet's objects: 0"
+    )
 
 
 def simfleet(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
