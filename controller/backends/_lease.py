@@ -215,6 +215,12 @@ class Lease(Protocol):
         """Whether this controller may write now (the fence, on its monotonic clock)."""
         ...
 
+    def expires_in(self) -> float | None:
+        """Seconds until another holder's lease, as last read, runs out on this
+        controller's clock (a standby looks again right then, not a retry period later);
+        None when there is no such deadline."""
+        ...
+
     async def release(self) -> None:
         """Give the lease up at once (a clean shutdown), so a standby takes over now."""
         ...

@@ -23,6 +23,10 @@ from controller.backends import BackendError, Lease, LeaseRecord, UnreachableBac
 
 log = structlog.get_logger("simfleet.leadership")
 
+#: The shortest pause between rounds: a lease about to run out is looked at right then,
+#: but never in a tight loop.
+MIN_PAUSE = 0.05
+
 
 @dataclass
 class Leadership:
@@ -104,13 +108,17 @@ class Leadership:
         self.changed.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Rounds every retry period until ``stop`` (a renewal overdue past the renew
-        deadline shows at the next round; the backend's fence acts on it at once)."""
+        """Rounds every retry period until ``stop`` — sooner when another holder's lease
+        runs out before then, so a standby takes over within the lease duration plus one
+        retry period of the last renewal it could have seen. (A renewal overdue past the
+        renew deadline shows at the next round; the backend's fence acts on it at once.)"""
         period = self.lease.timings.retry_period
         while not stop.is_set():
             await self.round()
+            expires = self.lease.expires_in()
+            pause = period if expires is None else min(period, max(MIN_PAUSE, expires))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), period)
+                await asyncio.wait_for(stop.wait(), pause)
 
     async def release(self) -> None:
         """Give the lease up if this controller holds it (a clean shutdown: the standby

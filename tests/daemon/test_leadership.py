@@ -32,6 +32,9 @@ class ScriptedLease:
     def valid(self) -> bool:
         return self.holder == self.identity
 
+    def expires_in(self) -> float | None:
+        return None
+
     async def round(self, *, report: tuple[str, str] = ("", ""), force: bool = False) -> LeaseState:
         self.rounds += 1
         desired, converged = report

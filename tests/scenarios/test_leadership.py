@@ -190,7 +190,8 @@ def test_kill_9_of_the_leader_20_times_during_changes(replicas: Replicas) -> Non
     b.start(ready=False)
     a.wait_sim("sim", lambda s: s["ready"] == 2, timeout=60)
     rng = random.Random(9)
-    takeovers: list[float] = []
+    takeovers: list[float] = []  # from the kill to the standby's /readyz (a pass done)
+    kills: list[tuple[float, str]] = []  # when, and whom
     count, image = 2, 1
     with SlotWatch(replicas.driver) as watch:
         for kill in range(20):
@@ -205,8 +206,10 @@ def test_kill_9_of_the_leader_20_times_during_changes(replicas: Replicas) -> Non
                 a.simulation("sim", count, image=f"scenario/sim:{image}", extra=ONE_AT_A_TIME),
             )
             time.sleep(rng.uniform(0.0, 1.5))  # the leader is somewhere in the change
+            identity = leader.status()["lease"]["identity"]
             killed = time.monotonic()
             leader.kill9()
+            kills.append((killed, identity))
             wait_until(standby.ready, timeout=BOUND + 30, what="the standby to lead")
             takeovers.append(time.monotonic() - killed)
             leader.start(ready=False)  # back as the standby
@@ -221,16 +224,30 @@ def test_kill_9_of_the_leader_20_times_during_changes(replicas: Replicas) -> Non
     log = replicas.driver.requests()
     wrong = writes_by_non_holders(log)
     assert wrong == [], wrong[:10]
-    slowest = max(takeovers)
+    # When the standby won the lease: its first successful write to it after the kill.
+    won = [
+        min(
+            e.arrived
+            for e in log
+            if e.path.startswith(LEASE)
+            and e.method == "PATCH"
+            and str(e.outcome) == "200"
+            and e.arrived > killed
+            and holder_of(e.user_agent) not in ("", dead)
+        )
+        - killed
+        for killed, dead in kills
+    ]
     print(
-        f"takeovers: {len(takeovers)}, slowest {slowest:.2f}s, median "
-        f"{sorted(takeovers)[len(takeovers) // 2]:.2f}s, bound {BOUND:g}s; slot samples "
-        f"{watch.samples}, doubled {len(watch.doubled)}; writes logged "
-        f"{sum(e.method not in ('GET', 'HEAD') for e in log)}, by a non-holder {len(wrong)}"
+        f"kills: {len(kills)}; lease taken over after: slowest {max(won):.2f}s, median "
+        f"{sorted(won)[len(won) // 2]:.2f}s (bound {BOUND:g}s); standby ready (a pass done) "
+        f"after: slowest {max(takeovers):.2f}s; slot samples {watch.samples}, doubled "
+        f"{len(watch.doubled)}; writes logged {sum(e.method not in ('GET', 'HEAD') for e in log)}"
+        f", by a non-holder {len(wrong)}"
     )
-    # The bound holds on the standby's clock from the last renewal it saw; from the kill,
-    # up to one more retry period (that renewal) can pass, and /readyz needs a pass.
-    assert slowest <= BOUND + RETRY + 10, takeovers
+    # The bound is the standby's, from the last renewal it could see (which came before
+    # the kill); a loaded machine adds its scheduling delay, hence the margin.
+    assert max(won) <= BOUND + 1.0, won
 
 
 def test_a_paused_leader_resumed_after_a_takeover_sends_no_write(replicas: Replicas) -> None:

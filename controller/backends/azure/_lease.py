@@ -114,6 +114,13 @@ class AzureLease:
         now = self._monotonic()
         return self._writes_from <= now < self._renewed_at + self.timings.renew_deadline
 
+    def expires_in(self) -> float | None:
+        """Until the record last read has stayed unchanged for its duration."""
+        record = self._record
+        if record is None or not record.holder or record.holder == self.identity:
+            return None
+        return self._seen[1] + record.duration - self._monotonic()
+
     # ------------------------------------------------------------------------ a round
 
     async def round(self, *, report: tuple[str, str] = ("", ""), force: bool = False) -> LeaseState:

@@ -55,6 +55,10 @@ class LocalLease:
         """Held: the kernel keeps the lock for as long as this process lives."""
         return self._held is not None
 
+    def expires_in(self) -> float | None:
+        """Never: the kernel frees the lock the moment its holder dies."""
+        return None
+
     async def round(self, *, report: tuple[str, str] = ("", ""), force: bool = False) -> LeaseState:
         """Take the lock if it is free (or renew the record when it is held)."""
         try:

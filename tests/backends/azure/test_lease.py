@@ -204,3 +204,18 @@ async def test_a_holder_resumed_past_its_deadline_reads_before_it_writes(
     assert state.record is not None
     assert state.record.holder == "b"
     assert writes(emulator) == sent
+
+
+async def test_a_standby_knows_when_the_lease_it_read_runs_out(
+    make_lease: MakeLease, clock: Clock
+) -> None:
+    """So it looks again right then, not up to a retry period later."""
+    a, b = make_lease("a"), make_lease("b")
+    await a.round()
+    assert a.expires_in() is None  # its own lease: nothing to wait for
+    await b.round()
+    clock.now += 4
+    assert b.expires_in() == 11
+    await a.round()  # renewed: b's wait starts again when it sees it
+    await b.round()
+    assert b.expires_in() == 15
