@@ -35,6 +35,8 @@ from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
 from controller.backends.azure import _mapping
 from controller.backends.azure._client import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
     AzureSettings,
     RequestCounter,
     WriteFence,
@@ -95,6 +97,7 @@ class AzureBackend:
         monotonic: Callable[[], float] = time.monotonic,
         fleet: str = DEFAULT_FLEET,
         lease: Lease | None = None,
+        timeouts: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     ) -> None:
         """Prepare a client; nothing is sent before the first call.
 
@@ -113,6 +116,8 @@ class AzureBackend:
             lease: the fleet's lease: no write leaves while it is not held (the fence),
                 and every request names its holder identity. None: unfenced (tests,
                 and tools that never write).
+            timeouts: seconds to connect, and to wait for an answer (a hung request
+                fails as unreachable instead of stalling the pass).
 
         Raises:
             ValueError: ``fleet`` is not a fleet name, or not the lease's fleet.
@@ -129,6 +134,7 @@ class AzureBackend:
             connection_verify=connection_verify,
             identity=lease.identity if lease is not None else "",
             fence=WriteFence(lease.valid, lease.fleet) if lease is not None else None,
+            timeouts=timeouts,
         )
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline

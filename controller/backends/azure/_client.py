@@ -104,6 +104,13 @@ class WriteFence(SansIOHTTPPolicy[Any, Any]):
             raise LeaseLostError(self._fleet)
 
 
+#: Seconds to connect, and to wait for an answer once connected. azure-core's defaults
+#: (300 s each) let one hung request stall a pass for minutes; Batch itself gives up on a
+#: request after 30 s (its server-side ``timeout``), so an answer later than that is lost.
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 45.0
+
+
 def user_agent(identity: str) -> str:
     """What every request says about its sender (azure-core appends its own tokens)."""
     return f"simfleet-holder/{identity}" if identity else "simfleet"
@@ -117,6 +124,7 @@ def make_client(
     connection_verify: str | bool = True,
     identity: str = "",
     fence: WriteFence | None = None,
+    timeouts: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
 ) -> tuple[BatchClient, Any]:
     """The SDK client and the credential object (to close alongside it).
 
@@ -129,6 +137,7 @@ def make_client(
         identity: the controller's identity, sent in ``User-Agent``.
         fence: the write fence, checked on every attempt (it follows the retry policy);
             a write it refuses is counted with the outcome ``fenced``.
+        timeouts: seconds to connect and to read an answer.
     """
     if credential is None and settings.access_key:
         credential = AzureNamedKeyCredential(settings.account, settings.access_key)
@@ -144,5 +153,7 @@ def make_client(
         per_retry_policies=[fence] if fence is not None else [],
         connection_verify=connection_verify,
         user_agent=user_agent(identity),
+        connection_timeout=timeouts[0],
+        read_timeout=timeouts[1],
     )
     return client, credential

@@ -34,6 +34,7 @@ from typing import Any
 
 from azure.batch import models as m
 
+from controller.backends._environment import simulator_variables
 from controller.backends._fleets import DEFAULT_FLEET
 from controller.backends.azure._lease import LEASE  # the mark of a fleet's lease job
 from controller.planner import (
@@ -174,7 +175,11 @@ def command_line(command: str | tuple[str, ...] | None) -> str:
 
 def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskCreateOptions:
     """The body of one task in an addtaskcollection request."""
-    environment = [m.EnvironmentSetting(name=k, value=v) for k, v in template.env]
+    secret_names = {s.name for s in template.secret_env}
+    values = {**simulator_variables(job, task.slot, task.id), **dict(template.env)}
+    environment = [
+        m.EnvironmentSetting(name=k, value=v) for k, v in values.items() if k not in secret_names
+    ]
     environment += [
         m.EnvironmentSetting(name=s.name, value=s.value.get_secret_value())
         for s in template.secret_env

@@ -18,19 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from controller.backends._environment import SIMFLEET_VARIABLES, simulator_variables
 from controller.backends.local._records import TaskRecord
 from controller.backends.local._runtime import Launch, LaunchError, OutputLimits
 
 #: Controller variables a simulator inherits when they are set.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 DEFAULT_OUTPUT = OutputLimits()
-#: What simfleet itself tells every simulator.
-SIMFLEET_VARIABLES = (
-    "SIMFLEET_SIMULATION",
-    "SIMFLEET_SLOT",
-    "SIMFLEET_TASK_ID",
-    "PYTHONUNBUFFERED",
-)
 
 
 def child_environment(
@@ -53,10 +47,7 @@ def child_environment(
         LaunchError: a secret's source variable is not set.
     """
     env = {name: environ[name] for name in PASSED_THROUGH if name in environ}
-    env["SIMFLEET_SIMULATION"] = task.job
-    env["SIMFLEET_SLOT"] = str(task.slot)
-    env["SIMFLEET_TASK_ID"] = task.id
-    env["PYTHONUNBUFFERED"] = "1"
+    env.update(simulator_variables(task.job, task.slot, task.id))
     env.update(task.template.env)
     for secret in task.template.secrets:
         if secret_values is not None and secret.name in secret_values:

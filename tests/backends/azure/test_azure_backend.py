@@ -15,7 +15,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from controller.backends import PermanentBackendError, TransientBackendError
+from controller.backends import (
+    PermanentBackendError,
+    TransientBackendError,
+    UnreachableBackendError,
+)
 from controller.backends.azure import AzureBackend, AzureSettings
 from controller.planner import (
     AddTasks,
@@ -388,3 +392,40 @@ class TestSecretsInTails:
         for line in self.PEM.splitlines():
             assert line not in tail
         assert "xxxx" not in tail  # the window began inside that line: dropped, not kept
+
+
+async def test_a_simulator_on_batch_is_told_what_a_local_one_is(
+    backend: AzureBackend, emulator: BatchEmulator
+) -> None:
+    """SIMFLEET_SIMULATION, SIMFLEET_SLOT and SIMFLEET_TASK_ID, as the local backend sets
+    them; the spec's own env wins, and a secretEnv name is never sent twice."""
+    sim = dataclasses.replace(
+        simulation(simulators=2, env={"PYTHONUNBUFFERED": "0", "MODE": "fast"}),
+        secrets={},
+    )
+    await converge(backend, desired(sim, pools=AUTO), emulator)
+    tasks = (await backend.observe()).jobs["cartpole"].tasks
+    for task in tasks:
+        body = emulator.task("cartpole", task.id)
+        settings = [(e["name"], e["value"]) for e in body["environmentSettings"]]
+        assert len({name for name, _ in settings}) == len(settings)  # each name once
+        env = dict(settings)
+        assert env["SIMFLEET_SIMULATION"] == "cartpole"
+        assert env["SIMFLEET_TASK_ID"] == task.id
+        assert env["SIMFLEET_SLOT"] == str(task.slot)
+        assert env["MODE"] == "fast"
+        assert env["PYTHONUNBUFFERED"] == "0"  # the spec's own value wins
+
+
+async def test_a_hung_request_fails_within_the_read_timeout(emulator: BatchEmulator) -> None:
+    """azure-core would wait 300 s for an answer; the backend gives up after its own
+    timeout and says the service did not answer (transient: the next pass retries)."""
+    emulator.faults.latency = 5.0
+    hung = AzureBackend(settings_for(emulator), timeouts=(2.0, 0.3))
+    try:
+        # without the timeout the answer would come, late, and nothing would be raised
+        with pytest.raises(UnreachableBackendError, match="no answer from the Batch endpoint"):
+            await hung.observe()
+    finally:
+        await hung.close()
+        emulator.faults.latency = 0.0
