@@ -54,8 +54,11 @@ class AzureSettings:
                 "the azure backend needs " + " and ".join(missing) + " in the environment",
                 code="MissingConfiguration",
             )
+        endpoint = environ["AZURE_BATCH_ENDPOINT"].strip().rstrip("/")
+        if "://" not in endpoint:  # as `az batch account show` prints it: host alone
+            endpoint = f"https://{endpoint}"
         return cls(
-            endpoint=environ["AZURE_BATCH_ENDPOINT"].rstrip("/"),
+            endpoint=endpoint,
             account=environ["AZURE_BATCH_ACCOUNT"],
             access_key=environ.get("AZURE_BATCH_ACCESS_KEY") or None,
         )

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.identity import CredentialUnavailableError
 
 from controller.backends._errors import (
     BackendError,
@@ -128,6 +129,14 @@ def classify(exc: BaseException, doing: str) -> BackendError:
         return PermanentBackendError(message, code=code)
     if isinstance(exc, ServiceRequestError | ServiceResponseError | asyncio.TimeoutError):
         return _unreachable(exc, doing)
+    if isinstance(exc, CredentialUnavailableError):
+        # No credential is configured at all: retrying cannot make one appear.
+        return PermanentBackendError(
+            f"{doing}: no Azure credential: set AZURE_BATCH_ACCESS_KEY (shared key), or give "
+            f"the controller an identity DefaultAzureCredential finds (a managed identity, "
+            f"az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/…): {exc}",
+            code="CredentialUnavailable",
+        )
     if isinstance(exc, AzureError):
         return TransientBackendError(f"{doing}: {exc}", code=type(exc).__name__)
     return PermanentBackendError(f"{doing}: {type(exc).__name__}: {exc}")

@@ -262,6 +262,13 @@ class TestAuthentication:
         with pytest.raises(PermanentBackendError, match="AZURE_BATCH_ACCOUNT"):
             AzureSettings.from_environ({"AZURE_BATCH_ENDPOINT": "https://x"})
 
+    def test_an_endpoint_as_az_prints_it_is_https(self) -> None:
+        """`az batch account show --query accountEndpoint` prints the host alone."""
+        settings = AzureSettings.from_environ(
+            {"AZURE_BATCH_ENDPOINT": "acct.westeurope.batch.azure.com", "AZURE_BATCH_ACCOUNT": "a"}
+        )
+        assert settings.endpoint == "https://acct.westeurope.batch.azure.com"
+
 
 class TestReplacement:
     async def test_a_changed_vm_size_is_reported_not_applied(

@@ -71,3 +71,14 @@ def test_a_bad_request_is_permanent() -> None:
     exc = HttpResponseError(message="bad")
     exc.status_code = 400
     assert isinstance(classify(exc, "add tasks"), PermanentBackendError)
+
+
+def test_no_credential_at_all_is_permanent_and_says_what_to_set() -> None:
+    """DefaultAzureCredential finding nothing has no status code; retrying it forever as
+    transient would hide a controller that can never authenticate."""
+    from azure.identity import CredentialUnavailableError
+
+    error = classify(CredentialUnavailableError("no credential found"), "observe")
+    assert isinstance(error, PermanentBackendError)
+    assert error.code == "CredentialUnavailable"
+    assert "set AZURE_BATCH_ACCESS_KEY" in str(error)
