@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from azure.batch import models as m
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
@@ -164,7 +164,12 @@ class AzureBackend:
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
             wanted = [j for j in listed if jobs is None or j.id in jobs]
-            owned = [j.id for j in wanted if _mapping.owned(j.metadata, self.fleet)]
+            # a job being deleted has nothing to count, and may be gone by the time we ask
+            owned = [
+                j.id
+                for j in wanted
+                if _mapping.owned(j.metadata, self.fleet) and not _mapping.deleting(j)
+            ]
             pools, tasks = await asyncio.gather(
                 self._with_usable_nodes(pools, pools_only=jobs == frozenset()),
                 asyncio.gather(*(self._tasks_of(job) for job in owned)),
@@ -174,7 +179,11 @@ class AzureBackend:
         by_job = dict(zip(owned, tasks, strict=True))
         return Observed(
             pools={p.name: p for p in pools},
-            jobs={j.id: _mapping.observed_job(j, by_job.get(j.id, ()), self.fleet) for j in wanted},
+            jobs={
+                j.id: _mapping.observed_job(j, by_job.get(j.id) or (), self.fleet)
+                for j in wanted
+                if j.id not in by_job or by_job[j.id] is not None  # None: gone meanwhile
+            },
         )
 
     async def _pools(self) -> list[ObservedPool]:
@@ -215,13 +224,18 @@ class AzureBackend:
             return []
         return [j async for j in self._client.list_jobs(select=_mapping.JOB_SELECT)]
 
-    async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...]:
+    async def _tasks_of(self, job: str) -> tuple[ObservedTask, ...] | None:
+        """The job's tasks (stderr tails filled in where they can be read); None when the
+        job was deleted between the job listing and this request: it is gone."""
         async with self._limit:
             self._throttle.hold()  # another listing may have been throttled meanwhile
             try:
                 tasks = await self._tasks.tasks(job)
             except Exception as exc:
-                raise self._throttle.classified(exc, f"list tasks of {job}") from exc
+                error = self._throttle.classified(exc, f"list tasks of {job}")
+                if error.code == "JobNotFound":
+                    return None
+                raise error from exc
         return await self._tails.fill(job, tasks)
 
     async def _read_limited(
@@ -238,7 +252,7 @@ class AzureBackend:
                 task = await self._client.get_task(
                     job, task_id, select=["id", "environmentSettings"]
                 )
-            except HttpResponseError as exc:
+            except AzureError as exc:  # a side read: its caller decides what a failure costs
                 raise self._throttle.classified(exc, f"read the secrets of {task_id}") from exc
         return _mapping.secret_values(task, names)
 
@@ -382,7 +396,7 @@ class AzureBackend:
                 job, task_id, path, ocp_range=f"bytes={start}-{end - 1}"
             )
             data = b"".join([part async for part in parts])
-        except HttpResponseError as exc:
+        except AzureError as exc:  # an error status, or a connection dropped mid-answer
             raise self._throttle.classified(exc, doing) from exc
         return OutputChunk(data, start, size)
 

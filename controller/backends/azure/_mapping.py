@@ -206,6 +206,11 @@ def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskC
 # ------------------------------------------------------------------------------ inbound
 
 
+def deleting(job: m.BatchJob) -> bool:
+    """Whether Batch is deleting the job (its tasks are not worth a request any more)."""
+    return _value(job.state) == "deleting"
+
+
 def _value(enum_or_str: Any) -> str:
     return str(getattr(enum_or_str, "value", enum_or_str) or "").lower()
 

@@ -436,3 +436,44 @@ async def test_a_hung_request_fails_within_the_read_timeout(emulator: BatchEmula
     finally:
         await hung.close()
         emulator.faults.latency = 0.0
+
+
+class TestSideReadsNeverFailAPass:
+    async def test_a_connection_dropped_while_reading_a_tail_leaves_the_tail_for_later(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+        victim = (await backend.observe()).jobs["cartpole"].tasks[0]
+        emulator.finish_task("cartpole", victim.id, exit_code=1, stderr="boom\n")
+        # twice: aiohttp sends an idempotent request again once on a reused connection
+        emulator.faults.inject(Fault.drop(), times=2, operations=["Tasks_GetTaskFileProperties"])
+        first = (await backend.observe()).jobs["cartpole"].tasks  # no exception
+        (task,) = [t for t in first if t.id == victim.id]
+        assert task.exit is not None
+        assert task.exit.stderr_tail == ""
+        again = (await backend.observe()).jobs["cartpole"].tasks
+        (task,) = [t for t in again if t.id == victim.id]
+        assert task.exit is not None
+        assert task.exit.stderr_tail == "boom"
+
+    async def test_a_job_gone_between_the_listing_and_its_counts_is_gone(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+        emulator.faults.inject(
+            Fault.status_code(404, "JobNotFound", "The specified job does not exist."),
+            operations=["Jobs_GetJobTaskCounts"],
+        )
+        observed = await backend.observe()  # no exception
+        assert "cartpole" not in observed.jobs
+        assert "cartpole" in (await backend.observe()).jobs  # it was not really gone
+
+    async def test_a_job_being_deleted_costs_no_request(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+        await backend.execute(DeleteJob("cartpole"))
+        counted = emulator.counters.count("Jobs_GetJobTaskCounts")
+        observed = await backend.observe()
+        assert observed.jobs["cartpole"].state is JobState.DELETING
+        assert emulator.counters.count("Jobs_GetJobTaskCounts") == counted
