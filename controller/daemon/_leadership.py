@@ -58,9 +58,10 @@ class Leadership:
         return self.lease.valid()
 
     async def round(self, *, force: bool = False, strict: bool = False) -> bool:
-        """One round, at most half the renew deadline long; True when this controller
-        leads after it. A failed round is logged (once per reason) and, with ``strict``,
-        raised: a one-shot command reports it, a daemon just tries again."""
+        """One round, bounded in time (half the renew deadline, at least a retry period);
+        True when this controller leads after it. A failed round is logged (once per
+        reason) and, with ``strict``, raised: a one-shot command reports it, a daemon
+        just tries again."""
         timings = self.lease.timings
         try:
             state = await asyncio.wait_for(
@@ -68,10 +69,11 @@ class Leadership:
                 timeout=max(timings.retry_period, timings.renew_deadline / 2),
             )
         except (BackendError, TimeoutError) as exc:
-            error = exc if isinstance(exc, BackendError) else None
             text = str(exc) or "the lease request timed out"
-            if strict:  # the command says it, in its one line
-                raise error or UnreachableBackendError(text, code="Timeout") from exc
+            if strict and isinstance(exc, BackendError):  # the command says it in one line
+                raise
+            if strict:
+                raise UnreachableBackendError(text, code="Timeout") from exc
             if text != self.error:
                 log.warning("lease_round_failed", fleet=self.lease.fleet, error=text)
             self.error = text
