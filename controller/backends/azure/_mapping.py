@@ -74,6 +74,11 @@ POOL_SELECT = [
 ]
 JOB_SELECT = ["id", "state", "poolInfo", "metadata", "creationTime"]
 TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo", "containerSettings"]
+#: Who a task runs as on its node: the pool-wide auto-user, elevated, so a containerized
+#: simulator has the rights it has under ``--runtime docker`` (root in its container).
+ADMIN_AUTO_USER = m.UserIdentity(
+    auto_user=m.AutoUserSpecification(scope="pool", elevation_level="admin")
+)
 #: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
 TASK_ENDED = "TaskEnded"
 _RETRY_STATE = re.compile(r"restarts=(\d+) failures=(\d+)")
@@ -196,6 +201,11 @@ def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskC
             working_directory="containerImageDefault",
         ),
         environment_settings=environment or None,
+        # Batch runs a container as the task's user: by default a non-admin auto-user, for
+        # whom a working directory the image made as root is read-only. Locally (docker)
+        # the container runs as root; the pool's auto-user with admin elevation gives
+        # the simulator the same rights on Batch (issue 10, item 2).
+        user_identity=ADMIN_AUTO_USER,
         constraints=m.BatchTaskConstraints(
             max_wall_clock_time=wall_clock_limit(template.max_lifetime),
             max_task_retry_count=0,

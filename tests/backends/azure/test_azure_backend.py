@@ -477,3 +477,14 @@ class TestSideReadsNeverFailAPass:
         observed = await backend.observe()
         assert observed.jobs["cartpole"].state is JobState.DELETING
         assert emulator.counters.count("Jobs_GetJobTaskCounts") == counted
+
+
+async def test_a_simulator_runs_as_the_pools_admin_auto_user(
+    backend: AzureBackend, emulator: BatchEmulator
+) -> None:
+    """As root in its container, like under --runtime docker: Batch's default non-admin
+    auto-user cannot write to a working directory the image made as root."""
+    await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
+    (task,) = (await backend.observe()).jobs["cartpole"].tasks
+    body = emulator.task("cartpole", task.id)
+    assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
