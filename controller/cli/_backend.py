@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -105,6 +105,14 @@ async def opened(
         await backend.close(stop_simulators=False)
         raise
     await backend.close(stop_simulators=stop_simulators is not None and stop_simulators())
+
+
+def on_lead(backend: Backend) -> Callable[[], Awaitable[None]] | None:
+    """What to await once this controller leads, for a backend ``opened(open_local=False)``
+    left closed: the local backend's ``open`` (its lock and recovery are the leader's
+    alone); None for a backend with nothing to open (Azure)."""
+    opener: Callable[[], Awaitable[None]] | None = getattr(backend, "open", None)
+    return opener
 
 
 def new_identity() -> str:

@@ -31,7 +31,7 @@ from controller.backends import (
     UnreachableBackendError,
 )
 from controller.cli import _options
-from controller.cli._backend import failure, make_lease, new_identity, opened
+from controller.cli._backend import failure, make_lease, new_identity, on_lead, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.cli._planview import held_back as held_objects
 from controller.daemon import Leadership
@@ -272,7 +272,7 @@ async def _follow(leadership: Leadership, steps: Reconciler, *, within: float) -
 
 async def _apply(backend: Backend, steps: Reconciler, *, wait: bool, within: float) -> bool:
     """The pass (or passes) of a leading ``apply``; True when it ended well."""
-    opener = getattr(backend, "open", None)  # local: its lock and recovery are the leader's
+    opener = on_lead(backend)
     if opener is not None:
         await opener()
     if not wait:

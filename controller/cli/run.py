@@ -30,7 +30,7 @@ import structlog
 
 from controller.backends import LeaseTimings
 from controller.cli import _options
-from controller.cli._backend import make_lease, new_identity, opened
+from controller.cli._backend import make_lease, new_identity, on_lead, opened
 from controller.cli._oneshot import PassSettings
 from controller.daemon import (
     Controller,
@@ -204,8 +204,9 @@ async def _serve(
             lease=lease,
             open_local=False,
         ) as backend:
-            open_backend = getattr(backend, "open", None)  # local: opened once it leads
-            controller = Controller(config, backend, leadership=leadership, on_lead=open_backend)
+            controller = Controller(
+                config, backend, leadership=leadership, on_lead=on_lead(backend)
+            )
             if asked:  # a signal arrived while the backend was being made
                 controller.stop()
             await controller.run(sock)
