@@ -72,6 +72,7 @@ class _Job:
     tasks: dict[str, ObservedTask] = field(default_factory=dict)
     created_at: datetime | None = None
     owner: str = ""
+    simulation: str = ""  # its simulation, when not its own id (see ``CreateJob``)
 
 
 class FakeBackend:
@@ -157,9 +158,10 @@ class FakeBackend:
                     tasks=tuple(job.tasks.values()),
                     created_at=job.created_at,
                     owner=job.owner,
+                    simulation=job.simulation,
                 )
                 for name, job in self.jobs.items()
-                if jobs is None or name in jobs
+                if jobs is None or (job.simulation or name) in jobs
             },
         )
 
@@ -176,6 +178,7 @@ class FakeBackend:
                         PoolConfig.of(spec),
                         target_dedicated=dedicated,
                         target_spot=spot,
+                        spec_pool="" if action.spec_pool == name else action.spec_pool,
                     )
                     self._arrive(name)
             case ResizePool(name, dedicated, spot):
@@ -186,8 +189,8 @@ class FakeBackend:
             case DeletePool(name):
                 self.pools.pop(name, None)
                 self._requeue_on(name)
-            case CreateJob(name, pool):
-                self.jobs.setdefault(name, _Job(pool, created_at=now))
+            case CreateJob(name, pool, simulation):
+                self.jobs.setdefault(name, _Job(pool, created_at=now, simulation=simulation))
             case DeleteJob(name):
                 self.jobs.pop(name, None)
             case AddTasks(job, template, tasks):

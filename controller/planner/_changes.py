@@ -22,6 +22,7 @@ from datetime import datetime
 
 from controller.planner._actions import (
     CreatePool,
+    DeleteJob,
     NewTask,
     ObjectKind,
     ResizePool,
@@ -55,6 +56,24 @@ def pruned_pool(name: str) -> Change:
 def pool_replacement(name: str, reasons: Sequence[str]) -> Change:
     """A pool whose fixed fields changed: reported, never done."""
     return Change(ObjectKind.POOL, name, Verb.NEEDS_REPLACEMENT, ", ".join(reasons), applies=False)
+
+
+def pool_replaced(
+    name: str, current: str, leaving: Sequence[str], reasons: Sequence[str], moving: int
+) -> Change:
+    """A pool replaced as a rollout (see :mod:`._replacement`): what the whole move does."""
+    why = f" ({', '.join(reasons)})" if reasons else ""
+    detail = (
+        f"create pool {current}{why}, move {moving} simulator(s),"
+        f" delete old pool {', '.join(leaving)}"
+    )
+    return Change(ObjectKind.POOL, name, Verb.REPLACE, detail)
+
+
+def moved_job(action: DeleteJob) -> Change:
+    """A simulation's job on a replaced pool, deleted now that nothing runs in it."""
+    detail = f"delete job {action.name}: its simulators moved to pool {action.moved}"
+    return Change(_SIM, action.name, Verb.REPLACE, detail)
 
 
 def cannot_plan(name: str, failure: str) -> Change:

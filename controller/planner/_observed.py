@@ -92,6 +92,9 @@ class ObservedTask:
     image: str = ""  # the container image it runs, when the backend reports it
     secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
     run_options: str | None = None  # its containerRunOptions, when the backend reports them
+    #: Set by the planner, never a backend: the job of a task that is not in its
+    #: simulation's current job (a pool replacement moves it; see ``_replacement``).
+    job: str = ""
 
     @property
     def live(self) -> bool:
@@ -114,6 +117,9 @@ class ObservedJob:
     tasks: tuple[ObservedTask, ...] = ()
     created_at: datetime | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    #: The simulation it belongs to when its id is not the simulation's name (a job on a
+    #: replacement pool, see ``_replacement``); "": its own id.
+    simulation: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,9 @@ class ObservedPool:
     resize_errors: tuple[str, ...] = ()
     usable_nodes: int | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    #: The spec pool it is a generation of when its id is not that name (a replacement
+    #: pool, see ``_replacement``); "": its own id.
+    spec_pool: str = ""
 
     @property
     def usable(self) -> int:

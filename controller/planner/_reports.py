@@ -87,6 +87,7 @@ class Verb(StrEnum):
     RESTART = "restart"
     RESIZE = "resize"
     NEEDS_REPLACEMENT = "needs replacement"
+    REPLACE = "replace"  # a pool: create its new generation, move simulators, delete the old
     PRUNE = "prune"
     CANNOT_PLAN = "cannot plan"
 

@@ -164,7 +164,7 @@ def plan_simulation(
     actions: list[Action] = []
     changes: list[Change] = []
     if job is None:
-        actions.append(CreateJob(view.name, spec.pool))
+        actions.append(CreateJob(view.job_id, view.pool_id, view.mark(view.job_id)))
         if explain:
             changes.append(_changes.created(view))
     elif explain and job.owned:
@@ -179,7 +179,7 @@ def plan_simulation(
     # than the others' availability needs it.
     decisions: dict[int, _filling.Decision] = {
         index: _filling.fill(
-            view.name,
+            view.job_id,
             view.slots.get(index) or empty(index),
             view.revision,
             spec.restart_policy,
@@ -210,17 +210,33 @@ def plan_simulation(
         and (i in pairs or (s := view.slots.get(i)) is None or not s.live)
     )
     if new_tasks:
-        actions.append(AddTasks(view.name, view.template, new_tasks, view.sim.workdir))
+        actions.append(
+            AddTasks(
+                view.job_id,
+                view.template,
+                new_tasks,
+                view.sim.workdir,
+                view.mark(view.job_id),
+            )
+        )
         if explain:
             changes += _changes.restarted(view, new_tasks)
 
     # trim history
-    actions += _history.trim(view.name, view.slots, tuning.history)
+    actions += _history.trim(view.job_id, view.slots, tuning.history, view.name)
 
     status, progress, waits = _report(view, decisions, limits.unavailable, progress, tuning, note)
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
     )
+
+
+def _moving(view: SimulationView) -> str:
+    """Words for a simulation moving to a replacement pool, "" when it is not."""
+    left = sum(1 for s in view.slots.values() for t in (*s.live, *s.duplicates) if t.job)
+    if not left:
+        return ""
+    return f"moving to pool {view.pool_id}: {left} simulator(s) still on the old pool"
 
 
 def _report(
@@ -247,7 +263,9 @@ def _report(
     waits = _wakeups(view, decisions, progress, stalled, tuning)
     if note:
         messages.insert(0, note)
-    if view.job is not None and view.job.pool != spec.pool:
-        messages.insert(0, f"needs replacement: pool {view.job.pool} → {spec.pool}")
+    if view.job is not None and view.job.pool != view.pool_id:
+        messages.insert(0, f"needs replacement: pool {view.job.pool} → {view.pool_id}")
+    if moving := _moving(view):
+        messages.insert(0, moving)
     status = _status.simulation_status(view, decisions, messages, now)
     return dataclasses.replace(status, conditions=conditions), progress, waits

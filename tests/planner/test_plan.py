@@ -470,14 +470,25 @@ ROWS = [
         "auto pool awaiting replacement is sized by the slots its nodes really have",
         desired(
             simulation(simulators=9),
-            pools={"sims": pool_spec(taskSlotsPerNode=8, nodes={"dedicated": "auto"})},
+            pools={
+                "sims": pool_spec(
+                    taskSlotsPerNode=8, nodes={"dedicated": "auto"}, replacement="Hold"
+                )
+            },
         ),
         observed(job(*fleet(simulation(simulators=9), 9)), pools=(steady_pool(dedicated=3),)),
         [],
     ),
     row(
-        "a changed vmSize is reported, not applied",
-        desired(CART, pools={"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}),
+        "a changed vmSize held by replacement: Hold is reported, not applied",
+        desired(
+            CART,
+            pools={
+                "sims": pool_spec(
+                    vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold"
+                )
+            },
+        ),
         observed(job(*fleet())),
         [],
     ),
@@ -505,8 +516,8 @@ def test_plan(row: Row) -> None:
         assert fragment in text
 
 
-def test_a_changed_vm_size_says_needs_replacement() -> None:
-    spec = pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})
+def test_a_changed_vm_size_held_says_needs_replacement() -> None:
+    spec = pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold")
     result = plan(desired(CART, pools={"sims": spec}), observed(job()), EPOCH)
     assert "needs replacement: vmSize standard_d4s_v5 → standard_d8s_v5" in (
         result.status.pools[0].message
