@@ -163,7 +163,11 @@ class AzureBackend:
                 alive = {j.id for j in listed}
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
-            wanted = [j for j in listed if jobs is None or j.id in jobs]
+            wanted = [
+                j
+                for j in listed
+                if jobs is None or j.id in jobs or _mapping.simulation_mark(j) in jobs
+            ]
             # a job being deleted has nothing to count, and may be gone by the time we ask
             owned = [
                 j.id
@@ -280,9 +284,10 @@ class AzureBackend:
                 await self._call(
                     self._client.begin_delete_pool(name), f"delete pool {name}", ok=_GONE
                 )
-            case CreateJob(name, pool):
+            case CreateJob(name, pool, simulation):
+                job_body = _mapping.job_create(name, pool, self.fleet, simulation)
                 await self._call(
-                    self._client.create_job(_mapping.job_create(name, pool, self.fleet)),
+                    self._client.create_job(job_body),
                     f"create job {name}",
                     ok=_ALREADY,
                 )
@@ -291,7 +296,7 @@ class AzureBackend:
                     self._client.begin_delete_job(name), f"delete job {name}", ok=_GONE
                 )
             case AddTasks(job, template, tasks):
-                await self._add_tasks(job, template, tasks)
+                await self._add_tasks(job, template, tasks, action.simulation)
             case StopTask(job, task_id):
                 await self._call(
                     self._client.terminate_task(job, task_id), f"terminate task {task_id}", ok=_GONE
@@ -313,9 +318,9 @@ class AzureBackend:
             raise self._throttle.classified(exc, doing) from exc
 
     async def _add_tasks(
-        self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
+        self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...], simulation: str = ""
     ) -> None:
-        bodies = [_mapping.task_create(job, template, t) for t in tasks]
+        bodies = [_mapping.task_create(job, template, t, simulation) for t in tasks]
         chunks = [bodies[i : i + CHUNK] for i in range(0, len(bodies), CHUNK)]
         results = await asyncio.gather(
             *(self._add_chunk(job, chunk) for chunk in chunks), return_exceptions=True

@@ -12,6 +12,10 @@ adopts it as it is, with no request). Anything else is reported as not owned, wi
 it is — another fleet, a fleet's lease job (``simfleet-lease = <fleet>``), or nobody
 simfleet knows — and never touched; its tasks are never listed.
 
+A pool of a replacement generation carries ``simfleet-pool = <spec pool>``, and a
+simulation's job on it ``simfleet-simulation = <simulation>`` (see
+:mod:`controller.planner._replacement`); every pool simfleet creates carries the first.
+
 Tasks have no metadata, so a task's retry state (restarts, consecutive failures) travels
 in its display name, and its slot, revision and attempt in its id.
 A pool's registries cannot be read back with their ``passwordFromEnv`` names, so the
@@ -58,6 +62,8 @@ from controller.spec import NodeImage, Registry
 MANAGED = "simfleet-managed"
 FLEET = "simfleet-fleet"
 REGISTRIES = "simfleet-registries"
+SPEC_POOL = "simfleet-pool"
+SIMULATION = "simfleet-simulation"
 POOL_SELECT = [
     "id",
     "state",
@@ -158,15 +164,23 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
         metadata=[
             *_marks(fleet),
             m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
+            m.BatchMetadataItem(name=SPEC_POOL, value=action.spec_pool or action.name),
         ],
     )
 
 
-def job_create(name: str, pool: str, fleet: str) -> m.BatchJobCreateOptions:
-    """The request body that creates a simulation's job for ``fleet``."""
-    return m.BatchJobCreateOptions(
-        id=name, pool_info=m.BatchPoolInfo(pool_id=pool), metadata=_marks(fleet)
-    )
+def job_create(name: str, pool: str, fleet: str, simulation: str = "") -> m.BatchJobCreateOptions:
+    """The request body that creates a simulation's job for ``fleet`` (``simulation``: its
+    simulation, when that is not ``name``)."""
+    marks = _marks(fleet)
+    if simulation:
+        marks.append(m.BatchMetadataItem(name=SIMULATION, value=simulation))
+    return m.BatchJobCreateOptions(id=name, pool_info=m.BatchPoolInfo(pool_id=pool), metadata=marks)
+
+
+def simulation_mark(job: m.BatchJob) -> str:
+    """The simulation a listed job is marked with ("" when none: its id is the name)."""
+    return _metadata(job.metadata).get(SIMULATION, "")
 
 
 def command_line(command: str | tuple[str, ...] | None) -> str:
@@ -178,10 +192,14 @@ def command_line(command: str | tuple[str, ...] | None) -> str:
     return shlex.join(command)
 
 
-def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskCreateOptions:
-    """The body of one task in an addtaskcollection request."""
+def task_create(
+    job: str, template: TaskTemplate, task: NewTask, simulation: str = ""
+) -> m.BatchTaskCreateOptions:
+    """The body of one task in an addtaskcollection request (``simulation``: its
+    simulation, when that is not ``job``)."""
     secret_names = {s.name for s in template.secret_env}
-    values = {**simulator_variables(job, task.slot, task.id), **dict(template.env)}
+    variables = simulator_variables(simulation or job, task.slot, task.id)
+    values = {**variables, **dict(template.env)}
     environment = [
         m.EnvironmentSetting(name=k, value=v) for k, v in values.items() if k not in secret_names
     ]
@@ -260,10 +278,12 @@ def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
     else:
         pool_state = PoolState.STEADY
     mine, owner = ownership(pool.metadata, fleet)
+    spec_pool = meta.get(SPEC_POOL, "")
     return ObservedPool(
         name=pool.id,
         owned=mine,
         owner=owner,
+        spec_pool="" if spec_pool == pool.id else spec_pool,
         config=PoolConfig(
             vm_size=(pool.vm_size or "").lower(),
             task_slots_per_node=pool.task_slots_per_node or 1,
@@ -300,6 +320,7 @@ def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask], fleet: str) -> 
         state=_JOB_STATES.get(_value(job.state), JobState.DISABLED),
         tasks=tuple(tasks),
         created_at=job.creation_time,
+        simulation=simulation_mark(job),
     )
 
 
