@@ -157,6 +157,12 @@ def simulation_of(job: ObservedJob) -> str:
     return (job.simulation or job.name) if job.owned else job.name
 
 
+def simulation_jobs(observed: Observed, simulation: str) -> tuple[ObservedJob, ...]:
+    """The jobs of one simulation (its name compared without case), by job id: one, or
+    two while a pool replacement moves it (``simfleet logs`` looks in each)."""
+    return jobs_by_simulation(observed).get(simulation.lower(), ())
+
+
 def jobs_by_simulation(observed: Observed) -> Mapping[str, tuple[ObservedJob, ...]]:
     """Every observed job under the (case-folded) name of its simulation, by job id."""
     grouped: dict[str, list[ObservedJob]] = {}

@@ -9,6 +9,9 @@ a duplicate; ``replacement: Hold`` keeps today's "needs replacement".
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from typing import Any
@@ -17,9 +20,11 @@ from controller.planner import PoolConfig
 from controller.planner._replacement import job_id, pool_id
 from controller.spec import PoolSpec
 
-from .conftest import EmulatorDriver, Fleet, wait_until
+from .conftest import STATE, EmulatorDriver, Fleet, wait_until
 
 ROLLOUT = "  rollout: {maxSurge: 1, maxUnavailable: 1, progressDeadline: 5m}\n"
+#: Says which task it is, then serves: ``simfleet logs`` must find it in its new job.
+COMMAND = '["sh", "-c", "echo task=$SIMFLEET_TASK_ID; exec sleep 600"]'
 SIMULATORS = 4
 
 
@@ -79,7 +84,7 @@ def replaced(fleet: Fleet) -> bool:
 
 def start_converged(fleet: Fleet, extra: str = "") -> None:
     fleet.write("pool.yaml", pool_yaml("standard_d2s_v5", extra))
-    fleet.write("alpha.yaml", fleet.simulation("alpha", SIMULATORS, extra=ROLLOUT))
+    fleet.write("alpha.yaml", fleet.simulation("alpha", SIMULATORS, command=COMMAND, extra=ROLLOUT))
     fleet.start()
     fleet.wait_sim("alpha", converged, timeout=60)
 
@@ -113,6 +118,21 @@ def test_a_changed_vm_size_moves_the_simulators_to_a_new_pool(fleet: Fleet) -> N
     assert problems == []
     assert {"sims", NEW_POOL} <= seen_pools  # both pools existed side by side
     assert_nothing_doubled(fleet)
+    logs = subprocess.run(
+        [
+            *(sys.executable, "-m", "controller", "logs", "alpha", "0"),
+            *("--backend", fleet.driver.name, "--state-dir", STATE),
+        ],
+        cwd=fleet.root,
+        env={**os.environ, **fleet.driver.env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert logs.returncode == 0, logs.stderr  # found in the simulation's new job
+    if not isinstance(fleet.driver, EmulatorDriver):  # the emulator runs no command
+        assert f"task={NEW_JOB}-s0-" in logs.stdout
 
 
 def test_a_daemon_killed_in_mid_move_resumes_without_duplicates(fleet: Fleet) -> None:
