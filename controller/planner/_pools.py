@@ -126,7 +126,7 @@ def plan_pool(
         )
         replaced = (
             _changes.pool_replaced(
-                name, generations.current, generations.leaving, generations.reasons, moving
+                generations.current, generations.leaving, generations.reasons, moving
             ),
         )
     if pool is None:
@@ -179,6 +179,23 @@ def _replacing(generations: _replacement.Generations) -> str:
 
 
 def plan_leaving(
+    name: str,
+    current: str,
+    desired: Desired,
+    observed: Observed,
+    *,
+    full: bool,
+    explain: bool = False,
+) -> PoolPlan:
+    """See :func:`_leaving`; with ``explain``, its status in words for ``plan``."""
+    plan = _leaving(name, current, desired, observed, full=full)
+    if not explain:
+        return plan
+    change = _changes.pool_leaving(name, plan.status.message)
+    return PoolPlan(plan.actions, plan.status, (change,))
+
+
+def _leaving(
     name: str, current: str, desired: Desired, observed: Observed, *, full: bool
 ) -> PoolPlan:
     """A generation being replaced by ``current``: never resized, deleted once no job of
@@ -216,6 +233,6 @@ def plan_pools(
         plans[generations.current] = plan_pool(name, spec, desired, observed, explain=explain)
         for leaving in generations.leaving:
             plans[leaving] = plan_leaving(
-                leaving, generations.current, desired, observed, full=full
+                leaving, generations.current, desired, observed, full=full, explain=explain
             )
     return plans

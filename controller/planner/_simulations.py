@@ -166,9 +166,9 @@ def plan_simulation(
     if job is None:
         actions.append(CreateJob(view.job_id, view.pool_id, view.mark(view.job_id)))
         if explain:
-            changes.append(_changes.created(view))
+            changes += _changes.moving(view) or [_changes.created(view)]
     elif explain and job.owned:
-        changes += _changes.reshaped(view)
+        changes += _changes.reshaped(view) + _changes.moving(view)
 
     # scale
     actions += _scaling.scale_down(view)

@@ -76,7 +76,9 @@ def test_create_prune_and_replacement_are_named() -> None:
     clock = FakeClock()
     backend = FakeBackend(clock)
     converge(backend, desired(simulation("old", simulators=1)), clock)
-    bigger = {"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}
+    bigger = {
+        "sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold")
+    }
     result = plan(
         desired(simulation("new", simulators=2), pools=bigger), backend.snapshot(), clock()
     )
@@ -87,6 +89,22 @@ def test_create_prune_and_replacement_are_named() -> None:
     assert not replacement.applies
     assert "vmSize standard_d4s_v5 → standard_d8s_v5" in replacement.detail
     assert "! needs replacement pool sims" in RENDERERS["text"](result, (), None)
+
+
+def test_a_pool_replacement_is_named_as_one() -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    converge(backend, desired(simulation("old", simulators=3)), clock)
+    bigger = {"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}
+    result = plan(
+        desired(simulation("old", simulators=3), pools=bigger), backend.snapshot(), clock()
+    )
+    text = RENDERERS["text"](result, (), None)
+    assert "~ replace pool sims-g" in text
+    assert "create pool sims-g" in text
+    assert "move 3 simulator(s), delete old pool sims" in text
+    assert "~ replace simulation old: move 3 simulator(s) to pool sims-g" in text
+    assert "needs replacement" not in text
 
 
 def test_a_converged_fleet_has_nothing_to_say() -> None:

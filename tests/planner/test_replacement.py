@@ -204,9 +204,12 @@ def test_plan_and_status_say_it_is_a_replacement() -> None:
     )
     words = [str(c) for c in result.changes if c.verb == "replace"]
     assert words == [
-        f"replace pool sims: create pool {NEW_POOL} (vmSize standard_d4s_v5 → standard_d8s_v5),"
-        " move 3 simulator(s), delete old pool sims"
+        f"replace pool sims: replaced by pool {NEW_POOL}: 3 simulator(s) still on it",
+        f"replace pool {NEW_POOL}: replaces sims (vmSize standard_d4s_v5 → standard_d8s_v5):"
+        f" create pool {NEW_POOL}, move 3 simulator(s), delete old pool sims",
+        f"replace simulation cartpole: move 3 simulator(s) to pool {NEW_POOL}",
     ]
+    assert "create simulation" not in " ".join(str(c) for c in result.changes)
     later = plan(
         desired(CART, pools={"sims": NEW_SPEC}),
         seen(old_job(*RUNNING), new_job(task(CART, 0))),
