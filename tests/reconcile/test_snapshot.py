@@ -20,8 +20,8 @@ OTHER = ObservedJob("other", "sims", True)
 
 def test_a_scoped_step_drops_a_cached_job_of_its_simulation_the_backend_no_longer_has() -> None:
     cached = Observed(jobs={j.name: j for j in (OLD, NEW, OTHER)})
-    fresh = Observed(jobs={"sim-p0123456789": NEW})  # the old job was deleted meanwhile
-    assert set(merged(cached, fresh, frozenset({"sim"})).jobs) == {"sim-p0123456789", "other"}
+    fresh = Observed(jobs={"sim": OLD})  # its job on the new pool was deleted meanwhile
+    assert set(merged(cached, fresh, frozenset({"sim"})).jobs) == {"sim", "other"}
 
 
 def test_created_pool_and_job_carry_their_marks_into_the_view() -> None:
