@@ -58,7 +58,7 @@ def simulator_status(
             serving.id,
             SlotState.STOPPING if serving.stopping else _STATES[serving.state],
             serving.restarts,
-            serving.revision == revision,
+            serving.revision == revision and not serving.job,  # not on a replaced pool
             last_exit(slot) if len(slot.history) > 1 else serving.exit,
             serving.pid,
             serving.started_at,
@@ -78,7 +78,7 @@ def simulator_status(
         identifier, restarts, up_to_date = decision.task.id, decision.task.restarts, True
     elif shown is not None:
         identifier, restarts = shown.id, shown.restarts
-        up_to_date = shown.revision == revision
+        up_to_date = shown.revision == revision and not shown.job
     else:
         identifier, restarts, up_to_date = "", 0, True
     return SimulatorStatus(
@@ -119,8 +119,9 @@ def problems(
 
 
 def rollout_message(view: SimulationView) -> str:
-    """``rolling out: 3/8 on the new template`` while old simulators remain, else ""."""
-    if not view.olds:
+    """``rolling out: 3/8 on the new template`` while old simulators remain, else "" (and
+    for a move to a replacement pool alone, which says "moving to pool …" instead)."""
+    if not view.olds or all(s.old is not None and s.old.job for s in view.olds):
         return ""
     return f"rolling out: {view.updated}/{view.desired} on the new template"
 

@@ -218,8 +218,10 @@ def test_plan_and_status_say_it_is_a_replacement() -> None:
     pools = {p.name: p.message for p in later.status.pools}
     assert pools["sims"] == f"replaced by pool {NEW_POOL}: 3 simulator(s) still on it"
     assert pools[NEW_POOL].startswith("replaces pool sims (vmSize")
-    message = later.status.simulations[0].message
-    assert f"moving to pool {NEW_POOL}: 3 simulator(s) still on the old pool" in message
+    sim = later.status.simulations[0]
+    assert f"moving to pool {NEW_POOL}: 3 simulator(s) still on the old pool" in sim.message
+    assert "template" not in sim.message  # a move, not a new template
+    assert [row.up_to_date for row in sim.simulators] == [True, False, False]
 
 
 def test_derived_ids_are_deterministic_and_fit_batch() -> None:
