@@ -232,3 +232,25 @@ def test_derived_ids_are_deterministic_and_fit_batch() -> None:
     assert pool_id("sims", config) != pool_id("sims", PoolConfig.of(OLD_SPEC))
     assert len(job_id("j" * 64, pool_id(long, config), long)) <= 64
     assert job_id("cartpole", "sims", "sims") == "cartpole"
+
+
+def test_a_pool_removed_from_the_specs_is_pruned_in_every_generation() -> None:
+    result = plan(desired(pools={}), seen(), EPOCH)
+    assert sorted(summary(a) for a in result.actions) == [
+        ("delete-pool", "sims"),
+        ("delete-pool", NEW_POOL),
+    ]
+
+
+def test_an_old_pool_someone_else_runs_a_job_on_is_kept() -> None:
+    foreign = ObservedJob("theirs", "sims", False, owner="fleet 'b'")
+    result = plan(desired(CART, pools={"sims": NEW_SPEC}), seen(new_job(*RUNNING), foreign), EPOCH)
+    assert result.actions == ()
+    rows = {p.name: p.message for p in result.status.pools}
+    assert "a job simfleet does not own runs on it" in rows["sims"]
+
+
+def test_nothing_is_deleted_while_pruning_is_held() -> None:
+    held = desired(CART, pools={"sims": NEW_SPEC}, prune_allowed=False)
+    for have in (seen(old_job(*EXITED), new_job(*RUNNING)), seen(new_job(*RUNNING))):
+        assert plan(held, have, EPOCH).actions == ()
