@@ -33,6 +33,7 @@ class Reason(StrEnum):
     COMPLETE = "RolloutComplete"
     ROLLING_OUT = "RollingOut"
     SCALING = "Scaling"
+    WAITING_FOR_NODES = "WaitingForNodes"
     RECOVERING = "Recovering"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SUSPENDED = "Suspended"

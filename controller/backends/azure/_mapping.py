@@ -62,6 +62,7 @@ POOL_SELECT = [
     "id",
     "state",
     "allocationState",
+    "allocationStateTransitionTime",
     "vmSize",
     "taskSlotsPerNode",
     "metadata",
@@ -278,6 +279,7 @@ def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
         resize_errors=tuple(
             f"{e.code}: {e.message}" if e.message else str(e.code) for e in pool.resize_errors or ()
         ),
+        allocation_changed_at=pool.allocation_state_transition_time,
     )
 
 
