@@ -87,6 +87,7 @@ class Verb(StrEnum):
     RECYCLE = "recycle"
     RESTART = "restart"
     RESIZE = "resize"
+    UPDATE = "update"
     NEEDS_REPLACEMENT = "needs replacement"
     PRUNE = "prune"
     CANNOT_PLAN = "cannot plan"

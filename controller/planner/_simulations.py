@@ -222,7 +222,9 @@ def plan_simulation(
         and (i in pairs or (s := view.slots.get(i)) is None or not s.live)
     )
     if new_tasks:
-        actions.append(AddTasks(view.name, view.template, new_tasks, view.sim.workdir))
+        actions.append(
+            AddTasks(view.name, view.template, new_tasks, view.sim.workdir, view.sim.login)
+        )
         if explain:
             changes += _changes.restarted(view, new_tasks)
 
