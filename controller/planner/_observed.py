@@ -155,6 +155,8 @@ class ObservedPool:
     resize_errors: tuple[str, ...] = ()
     usable_nodes: int | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    allocation_changed_at: datetime | None = None  # Batch: allocationStateTransitionTime
+    login_digest: str | None = None  # keyed digest of its registry passwords (see _logins)
     #: The spec pool it is a generation of when its id is not that name (a replacement
     #: pool, see ``_replacement``); "": its own id.
     spec_pool: str = ""

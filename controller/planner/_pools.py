@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes, _conflicts, _replacement
+from controller.planner import _changes, _conflicts, _logins, _replacement
 from controller.planner._actions import Action, CreatePool, DeletePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -140,6 +140,7 @@ def plan_pool(
             images=tuple(
                 sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
             ),
+            login_digest=desired.login_digests.get(name, ""),
             spec_pool=name,
         )
         message = _replacing(generations)
@@ -158,11 +159,16 @@ def plan_pool(
         messages.append("needs replacement: " + ", ".join(reasons))
     if pool.resize_errors:
         messages.append("resize error: " + "; ".join(pool.resize_errors))
-    actions: tuple[Action, ...] = ()
+    digest = desired.login_digests.get(name, "")
+    actions, rotated = _logins.record(pool.name, spec, pool, digest, spec_pool=name)
+    if rotated:
+        messages.append(rotated)
+    if explain and actions:
+        changes = (*changes, _changes.login_recorded(name, rotated))
     if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
         if pool.state is PoolState.STEADY:
             resize = ResizePool(pool.name, dedicated, spot, pool.target_dedicated, pool.target_spot)
-            actions = (resize,)
+            actions = (resize, *actions)
             if explain:
                 changes = (_changes.pool_resized(resize), *changes)
         else:

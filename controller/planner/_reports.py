@@ -33,6 +33,7 @@ class Reason(StrEnum):
     COMPLETE = "RolloutComplete"
     ROLLING_OUT = "RollingOut"
     SCALING = "Scaling"
+    WAITING_FOR_NODES = "WaitingForNodes"
     RECOVERING = "Recovering"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SUSPENDED = "Suspended"
@@ -86,6 +87,7 @@ class Verb(StrEnum):
     RECYCLE = "recycle"
     RESTART = "restart"
     RESIZE = "resize"
+    UPDATE = "update"
     NEEDS_REPLACEMENT = "needs replacement"
     REPLACE = "replace"  # a pool: create its new generation, move simulators, delete the old
     PRUNE = "prune"

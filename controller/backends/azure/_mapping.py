@@ -52,22 +52,27 @@ from controller.planner import (
     ObservedTask,
     PoolConfig,
     PoolState,
+    RecordLogin,
+    RegistryLogin,
     SimulatorState,
     TaskTemplate,
+    login_of,
     parse_task_id,
     wall_clock_limit,
 )
-from controller.spec import NodeImage, Registry
+from controller.spec import NodeImage, PoolSpec, Registry
 
 MANAGED = "simfleet-managed"
 FLEET = "simfleet-fleet"
 REGISTRIES = "simfleet-registries"
 SPEC_POOL = "simfleet-pool"
 SIMULATION = "simfleet-simulation"
+LOGIN = "simfleet-registry-login"  # keyed digest of the registry passwords (planner._logins)
 POOL_SELECT = [
     "id",
     "state",
     "allocationState",
+    "allocationStateTransitionTime",
     "vmSize",
     "taskSlotsPerNode",
     "metadata",
@@ -128,19 +133,7 @@ def _marks(fleet: str) -> list[m.BatchMetadataItem]:
 def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
     """The request body that creates ``action``'s pool for ``fleet``."""
     spec = action.spec
-    registries = [
-        m.ContainerRegistryReference(
-            registry_server=r.server,
-            identity_reference=m.BatchNodeIdentityReference(resource_id=r.identity)
-            if r.identity
-            else None,
-            username=r.username,
-            password=action.passwords[r.server].get_secret_value()
-            if r.username and r.server in action.passwords
-            else None,
-        )
-        for r in spec.registries
-    ]
+    registries = [registry_reference(login_of(r, action.passwords)) for r in spec.registries]
     image = spec.node_image
     config = m.VirtualMachineConfiguration(
         image_reference=m.BatchVmImageReference(
@@ -153,7 +146,6 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
             container_registries=registries or None,
         ),
     )
-    listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
     return m.BatchPoolCreateOptions(
         id=action.name,
         vm_size=spec.vm_size,
@@ -161,11 +153,43 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
         target_dedicated_nodes=action.dedicated,
         target_low_priority_nodes=action.spot,
         task_slots_per_node=spec.task_slots_per_node,
-        metadata=[
-            *_marks(fleet),
-            m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
-            m.BatchMetadataItem(name=SPEC_POOL, value=action.spec_pool or action.name),
-        ],
+        metadata=pool_metadata(spec, fleet, action.login_digest, action.spec_pool or action.name),
+    )
+
+
+def pool_metadata(
+    spec: PoolSpec, fleet: str, login_digest: str, spec_pool: str
+) -> list[m.BatchMetadataItem]:
+    """Everything a pool records: whose it is, its registries (no password), the keyed
+    digest of their passwords and the spec pool it is a generation of. A metadata update
+    replaces the whole list, so creation and :class:`RecordLogin` both write it from here."""
+    listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
+    items = [
+        *_marks(fleet),
+        m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
+        m.BatchMetadataItem(name=SPEC_POOL, value=spec_pool),
+    ]
+    if login_digest:
+        items.append(m.BatchMetadataItem(name=LOGIN, value=login_digest))
+    return items
+
+
+def pool_login_update(action: RecordLogin, fleet: str) -> m.BatchPoolUpdateOptions:
+    """The PATCH body that records a pool's new login digest (metadata only: allowed on
+    a pool with nodes, unlike its registries)."""
+    marks = pool_metadata(action.spec, fleet, action.login_digest, action.spec_pool or action.name)
+    return m.BatchPoolUpdateOptions(metadata=marks)
+
+
+def registry_reference(login: RegistryLogin) -> m.ContainerRegistryReference:
+    """A registry login as Batch takes it, for a pool or a single task."""
+    return m.ContainerRegistryReference(
+        registry_server=login.server,
+        identity_reference=m.BatchNodeIdentityReference(resource_id=login.identity)
+        if login.identity
+        else None,
+        username=login.username,
+        password=login.password.get_secret_value() if login.password is not None else None,
     )
 
 
@@ -193,10 +217,15 @@ def command_line(command: str | tuple[str, ...] | None) -> str:
 
 
 def task_create(
-    job: str, template: TaskTemplate, task: NewTask, simulation: str = ""
+    job: str,
+    template: TaskTemplate,
+    task: NewTask,
+    login: RegistryLogin | None = None,
+    simulation: str = "",
 ) -> m.BatchTaskCreateOptions:
-    """The body of one task in an addtaskcollection request (``simulation``: its
-    simulation, when that is not ``job``)."""
+    """The body of one task in an addtaskcollection request; ``login``: the simulator's own
+    registry login, so it pulls with the password as it is now (see ``planner._logins``);
+    ``simulation``: its simulation, when that is not ``job``."""
     secret_names = {s.name for s in template.secret_env}
     variables = simulator_variables(simulation or job, task.slot, task.id)
     values = {**variables, **dict(template.env)}
@@ -217,6 +246,7 @@ def task_create(
             image_name=template.image,
             container_run_options=template.container_run_options or None,
             working_directory="containerImageDefault",
+            registry=registry_reference(login) if login is not None else None,
         ),
         environment_settings=environment or None,
         # Batch runs a container as the task's user: by default a non-admin auto-user, for
@@ -298,6 +328,8 @@ def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
         resize_errors=tuple(
             f"{e.code}: {e.message}" if e.message else str(e.code) for e in pool.resize_errors or ()
         ),
+        allocation_changed_at=pool.allocation_state_transition_time,
+        login_digest=meta.get(LOGIN, ""),
     )
 
 
