@@ -22,6 +22,7 @@ from controller.planner import (
     ObservedTask,
     PoolConfig,
     PoolState,
+    RecordLogin,
     plan,
 )
 from controller.planner._replacement import job_id, pool_id
@@ -254,3 +255,12 @@ def test_nothing_is_deleted_while_pruning_is_held() -> None:
     held = desired(CART, pools={"sims": NEW_SPEC}, prune_allowed=False)
     for have in (seen(old_job(*EXITED), new_job(*RUNNING)), seen(new_job(*RUNNING))):
         assert plan(held, have, EPOCH).actions == ()
+
+
+def test_a_rotated_password_is_recorded_on_the_current_generation_with_its_mark() -> None:
+    rotated = dataclasses.replace(
+        desired(CART, pools={"sims": NEW_SPEC}), login_digests={"sims": "new"}
+    )
+    have = seen(new_job(*RUNNING), pools=(dataclasses.replace(NEW, login_digest="old"),))
+    records = [a for a in plan(rotated, have, EPOCH).actions if isinstance(a, RecordLogin)]
+    assert [(r.name, r.login_digest, r.spec_pool) for r in records] == [(NEW_POOL, "new", "sims")]
