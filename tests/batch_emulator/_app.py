@@ -24,8 +24,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from ._account import Account
-from ._config import API_VERSION
 from ._auth import authenticate
+from ._config import API_VERSION
 from ._conformance import SchemaBook, Violation, batch_error_for, describe
 from ._counters import Outcome, RequestCounters
 from ._errors import BatchApiError, not_supported

@@ -152,8 +152,10 @@ def _apply(ctx: Ctx, pool: Pool, body: dict[str, Any]) -> None:
     if chosen is not None and chosen != pool.identities:
         pool.identities = chosen
         pool.touch(ctx.now)
-    wanted = None if resize is None else (
-        resize["targetDedicatedNodes"], resize["targetLowPriorityNodes"]
+    wanted = (
+        None
+        if resize is None
+        else (resize["targetDedicatedNodes"], resize["targetLowPriorityNodes"])
     )
     if resize is not None and wanted != (pool.target_dedicated, pool.target_low_priority):
         ctx.account.pools.resize(pool, resize)

@@ -94,9 +94,7 @@ def _check_bearer(credentials: str, secure: bool, bearer_token: str | None, sche
         raise _denied("The access token is invalid.", scheme)
 
 
-def authenticate_arm(
-    *, headers: Mapping[str, str], secure: bool, bearer_token: str | None
-) -> None:
+def authenticate_arm(*, headers: Mapping[str, str], secure: bool, bearer_token: str | None) -> None:
     """Azure Resource Manager: a bearer token over https, nothing else."""
     scheme, _, credentials = headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer":

@@ -69,9 +69,7 @@ def pool(base: str, p: Pool) -> dict[str, Any]:
     if p.identities:
         body["identity"] = {
             "type": "UserAssigned",
-            "userAssignedIdentities": [
-                {"resourceId": r, **identity_ids(r)} for r in p.identities
-            ],
+            "userAssignedIdentities": [{"resourceId": r, **identity_ids(r)} for r in p.identities],
         }
     return body
 
