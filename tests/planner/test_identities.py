@@ -67,9 +67,7 @@ def test_a_pool_whose_identity_cannot_be_attached_is_held(row: Row) -> None:
         assert pool.state is PoolPhase.HELD
         assert "myacr.azurecr.io uses identity:" in pool.message
         assert REFUSAL in pool.message
-        assert "pool sims is not created: registry myacr.azurecr.io uses identity:" in (
-            sim.message
-        )
+        assert "pool sims is not created: registry myacr.azurecr.io uses identity:" in (sim.message)
         assert not any(isinstance(a, CreateJob) for a in result.actions)
     else:
         assert pool.state is not PoolPhase.HELD
