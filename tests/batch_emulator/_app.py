@@ -109,6 +109,8 @@ class EmulatorApp:
                     )
                 except BatchApiError as error:
                     reply = Reply(error.status, headers=dict(error.headers), error=error)
+                except ConnectionResetError:  # the client gave up (its timeout): no one to answer
+                    raise _DroppedError from None
                 except Exception as error:  # an emulator bug: answer, but make it loud
                     LOG.exception("Batch emulator failed on %s", op_id)
                     detail = f"{type(error).__name__}: {error}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -332,6 +333,9 @@ class AzureBackend:
             raise self._throttle.classified(exc, doing) from exc
         except Exception as exc:
             raise self._throttle.classified(exc, doing) from exc
+        finally:
+            if inspect.iscoroutine(request):
+                request.close()  # refused inside a Retry-After window: never sent, never awaited
 
     async def _add_tasks(
         self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
