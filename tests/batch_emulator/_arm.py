@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -45,7 +46,7 @@ from ._http import Ctx, Handler, Reply
 from ._model import Pool, key
 from ._spec import Spec
 
-ARM_SPEC = __file__.rsplit("/", 1)[0] + "/spec/BatchManagement.json"
+ARM_SPEC = Path(__file__).resolve().parent / "spec" / "BatchManagement.json"
 ARM_CONTENT_TYPE = "application/json; charset=utf-8"
 OPERATION_RESULTS = (
     "/subscriptions/{subscriptionId}/providers/Microsoft.Batch/locations/{locationName}"
