@@ -107,10 +107,12 @@ class AzureBackend:
         """Prepare a client; nothing is sent before the first call.
 
         Args:
-            settings: account, endpoint and key (or none for DefaultAzureCredential).
+            settings: account, endpoint and key (or none for DefaultAzureCredential);
+                with a subscription and resource group, pools are written through ARM.
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
-            credential: a token credential instead of the key / DefaultAzureCredential.
+            credential: a token credential instead of the key / DefaultAzureCredential
+                (with ARM configured it signs the ARM requests too).
             connection_verify: True, or the CA bundle of a private https endpoint.
             listing_max_age: seconds a job's task listing is reused while its task counts
                 do not move (0: list every pass); bounds how long a lagging count can
