@@ -19,8 +19,9 @@ from controller.spec import PoolSpec
 def refusal(spec: PoolSpec | None, observed: Observed) -> str:
     """Why a pool that does not exist yet cannot be created as ``spec`` asks; "" if it can.
 
-    >>> # registry myacr.azurecr.io with identity:, on Azure without ARM →
-    >>> # "not created: registry myacr.azurecr.io uses identity:, and a managed identity …"
+    A registry ``myacr.azurecr.io`` with ``identity:``, on Azure without Resource Manager,
+    gives "not created: registry myacr.azurecr.io uses identity:, and a managed identity
+    is attached to a pool only through Azure Resource Manager: set …".
     """
     why = observed.pool_identity_refusal
     if spec is None or not why:
