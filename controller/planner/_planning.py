@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _naming, _pools, _pruning, _replacement
+from controller.planner import _changes, _identities, _naming, _pools, _pruning, _replacement
 from controller.planner._actions import REMOVALS, Action, DeleteJob
 from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._observed import JobState, Observed, ObservedJob, SimulatorState
@@ -98,6 +98,7 @@ def _plan_one(
             note=desired.notes.get(sim.name, ""),
             progress=progress,
             pool=observed.pools.get(pool_id),
+            pool_refused=_identities.refusal(desired.pools.get(sim.spec.pool), observed),
         )
         emptied = tuple(
             DeleteJob(j.name, moved=pool_id, simulation="" if j.name == sim.name else sim.name)

@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes, _conflicts, _logins, _replacement
+from controller.planner import _changes, _conflicts, _identities, _logins, _replacement
 from controller.planner._actions import Action, CreatePool, DeletePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -117,19 +117,12 @@ def plan_pool(
     pool = observed.pools.get(generations.current)
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
     dedicated, spot = targets(spec, demand(name, desired, observed, generations.current), slots)
-    replaced: tuple[Change, ...] = ()
-    if generations.leaving and explain:
-        moving = sum(
-            _live_count(job.tasks)
-            for job in observed.jobs.values()
-            if job.owned and job.pool in generations.leaving
-        )
-        replaced = (
-            _changes.pool_replaced(
-                generations.current, generations.leaving, generations.reasons, moving
-            ),
-        )
+    replaced = _replaced(generations, observed) if explain else ()
     if pool is None:
+        refused = _identities.refusal(spec, observed)
+        if refused:
+            held = PoolStatus(generations.current, 0, 0, dedicated, spot, PoolPhase.HELD, refused)
+            return PoolPlan((), held)
         servers = {r.server for r in spec.registries}
         create = CreatePool(
             name=generations.current,
@@ -174,6 +167,22 @@ def plan_pool(
         else:
             messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
     return PoolPlan(actions, pool_status(pool, "; ".join(messages)), changes)
+
+
+def _replaced(generations: _replacement.Generations, observed: Observed) -> tuple[Change, ...]:
+    """``plan``'s words for a replacement under way: the whole move, () when none is."""
+    if not generations.leaving:
+        return ()
+    moving = sum(
+        _live_count(job.tasks)
+        for job in observed.jobs.values()
+        if job.owned and job.pool in generations.leaving
+    )
+    return (
+        _changes.pool_replaced(
+            generations.current, generations.leaving, generations.reasons, moving
+        ),
+    )
 
 
 def _replacing(generations: _replacement.Generations) -> str:

@@ -53,7 +53,7 @@ def merged(cached: Observed, fresh: Observed, scope: frozenset[str] | None) -> O
         if name not in scope and job.simulation not in scope
     }
     jobs.update(fresh.jobs)
-    return Observed(pools=fresh.pools, jobs=jobs)
+    return dataclasses.replace(fresh, jobs=jobs)
 
 
 def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) -> Observed:
@@ -125,4 +125,4 @@ def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) 
                 jobs[job] = dataclasses.replace(
                     jobs[job], tasks=tuple(t for t in jobs[job].tasks if t.id != task_id)
                 )
-    return Observed(pools=pools, jobs=jobs)
+    return dataclasses.replace(observed, pools=pools, jobs=jobs)

@@ -264,3 +264,17 @@ def test_a_rotated_password_is_recorded_on_the_current_generation_with_its_mark(
     have = seen(new_job(*RUNNING), pools=(dataclasses.replace(NEW, login_digest="old"),))
     records = [a for a in plan(rotated, have, EPOCH).actions if isinstance(a, RecordLogin)]
     assert [(r.name, r.login_digest, r.spec_pool) for r in records] == [(NEW_POOL, "new", "sims")]
+
+
+def test_a_replacement_pool_that_cannot_be_created_holds_the_move_and_says_why() -> None:
+    identity = [{"server": "myacr.azurecr.io", "identity": "/subscriptions/s/x"}]
+    spec = pool_spec(nodes={"dedicated": 2}, registries=identity)
+    refused = dataclasses.replace(
+        seen(old_job(*RUNNING), pools=(OLD_POOL,)), pool_identity_refusal="set ARM"
+    )
+    result = plan(desired(CART, pools={"sims": spec}), refused, EPOCH)
+    assert result.actions == ()  # the old pool and its simulators are left serving
+    rows = {p.name: p for p in result.status.pools}
+    current = pool_id("sims", PoolConfig.of(spec))
+    assert "set ARM" in rows[current].message
+    assert rows["sims"].message == f"replaced by pool {current}: 3 simulator(s) still on it"
