@@ -217,7 +217,9 @@ def plan_simulation(
     # trim history
     actions += _history.trim(view.name, view.slots, tuning.history)
 
-    status, progress, waits = _report(view, decisions, limits.unavailable, progress, tuning, note)
+    status, progress, waits = _report(
+        view, decisions, limits.unavailable, progress, tuning, note, pool
+    )
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
     )
@@ -230,10 +232,11 @@ def _report(
     previous: Progress | None,
     tuning: Tuning,
     note: str,
+    pool: ObservedPool | None,
 ) -> tuple[SimulationStatus, Progress | None, list[datetime]]:
     """The status row, the progress clock and the wake-ups of a simulation that ran."""
     now = tuning.now
-    trouble = _status.problems(view, decisions, now)
+    trouble = _status.problems(view, decisions, now, pool)
     rolling = _status.rollout_message(view)
     messages = [*trouble, rolling] if rolling else list(trouble)
     facts = _progress.facts_of(
