@@ -110,7 +110,9 @@ def prefetched(name: str, spec: PoolSpec, desired: Desired) -> tuple[str, ...]:
     """
     if not spec.prefetch_images:
         return ()
-    return tuple(sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name}))
+    return tuple(
+        sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
+    )
 
 
 def pool_status(pool: ObservedPool, message: str) -> PoolStatus:

@@ -75,11 +75,17 @@ class TestConverging:
         assert ops["POST /pools"] == 1
         assert ops["POST /jobs"] == 1
         assert not any(op.startswith("GET /jobs/{id}/tasks/{id}") for op in ops)  # no GET per task
-        # a steady observation: list pools, list jobs, and the job's task counts only
+        # a steady observation: list pools, list jobs, every pool's node counts and the
+        # job's task counts only (healthy nodes: no node listing)
         backend.requests.counts.clear()
         await backend.observe()
         assert operations(backend) == Counter(
-            {"GET /pools": 1, "GET /jobs": 1, "GET /jobs/{id}/taskcounts": 1}
+            {
+                "GET /pools": 1,
+                "GET /jobs": 1,
+                "GET /nodecounts": 1,
+                "GET /jobs/{id}/taskcounts": 1,
+            }
         )
 
     async def test_pool_is_sized_and_nodes_carry_the_ownership_mark(
