@@ -22,6 +22,7 @@ from ._behaviour import Outcome, TaskRule, first_match, task_ended
 from ._clock import EmulatorClock, Timeline
 from ._config import EmulatorConfig
 from ._errors import not_found
+from ._health import NodeHealth
 from ._model import Job, Node, Pool, Task, TaskFile, key
 
 
@@ -33,6 +34,7 @@ class World:
         self.pools: dict[str, Pool] = {}
         self.jobs: dict[str, Job] = {}
         self.rules: list[TaskRule] = []
+        self.health = NodeHealth(lambda: self.now, self.timeline.after, config.start_task_duration)
         self.base_url = ""  # set once the server knows its address
         self._seq = itertools.count(1)
         # Set by `_pools` / `_jobs`: a node lost a task (it may now leave the pool); a
@@ -146,6 +148,11 @@ class World:
             self._run(job, task)
 
     def _run(self, job: Job, task: Task) -> None:
+        image = str(task.spec.get("containerSettings", {}).get("imageName", ""))
+        broken = self.health.pull_failure(image) if image else None
+        if broken is not None:  # the pull failed: it ends before its process ever ran
+            self.complete_task(job, task, broken.task_outcome(image))
+            return
         task.set_state("running", self.now)
         limit = task.constraint_seconds("maxWallClockTime")
         if limit is not None:
