@@ -56,7 +56,7 @@ class ExitInfo:
 
     reason: ExitReason
     exit_code: int | None = None
-    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerPullImageFailed
+    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerInvalidImage
     message: str = ""
     stderr_tail: str = ""
 

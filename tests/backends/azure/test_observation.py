@@ -248,7 +248,9 @@ class TestUsableNodes:
         backend.requests.counts.clear()
         for _ in range(3):
             observed = await backend.observe()
-        assert operations(backend) == Counter({"GET /pools": 3, "GET /jobs": 3, "GET /nodecounts": 3})
+        assert operations(backend) == Counter(
+            {"GET /pools": 3, "GET /jobs": 3, "GET /nodecounts": 3}
+        )
         pool = observed.pools["sims"]
         assert pool.nodes is not None
         assert (pool.usable, pool.nodes.total, pool.nodes.broken, pool.node_errors) == (2, 2, 0, ())
