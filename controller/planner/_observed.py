@@ -196,6 +196,8 @@ class ObservedPool:
         node counts."""
         if self.usable_nodes is not None:
             return self.usable_nodes
+        if self.nodes is not None:
+            return self.nodes.usable
         return self.current_dedicated + self.current_spot
 
 
