@@ -203,3 +203,13 @@ async def test_node_faults_through_the_control_api(
     assert len(reply["nodeIds"]) == 1
     await control(batch_emulator, "POST", "start-task", {"poolId": "pool-2", "exitCode": 2})
     assert batch_emulator.state.world.health.failing_start_tasks == {"pool-2": 2}
+
+
+async def test_node_counts_come_ten_pools_a_page(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    for n in range(12):
+        await batch_client.create_pool(pool_options(f"pool-{n}", dedicated=0))
+    batch_emulator.counters.reset()
+    assert len([c async for c in batch_client.list_pool_node_counts(max_results=1000)]) == 12
+    assert batch_emulator.counters.count("Pools_ListPoolNodeCounts") == 2
