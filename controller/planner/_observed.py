@@ -187,6 +187,8 @@ class ObservedPool:
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
     nodes: NodeStates | None = None  # None: the backend did not count them this pass
     node_errors: tuple[str, ...] = ()  # why broken nodes are broken, one line per distinct error
+    allocation_changed_at: datetime | None = None  # Batch: allocationStateTransitionTime
+    login_digest: str | None = None  # keyed digest of its registry passwords (see _logins)
 
     @property
     def usable(self) -> int:
