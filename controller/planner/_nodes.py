@@ -77,4 +77,4 @@ def waiting_on(pool: ObservedPool | None, pending: int) -> str:
     """Why ``pending`` simulators wait, when the pool's nodes say so; "" otherwise."""
     if pool is None or pool.nodes is None or not pool.nodes.broken or not pending:
         return ""
-    return f"{pending} pending: pool {pool.name} has {broken_phrase(pool.nodes, pool.node_errors)}"
+    return f"{pending} pending on pool {pool.name}: {broken_phrase(pool.nodes, pool.node_errors)}"

@@ -193,9 +193,9 @@ class ObservedPool:
     @property
     def usable(self) -> int:
         """Nodes that can run a simulator now (idle or running). Batch counts a node as
-        current from the moment it is allocated, minutes before it can run anything, so
-        a backend that can tell says so in ``usable_nodes``; otherwise every current
-        node counts."""
+        current from the moment it is allocated, minutes before it can run anything, and
+        goes on counting one that never will, so a backend that can tell says so in
+        ``usable_nodes`` or ``nodes``; otherwise every current node counts."""
         if self.usable_nodes is not None:
             return self.usable_nodes
         if self.nodes is not None:

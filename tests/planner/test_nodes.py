@@ -85,7 +85,7 @@ PENDING = [task(CART, s, state="pending") for s in range(2, 4)]
                 f"2 of 3 nodes unusable: {PULL}",
                 "NodesUnusable",
                 False,
-                f"2 pending: pool sims has 2 of 3 nodes unusable: {PULL}",
+                f"2 pending on pool sims: 2 of 3 nodes unusable: {PULL}",
             ),
             id="unusable with errors",
         ),
@@ -96,7 +96,7 @@ PENDING = [task(CART, s, state="pending") for s in range(2, 4)]
                 "1 of 1 node unusable",
                 "NodesUnusable",
                 False,
-                "2 pending: pool sims has 1 of 1 node unusable",
+                "2 pending on pool sims: 1 of 1 node unusable",
             ),
             id="unusable, errors not listed (yet)",
         ),
@@ -108,7 +108,7 @@ PENDING = [task(CART, s, state="pending") for s in range(2, 4)]
                 "FailureExitCode: boom",
                 "StartTaskFailed",
                 False,
-                "2 pending: pool sims has 1 of 2 nodes failed their start task: start task, "
+                "2 pending on pool sims: 1 of 2 nodes failed their start task: start task, "
                 "exit code 3: FailureExitCode: boom",
             ),
             id="start task failed",

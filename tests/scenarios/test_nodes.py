@@ -52,7 +52,7 @@ def test_a_prefetch_image_that_cannot_be_pulled_is_named_not_left_pending(fleet:
     [condition] = row["conditions"]
     assert (condition["status"], condition["reason"]) == ("False", "NodesUnusable")
     sim = fleet.wait_sim("alpha", lambda s: "nodes unusable" in s["message"])
-    assert "2 pending: pool sims has 2 of 2 nodes unusable" in sim["message"]
+    assert "2 pending on pool sims: 2 of 2 nodes unusable" in sim["message"]
     passes = fleet.status()["updatedAt"]
     wait_until(lambda: fleet.status()["updatedAt"] != passes, what="another pass")
     warnings = [

@@ -69,9 +69,7 @@ class TestBrokenNodes:
         assert (condition.status, str(condition.reason)) == (False, "NodesUnusable")
         assert pool.nodes == NodeStates(unusable=2)
         [sim] = result.status.simulations
-        assert (
-            "8 pending: pool sims has 2 of 2 nodes unusable: ContainerInvalidImage" in sim.message
-        )
+        assert "8 pending on pool sims: 2 of 2 nodes unusable: ContainerInvalidImage" in sim.message
         document = pool_document(pool)
         assert document["nodes"]["unusable"] == 2
         assert document["conditions"][0]["reason"] == "NodesUnusable"
