@@ -76,6 +76,7 @@ class PoolPhase(StrEnum):
     """What ``/status`` shows for a pool: Batch's allocation state, or being created."""
 
     CREATING = "creating"
+    HELD = "held"  # not created: the status message says why
     STEADY = "steady"
     RESIZING = "resizing"
     STOPPING = "stopping"
