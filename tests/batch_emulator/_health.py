@@ -128,6 +128,12 @@ class NodeHealth:
     def pull_failure(self, image: str) -> BrokenImage | None:
         return next((b for b in self.broken_images if b.image_contains in image), None)
 
+    def pull(self, task_spec: dict[str, Any]) -> Outcome | None:
+        """How pulling a task's image ends when it cannot be pulled; None when it can."""
+        image = str(task_spec.get("containerSettings", {}).get("imageName", ""))
+        broken = self.pull_failure(image) if image else None
+        return broken.task_outcome(image) if broken is not None else None
+
     def booted(self, pool: Pool, node: Node, usable: Callable[[Node], None]) -> None:
         """The node's VM is up: pull the pool's images, run its start task, then ``usable``."""
         node.errors = [

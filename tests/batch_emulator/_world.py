@@ -141,7 +141,7 @@ class World:
         task.exit_code = task.result = task.failure_info = None
         for name in ("stdout.txt", "stderr.txt"):
             task.files.setdefault(name, TaskFile(bytearray(), now, now))
-        pull_failed = _pulls.identity_failure(pool, task.spec)
+        pull_failed = _pulls.identity_failure(pool, task.spec) or self.health.pull(task.spec)
         if pull_failed is not None:  # fails while preparing: its image cannot be pulled
             task.set_state("preparing", now)
             fail = self.timeline.after(0.0, lambda: self.complete_task(job, task, pull_failed))
@@ -155,11 +155,6 @@ class World:
             self._run(job, task)
 
     def _run(self, job: Job, task: Task) -> None:
-        image = str(task.spec.get("containerSettings", {}).get("imageName", ""))
-        broken = self.health.pull_failure(image) if image else None
-        if broken is not None:  # the pull failed: it ends before its process ever ran
-            self.complete_task(job, task, broken.task_outcome(image))
-            return
         task.set_state("running", self.now)
         limit = task.constraint_seconds("maxWallClockTime")
         if limit is not None:

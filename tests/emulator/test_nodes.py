@@ -181,6 +181,7 @@ async def test_a_task_whose_image_cannot_be_pulled_fails_before_running(
         None,
         0,  # a pre-processing error is not retried
     )
+    assert task.previous_state == m.BatchTaskState.PREPARING  # the pull happens there
     failure = info.failure_info
     assert (failure.category, failure.code) == (m.BatchErrorSourceCategory.USER_ERROR, code)
     [detail] = failure.details
