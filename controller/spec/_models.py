@@ -168,6 +168,13 @@ class PoolSpec(_Model):
         " Rollout creates a new pool beside this one and moves the simulators within each"
         " simulation's rollout limits; Hold leaves the pool as it is (needs replacement).",
     )
+    prefetch_images: bool = Field(
+        default=False,
+        strict=True,
+        description="Pull the images of the pool's simulations onto every node as it starts "
+        "(Batch's containerImageNames). Fixed when the pool is created, never updated, and "
+        "an image that cannot be pulled makes every node unusable; off by default.",
+    )
 
 
 class SecretRef(_Model):
