@@ -41,9 +41,16 @@ async def backend(emulator: BatchEmulator, clock: Clock) -> AsyncIterator[AzureB
 
 
 async def fleet(
-    backend: AzureBackend, emulator: BatchEmulator, jobs: int, per_job: int, nodes: int
+    backend: AzureBackend,
+    emulator: BatchEmulator,
+    jobs: int,
+    per_job: int,
+    nodes: int,
+    *,
+    prepared: bool = True,
 ) -> list[str]:
-    """``jobs`` jobs of ``per_job`` simfleet tasks on a pool of ``nodes`` 4-slot nodes."""
+    """``jobs`` jobs of ``per_job`` simfleet tasks on a pool of ``nodes`` 4-slot nodes;
+    ``prepared``: past `preparing` (the image pulled), the started ones are `running`."""
     await backend.execute(CreatePool("sims", pool_spec(), nodes, 0))
     emulator.advance(10)  # allocated and booted
     names = [f"sim{j}" for j in range(jobs)]
@@ -52,7 +59,8 @@ async def fleet(
         new = tuple(NewTask(task_id(name, s, REVISION, 0), s, REVISION, 0) for s in range(per_job))
         await backend.execute(CreateJob(name, "sims"))
         await backend.execute(AddTasks(name, template, new))
-    emulator.advance(1)
+    config = emulator.config
+    emulator.advance(config.image_pull_delay + (config.task_prepare_delay if prepared else 0))
     return names
 
 
@@ -139,7 +147,7 @@ class TestRelisting:
         )
         backend = AzureBackend(settings_for(emulator), listing_max_age=MAX_AGE, monotonic=clock)
         try:
-            await fleet(backend, emulator, jobs=1, per_job=2, nodes=1)
+            await fleet(backend, emulator, jobs=1, per_job=2, nodes=1, prepared=False)
             preparing = await backend.observe()
             assert {t.state for t in preparing.jobs["sim0"].tasks} == {SimulatorState.PENDING}
             emulator.advance(30)
