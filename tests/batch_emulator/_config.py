@@ -41,7 +41,7 @@ class EmulatorConfig:
 
     # How stale `GET /jobs/{id}/taskcounts` may be: counts are recomputed at most this
     # often (Batch: "the numbers returned may not always be up to date"). 0: always exact.
-    task_counts_lag: float = 0.0
+    task_counts_lag: float = 2.0
 
     # Account limits.
     dedicated_core_quota: int | None = None  # None: unlimited

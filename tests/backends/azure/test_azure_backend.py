@@ -40,7 +40,7 @@ from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
 from tests.planner.conftest import desired, pool_spec, simulation
 
-from .conftest import clock_of, settings_for
+from .conftest import clock_of, counts_catch_up, settings_for
 
 
 async def converge(
@@ -104,6 +104,7 @@ class TestObservation:
         task = (await backend.observe()).jobs["cartpole"].tasks[0]
         assert operations(backend)["GET /jobs/{id}/tasks"] == 0  # counts unchanged: reused
         emulator.finish_task("cartpole", task.id, exit_code=1)
+        counts_catch_up(emulator)
         after = await backend.observe()
         assert operations(backend)["GET /jobs/{id}/tasks"] == 1
         assert next(t for t in after.jobs["cartpole"].tasks if t.id == task.id).exit is not None
@@ -129,6 +130,7 @@ class TestSimulatorLife:
         await converge(backend, want, emulator)
         first = (await backend.observe()).jobs["cartpole"].tasks[1]
         emulator.finish_task("cartpole", first.id, exit_code=3, stderr="boom\n")
+        counts_catch_up(emulator)
         result = await run_pass(want, backend, clock_of(emulator))
         assert result.plan.actions == ()  # waiting out the back-off (10 s)
         row = result.status.simulations[0].simulators[1]
@@ -142,6 +144,27 @@ class TestSimulatorLife:
         assert tasks[first.id].exit.reason is ExitReason.FAILED  # old task kept for its logs
         replacement = next(t for t in tasks.values() if t.slot == 1 and t.live)
         assert (replacement.attempt, replacement.restarts, replacement.failures) == (1, 1, 1)
+
+    async def test_lagging_counts_delay_a_restart_but_never_double_a_slot(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        want = desired(simulation(simulators=3), pools=AUTO)
+        await converge(backend, want, emulator)
+        crashed = (await backend.observe()).jobs["cartpole"].tasks[1]
+        emulator.finish_task("cartpole", crashed.id, exit_code=137, stderr="Killed\n")
+        restarted = False
+        for _ in range(40):  # 0.5 s apart: the lag (2 s), the back-off (10 s), a restart
+            result = await run_pass(want, backend, clock_of(emulator))
+            for job in emulator.state.world.jobs.values():  # the truth, not the counts
+                live = [t.id for t in job.tasks.values() if t.state != "completed"]
+                slots = Counter(int(tid.split("-s")[1].split("-")[0]) for tid in live)
+                assert max(slots.values()) == 1, f"a doubled slot: {sorted(live)}"
+            observed = result.observed.jobs["cartpole"].tasks
+            restarted = restarted or any(t.slot == 1 and t.attempt == 1 for t in observed)
+            emulator.advance(0.5)
+        assert restarted
+        result = await converge(backend, want, emulator)
+        assert [s.ready for s in result.status.simulations] == [3]
 
     async def test_a_pull_failure_shows_its_batch_code(
         self, backend: AzureBackend, emulator: BatchEmulator
@@ -345,6 +368,7 @@ class TestStderrTails:
         victim = (await backend.observe()).jobs["cartpole"].tasks[1]
         lines = "".join(f"line {i}\n" for i in range(30)) + "Traceback: boom\n"
         emulator.finish_task("cartpole", victim.id, exit_code=1, stderr=lines)
+        counts_catch_up(emulator)
         result = await run_pass(want, backend, clock_of(emulator))
         row = result.status.simulations[0].simulators[1]
         assert row.last_exit is not None
@@ -448,6 +472,7 @@ class TestSideReadsNeverFailAPass:
         await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
         victim = (await backend.observe()).jobs["cartpole"].tasks[0]
         emulator.finish_task("cartpole", victim.id, exit_code=1, stderr="boom\n")
+        counts_catch_up(emulator)
         # twice: aiohttp sends an idempotent request again once on a reused connection
         emulator.faults.inject(Fault.drop(), times=2, operations=["Tasks_GetTaskFileProperties"])
         first = (await backend.observe()).jobs["cartpole"].tasks  # no exception
