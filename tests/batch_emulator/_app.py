@@ -152,6 +152,7 @@ class EmulatorApp:
             key=config.key,
             secure=request.secure,
             bearer_token=config.bearer_token,
+            now=self.account.world.clock.now(),
         )
         if match is None:
             if path_known:

@@ -7,7 +7,9 @@ against BatchService.json by the emulator fixture (a violation fails the test).
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -243,10 +245,13 @@ class TestThrottling:
 class StaticToken:
     """An AsyncTokenCredential with a fixed token, standing in for DefaultAzureCredential."""
 
+    def __init__(self, token: str = "emulator-token") -> None:
+        self.token = token
+
     async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
-        return AccessToken("emulator-token", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     async def close(self) -> None:
         pass
@@ -265,13 +270,38 @@ class TestAuthentication:
         finally:
             await backend.close()
 
-    async def test_a_wrong_shared_key_is_a_permanent_error(self, emulator: BatchEmulator) -> None:
+    async def test_a_wrong_shared_key_is_one_permanent_line_that_says_to_check_the_key(
+        self, emulator: BatchEmulator
+    ) -> None:
         settings = AzureSettings(emulator.endpoint, emulator.account, "d3Jvbmcta2V5")
         backend = AzureBackend(settings)
         try:
             with pytest.raises(PermanentBackendError) as caught:
                 await backend.observe()
-            assert "401" in str(caught.value)
+            message = str(caught.value)
+            assert "403 AuthenticationFailed" in message
+            assert "check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY" in message
+            assert "\n" not in message
+            assert "MAC signature" not in message  # nor the signature and what was signed
+            assert caught.value.code == "AuthenticationFailed"
+        finally:
+            await backend.close()
+
+    async def test_an_expired_token_is_a_permanent_error_that_says_so(
+        self, make_batch_emulator: Any
+    ) -> None:
+        emulator = await make_batch_emulator(https=True)
+        claims = base64.urlsafe_b64encode(json.dumps({"exp": int(emulator.now) - 60}).encode())
+        token = StaticToken(f"e30.{claims.decode().rstrip('=')}.sig")
+        settings = AzureSettings(emulator.endpoint, emulator.account, None)
+        backend = AzureBackend(settings, credential=token, connection_verify=emulator.ca_file)
+        try:
+            with pytest.raises(PermanentBackendError) as caught:
+                await backend.observe()
+            message = str(caught.value)
+            assert "401 AuthenticationFailed: Batch refused the access token" in message
+            assert "(The access token expiry UTC time" in message
+            assert "\n" not in message
         finally:
             await backend.close()
 
