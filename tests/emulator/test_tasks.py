@@ -353,3 +353,62 @@ async def test_replace_task_changes_only_constraints(
     task.constraints = m.BatchTaskConstraints(max_task_retry_count=3)
     await batch_client.replace_task("job-1", "t", m.BatchTask(constraints=task.constraints))
     assert (await batch_client.get_task("job-1", "t")).constraints.max_task_retry_count == 3
+
+
+async def _files(client: BatchClient, task_id: str) -> list[str]:
+    return sorted([f.name async for f in client.list_task_files("job-1", task_id)])
+
+
+async def test_task_files_last_for_the_retention_time_after_the_task_ends(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1, slots=2)
+    hour = m.BatchTaskConstraints(retention_time=datetime.timedelta(hours=1))
+    await batch_client.create_task("job-1", task_options("short", constraints=hour))
+    await batch_client.create_task("job-1", task_options("default"))
+    prepare(batch_emulator)
+    batch_emulator.finish_task("job-1", "short", stderr="boom\n")
+    batch_emulator.finish_task("job-1", "default", stderr="boom\n")
+    batch_emulator.advance(3599)
+    assert await _files(batch_client, "short") == ["stderr.txt", "stdout.txt", "wd"]
+    batch_emulator.advance(1)
+    with pytest.raises(ResourceExistsError) as caught:
+        await _files(batch_client, "short")
+    assert caught.value.error.code == "TaskFilesUnavailable"
+    batch_emulator.advance(7 * 24 * 3600 - 3600 - 1)  # the default: seven days
+    assert await _files(batch_client, "default") == ["stderr.txt", "stdout.txt", "wd"]
+    batch_emulator.advance(1)
+    with pytest.raises(ResourceExistsError):
+        await _files(batch_client, "default")
+
+
+async def test_task_files_go_with_their_node(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1, spot=1)
+    await add_tasks(batch_client, "job-1", ["a", "b"])
+    prepare(batch_emulator)
+    [spot_node] = [n.id async for n in batch_client.list_nodes("pool-1") if not n.is_dedicated]
+    [on_spot] = [
+        t.id
+        async for t in batch_client.list_tasks("job-1")
+        if t.node_info and t.node_info.node_id == spot_node
+    ]
+    on_dedicated = "a" if on_spot == "b" else "b"
+    batch_emulator.write_output("job-1", on_spot, stdout="first run\n")
+    batch_emulator.preempt("pool-1")
+    with pytest.raises(ResourceExistsError) as reclaimed:  # requeued, not yet running again
+        await _files(batch_client, on_spot)
+    assert reclaimed.value.error.code == "TaskFilesUnavailable"
+
+    batch_emulator.finish_task("job-1", on_dedicated, stdout="done\n")
+    prepare(batch_emulator)  # the requeued task runs on the dedicated node: new files
+    stream = await batch_client.download_task_file("job-1", on_spot, "stdout.txt")
+    assert b"".join([chunk async for chunk in stream]) == b""
+
+    batch_emulator.finish_task("job-1", on_spot)
+    await batch_client.begin_delete_pool("pool-1", polling_interval=0)
+    batch_emulator.advance(batch_emulator.config.deletion_delay)
+    with pytest.raises(ResourceNotFoundError) as gone:
+        await _files(batch_client, on_dedicated)
+    assert gone.value.error.code == "NodeNotFound"

@@ -18,11 +18,14 @@ import pytest
 from pydantic import SecretStr
 
 from controller.backends import (
+    OutputGoneError,
+    OutputStream,
     PermanentBackendError,
     TransientBackendError,
     UnreachableBackendError,
 )
 from controller.backends.azure import AzureBackend, AzureSettings
+from controller.backends.azure._tails import GONE_NOTE
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -63,6 +66,7 @@ def operations(backend: AzureBackend) -> Counter[str]:
 
 
 AUTO = {"sims": pool_spec(nodes={"dedicated": "auto", "max": 100})}
+ONE_NODE = {"sims": pool_spec(nodes={"dedicated": 1, "spot": 0})}
 
 
 class TestConverging:
@@ -387,6 +391,47 @@ class TestRetryAfterAcrossChunks:
             await backend.observe()
         assert emulator.counters.count("Tasks_CreateTaskCollection") == sent
         assert len(emulator.faults.early_arrivals) == in_flight
+
+
+class TestOutputGone:
+    """Batch keeps a task's files on the node that ran it: they go with the node, and after
+    the task's retention time. Reading them then is one clear line, never a failed pass."""
+
+    async def _failed(self, backend: AzureBackend, emulator: BatchEmulator) -> str:
+        want = desired(simulation(simulators=1), pools=ONE_NODE)
+        await converge(backend, want, emulator)
+        (victim,) = (await backend.observe()).jobs["cartpole"].tasks
+        emulator.finish_task("cartpole", victim.id, exit_code=1, stderr="boom\n")
+        counts_catch_up(emulator)
+        return victim.id
+
+    async def test_files_go_with_their_node_and_the_tail_says_so(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        victim = await self._failed(backend, emulator)
+        pools = emulator.state.pools
+        pools.resize(emulator.state.world.pool("sims"), {"targetDedicatedNodes": 0})
+        emulator.advance(emulator.config.allocation_delay)  # the node left the pool
+        assert emulator.nodes("sims") == []
+        with pytest.raises(OutputGoneError) as caught:
+            await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert str(caught.value).startswith(f"read stderr.txt of {victim}: 404: not available")
+        assert "\n" not in str(caught.value)
+        observed = await backend.observe()  # the pass does not fail
+        (task,) = [t for t in observed.jobs["cartpole"].tasks if t.id == victim]
+        assert task.exit is not None
+        assert task.exit.stderr_tail == GONE_NOTE
+
+    async def test_files_go_after_the_retention_time(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        victim = await self._failed(backend, emulator)
+        chunk = await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert chunk.data == b"boom\n"
+        emulator.advance(7 * 24 * 3600)  # Batch's default retentionTime
+        with pytest.raises(OutputGoneError) as caught:
+            await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert str(caught.value).startswith(f"read stderr.txt of {victim}: 409: not available")
 
 
 class TestStderrTails:
