@@ -35,9 +35,14 @@ DEFAULT_SCALE = 60.0
 PROFILES = ("default", "realistic")
 
 
-def time_scaled(scale: float = DEFAULT_SCALE, **overrides: Any) -> EmulatorConfig:
-    """An `EmulatorConfig` with Batch's real durations divided by ``scale``."""
+def scaled_durations(scale: float = DEFAULT_SCALE) -> dict[str, float]:
+    """Batch's real durations divided by ``scale``, as `EmulatorConfig` fields (for the
+    fixture: ``make_batch_emulator(**scaled_durations(60))``)."""
     if scale <= 0:
         raise ValueError("the time scale must be positive")
-    durations = {name: seconds / scale for name, seconds in REAL_DURATIONS.items()}
-    return dataclasses.replace(EmulatorConfig(), **{**durations, **overrides})
+    return {name: seconds / scale for name, seconds in REAL_DURATIONS.items()}
+
+
+def time_scaled(scale: float = DEFAULT_SCALE, **overrides: Any) -> EmulatorConfig:
+    """An `EmulatorConfig` with Batch's real durations divided by ``scale``."""
+    return dataclasses.replace(EmulatorConfig(), **{**scaled_durations(scale), **overrides})
