@@ -153,12 +153,13 @@ def test_the_realistic_profile_keeps_batchs_proportions_at_any_scale() -> None:
     )
     slower = time_scaled(6, allocation_delay=7.0)
     assert (slower.allocation_delay, slower.node_start_delay) == (7.0, 30.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be positive"):
         time_scaled(0)
 
 
 def test_the_standalone_realistic_profile_takes_single_delays_over_it() -> None:
-    config = _config(_parse(["--profile", "realistic", "--time-scale", "30", "--node-start-delay", "1"]))
+    args = ["--profile", "realistic", "--time-scale", "30", "--node-start-delay", "1"]
+    config = _config(_parse(args))
     assert (config.allocation_delay, config.node_start_delay) == (8.0, 1.0)
     default = _config(_parse([]))
     assert default.allocation_delay == 5.0  # EmulatorConfig's own
