@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.conftest import REPO, free_port
+from tests.scenarios.conftest import REPO, EmulatorDriver, free_port
 
 POOL = "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: sims}\nspec: {vmSize: d2}\n"
 
@@ -102,3 +102,19 @@ def test_apply_wait_says_unreachable_while_it_retries(workdir: Path) -> None:
     assert "busy" not in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("Error: cannot reach the backend")
+
+
+def test_a_key_batch_refuses_is_one_line_that_says_to_check_it(
+    workdir: Path, tmp_path: Path
+) -> None:
+    driver = EmulatorDriver(tmp_path)  # its account and key are not the ones `azure` sends
+    try:
+        done, _ = azure(driver.url, "plan", cwd=workdir)
+    finally:
+        driver.stop()
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: observe: 403 AuthenticationFailed: Batch refused the shared key: check "
+        "AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY (a key of that account, as "
+        "`az batch account keys list` shows it)"
+    ], done.stderr
