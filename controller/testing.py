@@ -37,6 +37,7 @@ from controller.planner import (
     ObservedPool,
     ObservedTask,
     PoolConfig,
+    RecordLogin,
     ResizePool,
     SimulatorState,
     StopTask,
@@ -168,24 +169,8 @@ class FakeBackend:
         self.executed.append(action)
         now = self.clock()
         match action:
-            case CreatePool(name, spec, dedicated, spot):
-                if name not in self.pools:
-                    self.pools[name] = ObservedPool(
-                        name,
-                        True,
-                        PoolConfig.of(spec),
-                        target_dedicated=dedicated,
-                        target_spot=spot,
-                    )
-                    self._arrive(name)
-            case ResizePool(name, dedicated, spot):
-                self.pools[name] = dataclasses.replace(
-                    self._pool(name), target_dedicated=dedicated, target_spot=spot
-                )
-                self._arrive(name)
-            case DeletePool(name):
-                self.pools.pop(name, None)
-                self._requeue_on(name)
+            case CreatePool() | RecordLogin() | ResizePool() | DeletePool():
+                self._apply_to_pool(action)
             case CreateJob(name, pool):
                 self.jobs.setdefault(name, _Job(pool, created_at=now))
             case DeleteJob(name):
@@ -217,6 +202,30 @@ class FakeBackend:
             case DeleteTask(job, task_id):
                 self._tasks(job).pop(task_id, None)
         self.schedule()
+
+    def _apply_to_pool(self, action: CreatePool | RecordLogin | ResizePool | DeletePool) -> None:
+        match action:
+            case CreatePool(name, spec, dedicated, spot):
+                if name not in self.pools:
+                    self.pools[name] = ObservedPool(
+                        name,
+                        True,
+                        PoolConfig.of(spec),
+                        target_dedicated=dedicated,
+                        target_spot=spot,
+                        login_digest=action.login_digest,  # recorded as Batch metadata is
+                    )
+                    self._arrive(name)
+            case RecordLogin(name, _, digest):
+                self.pools[name] = dataclasses.replace(self._pool(name), login_digest=digest)
+            case ResizePool(name, dedicated, spot):
+                self.pools[name] = dataclasses.replace(
+                    self._pool(name), target_dedicated=dedicated, target_spot=spot
+                )
+                self._arrive(name)
+            case DeletePool(name):
+                self.pools.pop(name, None)
+                self._requeue_on(name)
 
     def grant_nodes(self, pool: str) -> None:
         """Let a pool's nodes arrive (with ``nodes_arrive=False``), as a boot finishing."""

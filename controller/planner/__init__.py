@@ -6,6 +6,7 @@ observed state (``_observed``), actions (``_actions``) and what it reports (``_r
 """
 
 from controller.planner._actions import (
+    REMOVALS,
     Action,
     AddTasks,
     CreateJob,
@@ -15,6 +16,8 @@ from controller.planner._actions import (
     DeleteTask,
     NewTask,
     ObjectKind,
+    RecordLogin,
+    RegistryLogin,
     ResizePool,
     SecretEnv,
     StopReason,
@@ -26,6 +29,7 @@ from controller.planner._conflicts import whose
 from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
 from controller.planner._lifetime import wall_clock_limit
+from controller.planner._logins import login_digest, login_for, login_of
 from controller.planner._observed import (
     ExitInfo,
     ExitReason,
@@ -56,6 +60,7 @@ from controller.planner._reports import (
 )
 
 __all__ = [
+    "REMOVALS",
     "Action",
     "AddTasks",
     "Change",
@@ -85,6 +90,8 @@ __all__ = [
     "PoolStatus",
     "Progress",
     "Reason",
+    "RecordLogin",
+    "RegistryLogin",
     "ResizePool",
     "SecretEnv",
     "SimulationStatus",
@@ -97,6 +104,9 @@ __all__ = [
     "TaskKey",
     "TaskTemplate",
     "Verb",
+    "login_digest",
+    "login_for",
+    "login_of",
     "parse_task_id",
     "plan",
     "revision",

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes, _conflicts
+from controller.planner import _changes, _conflicts, _logins
 from controller.planner._actions import Action, CreatePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -131,6 +131,7 @@ def plan_pool(
             images=tuple(
                 sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
             ),
+            login_digest=desired.login_digests.get(name, ""),
         )
         status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
         return PoolPlan((create,), status, (_changes.pool_created(create),) if explain else ())
@@ -146,11 +147,15 @@ def plan_pool(
         messages.append("needs replacement: " + ", ".join(reasons))
     if pool.resize_errors:
         messages.append("resize error: " + "; ".join(pool.resize_errors))
-    actions: tuple[Action, ...] = ()
+    actions, rotated = _logins.record(name, spec, pool, desired.login_digests.get(name, ""))
+    if rotated:
+        messages.append(rotated)
+    if explain and actions:
+        changes = (*changes, _changes.login_recorded(name, rotated))
     if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
         if pool.state is PoolState.STEADY:
             resize = ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot)
-            actions = (resize,)
+            actions = (resize, *actions)
             if explain:
                 changes = (_changes.pool_resized(resize), *changes)
         else:
