@@ -4,7 +4,8 @@ The slot's live simulator is shown when it has one, else its newest exited one (
 output of a crash can be read while the slot waits out its back-off). ``--follow`` keeps
 reading as the file grows and moves on to the slot's next simulator when one starts.
 Output the backend no longer has (on Batch: the node that ran the task left the pool, or
-its retention time ended) is said in one line; ``--follow`` then waits for the next.
+its retention time ended) is said in one line; ``--follow`` then waits for the slot's
+next simulator, or for the same one to run again after a requeue (new files, new node).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import click
 from controller.backends import Backend, BackendError, OutputGoneError, OutputStream
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.planner import ObservedTask, whose
+from controller.planner import ObservedTask, SimulatorState, whose
 
 TAIL_WINDOW = 256 * 1024
 RECHECK_SECONDS = 5.0
@@ -94,6 +95,11 @@ async def _show(
         current = await pick_task(backend, simulation, slot)
         if current.id != task.id:
             click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
+            task, offset, gone = current, 0, False
+        elif gone and current.state is SimulatorState.RUNNING and current.started_at != (
+            task.started_at
+        ):  # requeued (its node was preempted or removed), now running on another node
+            click.echo(f"--- {current.id} runs again, on another node ---", err=True)
             task, offset, gone = current, 0, False
 
 

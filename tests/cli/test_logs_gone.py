@@ -17,7 +17,7 @@ from controller.planner import Observed, ObservedJob, ObservedTask, SimulatorSta
 GONE = "read stdout.txt of sim-s0-rabc-a0: 404: not available any more: its node left"
 
 
-def _task(attempt: int) -> ObservedTask:
+def _task(attempt: int, started: int = 0) -> ObservedTask:
     return ObservedTask(
         id=f"sim-s0-rabc-a{attempt}",
         slot=0,
@@ -25,6 +25,7 @@ def _task(attempt: int) -> ObservedTask:
         attempt=attempt,
         state=SimulatorState.RUNNING,
         created_at=datetime(2026, 1, 1, 0, attempt, tzinfo=UTC),
+        started_at=datetime(2026, 1, 1, 1, started, tzinfo=UTC),
     )
 
 
@@ -36,6 +37,7 @@ class GoneOutput:
 
     def __init__(self) -> None:
         self.tasks = [_task(0)]
+        self.requeued = False  # the first simulator runs again elsewhere: new files
 
     async def observe(self, jobs: frozenset[str] | None = None) -> Observed:
         job = ObservedJob("sim", "pool", True, tasks=tuple(self.tasks))
@@ -49,7 +51,7 @@ class GoneOutput:
         offset: int = 0,
         length: int | None = None,
     ) -> OutputChunk:
-        if task_id.endswith("-a0"):
+        if task_id.endswith("-a0") and not self.requeued:
             raise OutputGoneError(GONE)
         return OutputChunk(b"hello\n", 0, 6)
 
@@ -60,8 +62,9 @@ def test_gone_output_is_one_clear_line() -> None:
     assert caught.value.message == f"no stdout to show for sim slot 0: {GONE}"
 
 
-def test_follow_says_the_output_is_gone_and_moves_on_to_the_next_simulator(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("next_run", ["next simulator", "requeued"])
+def test_follow_says_the_output_is_gone_and_moves_on_to_the_next_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], next_run: str
 ) -> None:
     monkeypatch.setattr(logs, "RECHECK_SECONDS", 0.0)
     backend = GoneOutput()
@@ -73,7 +76,10 @@ def test_follow_says_the_output_is_gone_and_moves_on_to_the_next_simulator(
             logs._show(backend, "sim", 0, OutputStream.STDOUT, None, True)  # type: ignore[arg-type]
         )
         await asyncio.sleep(0.1)
-        backend.tasks.append(_task(1))  # the slot's next simulator
+        if next_run == "requeued":  # the same simulator runs again, on another node
+            backend.tasks, backend.requeued = [_task(0, started=5)], True
+        else:
+            backend.tasks.append(_task(1))  # the slot's next simulator
         for _ in range(100):
             await asyncio.sleep(0.1)
             captured = capsys.readouterr()
@@ -87,4 +93,8 @@ def test_follow_says_the_output_is_gone_and_moves_on_to_the_next_simulator(
 
     asyncio.run(follow())
     assert f"--- no stdout to show for sim slot 0: {GONE} ---" in seen["err"]
-    assert "--- slot 0 now runs sim-s0-rabc-a1 ---" in seen["err"]
+    moved_on = {
+        "next simulator": "--- slot 0 now runs sim-s0-rabc-a1 ---",
+        "requeued": "--- sim-s0-rabc-a0 runs again, on another node ---",
+    }
+    assert moved_on[next_run] in seen["err"]
