@@ -96,8 +96,10 @@ async def _show(
         if current.id != task.id:
             click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
             task, offset, gone = current, 0, False
-        elif gone and current.state is SimulatorState.RUNNING and current.started_at != (
-            task.started_at
+        elif (
+            gone
+            and current.state is SimulatorState.RUNNING
+            and current.started_at != (task.started_at)
         ):  # requeued (its node was preempted or removed), now running on another node
             click.echo(f"--- {current.id} runs again, on another node ---", err=True)
             task, offset, gone = current, 0, False
