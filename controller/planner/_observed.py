@@ -168,7 +168,15 @@ class ObservedPool:
 
 @dataclass(frozen=True)
 class Observed:
-    """One snapshot of the backend, taken once per pass and passed down unchanged."""
+    """One snapshot of the backend, taken once per pass and passed down unchanged.
+
+    ``pool_identity_refusal`` is what the backend can do rather than what it holds: why
+    it cannot give a pool it creates the managed identities its registries name (Azure
+    without Resource Manager), or "" when it can or has no such notion. The planner then
+    holds such pools, with these words, instead of making a pool whose nodes can never
+    pull its images.
+    """
 
     pools: Mapping[str, ObservedPool] = field(default_factory=dict)
     jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
+    pool_identity_refusal: str = ""

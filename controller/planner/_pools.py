@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes, _conflicts, _logins
+from controller.planner import _changes, _conflicts, _identities, _logins
 from controller.planner._actions import Action, CreatePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -121,6 +121,9 @@ def plan_pool(
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
     dedicated, spot = targets(spec, demand(name, desired, observed), slots)
     if pool is None:
+        refused = _identities.refusal(spec, observed)
+        if refused:
+            return PoolPlan((), PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.HELD, refused))
         servers = {r.server for r in spec.registries}
         create = CreatePool(
             name=name,

@@ -72,6 +72,7 @@ class PoolPhase(StrEnum):
     """What ``/status`` shows for a pool: Batch's allocation state, or being created."""
 
     CREATING = "creating"
+    HELD = "held"  # not created: the status message says why
     STEADY = "steady"
     RESIZING = "resizing"
     STOPPING = "stopping"

@@ -16,8 +16,11 @@ then HMAC-SHA256 with the base64-decoded key, base64-encoded. `content-length` c
 "0" when absent on anything but GET/HEAD. The path is the percent-encoded path as sent.
 
 Bearer tokens are accepted only over https (as azure-core only sends them there); any
-non-empty token, or exactly the configured one. A token that is a JWT whose `exp` has
-passed (emulator time) is refused as expired, as Entra ID tokens are after about an hour.
+non-empty token, or exactly the configured one. On the Batch API a token that is a JWT
+whose `exp` has passed (emulator time) is refused as expired, as Entra ID tokens are after
+about an hour. Azure Resource Manager (the emulator's ARM pool endpoints, :mod:`._arm`)
+takes bearer tokens only: a shared key cannot sign ARM requests, so one is refused there
+with a 401 that says so.
 
 Failures answer as Batch does, code `AuthenticationFailed` with an
 `AuthenticationErrorDetail` value:
@@ -85,14 +88,14 @@ def sign(key: str, text: str) -> str:
 _REFUSED = "Server failed to authenticate the request. Make sure the value of Authorization "
 
 
-def _denied(reason: str) -> BatchApiError:
+def _denied(reason: str, scheme: str = "SharedKey") -> BatchApiError:
     """401: no credentials Batch can check, or a bearer token it refuses."""
     return BatchApiError(
         401,
         "AuthenticationFailed",
         _REFUSED + "header is formed correctly.",
         {"AuthenticationErrorDetail": reason},
-        headers={"WWW-Authenticate": "Bearer"},
+        headers={"WWW-Authenticate": scheme},
     )
 
 
@@ -117,6 +120,40 @@ def _expiry(token: str) -> float | None:
         return float(claims["exp"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _check_bearer(
+    credentials: str,
+    secure: bool,
+    bearer_token: str | None,
+    scheme: str,
+    now: float | None = None,
+) -> None:
+    """A bearer token the service accepts; ``now`` given: a JWT must not have expired."""
+    if not secure:
+        raise _denied("Bearer tokens are only accepted over https.", scheme)
+    token = credentials.strip()
+    if not token or (bearer_token is not None and token != bearer_token):
+        raise _denied("The access token is invalid.", scheme)
+    expiry = None if now is None else _expiry(token)
+    if now is not None and expiry is not None and expiry <= now:
+        raise _denied(
+            f"The access token expiry UTC time '{_utc(expiry)}' is earlier than current "
+            f"UTC time '{_utc(now)}'.",
+            scheme,
+        )
+
+
+def authenticate_arm(*, headers: Mapping[str, str], secure: bool, bearer_token: str | None) -> None:
+    """Azure Resource Manager: a bearer token over https, nothing else."""
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer":
+        raise _denied(
+            "Azure Resource Manager accepts only bearer tokens (Microsoft Entra ID); "
+            + ("a shared key cannot sign its requests." if scheme else "none was sent."),
+            "Bearer",
+        )
+    _check_bearer(credentials, secure, bearer_token, "Bearer")
 
 
 def authenticate(
@@ -144,17 +181,7 @@ def authenticate(
             )
         return
     if scheme == "Bearer":
-        if not secure:
-            raise _denied("Bearer tokens are only accepted over https.")
-        token = credentials.strip()
-        if not token or (bearer_token is not None and token != bearer_token):
-            raise _denied("The access token is invalid.")
-        expiry = _expiry(token)
-        if expiry is not None and expiry <= now:
-            raise _denied(
-                f"The access token expiry UTC time '{_utc(expiry)}' is earlier than current "
-                f"UTC time '{_utc(now)}'."
-            )
+        _check_bearer(credentials, secure, bearer_token, "Bearer", now)
         return
     raise _denied(
         "The request has no Authorization header." if not authorization else "Unknown scheme."

@@ -68,8 +68,11 @@ class Ctx:
 Handler = Callable[[Ctx], Reply]
 
 
-def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:
-    """Check query parameters against the operation's declared ones."""
+def parse_query(
+    op: Operation, raw: Mapping[str, list[str]], api_version: str = API_VERSION
+) -> dict[str, str]:
+    """Check query parameters against the operation's declared ones (and the one
+    api-version this plane implements: the data plane's, or ARM's)."""
     query = {name: values[0] for name, values in raw.items()}
     declared = {name: p for (loc, name), p in op.parameters.items() if loc == "query"}
     if "api-version" not in query:
@@ -79,11 +82,11 @@ def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:
             "A query parameter that's mandatory for this request is not specified.",
             {"QueryParameterName": "api-version"},
         )
-    if query["api-version"] != API_VERSION:
+    if query["api-version"] != api_version:
         raise BatchApiError(
             400,
             "UnsupportedRequestVersion",
-            f"The emulator implements api-version {API_VERSION} only.",
+            f"The emulator implements api-version {api_version} only.",
             {"QueryParameterName": "api-version", "QueryParameterValue": query["api-version"]},
         )
     for name, value in query.items():

@@ -92,6 +92,9 @@ class Pool(Stamped):
     node_serial: int = 0
     draining: bool = False  # allocation done, waiting for leaving nodes to finish tasks
     event: Event | None = None
+    # User-assigned managed identities (ARM resource ids): set only through ARM, read-only
+    # on the data plane, and what a registry's `identityReference` must name to pull.
+    identities: tuple[str, ...] = ()
 
     @property
     def slots_per_node(self) -> int:

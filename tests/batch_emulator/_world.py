@@ -18,6 +18,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import _pulls
 from ._behaviour import Outcome, TaskRule, first_match, task_ended
 from ._clock import EmulatorClock, Timeline
 from ._config import EmulatorConfig
@@ -142,6 +143,12 @@ class World:
         task.exit_code = task.result = task.failure_info = None
         for name in ("stdout.txt", "stderr.txt"):
             task.files.setdefault(name, TaskFile(bytearray(), now, now))
+        pull_failed = _pulls.identity_failure(pool, task.spec)
+        if pull_failed is not None:  # fails while preparing: its image cannot be pulled
+            task.set_state("preparing", now)
+            fail = self.timeline.after(0.0, lambda: self.complete_task(job, task, pull_failed))
+            task.events.append(fail)
+            return
         delay = self.preparation.delay(pool, node, task.spec, now)
         rule = first_match(self.rules, task.spec)
         if rule is not None and rule.failure_code is not None:

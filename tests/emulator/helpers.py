@@ -22,6 +22,7 @@ def pool_options(
     spot: int = 0,
     slots: int = 1,
     vm_size: str = "Standard_D2s_v3",
+    registries: tuple[m.ContainerRegistryReference, ...] = (),
 ) -> m.BatchPoolCreateOptions:
     """A container pool the way simfleet creates one."""
     return m.BatchPoolCreateOptions(
@@ -36,7 +37,9 @@ def pool_options(
             ),
             node_agent_sku_id="batch.node.ubuntu 22.04",
             container_configuration=m.BatchContainerConfiguration(
-                type=m.ContainerType.DOCKER_COMPATIBLE, container_image_names=[IMAGE]
+                type=m.ContainerType.DOCKER_COMPATIBLE,
+                container_image_names=[IMAGE],
+                container_registries=list(registries) or None,
             ),
         ),
         metadata=[m.BatchMetadataItem(name="simfleet/owner", value="tests")],

@@ -12,7 +12,10 @@ New simulators go through ``addtaskcollection`` in chunks of at most 100 (the re
 sends each chunk as its own ``execute``, under its one in-flight limit), each chunk with
 a deadline of its own (the SDK's ``create_tasks`` would re-send server errors forever).
 Long-running operations (resize, delete) are fired and left: the next pass observes
-their effect.
+their effect. Pool writes go through one seam (:mod:`._poolwrites`): the data plane, or
+Azure Resource Manager when the account's resource id is configured (:mod:`._arm`), the
+only way to give a pool the managed identities its registries name. Without ARM, the
+observation says so (``Observed.pool_identity_refusal``) and the planner holds such pools.
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,7 +42,7 @@ from controller.backends._errors import (
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
-from controller.backends.azure import _mapping
+from controller.backends.azure import _arm, _mapping
 from controller.backends.azure._client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -50,6 +54,7 @@ from controller.backends.azure._client import (
 from controller.backends.azure._errors import code_of
 from controller.backends.azure._lease import AzureLease
 from controller.backends.azure._observation import TaskObserver
+from controller.backends.azure._poolwrites import DataPlanePools, PoolWrites
 from controller.backends.azure._tails import StderrTails
 from controller.backends.azure._throttle import Throttle
 from controller.planner import (
@@ -111,10 +116,12 @@ class AzureBackend:
         """Prepare a client; nothing is sent before the first call.
 
         Args:
-            settings: account, endpoint and key (or none for DefaultAzureCredential).
+            settings: account, endpoint and key (or none for DefaultAzureCredential);
+                with a subscription and resource group, pools are written through ARM.
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
-            credential: a token credential instead of the key / DefaultAzureCredential.
+            credential: a token credential instead of the key / DefaultAzureCredential
+                (with ARM configured it signs the ARM requests too).
             connection_verify: True, or the CA bundle of a private https endpoint.
             listing_max_age: seconds a job's task listing is reused while its task counts
                 do not move (0: list every pass); bounds how long a lagging count can
@@ -130,21 +137,40 @@ class AzureBackend:
 
         Raises:
             ValueError: ``fleet`` is not a fleet name, or not the lease's fleet.
+            PermanentBackendError: ARM is configured (``settings.arm``) but the only
+                credential is the shared key, which cannot sign ARM requests.
         """
         self.fleet = check_fleet_name(fleet)
         if lease is not None and lease.fleet != self.fleet:
             raise ValueError(f"the lease of fleet {lease.fleet!r} cannot fence fleet {fleet!r}")
+        if settings.arm and credential is None and settings.access_key:
+            raise PermanentBackendError(_arm.KEY_CANNOT_SIGN, code="MissingConfiguration")
         # counted with the lease's requests, for one figure per operation in /metrics
         self.requests = lease.requests if isinstance(lease, AzureLease) else RequestCounter()
+        identity = lease.identity if lease is not None else ""
+        fence = WriteFence(lease.valid, lease.fleet) if lease is not None else None
         self._client, self._credential = make_client(
             settings,
             self.requests,
             credential=credential,
             connection_verify=connection_verify,
-            identity=lease.identity if lease is not None else "",
-            fence=WriteFence(lease.valid, lease.fleet) if lease is not None else None,
+            identity=identity,
+            fence=fence,
             timeouts=timeouts,
         )
+        self._pool_writes: PoolWrites = DataPlanePools(self._client)
+        self._identity_refusal = _arm.NO_ARM
+        if settings.arm:  # the token credential make_client chose signs ARM requests too
+            self._pool_writes = _arm.ArmPools(
+                settings,
+                self.requests,
+                self._credential,
+                connection_verify=connection_verify,
+                identity=identity,
+                fence=fence,
+                timeouts=timeouts,
+            )
+            self._identity_refusal = ""
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
         self._usable: dict[str, int] = {}  # the last node counts: usable nodes per pool
@@ -193,6 +219,7 @@ class AzureBackend:
                 for j in wanted
                 if j.id not in by_job or by_job[j.id] is not None  # None: gone meanwhile
             },
+            pool_identity_refusal=self._identity_refusal,
         )
 
     async def _pools(self) -> list[ObservedPool]:
@@ -276,19 +303,16 @@ class AzureBackend:
         match action:
             case CreatePool():
                 await self._call(
-                    self._client.create_pool(_mapping.pool_create(action, self.fleet)),
+                    self._pool_writes.create(_mapping.pool_create(action, self.fleet)),
                     f"create pool {action.name}",
                     ok=_ALREADY,
                 )
             case ResizePool(name, dedicated, spot):
-                body = m.BatchPoolResizeOptions(
-                    target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
-                )
-                await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
-            case DeletePool(name):
                 await self._call(
-                    self._client.begin_delete_pool(name), f"delete pool {name}", ok=_GONE
+                    self._pool_writes.resize(name, dedicated, spot), f"resize pool {name}"
                 )
+            case DeletePool(name):
+                await self._call(self._pool_writes.delete(name), f"delete pool {name}", ok=_GONE)
             case CreateJob(name, pool):
                 await self._call(
                     self._client.create_job(_mapping.job_create(name, pool, self.fleet)),
@@ -325,6 +349,9 @@ class AzureBackend:
             raise self._throttle.classified(exc, doing) from exc
         except Exception as exc:
             raise self._throttle.classified(exc, doing) from exc
+        finally:
+            if inspect.iscoroutine(request):
+                request.close()  # refused inside a Retry-After window: never sent, never awaited
 
     async def _add_tasks(
         self,
@@ -434,6 +461,7 @@ class AzureBackend:
     async def close(self, *, stop_simulators: bool = False) -> None:
         """Close the HTTP session. Simulators on Batch keep running: that is the point."""
         del stop_simulators
+        await self._pool_writes.close()
         await self._client.close()
         close = getattr(self._credential, "close", None)
         if close is not None:
