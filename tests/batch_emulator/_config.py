@@ -46,6 +46,7 @@ class EmulatorConfig:
     # The same, the first time a node runs an image: the image is pulled first.
     image_pull_delay: float = 1.0
     preemption_recovery_delay: float | None = None  # None: preempted nodes stay preempted
+    start_task_duration: float = 1.0  # a pool's start task, `waitingforstarttask` → `idle`
 
     # How stale `GET /jobs/{id}/taskcounts` may be: counts are recomputed at most this
     # often (Batch: "the numbers returned may not always be up to date"). 0: always exact.
