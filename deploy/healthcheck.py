@@ -13,7 +13,8 @@ import os
 import sys
 
 DEFAULT_LISTEN = "127.0.0.1:9120"
-UNSPECIFIED = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+# Addresses a server binds to mean "every interface"; a client asks loopback instead.
+UNSPECIFIED = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
 
 
 def target(listen: str) -> tuple[str, int]:
