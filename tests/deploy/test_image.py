@@ -187,6 +187,11 @@ def test_the_image_converges_a_fleet_read_only_as_non_root_and_stops_cleanly(
     with urllib.request.urlopen(f"http://127.0.0.1:{controller.port}/healthz", timeout=5) as r:
         assert r.status == 200
 
+    # The image's own health check said so (run only shortened its interval), and tini
+    # is PID 1, handing signals on and reaping orphans.
+    assert "/opt/simfleet/healthcheck.py" in controller.inspect("{{json .Config.Healthcheck}}")
+    assert _docker("exec", controller.name, "cat", "/proc/1/comm").stdout.strip() == "tini"
+
     # Non-root, on a read-only root file system, and it still did its work.
     assert controller.inspect("{{.Config.User}}") == f"{UID}:{UID}"
     assert _docker("exec", controller.name, "id", "-u").stdout.strip() == str(UID)
