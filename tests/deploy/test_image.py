@@ -229,3 +229,34 @@ def test_the_image_converges_a_fleet_read_only_as_non_root_and_stops_cleanly(
     _start(image, emulator, controller)
     wait_until(lambda: controller.converged(3), timeout=120, what="the restarted controller")
     assert emulator.tasks() == tasks
+
+
+def test_listening_beyond_loopback_takes_the_operators_consent(image: str) -> None:
+    """The image listens on loopback; 0.0.0.0 needs SIMFLEET_LISTEN_PUBLIC=1, as outside
+    a container. ``--network none``: the container's all-interfaces is its own loopback."""
+    config = json.loads(_docker("image", "inspect", "--format", "{{json .Config}}", image).stdout)
+    assert "SIMFLEET_LISTEN=127.0.0.1:9120" in config["Env"]
+    assert set(config["Volumes"]) == {"/specs", "/var/lib/simfleet"}
+    public = ("--network", "none", "--env", "SIMFLEET_LISTEN=0.0.0.0:9120")
+
+    refused = _docker("run", "--rm", *public, image, "--backend", "local", check=False)
+    assert refused.returncode == 2
+    assert "pass --listen-public" in refused.stderr
+
+    name = f"simfleet-test-{uuid.uuid4().hex[:8]}"
+    try:
+        _docker(
+            "run", "--detach", "--name", name, *public, "--env", "SIMFLEET_LISTEN_PUBLIC=1",
+            "--health-interval", "1s", image, "--backend", "local",
+        )  # fmt: skip
+        wait_until(
+            lambda: (
+                _docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
+                == "healthy"
+            ),
+            timeout=60,
+            what="the consenting container to report healthy",
+        )
+        assert "listening_publicly" in _docker("logs", name).stderr  # the log is on stderr
+    finally:
+        _docker("rm", "--force", "--volumes", name, check=False)
