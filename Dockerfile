@@ -17,9 +17,15 @@
 ARG BASE=simfleet-base:bookworm
 
 FROM ${BASE} AS builder
-# A venv without pip; pip runs from its own wheel and never lands in the image.
+# A venv without pip; pip runs from its own wheel and never lands in the image. Wheels
+# built by another Python than the base's are named, rather than left to pip's "no
+# matching distribution".
 COPY build/wheels /wheels
-RUN python3 -m venv --without-pip /opt/simfleet \
+RUN python3 -c 'import glob, sys; tag = "-cp%d%d-" % sys.version_info[:2]; \
+      other = [w for w in glob.glob("/wheels/*-cp3*") if tag not in w and "-abi3-" not in w]; \
+      other and sys.exit(f"{other[0]} is not for this base (python {sys.version.split()[0]}):" \
+                         " build the wheels with the Python minor version of the base")' \
+ && python3 -m venv --without-pip /opt/simfleet \
  && set -- /wheels/pip-*.whl \
  && /opt/simfleet/bin/python3 "$1/pip" install --no-index --find-links /wheels \
       --disable-pip-version-check --quiet simfleet

@@ -64,30 +64,53 @@ def _unavailable() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The controller image, built from a context of the Dockerfile and fresh wheels."""
+def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build context: the Dockerfile, the health check and fresh wheels of the project."""
     why = _unavailable()
     if why is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the controller image tests need a Docker Engine on CI: {why}")
         pytest.skip(why)
-    context = tmp_path_factory.mktemp("context")
+    made = tmp_path_factory.mktemp("context")
     for name in ("Dockerfile", ".dockerignore", "deploy/healthcheck.py"):
-        (context / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / name, context / name)
+        (made / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, made / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-         "--wheel-dir", str(context / "build" / "wheels"), str(REPO), "pip"],
+         "--wheel-dir", str(made / "build" / "wheels"), str(REPO), "pip"],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
+    return made
+
+
+def _build(context: Path, tag: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return _docker(
+        "build", "--quiet", "--build-arg", f"BASE={BASE}", "--tag", tag, str(context),
+        timeout=900, check=check,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image(context: Path) -> Iterator[str]:
+    """The controller image."""
     tag = f"simfleet-test/controller:{uuid.uuid4().hex[:8]}"
-    _docker(
-        "build", "--quiet", "--build-arg", f"BASE={BASE}", "--tag", tag, str(context), timeout=900
-    )
+    _build(context, tag)
     size = int(_docker("image", "inspect", "--format", "{{.Size}}", tag).stdout)
     print(f"\ncontroller image {tag}: {size / 1e6:.0f} MB (base {BASE})")
     yield tag
     _docker("image", "rm", "--force", tag, check=False)
+
+
+def test_wheels_for_another_python_are_named(context: Path, tmp_path: Path) -> None:
+    """Not pip's "no matching distribution" for some dependency: which wheel, and why."""
+    other = tmp_path / "context"
+    shutil.copytree(context, other)
+    wheels = other / "build" / "wheels"
+    native = next(wheels.glob("pyyaml-*-cp3*.whl"))
+    native.rename(wheels / "pyyaml-6.0-cp399-cp399-manylinux_2_17_x86_64.whl")
+    done = _build(other, f"simfleet-test/controller:{uuid.uuid4().hex[:8]}", check=False)
+    assert done.returncode != 0
+    assert "pyyaml-6.0-cp399-cp399-manylinux_2_17_x86_64.whl is not for this base" in done.stderr
 
 
 @dataclass
