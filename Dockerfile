@@ -17,6 +17,8 @@
 ARG BASE=simfleet-base:bookworm
 
 FROM ${BASE} AS builder
+# The classic builder keeps this stage as an untagged image: the label finds it to prune.
+LABEL simfleet.stage=builder
 # A venv without pip; pip runs from its own wheel and never lands in the image. Wheels
 # built by another Python than the base's are named, rather than left to pip's "no
 # matching distribution".

@@ -37,6 +37,7 @@ image: $(STAMP)
 	rm -rf build/wheels
 	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --wheel-dir build/wheels . pip
 	docker build --build-arg BASE=$(BASE) --tag $(IMAGE) .
+	docker image prune --force --filter label=simfleet.stage=builder >/dev/null
 
 # Issue 8's figures beside their lower bounds, one table (benchmarks/bench.py); BENCH_ARGS
 # e.g. "--quick" or "--markdown benchmarks/RESULTS.md".

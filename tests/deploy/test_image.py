@@ -85,7 +85,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _build(context: Path, tag: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return _docker(
-        "build", "--quiet", "--build-arg", f"BASE={BASE}", "--tag", tag, str(context),
+        "build", "--quiet", "--force-rm", "--build-arg", f"BASE={BASE}", "--tag", tag, str(context),
         timeout=900, check=check,
     )  # fmt: skip
 
@@ -99,6 +99,7 @@ def image(context: Path) -> Iterator[str]:
     print(f"\ncontroller image {tag}: {size / 1e6:.0f} MB (base {BASE})")
     yield tag
     _docker("image", "rm", "--force", tag, check=False)
+    _docker("image", "prune", "--force", "--filter", "label=simfleet.stage=builder", check=False)
 
 
 def test_wheels_for_another_python_are_named(context: Path, tmp_path: Path) -> None:
@@ -109,6 +110,7 @@ def test_wheels_for_another_python_are_named(context: Path, tmp_path: Path) -> N
     native = next(wheels.glob("pyyaml-*-cp3*.whl"))
     native.rename(wheels / "pyyaml-6.0-cp399-cp399-manylinux_2_17_x86_64.whl")
     done = _build(other, f"simfleet-test/controller:{uuid.uuid4().hex[:8]}", check=False)
+    _docker("image", "prune", "--force", "--filter", "label=simfleet.stage=builder", check=False)
     assert done.returncode != 0
     assert "pyyaml-6.0-cp399-cp399-manylinux_2_17_x86_64.whl is not for this base" in done.stderr
 
