@@ -9,9 +9,11 @@ points ``ExecStart`` at this checkout's ``simfleet`` instead, and nothing else c
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,8 +71,19 @@ def _here(text: str) -> str:
     return text.replace(INSTALLED, str(simfleet))
 
 
-def test_systemd_analyze_verify_accepts_the_unit_without_a_word(tmp_path: Path) -> None:
-    done = _verify(_here(UNIT.read_text()), tmp_path)
+def _shared_key(text: str) -> str:
+    """The unit with its commented lines for a shared revision key switched on."""
+    switched = re.sub(r"^#(LoadCredential=|Environment=SIMFLEET_REVISION_KEY_FILE=)", r"\1", text,
+                      flags=re.MULTILINE)  # fmt: skip
+    assert switched.count("\nLoadCredential=") == 1
+    return switched
+
+
+@pytest.mark.parametrize("variant", [str, _shared_key], ids=["as shipped", "shared revision key"])
+def test_systemd_analyze_verify_accepts_the_unit_without_a_word(
+    tmp_path: Path, variant: Callable[[str], str]
+) -> None:
+    done = _verify(_here(variant(UNIT.read_text())), tmp_path)
     print(f"systemd-analyze verify: exit {done.returncode}, output {done.stdout + done.stderr!r}")
     assert done.returncode == 0, done.stderr
     assert done.stdout + done.stderr == ""
