@@ -1,7 +1,8 @@
-"""``deploy/simfleet-alerts.yml`` only names metrics the daemon really exports.
+"""``deploy/simfleet-alerts.yml`` and docs/deploy.md name the metrics the daemon exports.
 
 A renamed metric would leave an alert that never fires; this reads every ``simfleet_*``
-name in the rules and looks it up in the daemon's own registry. ``promtool check rules``
+name in the rules and looks it up in the daemon's own registry, and checks that the
+guide's table lists exactly the metrics there are. ``promtool check rules``
 (Debian's ``prometheus`` package) also checks the syntax where it is installed.
 """
 
@@ -19,7 +20,9 @@ import yaml
 
 from controller.daemon._metrics import Metrics
 
-RULES = Path(__file__).resolve().parents[2] / "deploy" / "simfleet-alerts.yml"
+REPO = Path(__file__).resolve().parents[2]
+RULES = REPO / "deploy" / "simfleet-alerts.yml"
+GUIDE = REPO / "docs" / "deploy.md"
 SERIES_SUFFIXES = ("_bucket", "_sum", "_count", "_total", "_created")
 
 
@@ -42,6 +45,15 @@ def test_every_rule_names_only_exported_metrics() -> None:
     for rule in _rules():
         used = set(re.findall(r"\bsimfleet_[a-z_]+", rule["expr"]))
         assert used <= exported, f"{rule['alert']}: {used - exported} is not exported"
+
+
+def test_the_guide_lists_every_metric_under_its_exported_name() -> None:
+    exported = {
+        metric.name + ("_total" if metric.type == "counter" else "")
+        for metric in Metrics().registry.collect()
+    }
+    listed = set(re.findall(r"^\| `(simfleet_[a-z_]+)` \|", GUIDE.read_text(), re.MULTILINE))
+    assert listed == exported
 
 
 def test_every_rule_says_what_it_means_and_how_bad() -> None:
