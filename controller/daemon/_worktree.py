@@ -142,10 +142,14 @@ def _changed(top: Path, entry: _Entry, written: float) -> bool:
             return _blob(os.fsencode(os.readlink(path))) != entry.blob
         if not stat.S_ISREG(entry.mode):
             return False  # a submodule: its own checkout's business
-        same = info.st_size == entry.size and (
-            int(info.st_mtime),
-            info.st_mtime_ns % 1_000_000_000,
-        ) == entry.mtime
+        same = (
+            info.st_size == entry.size
+            and (
+                int(info.st_mtime),
+                info.st_mtime_ns % 1_000_000_000,
+            )
+            == entry.mtime
+        )
         if same and info.st_mtime < int(written):  # not racy: the stat record is enough
             return False
         return _blob(path.read_bytes()) != entry.blob
@@ -180,6 +184,4 @@ def dirty(top: Path, git_dir: Path, specs: Path) -> bool:
     tracked = [e for p, e in index.entries.items() if p.startswith(under)]
     if any(_changed(top, entry, index.written) for entry in tracked):
         return True
-    return any(
-        path.relative_to(top).as_posix() not in index.entries for path in _spec_files(specs)
-    )
+    return any(path.relative_to(top).as_posix() not in index.entries for path in _spec_files(specs))

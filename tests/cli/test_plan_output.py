@@ -140,5 +140,7 @@ def test_new_simulations_show_their_run_options() -> None:
     ],
 )
 def test_the_markdown_heading_keeps_the_dirty_mark(revision: str, heading: str) -> None:
-    text = RENDERERS["markdown"](plan(desired(), FakeBackend().snapshot(), FakeClock()()), (), revision)
+    text = RENDERERS["markdown"](
+        plan(desired(), FakeBackend().snapshot(), FakeClock()()), (), revision
+    )
     assert text.splitlines()[0] == heading
