@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -94,3 +95,16 @@ def test_version_prints_the_version(args: list[str]) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0
     assert result.output == f"simfleet {__version__}\n"
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_plan_takes_dash_o_for_its_output(tmp_path: Path, flag: str) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "pool.yaml").write_text(
+        "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: p}\nspec: {vmSize: d2}\n"
+    )
+    argv = ["plan", "--specs", str(specs), "--state-dir", str(tmp_path / "state"), flag, "json"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert [c["name"] for c in json.loads(result.stdout)["changes"]] == ["p"]
