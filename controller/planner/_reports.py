@@ -14,15 +14,16 @@ from datetime import datetime
 from enum import StrEnum
 
 from controller.planner._actions import Action, ObjectKind
-from controller.planner._observed import ExitInfo
+from controller.planner._observed import ExitInfo, NodeStates
 
 
 class ConditionType(StrEnum):
-    """The three conditions every simulation reports."""
+    """The three conditions every simulation reports, and the one a counted pool reports."""
 
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     STALLED = "Stalled"
+    NODES_USABLE = "NodesUsable"  # a pool's: no node is unusable or failed its start task
 
 
 class Reason(StrEnum):
@@ -37,6 +38,9 @@ class Reason(StrEnum):
     RECOVERING = "Recovering"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SUSPENDED = "Suspended"
+    NODES_USABLE = "NodesUsable"
+    NODES_UNUSABLE = "NodesUnusable"
+    START_TASK_FAILED = "StartTaskFailed"
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class SimulationStatus:
 
 @dataclass(frozen=True)
 class PoolStatus:
-    """One pool's row in ``/status``."""
+    """One pool's row in ``/status``; ``nodes`` None when the backend did not count them."""
 
     name: str
     dedicated: int
@@ -138,6 +142,9 @@ class PoolStatus:
     target_spot: int
     state: PoolPhase
     message: str
+    nodes: NodeStates | None = None
+    node_errors: tuple[str, ...] = ()
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)

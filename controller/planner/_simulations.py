@@ -242,7 +242,7 @@ def plan_simulation(
 
     waiting = _allocation.waiting_for_nodes(view, pool, now)
     status, progress, waits = _report(
-        view, decisions, limits.unavailable, progress, tuning, note, waiting
+        view, decisions, limits.unavailable, progress, tuning, note, waiting, pool
     )
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
@@ -257,10 +257,11 @@ def _report(
     tuning: Tuning,
     note: str,
     waiting: str,
+    pool: ObservedPool | None,
 ) -> tuple[SimulationStatus, Progress | None, list[datetime]]:
     """The status row, the progress clock and the wake-ups of a simulation that ran."""
     now = tuning.now
-    trouble = _status.problems(view, decisions, now)
+    trouble = _status.problems(view, decisions, now, pool)
     rolling = _status.rollout_message(view)
     messages = [*trouble, rolling] if rolling else list(trouble)
     if waiting:

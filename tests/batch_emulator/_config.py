@@ -42,6 +42,7 @@ class EmulatorConfig:
     job_terminate_delay: float = 1.0  # job `terminating` → `completed`
     task_prepare_delay: float = 0.0  # task `preparing` → `running` (0: straight to running)
     preemption_recovery_delay: float | None = None  # None: preempted nodes stay preempted
+    start_task_duration: float = 1.0  # a pool's start task, `waitingforstarttask` → `idle`
 
     # Account limits.
     dedicated_core_quota: int | None = None  # None: unlimited

@@ -40,6 +40,7 @@ from ._conformance import Violation, schema_book
 from ._control import add_control_routes
 from ._counters import RequestCounters
 from ._faults import FaultInjector
+from ._health import BrokenImage
 from ._requestlog import RequestLog
 from ._spec import load_spec
 from ._tls import TlsFiles, make_tls_files
@@ -220,8 +221,42 @@ class BatchEmulator:
         return preempted
 
     def recover_node(self, pool_id: str, node_id: str) -> None:
+        """Boot a preempted, unusable or start-task-failed node again."""
         self.sync()
         self.state.pools.recover(pool_id, node_id)
+
+    def break_image(
+        self, image_contains: str, *, code: str = "ContainerInvalidImage", detail: str = ""
+    ) -> None:
+        """Images whose name contains `image_contains` cannot be pulled from now on: their
+        tasks fail as `code` before running, and nodes prefetching them turn `unusable`
+        (see `_health`)."""
+        self.state.world.health.broken_images.append(BrokenImage(image_contains, code, detail))
+
+    def make_unusable(
+        self,
+        pool_id: str,
+        *,
+        code: str = "NodeUnusable",
+        message: str = "The node is unusable because of an infrastructure failure",
+        details: dict[str, str] | None = None,
+        node_ids: list[str] | None = None,
+        count: int | None = None,
+    ) -> list[str]:
+        """Turn nodes (all, `count` of them, or the named ones) `unusable` with one error."""
+        self.sync()
+        error: dict[str, Any] = {"code": code, "message": message}
+        if details:
+            error["errorDetails"] = [{"name": k, "value": v} for k, v in details.items()]
+        chosen = self.state.pools.make_unusable(pool_id, [error], node_ids, count)
+        self.state.world.dispatch()
+        return chosen
+
+    def fail_start_tasks(self, pool_id: str, *, exit_code: int = 1) -> None:
+        """The pool's start task fails from now on (0: succeeds again); its nodes that run
+        it then end `starttaskfailed`."""
+        self.sync()
+        self.state.pools.fail_start_tasks(pool_id, exit_code)
 
     # -- inspection ---------------------------------------------------------------------
 

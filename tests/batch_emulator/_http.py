@@ -148,8 +148,12 @@ def single_reply(
     return Reply(200, body, etag=etag, last_modified=last_modified)
 
 
-def list_reply(ctx: Ctx, items: list[tuple[int, dict[str, Any]]]) -> Reply:
-    """Filter, page and project `(order key, wire item)` pairs into a list answer."""
+def list_reply(
+    ctx: Ctx, items: list[tuple[int, dict[str, Any]]], *, page_size: int = MAX_RESULTS
+) -> Reply:
+    """Filter, page and project `(order key, wire item)` pairs into a list answer; a page
+    holds at most `maxresults` items, and at most `page_size` where the service pages
+    smaller than the spec's maximum."""
     definition = ctx.spec.list_item_definition(ctx.op) or {}
     raw_filter = ctx.query.get("$filter")
     if raw_filter:
@@ -178,7 +182,7 @@ def list_reply(ctx: Ctx, items: list[tuple[int, dict[str, Any]]]) -> Reply:
         except ValueError:
             raise bad_query("$skiptoken", token, "not a token this service issued") from None
         items = [(k, item) for k, item in items if k > after]
-    limit = int(ctx.query.get("maxresults", MAX_RESULTS))
+    limit = min(int(ctx.query.get("maxresults", MAX_RESULTS)), page_size)
     page, rest = items[:limit], items[limit:]
     body: dict[str, Any] = {
         "value": [item if names is None else apply_select(item, names) for _, item in page]

@@ -62,6 +62,8 @@ class Node:
     total_run: int = 0
     total_succeeded: int = 0
     event: Event | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)  # BatchNodeError bodies
+    start_task_info: dict[str, Any] | None = None  # BatchStartTaskInfo, once it ran
 
     def set_state(self, state: str, now: float) -> None:
         if state != self.state:

@@ -103,6 +103,10 @@ def node(base: str, n: Node, world_jobs: dict[str, Job], vm_size: str) -> dict[s
     }
     if n.booted is not None:
         body["lastBootTime"] = iso(n.booted)
+    if n.errors:
+        body["errors"] = [dict(e) for e in n.errors]
+    if n.start_task_info is not None:
+        body["startTaskInfo"] = dict(n.start_task_info)
     recent = []
     for job_key, task_key in n.running:
         job = world_jobs.get(job_key)

@@ -1,7 +1,9 @@
 """The Azure Batch backend: one snapshot per pass from a few list calls, bulk task adds.
 
 Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
-and per simfleet job observed one ``task counts`` request, plus — only when the counts
+one ``list pool node counts`` (every pool's, one page per 10 pools), one filtered
+``list nodes`` per pool of this fleet whose broken nodes changed (:mod:`._nodes`), and
+per simfleet job observed one ``task counts`` request, plus — only when the counts
 moved, a task is preparing or simfleet changed the job — a listing of its pending tasks
 (``$filter``) or of all of them, one page per 1,000 tasks
 (:mod:`controller.backends.azure._observation`). Never one request per task. Only this
@@ -48,6 +50,7 @@ from controller.backends.azure._client import (
 )
 from controller.backends.azure._errors import code_of
 from controller.backends.azure._lease import AzureLease
+from controller.backends.azure._nodes import NodeHealth
 from controller.backends.azure._observation import TaskObserver
 from controller.backends.azure._poolwrites import DataPlanePools, PoolWrites
 from controller.backends.azure._tails import StderrTails
@@ -64,7 +67,6 @@ from controller.planner import (
     Observed,
     ObservedPool,
     ObservedTask,
-    PoolState,
     RecordLogin,
     RegistryLogin,
     ResizePool,
@@ -118,7 +120,7 @@ class AzureBackend:
             connection_verify: True, or the CA bundle of a private https endpoint.
             listing_max_age: seconds a job's task listing is reused while its task counts
                 do not move (0: list every pass); bounds how long a lagging count can
-                hide a change.
+                hide a change. The errors of a pool's broken nodes are reused as long.
             monotonic: the clock listing ages are measured with.
             fleet: the fleet this controller acts for: what it creates carries it, and
                 only its objects are changed (see :mod:`._mapping`).
@@ -166,10 +168,12 @@ class AzureBackend:
             self._identity_refusal = ""
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
-        self._usable: dict[str, int] = {}  # the last node counts: usable nodes per pool
         self._tasks = TaskObserver(self._client, max_age=listing_max_age, clock=monotonic)
         self._tails = StderrTails(self._read_limited, self._secret_values)
         self._throttle = lease.throttle if isinstance(lease, AzureLease) else Throttle()
+        self._nodes = NodeHealth(
+            self._client, self._throttle, max_age=listing_max_age, clock=monotonic
+        )
 
     # ----------------------------------------------------------------------- observing
 
@@ -199,7 +203,7 @@ class AzureBackend:
                 if _mapping.owned(j.metadata, self.fleet) and not _mapping.deleting(j)
             ]
             pools, tasks = await asyncio.gather(
-                self._with_usable_nodes(pools, pools_only=jobs == frozenset()),
+                self._with_nodes(pools),
                 asyncio.gather(*(self._tasks_of(job) for job in owned)),
             )
         except Exception as exc:
@@ -221,31 +225,37 @@ class AzureBackend:
             async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
         ]
 
-    async def _with_usable_nodes(
-        self, pools: list[ObservedPool], *, pools_only: bool
-    ) -> list[ObservedPool]:
-        """The pools with their usable (idle or running) nodes where that can differ from
-        their current ones.
+    async def _with_nodes(self, pools: list[ObservedPool]) -> list[ObservedPool]:
+        """The pools with their node counts, and the errors of this fleet's broken nodes
+        (see :mod:`._nodes`: one request for the counts of every pool, one more per pool
+        whose broken nodes changed).
 
         ``currentDedicatedNodes`` counts a node from its allocation on, minutes before it
-        can run anything; only the node counts (one request for every pool of the
-        account) tell ``apply --wait`` that nothing can start yet. They are asked for by
-        a pools-only observation and while a pool resizes or was last seen with fewer
-        usable nodes than current ones — not in a steady resync, which stays at one
-        request per job. A pool never counted reports None: its current nodes count.
+        can run anything, and goes on counting one that never will; the counts tell
+        ``apply --wait`` that nothing can start yet, and status why. A pool the counts
+        do not list (created since) reports None: its current nodes count.
         """
-        if pools_only or any(self._unsettled(p) for p in pools):
-            self._usable = {
-                counts.pool_id: _mapping.usable_nodes(counts)
-                async for counts in self._client.list_pool_node_counts()
-            }
-        return [dataclasses.replace(p, usable_nodes=self._usable.get(p.name)) for p in pools]
-
-    def _unsettled(self, pool: ObservedPool) -> bool:
-        if pool.state is not PoolState.STEADY:
-            return True
-        usable = self._usable.get(pool.name)
-        return usable is not None and usable < pool.current_dedicated + pool.current_spot
+        counts = await self._nodes.counts()
+        self._nodes.forget_except(set(counts))
+        mine = [p for p in pools if p.owned and p.name in counts]
+        errors = dict(
+            zip(
+                [p.name for p in mine],
+                await asyncio.gather(*(self._nodes.errors(p.name, counts[p.name]) for p in mine)),
+                strict=True,
+            )
+        )
+        return [
+            dataclasses.replace(
+                p,
+                usable_nodes=states.usable,
+                nodes=states,
+                node_errors=errors.get(p.name, ()),
+            )
+            if (states := counts.get(p.name)) is not None
+            else p
+            for p in pools
+        ]
 
     async def _jobs(self, jobs: frozenset[str] | None) -> list[m.BatchJob]:
         """Every job (``$select``), unless the scope is empty: a pools-only observation."""
@@ -445,7 +455,7 @@ class AzureBackend:
         """Drop every cached task listing: after a time as standby, another controller
         may have replaced tasks without moving their counts."""
         self._tasks.forget_except(set())
-        self._usable.clear()
+        self._nodes.forget_except(set())
 
     async def close(self, *, stop_simulators: bool = False) -> None:
         """Close the HTTP session. Simulators on Batch keep running: that is the point."""
