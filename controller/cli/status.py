@@ -21,7 +21,6 @@ from typing import Any
 
 import click
 from rich.console import Console, RenderableType
-from rich.live import Live
 
 from controller.cli import _options
 from controller.cli._render import simulation_view, status_table
@@ -124,6 +123,8 @@ def _redraw(
     documents: Iterator[dict[str, Any]], render: Callable[[dict[str, Any]], RenderableType]
 ) -> None:
     """Redraw the view in place on a terminal, for every document."""
+    from rich.live import Live  # only a terminal watching needs it
+
     with Live(render(next(documents)), auto_refresh=False) as live:
         for document in documents:
             live.update(render(document), refresh=True)
