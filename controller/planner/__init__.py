@@ -44,6 +44,7 @@ from controller.planner._observed import (
     SimulatorState,
 )
 from controller.planner._planning import PlannerConfig, plan, template_of
+from controller.planner._teardown import Teardown, teardown
 from controller.planner._reports import (
     Change,
     Condition,
@@ -105,6 +106,7 @@ __all__ = [
     "StopTask",
     "TaskKey",
     "TaskTemplate",
+    "Teardown",
     "Verb",
     "login_digest",
     "login_for",
@@ -114,6 +116,7 @@ __all__ = [
     "revision",
     "subject",
     "task_id",
+    "teardown",
     "template_of",
     "wall_clock_limit",
     "whose",
