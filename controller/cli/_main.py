@@ -8,6 +8,7 @@ import click
 
 from controller import __version__
 from controller.cli.apply import apply
+from controller.cli.delete import delete
 from controller.cli.image import image
 from controller.cli.logs import logs
 from controller.cli.plan import plan
@@ -27,5 +28,5 @@ def main() -> None:
     configure(level=logging.WARNING)
 
 
-for command in (run, validate, plan, apply, status, logs, schema, image):
+for command in (run, validate, plan, apply, status, logs, schema, image, delete):
     main.add_command(command)

@@ -44,7 +44,6 @@ from controller.planner._observed import (
     SimulatorState,
 )
 from controller.planner._planning import PlannerConfig, plan, template_of
-from controller.planner._teardown import Teardown, teardown
 from controller.planner._reports import (
     Change,
     Condition,
@@ -60,6 +59,7 @@ from controller.planner._reports import (
     Status,
     Verb,
 )
+from controller.planner._teardown import Teardown, teardown
 
 __all__ = [
     "REMOVALS",
