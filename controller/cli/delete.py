@@ -16,7 +16,9 @@ to ask on it refuses. Batch deletes asynchronously (jobs and pools go through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,7 +222,7 @@ async def _delete(backend: Backend, ask: Request) -> bool:
             raise click.ClickException(
                 "not deleting: no terminal to ask on (pass --yes to delete without asking)"
             )
-        if not await asyncio.to_thread(click.confirm, "Delete these?", default=False):
+        if not await confirmed("Delete these?"):
             click.echo("nothing deleted")
             return True
     started = time.monotonic()
@@ -237,6 +239,37 @@ async def _delete(backend: Backend, ask: Request) -> bool:
         return False
     click.echo(f"gone: {summary(plan)}")
     return True
+
+
+async def confirmed(question: str) -> bool:
+    """Ask on the terminal while the loop goes on (the lease is renewed meanwhile).
+
+    The question waits in a daemon thread: Ctrl-C ends the command at once, leaving the
+    thread blocked on a read nobody waits for, where a pool thread would be joined at exit
+    and hold the process until the user pressed Enter.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bool] = loop.create_future()
+
+    def deliver(outcome: bool | Exception) -> None:
+        if answer.done():
+            return
+        if isinstance(outcome, Exception):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+
+    def ask() -> None:
+        outcome: bool | Exception
+        try:
+            outcome = click.confirm(question, default=False)
+        except Exception as exc:  # click.Abort at the end of input: the loop raises it
+            outcome = exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody asks any more
+            loop.call_soon_threadsafe(deliver, outcome)
+
+    threading.Thread(target=ask, name="delete-confirm", daemon=True).start()
+    return await answer
 
 
 async def _execute(

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -169,9 +170,10 @@ def test_delete_beside_a_running_daemon_deletes_nothing(fleet: Fleet) -> None:
     assert fleet.sim("alpha") is not None
 
 
-@pytest.mark.parametrize("answer", ["n", "y"])
+@pytest.mark.parametrize("answer", ["n", "y", "Ctrl-C"])
 def test_delete_asks_on_a_terminal(local_fleet: Fleet, answer: str) -> None:
-    """On a terminal it lists what it deletes and asks; only "y" deletes."""
+    """On a terminal it lists what it deletes and asks; only "y" deletes, and Ctrl-C at
+    the question ends the command at once (nothing deleted, the lease released)."""
     import pty
 
     fleet = local_fleet
@@ -193,8 +195,12 @@ def test_delete_asks_on_a_terminal(local_fleet: Fleet, answer: str) -> None:
             chunk = terminal.read(1024)
             assert chunk, seen
             seen += chunk
-        os.write(primary, f"{answer}\n".encode())
-        assert process.wait(120) == 0
+        if answer == "Ctrl-C":
+            process.send_signal(signal.SIGINT)
+            assert process.wait(120) == 1
+        else:
+            os.write(primary, f"{answer}\n".encode())
+            assert process.wait(120) == 0
         with contextlib.suppress(OSError):  # EIO: the other end is closed, all read
             while chunk := terminal.read(4096):
                 seen += chunk
@@ -204,5 +210,7 @@ def test_delete_asks_on_a_terminal(local_fleet: Fleet, answer: str) -> None:
         assert b"gone: 1 simulation with 1 simulator, 1 pool" in seen
         assert "alpha" not in jobs
     else:
-        assert b"nothing deleted" in seen
+        assert b"nothing deleted" in seen or b"Aborted" in seen
         assert "alpha" in jobs
+        assert len(fleet.simulators()) == 1
+        assert simfleet(fleet, "delete", "--yes").returncode == 0  # the lease is free
