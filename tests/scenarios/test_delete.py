@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +215,31 @@ def test_delete_asks_on_a_terminal(local_fleet: Fleet, answer: str) -> None:
         assert "alpha" in jobs
         assert len(fleet.simulators()) == 1
         assert simfleet(fleet, "delete", "--yes").returncode == 0  # the lease is free
+
+
+def test_delete_waits_out_a_retry_after_and_sends_the_rest_again(tmp_path: Path) -> None:
+    """Batch throttles the first deletion: the executor stops sending (as in any pass),
+    and ``delete`` sends what is left once the Retry-After has passed."""
+    driver = EmulatorDriver(tmp_path, "--request-log")
+    fleet = Fleet(root=tmp_path, driver=driver)
+    fleet.specs.mkdir()
+    try:
+        two_simulations(fleet)
+        driver.control(
+            "POST",
+            "faults",
+            {"fault": "throttle", "retryAfter": 2, "times": 1, "operations": ["Jobs_DeleteJob"]},
+        )
+        done = simfleet(fleet, "delete", "--yes", "--wait", "--timeout", "120")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "backend busy; retrying" in done.stderr
+        assert "gone: 2 simulations with 3 simulators, 1 pool" in done.stdout
+        pools, jobs = objects(fleet)
+        assert "sims" not in pools
+        assert not {"alpha", "beta"} & jobs
+        deletions = [
+            e for e in driver.requests() if e.operation in ("Jobs_DeleteJob", "Pools_DeletePool")
+        ]
+        assert len(deletions) == 4, deletions  # the throttled one, then each object once
+    finally:
+        fleet.cleanup()
