@@ -10,7 +10,8 @@ Like ``apply`` it writes only while it holds the fleet's lease: beside a running
 it deletes nothing (the daemon would create everything again at its next pass) and says
 who leads. It asks before deleting; ``--yes`` answers for scripts, and without a terminal
 to ask on it refuses. Batch deletes asynchronously (jobs and pools go through
-``deleting``): ``--wait`` watches until they are really gone.
+``deleting``): ``--wait`` watches until they are really gone. The local backend always
+waits: no service finishes its deletions after the command has ended.
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ def delete(
     """
     names = list(dict.fromkeys(simulations)) or None
     in_use = pools_in_specs(specs, names) if names else frozenset()
-    ask = Request(names, in_use, fleet, yes, wait, timeout, max_in_flight)
+    # Locally no service finishes a deletion once the command has gone (the simulators'
+    # ends are recorded by the process that watches them): it always waits.
+    ask = Request(names, in_use, fleet, yes, wait or backend == "local", timeout, max_in_flight)
 
     async def main() -> bool:
         lease = make_lease(
@@ -215,7 +218,7 @@ async def _delete(backend: Backend, ask: Request) -> bool:
     if plan.empty:
         click.echo(f"nothing to delete in fleet {ask.fleet!r}")
         return True
-    click.echo(f"fleet {ask.fleet!r}: deleting {summary(plan)}:")
+    click.echo(f"fleet {ask.fleet!r}: {summary(plan)} to delete:")
     click.echo("\n".join(listing(plan)))
     if not ask.yes:
         if not sys.stdin.isatty():
@@ -231,7 +234,8 @@ async def _delete(backend: Backend, ask: Request) -> bool:
         return False
     if not ask.wait:
         click.echo(
-            f"deleted {summary(plan)}; Batch finishes in the background (--wait waits for it)"
+            f"deleted {summary(plan)}; the deletion finishes in the background "
+            "(--wait waits for it)"
         )
         return True
     left = max(0.0, ask.within - (time.monotonic() - started))

@@ -243,3 +243,15 @@ def test_delete_waits_out_a_retry_after_and_sends_the_rest_again(tmp_path: Path)
         assert len(deletions) == 4, deletions  # the throttled one, then each object once
     finally:
         fleet.cleanup()
+
+
+def test_local_delete_always_waits_so_nothing_is_left_half_deleted(local_fleet: Fleet) -> None:
+    """Locally no service finishes a deletion after the command: without --wait it still
+    ends with the processes gone and the state directory empty of the fleet's objects."""
+    fleet = local_fleet
+    two_simulations(fleet)
+    done = simfleet(fleet, "delete", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "gone: 2 simulations with 3 simulators, 1 pool" in done.stdout
+    assert objects(fleet) == (set(), set())
+    assert fleet.simulators() == set()
