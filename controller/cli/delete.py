@@ -110,7 +110,7 @@ class Request:
 
 
 @click.command()
-@click.argument("simulations", nargs=-1)
+@click.argument("simulations", nargs=-1, metavar="[SIMULATION]...")
 @_options.specs
 @_options.backend_options
 @_options.option("--yes", "-y", env="YES", is_flag=True, help="Delete without asking.")
@@ -123,7 +123,7 @@ class Request:
     type=click.FloatRange(min=0),
     default=600.0,
     show_default=True,
-    help="Seconds --wait may take before giving up (exit 1).",
+    help="Seconds the deletions, and --wait, may take before giving up (exit 1).",
 )
 @_options.option(
     "--take-lease",
