@@ -99,20 +99,27 @@ def problems(
     now: datetime,
     pool: ObservedPool | None = None,
 ) -> list[str]:
-    """Phrases about failing, failed and waiting simulators, most urgent first; pending
-    ones say why when the pool's nodes tell (``pool``: the observed pool, if any)."""
+    """Phrases about failing, exited, failed and waiting simulators, most urgent first;
+    pending ones say why when the pool's nodes tell (``pool``: the observed pool, if any)."""
     messages = []
     desired = view.desired
     waiting = {i: d for i, d in decisions.items() if isinstance(d, _filling.Wait)}
-    if waiting:
-        reasons = Counter(
-            describe_exit(info) for i in waiting if (info := last_exit(view.slots[i])) is not None
-        )
+    exits = {i: last_exit(view.slots[i]) for i in waiting}
+    # A clean exit under ``Always`` waits out the same back-off (a simulator that ends at
+    # once would otherwise restart in a tight loop), but it did not fail: it "exited".
+    clean = {i: d for i, d in waiting.items() if (e := exits[i]) is not None and not e.is_failure}
+    failing = {i: d for i, d in waiting.items() if i not in clean}
+    if failing:
+        reasons = Counter(describe_exit(info) for i in failing if (info := exits[i]) is not None)
         top = reasons.most_common(1)[0][0] if reasons else "exited"
-        soonest = min(d.until for d in waiting.values())
-        seconds = max(0, round((soonest - now).total_seconds()))
         messages.append(
-            f"{len(waiting)}/{desired} simulators failing: {top} (next restart in {seconds}s)"
+            f"{len(failing)}/{desired} simulators failing: {top} "
+            f"(next restart in {_seconds(failing, now)}s)"
+        )
+    if clean:
+        messages.append(
+            f"{len(clean)}/{desired} simulators exited with code 0, "
+            f"restarting in {_seconds(clean, now)}s"
         )
     failed = [i for i, d in decisions.items() if isinstance(d, _filling.Done) and not d.succeeded]
     if failed:
@@ -123,6 +130,12 @@ def problems(
             or f"{view.pending} waiting for a free slot on the pool"
         )
     return messages
+
+
+def _seconds(waiting: Mapping[int, _filling.Wait], now: datetime) -> int:
+    """Whole seconds until the soonest of ``waiting`` restarts (0 when due)."""
+    soonest = min(d.until for d in waiting.values())
+    return max(0, round((soonest - now).total_seconds()))
 
 
 def rollout_message(view: SimulationView) -> str:

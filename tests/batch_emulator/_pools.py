@@ -121,7 +121,7 @@ class Pools:
     # -- test controls ------------------------------------------------------------------
 
     def preempt(self, pool_id: str, node_ids: list[str] | None, count: int | None) -> list[str]:
-        """Evict Spot nodes: their tasks go back to the queue with `requeueCount` + 1."""
+        """Evict Spot nodes: their tasks go back to the queue (`requeueCount` unchanged)."""
         w = self.world
         pool = w.pool(pool_id)
         spot = [n for n in pool.nodes.values() if not n.dedicated and n.state != "preempted"]
@@ -132,7 +132,7 @@ class Pools:
             spot = [n for n in spot if n.id in node_ids]
         chosen = spot if count is None else spot[:count]
         for node in chosen:
-            self._evict(node, "requeue")
+            self._evict(node, "requeue", by_user=False)  # not counted in requeueCount
             if node.event is not None:
                 node.event.cancel()
             node.set_state("preempted", w.now)
@@ -162,7 +162,7 @@ class Pools:
         pool = w.pool(pool_id)
         chosen = self._chosen(pool, node_ids, count)
         for node in chosen:
-            self._evict(node, "requeue")
+            self._evict(node, "requeue", by_user=False)  # the service's doing: not counted
             if node.event is not None:
                 node.event.cancel()
                 node.event = None
@@ -296,7 +296,7 @@ class Pools:
             self._evict(node, option)
             node.set_state("leavingpool", self.world.now)
 
-    def _evict(self, node: Node, option: str) -> None:
+    def _evict(self, node: Node, option: str, *, by_user: bool = True) -> None:
         w = self.world
         for job_key, task_key in list(node.running):
             job = w.jobs[job_key]
@@ -304,7 +304,7 @@ class Pools:
             if option == "terminate":
                 w.complete_task(job, task, task_ended())
             else:
-                w.requeue_task(job, task)
+                w.requeue_task(job, task, by_user=by_user)
 
     def _finish_resize(self, pool: Pool, timed_out: bool) -> None:
         now = self.world.now

@@ -126,3 +126,21 @@ def test_new_simulations_show_their_run_options() -> None:
     assert (
         "create simulation new: 2 simulators of cartpole:1.0 with run options `--cpus 2`" in lines
     )
+
+
+@pytest.mark.parametrize(
+    ("revision", "heading"),
+    [
+        pytest.param("0123456789abcdef0123", "### simfleet plan at `0123456789ab`", id="clean"),
+        pytest.param(
+            "0123456789abcdef0123-dirty",
+            "### simfleet plan at `0123456789ab-dirty`",
+            id="dirty",
+        ),
+    ],
+)
+def test_the_markdown_heading_keeps_the_dirty_mark(revision: str, heading: str) -> None:
+    text = RENDERERS["markdown"](
+        plan(desired(), FakeBackend().snapshot(), FakeClock()()), (), revision
+    )
+    assert text.splitlines()[0] == heading
