@@ -31,6 +31,7 @@ COMMANDS = {
     "logs": "Print the output of a simulator.",
     "schema": "Print the JSON Schema of spec files.",
     "image": "Make and publish simulator images (Docker Engine API).",
+    "delete": "Tear down the fleet, or some simulations (only what the fleet owns).",
     "version": "Print simfleet's version.",
 }
 

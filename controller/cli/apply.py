@@ -170,7 +170,7 @@ def apply(
             ) as b:
                 steps = reconciler(specs, b, settings)
                 try:
-                    if not await _lead(leadership, take_lease, wait=wait, within=timeout):
+                    if not await lead(leadership, take_lease, wait=wait, within=timeout):
                         if not wait:
                             raise click.ClickException(
                                 f"{leadership.describe()}; apply changed nothing. Use --wait "
@@ -196,7 +196,7 @@ def apply(
         raise SystemExit(1)
 
 
-async def _lead(leadership: Leadership, take: bool, *, wait: bool, within: float) -> bool:
+async def lead(leadership: Leadership, take: bool, *, wait: bool, within: float) -> bool:
     """Take the lease (by force with ``take``); after a forced takeover, renew until the
     old leader's renew deadline has passed. False: another controller leads. With
     ``wait``, a backend out of reach or throttled is waited for, as ``--wait`` does."""

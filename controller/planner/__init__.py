@@ -60,6 +60,7 @@ from controller.planner._reports import (
     Status,
     Verb,
 )
+from controller.planner._teardown import Teardown, teardown
 
 __all__ = [
     "REMOVALS",
@@ -106,6 +107,7 @@ __all__ = [
     "StopTask",
     "TaskKey",
     "TaskTemplate",
+    "Teardown",
     "Verb",
     "login_digest",
     "login_for",
@@ -116,6 +118,7 @@ __all__ = [
     "simulation_jobs",
     "subject",
     "task_id",
+    "teardown",
     "template_of",
     "wall_clock_limit",
     "whose",
