@@ -13,7 +13,8 @@ guards are prune's, minus the prune delay:
   simulators with it.
 
 Names are Batch ids, which Batch compares without regard to case: ``CartPole`` names the
-job ``cartpole``.
+job ``cartpole``. A name is a simulation's: while its pool is being replaced it has a
+second job on the new pool (``cartpole-p…``, see ``_replacement``), and both go.
 """
 
 from __future__ import annotations
@@ -83,19 +84,21 @@ def teardown(
     Returns:
         The teardown; when a name is unknown or not this fleet's, it deletes nothing.
     """
-    by_id = {name.lower(): name for name in observed.jobs}
     if names is None:
         targets = sorted(name for name, job in observed.jobs.items() if job.owned)
     else:
-        unknown = [name for name in names if name.lower() not in by_id]
+        jobs_of: dict[str, list[str]] = {}  # simulation (lower case) → its jobs
+        for name, job in observed.jobs.items():
+            jobs_of.setdefault((job.simulation or name).lower(), []).append(name)
+        unknown = [name for name in names if name.lower() not in jobs_of]
         foreign = {
-            name: whose(observed.jobs[by_id[name.lower()]].owner)
+            name: whose(observed.jobs[theirs[0]].owner)
             for name in names
-            if name.lower() in by_id and not observed.jobs[by_id[name.lower()]].owned
+            if (theirs := [j for j in jobs_of.get(name.lower(), ()) if not observed.jobs[j].owned])
         }
         if unknown or foreign:
             return Teardown(unknown=tuple(unknown), foreign=foreign)
-        targets = sorted({by_id[name.lower()] for name in names})
+        targets = sorted({job for name in names for job in jobs_of[name.lower()]})
     chosen = set(targets)
     staying = {
         name: job

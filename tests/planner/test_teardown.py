@@ -145,6 +145,20 @@ ROWS = [
         {"a": 3},
         {"sims": 2},
     ),
+    row(
+        "a name mid-replacement: both of its jobs, and both pools once nothing else uses them",
+        observed(
+            job("a"),
+            dataclasses.replace(job("a-p0123456789", pool_="sims-g0123456789"), simulation="a"),
+            job("b", pool_="sims"),
+            pools=(pool("sims"), pool("sims-g0123456789")),
+        ),
+        ["A"],
+        [DeleteJob("a"), DeleteJob("a-p0123456789"), DeletePool("sims-g0123456789")],
+        {"a": 3, "a-p0123456789": 3},
+        {"sims-g0123456789": 2},
+        kept=["pool sims is still used by simulation b; not deleted"],
+    ),
 ]
 
 
