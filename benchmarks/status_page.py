@@ -83,6 +83,16 @@ def converged(backend: FakeBackend, total: int) -> bool:
     return running >= total
 
 
+def settled(controller: Controller) -> bool:
+    """Every running simulator has run for the settle time."""
+    return all(
+        row["available"]
+        for sim in controller.status()["simulations"]
+        for row in sim["simulators"]
+        if row["state"] == "running"
+    )
+
+
 async def until(predicate: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
@@ -198,7 +208,9 @@ async def main() -> None:
                 if options.screenshot is not None:
                     await until(
                         lambda: all(
-                            all(row["available"] for row in s["simulators"])
+                            row["available"]
+                            for row in s["simulators"]
+                            if row["state"] == "running"
                             for s in controller.status()["simulations"]
                         ),
                         300,

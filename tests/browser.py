@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -117,7 +118,10 @@ async def chromium(width: int = 1400, height: int = 900) -> AsyncIterator[Page]:
     binary = find_chromium()
     if binary is None:
         raise BrowserError("no Chromium installed (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="simfleet-chromium-") as scratch:
+    # (cleanup errors ignored: a renderer may still be writing its profile as it ends)
+    with tempfile.TemporaryDirectory(
+        prefix="simfleet-chromium-", ignore_cleanup_errors=True
+    ) as scratch:
         profile = Path(scratch) / "profile"
         log = Path(scratch) / "chromium.log"
         arguments = [
@@ -139,7 +143,12 @@ async def chromium(width: int = 1400, height: int = 900) -> AsyncIterator[Page]:
             arguments.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
         with log.open("wb") as sink:
             process = await asyncio.create_subprocess_exec(
-                binary, *arguments, "about:blank", stdout=sink, stderr=sink
+                binary,
+                *arguments,
+                "about:blank",
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,  # its renderers too end with its process group
             )
         try:
             port = await _devtools_port(profile, process, log)
@@ -153,10 +162,16 @@ async def chromium(width: int = 1400, height: int = 900) -> AsyncIterator[Page]:
                     await page.send("Runtime.enable")
                     yield page
         finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 15)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+            await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """End Chromium and every process of its group (the group this module started)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
