@@ -206,16 +206,7 @@ async def main() -> None:
                 print(f"first render               {statistics.median(r for _, r in loads):.1f} ms")
                 print(f"render after one change    {statistics.median(again):.1f} ms")
                 if options.screenshot is not None:
-                    await until(
-                        lambda: all(
-                            row["available"]
-                            for row in s["simulators"]
-                            if row["state"] == "running"
-                            for s in controller.status()["simulations"]
-                        ),
-                        300,
-                        "the fleet to settle",
-                    )
+                    await until(lambda: settled(controller), 300, "the fleet to settle")
                     await mid_rollout(specs, backend, sims, per)
                     await page.navigate(url)
                     await page.wait_for("document.body.dataset.slots > 0", 120)
