@@ -76,7 +76,9 @@ def test_every_family_the_daemon_exports_has_a_panel() -> None:
 
 def test_the_dashboard_is_well_formed_for_grafana() -> None:
     document = _dashboard()
-    assert document["uid"] and document["title"] and document["schemaVersion"] >= 36
+    assert document["uid"]
+    assert document["title"]
+    assert document["schemaVersion"] >= 36
     panels = list(_panels(document))
     ids = [p["id"] for p in panels]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
@@ -89,7 +91,8 @@ def test_the_dashboard_is_well_formed_for_grafana() -> None:
             continue
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         references = [t["refId"] for t in panel["targets"]]
-        assert references and len(references) == len(set(references)), panel["title"]
+        assert references, panel["title"]
+        assert len(references) == len(set(references)), panel["title"]
         for target in panel["targets"]:
             for name in re.findall(r"\$(\w+)", target["expr"]):
                 assert name in variables | {"__rate_interval"}, f"{panel['title']}: ${name}"

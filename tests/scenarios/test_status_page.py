@@ -74,7 +74,9 @@ async def test_the_page_shows_the_fleet_and_follows_an_edit(local_fleet: Fleet) 
         fleet.simulation("beta", 2, command=FAILING, extra="  restartPolicy: Never\n"),
     )
     fleet.start()
-    fleet.wait_sim("alpha", lambda s: s["ready"] == 3 and all(r["available"] for r in s["simulators"]))
+    fleet.wait_sim(
+        "alpha", lambda s: s["ready"] == 3 and all(r["available"] for r in s["simulators"])
+    )
     fleet.wait_sim("beta", lambda s: [r["state"] for r in s["simulators"]] == ["failed"] * 2)
     async with chromium() as page:
         await page.navigate(f"http://127.0.0.1:{fleet.port}/")
