@@ -8,6 +8,7 @@ and a real daemon's ``/metrics`` is scraped to see the names the fleet panels re
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -105,14 +106,20 @@ async def test_a_running_daemon_scrapes_as_the_dashboard_expects(tmp_path: Path)
     (specs / "pool.yaml").write_text(POOL)
     (specs / "a.yaml").write_text(simulation("alpha", 2))
     controller = Controller(DaemonConfig(specs=specs, port=0), FakeBackend(clock=utc_now))
-    async with running(controller):
-        status, text = await get(controller, "/metrics")
-    assert status == 200
-    for series in (
+    expected = (
         'simfleet_simulators_desired{simulation="alpha"} 2.0',
         'simfleet_simulators_up_to_date{simulation="alpha"}',
         'simfleet_backend_requests_total{operation="observe",outcome="ok"}',
         "simfleet_reconcile_duration_seconds_bucket{",
-        'simfleet_pool_nodes{pool="sims",state="usable"}',
-    ):
-        assert series in text, series
+        'simfleet_pool_nodes{pool="sims",state="usable"}',  # counted once the pool exists
+    )
+    text = ""
+    async with running(controller):
+        for _ in range(200):  # 10 s at most: a pass after the one that made the pool
+            status, text = await get(controller, "/metrics")
+            assert status == 200
+            if all(series in text for series in expected):
+                return
+            await asyncio.sleep(0.05)
+    missing = [series for series in expected if series not in text]
+    raise AssertionError(f"not scraped: {missing}")
