@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from controller.daemon._http import build_app
 from tests.browser import Page, chromium, find_chromium
 from tests.scenarios.conftest import Fleet
 
@@ -106,3 +108,76 @@ async def test_the_page_shows_the_fleet_and_follows_an_edit(local_fleet: Fleet) 
         await wait_grid(page, "alpha", lambda g: g["cells"] == 5 and g["states"].get("old", 0) >= 3)
         assert "rolling out" in await text_of(page, 'section[data-name="alpha"] .rollout')
         assert await page.evaluate("document.body.dataset.error") == ""
+
+
+def _row(
+    slot: int, state: str, *, up_to_date: bool = True, available: bool = False
+) -> dict[str, Any]:
+    return {
+        "slot": slot,
+        "id": f"mixed-s{slot}-r1-a0",
+        "state": state,
+        "restarts": 0,
+        "upToDate": up_to_date,
+        "available": available,
+        "lastExit": None,
+        "pid": None,
+        "startedAt": None,
+    }
+
+
+#: One slot in every state the page tells apart, and the kind it must colour it as.
+MIXED = [
+    (_row(0, "running", available=True), "running"),
+    (_row(1, "running"), "settling"),
+    (_row(2, "running", up_to_date=False, available=True), "old"),
+    (_row(3, "pending"), "pending"),
+    (_row(4, "waiting"), "backoff"),
+    (_row(5, "failed"), "failed"),
+    (_row(6, "stopping", available=True), "stopping"),
+    (_row(7, "succeeded"), "succeeded"),
+]
+
+
+async def test_every_slot_state_gets_its_own_kind_in_the_grid() -> None:
+    """A synthesized /status with one slot per state, served by the daemon's own app."""
+    document = {
+        "simulations": [
+            {
+                "name": "mixed",
+                "pool": "sims",
+                "image": "sim:2",
+                "desired": len(MIXED),
+                "ready": 4,
+                "upToDate": 7,
+                "restarts": 0,
+                "message": "",
+                "conditions": [],
+                "simulators": [row for row, _ in MIXED],
+            }
+        ],
+        "pools": [],
+        "errors": [],
+        "fleet": "default",
+    }
+    app = build_app(
+        healthy=lambda: (True, "ok"),
+        ready=lambda: (True, "ok"),
+        status=lambda: document,
+        metrics=lambda: b"",
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with chromium() as page:
+            await page.navigate(f"http://127.0.0.1:{port}/")
+            expected = {kind: 1 for _, kind in MIXED}
+            await wait_grid(page, "mixed", {"cells": len(MIXED), "states": expected})
+            legend = await text_of(page, 'section[data-name="mixed"] .legend')
+            for label in ("settling 1", "old template 1", "backing off 1", "waiting 1"):
+                assert label in legend
+    finally:
+        await runner.cleanup()
