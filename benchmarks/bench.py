@@ -14,7 +14,9 @@ lower bound is:
 * :mod:`azure_wait`: ``apply --wait`` while nodes come up;
 * :mod:`daemon_load`: CPU of a full pass and peak RSS at 100,000 tasks;
 * :mod:`local_figures`: 500 local simulators to ready and SIGTERM, beside bare
-  ``posix_spawn``.
+  ``posix_spawn``;
+* :mod:`startup`: start-up of ``simfleet --help``, ``status`` and ``validate`` (issue 11),
+  beside the bare interpreter.
 
 ``--quick`` runs every figure at toy sizes (a smoke test of the machinery; its numbers mean
 nothing). A figure that fails is a row saying why, never a missing row. Run on an idle
@@ -38,6 +40,7 @@ import azure_wait
 import daemon_load
 import emulator_cost
 import local_figures
+import startup
 from _table import Row, markdown, plain
 
 
@@ -55,6 +58,7 @@ class Sizes:
     resync: float
     steady: azure_converge.Resync
     local: int
+    startup_runs: int
 
 
 FULL = Sizes(
@@ -70,6 +74,7 @@ FULL = Sizes(
     resync=5.0,
     steady=azure_converge.Resync(interval=5.0, passes=12),
     local=500,
+    startup_runs=21,
 )
 QUICK = Sizes(
     requests=20,
@@ -84,6 +89,7 @@ QUICK = Sizes(
     resync=0.5,
     steady=azure_converge.Resync(interval=0.5, passes=2),
     local=5,
+    startup_runs=3,
 )
 
 #: Every figure of issue 8's table in its order, by key, with how its row's name starts.
@@ -99,6 +105,9 @@ FIGURES = {
     "local-ready": "local simulators to ready",
     "local-sigterm": "SIGTERM with",
     "emulator": "emulator per request",
+    "startup-help": "start-up: simfleet --help",
+    "startup-status": "start-up: simfleet status",
+    "startup-validate": "start-up: simfleet validate",
 }
 
 
@@ -131,6 +140,10 @@ def families(sizes: Sizes) -> list[tuple[list[str], Callable[[], list[Row]]]]:
             lambda: daemon_load.figures(sizes.load_jobs, sizes.load_per_job, resync=sizes.resync),
         ),
         (["local-ready", "local-sigterm"], lambda: local_figures.figures(sizes.local)),
+        (
+            ["startup-help", "startup-status", "startup-validate"],
+            lambda: startup.figures(sizes.startup_runs),
+        ),
     ]
 
 

@@ -74,6 +74,7 @@ class _Job:
     tasks: dict[str, ObservedTask] = field(default_factory=dict)
     created_at: datetime | None = None
     owner: str = ""
+    simulation: str = ""  # its simulation, when not its own id (see ``CreateJob``)
 
 
 class FakeBackend:
@@ -159,9 +160,10 @@ class FakeBackend:
                     tasks=tuple(job.tasks.values()),
                     created_at=job.created_at,
                     owner=job.owner,
+                    simulation=job.simulation,
                 )
                 for name, job in self.jobs.items()
-                if jobs is None or name in jobs
+                if jobs is None or (job.simulation or name) in jobs
             },
         )
 
@@ -172,8 +174,8 @@ class FakeBackend:
         match action:
             case CreatePool() | RecordLogin() | ResizePool() | DeletePool():
                 self._apply_to_pool(action)
-            case CreateJob(name, pool):
-                self.jobs.setdefault(name, _Job(pool, created_at=now))
+            case CreateJob(name, pool, simulation):
+                self.jobs.setdefault(name, _Job(pool, created_at=now, simulation=simulation))
             case DeleteJob(name):
                 self.jobs.pop(name, None)
             case AddTasks(job, template, tasks):
@@ -215,6 +217,7 @@ class FakeBackend:
                         target_dedicated=dedicated,
                         target_spot=spot,
                         login_digest=action.login_digest,  # recorded as Batch metadata is
+                        spec_pool="" if action.spec_pool == name else action.spec_pool,
                     )
                     self._arrive(name)
             case RecordLogin(name, _, digest):

@@ -1,4 +1,4 @@
-"""The ``simfleet`` command line."""
+"""The ``simfleet`` command line (commands are imported only when they run)."""
 
 from controller.cli._main import main
 

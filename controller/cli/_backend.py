@@ -2,11 +2,14 @@
 backend's refusal into the one line a command ends with.
 
 Commands never construct adapters themselves; they call :func:`opened` with their
-options. The Azure SDK is imported only when ``--backend azure`` is chosen.
+options. The Azure SDK is imported only when ``--backend azure`` is chosen. A command
+that starts simulators with ``--runtime docker`` first makes sure a Docker Engine
+answers, and ends with one line if none does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -87,6 +90,8 @@ async def opened(
         local = LocalBackend(state_dir, read_only=read_only, runtime=chosen, fleet=fleet)
         try:
             check_fleet(state_dir, fleet)  # now, not once it leads: it could never use it
+            if isinstance(chosen, DockerRuntime) and not read_only:
+                await asyncio.to_thread(chosen.check)  # no engine: one line, not a crash loop
             if open_local:
                 await local.open()
         except BackendError as exc:

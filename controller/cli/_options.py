@@ -2,6 +2,11 @@
 
 product.md fixes the names and defaults; this module is the one place they are spelled,
 so ``run``, ``plan``, ``apply`` and ``logs`` cannot drift apart.
+
+Options whose defaults or checks come from the fleet machinery (``--fleet``, the lease
+timings, the run-options policy) import it when a command applies them, not when this
+module is imported: ``status`` uses only the light options here and starts without the
+spec models, the planner or the backends.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from controller.backends import DEFAULT_FLEET, LeaseTimings, check_fleet_name
-from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS, PolicyError, RunOptionsPolicy
+if TYPE_CHECKING:
+    from controller.spec import RunOptionsPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,16 +142,22 @@ def pass_policy(func: F) -> F:
     return prune_delay(allow_secret_env(revision_key_file(func)))
 
 
-allow_run_option = option(
-    "--allow-run-option",
-    env="ALLOW_RUN_OPTION",
-    multiple=True,
-    metavar="OPTION",
-    help="Also allow this docker run option in containerRunOptions (repeatable; the "
-    "variable takes several, space or comma separated). Default allow-list: "
-    + ", ".join(sorted(DEFAULT_ALLOWED_RUN_OPTIONS))
-    + " (network only none or bridge, security-opt only no-new-privileges).",
-)
+def allow_run_option(func: F) -> F:
+    """``--allow-run-option``, whose help lists the default allow-list."""
+    from controller.spec import DEFAULT_ALLOWED_RUN_OPTIONS
+
+    return option(
+        "--allow-run-option",
+        env="ALLOW_RUN_OPTION",
+        multiple=True,
+        metavar="OPTION",
+        help="Also allow this docker run option in containerRunOptions (repeatable; the "
+        "variable takes several, space or comma separated). Default allow-list: "
+        + ", ".join(sorted(DEFAULT_ALLOWED_RUN_OPTIONS))
+        + " (network only none or bridge, security-opt only no-new-privileges).",
+    )(func)
+
+
 unsafe_run_options = option(
     "--unsafe-run-options",
     env="UNSAFE_RUN_OPTIONS",
@@ -198,6 +209,8 @@ def resolve_run_options(
     Raises:
         click.UsageError: contradicting options, or an option that cannot be allowed.
     """
+    from controller.spec import PolicyError, RunOptionsPolicy
+
     names = [name for value in allowed for name in re.split(r"[\s,]+", value) if name]
     if unsafe:
         if policy == "strict":
@@ -255,6 +268,7 @@ lease_retry_period = option(
 def lease_timings(func: F) -> F:
     """The three lease options, handed to the command as one ``lease_timings`` value
     (client-go's leader-election defaults: 15, 10 and 2 seconds)."""
+    from controller.backends import LeaseTimings
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -272,18 +286,24 @@ def lease_timings(func: F) -> F:
 
 
 def _fleet_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from controller.backends import check_fleet_name
+
     try:
         return check_fleet_name(value)
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
 
 
-fleet = option(
-    "--fleet",
-    env="FLEET",
-    default=DEFAULT_FLEET,
-    show_default=True,
-    callback=_fleet_name,
-    help="The fleet this controller acts for: it touches only objects of this fleet, and "
-    "leads it only while it holds the fleet's lease.",
-)
+def fleet(func: F) -> F:
+    """``--fleet``, defaulting to the backends' default fleet."""
+    from controller.backends import DEFAULT_FLEET
+
+    return option(
+        "--fleet",
+        env="FLEET",
+        default=DEFAULT_FLEET,
+        show_default=True,
+        callback=_fleet_name,
+        help="The fleet this controller acts for: it touches only objects of this fleet, "
+        "and leads it only while it holds the fleet's lease.",
+    )(func)

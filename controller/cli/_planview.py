@@ -120,9 +120,15 @@ def as_text(plan: Plan, errors: Sequence[SpecError], revision: str | None) -> st
     return "\n".join(lines)
 
 
+def _short(revision: str) -> str:
+    """The commit's first 12 digits, still saying ``-dirty`` when the specs differ from it."""
+    commit, dirty, _ = revision.partition("-dirty")
+    return commit[:12] + dirty
+
+
 def as_markdown(plan: Plan, errors: Sequence[SpecError], revision: str | None) -> str:
     """A pull-request comment: one table row per change."""
-    lines = ["### simfleet plan" + (f" at `{revision[:12]}`" if revision else ""), ""]
+    lines = ["### simfleet plan" + (f" at `{_short(revision)}`" if revision else ""), ""]
     if errors:
         lines += ["**Spec errors** (nothing is pruned until they are fixed):", ""]
         lines += [f"- `{e}`" for e in errors] + [""]

@@ -1,4 +1,5 @@
-"""Render the ``/status`` document for people: the table of ``simfleet status``.
+"""Render the ``/status`` document for people: the table of ``simfleet status``, and the
+view of one simulation with a row per slot (``simfleet status NAME``).
 
 Works on the JSON document, not on internal types, because ``status`` reads it over HTTP
 from a daemon that may be a different version.
@@ -14,6 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 COLUMNS = ("NAME", "POOL", "IMAGE", "DESIRED", "READY", "UP-TO-DATE", "RESTARTS", "AGE", "MESSAGE")
+SLOT_COLUMNS = ("SLOT", "STATE", "RESTARTS", "UP-TO-DATE", "AGE", "PID", "LAST EXIT", "ID")
+STATE_STYLES = {"running": "green", "waiting": "yellow", "failed": "red", "pending": "cyan"}
 
 
 def age(created: str | None, now: datetime | None = None) -> str:
@@ -78,3 +81,54 @@ def status_table(document: dict[str, Any], now: datetime | None = None) -> Rende
     if document.get("revision"):
         parts.append(Text(f"revision {document['revision']}", style="dim"))
     return Group(*parts)
+
+
+def exit_phrase(last: dict[str, Any] | None) -> str:
+    """A slot's last exit in a few words: the Batch failure code, else the message."""
+    if not last:
+        return "-"
+    if last.get("failureCode"):
+        return str(last["failureCode"])
+    if last.get("message"):
+        return str(last["message"])
+    if last.get("exitCode") is not None:
+        return f"exited with code {last['exitCode']}"
+    return str(last.get("reason") or "-")
+
+
+def simulation_view(sim: dict[str, Any], now: datetime | None = None) -> RenderableType:
+    """One simulation: its numbers, message and conditions, then a row per slot."""
+    pid = "PID" if any(row.get("pid") is not None for row in sim.get("simulators", [])) else ""
+    lines = [
+        Text.assemble(("Name: ", "bold"), sim["name"], ("  Pool: ", "bold"), sim["pool"]),
+        Text.assemble(("Image: ", "bold"), sim["image"] or "-"),
+        Text.assemble(
+            ("Simulators: ", "bold"),
+            f"{sim['desired']} desired, {sim['ready']} ready, {sim['upToDate']} up to date, "
+            f"{sim['restarts']} restarts; age {age(sim.get('createdAt'), now)}"
+            + (" (suspended)" if sim.get("suspended") else ""),
+        ),
+    ]
+    if sim.get("message"):
+        lines.append(Text.assemble(("Message: ", "bold"), sim["message"]))
+    for condition in sim.get("conditions", []):
+        text = f"{condition['type']}={condition['status']} {condition['reason']}"
+        detail = f": {condition['message']}" if condition.get("message") else ""
+        lines.append(Text.assemble(("Condition: ", "bold"), text + detail))
+    slots = Table(box=None, pad_edge=False, header_style="bold")
+    for column in SLOT_COLUMNS:
+        if column != "PID" or pid:
+            slots.add_column(column, no_wrap=column != "LAST EXIT", overflow="fold")
+    for row in sim.get("simulators", []):
+        cells: list[RenderableType] = [
+            str(row["slot"]),
+            Text(row["state"], style=STATE_STYLES.get(row["state"], "")),
+            str(row["restarts"]),
+            "yes" if row["upToDate"] else "no",
+            age(row.get("startedAt"), now),
+        ]
+        if pid:
+            cells.append("-" if row.get("pid") is None else str(row["pid"]))
+        cells += [exit_phrase(row.get("lastExit")), row["id"] or "-"]
+        slots.add_row(*cells)
+    return Group(*lines, Text(""), slots)

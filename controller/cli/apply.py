@@ -6,6 +6,9 @@ A simulation whose Stalled condition turns true (no progress for its
 ``rollout.progressDeadline``) ends the wait with exit code 1. With the local backend the
 simulators keep running after ``apply`` exits; a later ``simfleet run`` adopts them.
 
+With ``--wait`` each action is printed once and progress only when it changes (a live
+display on a terminal, plain lines otherwise: :mod:`controller.cli._progress`).
+
 ``apply`` writes only while it holds its fleet's lease, like any leader. When a daemon
 (or another ``apply``) leads the fleet, it changes nothing and says who leads; with
 ``--wait`` it waits instead until the leader reports these very specs converged (the
@@ -34,8 +37,8 @@ from controller.cli import _options
 from controller.cli._backend import failure, make_lease, new_identity, on_lead, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.cli._planview import held_back as held_objects
+from controller.cli._progress import Reporter
 from controller.daemon import Leadership
-from controller.planner import Status
 from controller.reconcile import (
     UNREACHABLE_PAUSE,
     PassResult,
@@ -69,26 +72,11 @@ def held_back(result: PassResult) -> None:
         click.echo(f"held back: {held}", err=True)
 
 
-def progress_lines(status: Status) -> str:
-    """One line per simulation: ready and up-to-date counts against desired."""
-    return "\n".join(
-        f"  {s.name}: {s.ready}/{s.desired} ready, {s.up_to_date} up to date"
-        + (f" — {s.message}" if s.message else "")
-        for s in status.simulations
-    )
-
-
 def retrying(exc: TransientBackendError, pause: float) -> None:
     """One line while ``--wait`` waits for a backend that is busy or out of reach."""
     unreachable = isinstance(exc, UnreachableBackendError)
     what = "cannot reach the backend" if unreachable else "backend busy"
     click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
-
-
-def waited(result: PassResult) -> None:
-    """What ``--wait`` shows after each step."""
-    report(result, result.errors)
-    click.echo(progress_lines(result.status))
 
 
 @click.command()
@@ -280,7 +268,8 @@ async def _apply(backend: Backend, steps: Reconciler, *, wait: bool, within: flo
         report(result, result.errors)
         held_back(result)
         return not result.errors and not result.failures
-    verdict, last = await converge(steps, within=within, on_step=waited, on_retry=retrying)
+    with Reporter() as shown:
+        verdict, last = await converge(steps, within=within, on_step=shown.step, on_retry=retrying)
     errors = last.errors if last is not None else ()
     if verdict is Verdict.CONVERGED:
         click.echo("converged")

@@ -21,25 +21,27 @@ import click
 from controller.backends import Backend, BackendError, OutputGoneError, OutputStream
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.planner import ObservedTask, SimulatorState, whose
+from controller.planner import ObservedTask, SimulatorState, simulation_jobs, whose
 
 TAIL_WINDOW = 256 * 1024
 RECHECK_SECONDS = 5.0
 
 
-async def pick_task(backend: Backend, simulation: str, slot: int) -> ObservedTask:
-    """The slot's live simulator, else its newest one; raises a usage error if none."""
+async def pick_task(backend: Backend, simulation: str, slot: int) -> tuple[str, ObservedTask]:
+    """The slot's live simulator, else its newest one, with the id of the job it is in (a
+    simulation moving to a replacement pool has two jobs); a usage error if none."""
     observed = await backend.observe()
-    job = observed.jobs.get(simulation)
-    if job is None:
+    jobs = simulation_jobs(observed, simulation)
+    if not jobs:
         raise click.ClickException(f"no simulation named {simulation}")
-    if not job.owned:  # its tasks are not listed, let alone read (another --fleet)
+    foreign = next((j for j in jobs if not j.owned), None)
+    if foreign is not None:  # its tasks are not listed, let alone read (another --fleet)
         raise click.ClickException(
-            f"the job {simulation} {whose(job.owner)}; its output is not this fleet's to show"
+            f"the job {simulation} {whose(foreign.owner)}; its output is not this fleet's to show"
         )
     tasks = sorted(
-        (t for t in job.tasks if t.slot == slot),
-        key=lambda t: (t.live, t.created_at, t.attempt),
+        ((j.name, t) for j in jobs for t in j.tasks if t.slot == slot),
+        key=lambda jt: (jt[1].live, jt[1].created_at, jt[1].attempt),
     )
     if not tasks:
         raise click.ClickException(f"simulation {simulation} has no simulator in slot {slot}")
@@ -54,13 +56,13 @@ async def _show(
     tail: int | None,
     follow: bool,
 ) -> None:
-    task = await pick_task(backend, simulation, slot)
+    job, task = await pick_task(backend, simulation, slot)
     offset, gone = 0, False
     try:
         if tail is None:
-            chunk = await backend.read_output(simulation, task.id, stream)
+            chunk = await backend.read_output(job, task.id, stream)
         else:
-            chunk = await backend.read_output(simulation, task.id, stream, offset=-TAIL_WINDOW)
+            chunk = await backend.read_output(job, task.id, stream, offset=-TAIL_WINDOW)
             lines = chunk.data.splitlines(keepends=True)
             chunk = type(chunk)(b"".join(lines[-tail:]) if tail else b"", chunk.offset, chunk.size)
     except OutputGoneError as exc:
@@ -77,7 +79,7 @@ async def _show(
         await asyncio.sleep(0.5)
         if not gone:
             try:
-                more = await backend.read_output(simulation, task.id, stream, offset=offset)
+                more = await backend.read_output(job, task.id, stream, offset=offset)
             except OutputGoneError as exc:  # e.g. its node left the pool after it ended
                 click.echo(f"--- {_gone(simulation, slot, stream, exc)} ---", err=True)
                 gone = True
@@ -92,17 +94,17 @@ async def _show(
         # Idle for a while: has the slot moved on to a new simulator? (One observation,
         # which on Azure lists pools and jobs, so not every half second.)
         checked = time.monotonic()
-        current = await pick_task(backend, simulation, slot)
+        job_now, current = await pick_task(backend, simulation, slot)
         if current.id != task.id:
             click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
-            task, offset, gone = current, 0, False
+            job, task, offset, gone = job_now, current, 0, False
         elif (
             gone
             and current.state is SimulatorState.RUNNING
             and current.started_at != (task.started_at)
         ):  # requeued (its node was preempted or removed), now running on another node
             click.echo(f"--- {current.id} runs again, on another node ---", err=True)
-            task, offset, gone = current, 0, False
+            job, task, offset, gone = job_now, current, 0, False
 
 
 def _gone(simulation: str, slot: int, stream: OutputStream, exc: OutputGoneError) -> str:

@@ -36,6 +36,7 @@ from controller.spec import RunOptionsPolicy
 )
 @_options.option(
     "--output",
+    "-o",
     env="OUTPUT",
     type=click.Choice(sorted(RENDERERS)),
     default="text",

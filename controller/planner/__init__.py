@@ -44,6 +44,7 @@ from controller.planner._observed import (
     SimulatorState,
 )
 from controller.planner._planning import PlannerConfig, plan, template_of
+from controller.planner._replacement import simulation_jobs
 from controller.planner._reports import (
     Change,
     Condition,
@@ -112,6 +113,7 @@ __all__ = [
     "parse_task_id",
     "plan",
     "revision",
+    "simulation_jobs",
     "subject",
     "task_id",
     "template_of",

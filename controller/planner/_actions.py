@@ -33,6 +33,7 @@ class StopReason(StrEnum):
     ROLLOUT = "rollout"
     DUPLICATE = "duplicate"
     RECYCLE = "recycle"
+    REPLACEMENT = "pool-replacement"  # its pool is being replaced: it moves to the new one
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ class CreatePool(_Action):
     ``passwords`` holds the registry passwords (server → value) the pool's nodes log in
     with; ``images`` are prefetched onto each node (the images of its simulations);
     ``login_digest`` is the keyed digest of those passwords the pool records (see
-    :mod:`._logins`), "" when it has none.
+    :mod:`._logins`), "" when it has none. ``spec_pool`` names the spec pool it is a
+    generation of (marked on the pool, see ``_replacement``); "" when that is ``name``.
     """
 
     name: str
@@ -123,6 +125,7 @@ class CreatePool(_Action):
     passwords: Mapping[str, SecretStr] = field(default_factory=dict)
     images: tuple[str, ...] = ()
     login_digest: str = ""
+    spec_pool: str = ""
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
@@ -162,12 +165,14 @@ class RecordLogin(_Action):
 
     What a password rotation changes on a live pool: new simulators already pull with
     their own login (:class:`RegistryLogin`); this records that the change was seen, so it
-    is reported once and not again. ``spec`` is what the pool's other records say.
+    is reported once and not again. ``spec`` is what the pool's other records say, and
+    ``spec_pool`` the spec pool it is a generation of ("": ``name``; see ``_replacement``).
     """
 
     name: str
     spec: PoolSpec
     login_digest: str
+    spec_pool: str = ""
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
@@ -193,30 +198,42 @@ class DeletePool(_Action):
 
 @dataclass(frozen=True)
 class CreateJob(_Action):
-    """Create the job of a simulation, owned by simfleet, on its pool."""
+    """Create the job of a simulation, owned by simfleet, on its pool.
+
+    ``simulation`` names the simulation when the job's id is not its name (its job on a
+    replacement pool, marked on the job; see ``_replacement``).
+    """
 
     name: str
     pool: str
+    simulation: str = ""
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
-        return ObjectKind.SIMULATION, self.name
+        return ObjectKind.SIMULATION, self.simulation or self.name
 
     def describe(self) -> str:
+        if self.simulation:
+            return f"create job {self.name} of simulation {self.simulation} on pool {self.pool}"
         return f"create simulation {self.name} on pool {self.pool}"
 
 
 @dataclass(frozen=True)
 class DeleteJob(_Action):
-    """Delete a job (and so its simulators) that no spec asks for any more."""
+    """Delete a job (and so its simulators) that no spec asks for any more, or (``moved``
+    names the pool) a simulation's job on a replaced pool once it is empty."""
 
     name: str
+    moved: str = ""
+    simulation: str = ""  # when the job's id is not the simulation's name
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
-        return ObjectKind.SIMULATION, self.name
+        return ObjectKind.SIMULATION, self.simulation or self.name
 
     def describe(self) -> str:
+        if self.moved:
+            return f"delete job {self.name}: its simulators moved to pool {self.moved}"
         return f"delete simulation {self.name} and its simulators"
 
 
@@ -233,10 +250,11 @@ class AddTasks(_Action):
     tasks: tuple[NewTask, ...]
     workdir: str | None = None
     login: RegistryLogin | None = None
+    simulation: str = ""  # when the job's id is not the simulation's name
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
-        return ObjectKind.SIMULATION, self.job
+        return ObjectKind.SIMULATION, self.simulation or self.job
 
     def describe(self) -> str:
         shown = ", ".join(str(t.slot) for t in self.tasks[:10])
@@ -255,10 +273,11 @@ class StopTask(_Action):
     task_id: str
     slot: int
     reason: StopReason
+    simulation: str = ""  # when the job's id is not the simulation's name
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
-        return ObjectKind.SIMULATION, self.job
+        return ObjectKind.SIMULATION, self.simulation or self.job
 
     def describe(self) -> str:
         return f"stop simulator {self.task_id} of {self.job} (slot {self.slot}, {self.reason})"
@@ -270,10 +289,11 @@ class DeleteTask(_Action):
 
     job: str
     task_id: str
+    simulation: str = ""  # when the job's id is not the simulation's name
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
-        return ObjectKind.SIMULATION, self.job
+        return ObjectKind.SIMULATION, self.simulation or self.job
 
     def describe(self) -> str:
         return f"forget exited simulator {self.task_id} of {self.job}"

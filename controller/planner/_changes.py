@@ -22,6 +22,7 @@ from datetime import datetime
 
 from controller.planner._actions import (
     CreatePool,
+    DeleteJob,
     NewTask,
     ObjectKind,
     ResizePool,
@@ -62,6 +63,40 @@ def pruned_pool(name: str) -> Change:
 def pool_replacement(name: str, reasons: Sequence[str]) -> Change:
     """A pool whose fixed fields changed: reported, never done."""
     return Change(ObjectKind.POOL, name, Verb.NEEDS_REPLACEMENT, ", ".join(reasons), applies=False)
+
+
+def pool_replaced(
+    current: str, leaving: Sequence[str], reasons: Sequence[str], moving: int
+) -> Change:
+    """A pool replaced as a rollout (see :mod:`._replacement`): what the whole move does."""
+    why = f" ({', '.join(reasons)})" if reasons else ""
+    old = ", ".join(leaving)
+    detail = (
+        f"replaces {old}{why}: create pool {current}, move {moving} simulator(s),"
+        f" delete old pool {old}"
+    )
+    return Change(ObjectKind.POOL, current, Verb.REPLACE, detail)
+
+
+def pool_leaving(name: str, message: str) -> Change:
+    """A pool being replaced: where its move stands."""
+    return Change(ObjectKind.POOL, name, Verb.REPLACE, message)
+
+
+def moving(view: SimulationView) -> list[Change]:
+    """A simulation whose simulators move to a replacement pool, if it is one."""
+    left = sum(1 for s in view.slots.values() for t in (*s.live, *s.duplicates) if t.job)
+    if not left:
+        return []
+    return [
+        Change(_SIM, view.name, Verb.REPLACE, f"move {left} simulator(s) to pool {view.pool_id}")
+    ]
+
+
+def moved_job(action: DeleteJob) -> Change:
+    """A simulation's job on a replaced pool, deleted now that nothing runs in it."""
+    detail = f"delete job {action.name}: its simulators moved to pool {action.moved}"
+    return Change(_SIM, action.name, Verb.REPLACE, detail)
 
 
 def cannot_plan(name: str, failure: str) -> Change:

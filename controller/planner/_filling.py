@@ -81,7 +81,8 @@ def fill(
     """What a slot without a current-template simulator needs now: start, wait or nothing.
 
     Args:
-        simulation: the simulation's name, for task ids.
+        simulation: the id of the job the task goes into, for task ids (the simulation's
+            name, except on a replacement pool: see ``_replacement``).
         slot: the slot, with its history.
         revision: the current template revision.
         policy: the simulation's restart policy.

@@ -14,8 +14,12 @@ from controller.planner._actions import DeleteTask
 from controller.planner._slots import Slot
 
 
-def trim(job: str, slots: Mapping[int, Slot], history: int) -> tuple[DeleteTask, ...]:
-    """Delete each slot's exited tasks beyond its newest ``history`` (at least one kept)."""
+def trim(
+    job: str, slots: Mapping[int, Slot], history: int, simulation: str = ""
+) -> tuple[DeleteTask, ...]:
+    """Delete each slot's exited tasks beyond its newest ``history`` (at least one kept).
+
+    ``job``: the simulation's current job; ``simulation``: its name when that differs."""
     keep = max(1, history)
     deletions = []
     for slot in slots.values():  # in slot order
@@ -25,5 +29,8 @@ def trim(job: str, slots: Mapping[int, Slot], history: int) -> tuple[DeleteTask,
         newest_overall = slot.latest
         for task in exited[keep:]:
             if task is not newest_overall:
-                deletions.append(DeleteTask(job, task.id))
+                owner = task.job or job
+                deletions.append(
+                    DeleteTask(owner, task.id, "" if owner == simulation else simulation)
+                )
     return tuple(deletions)

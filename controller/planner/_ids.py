@@ -78,7 +78,8 @@ def revision(template: TaskTemplate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
 
 
-def _prefix(simulation: str, room: int) -> str:
+def shortened(simulation: str, room: int) -> str:
+    """``simulation`` if it fits in ``room`` characters, else cut and suffixed with a hash."""
     if len(simulation) <= room:
         return simulation
     digest = hashlib.sha256(simulation.encode()).hexdigest()[:6]
@@ -88,7 +89,7 @@ def _prefix(simulation: str, room: int) -> str:
 def task_id(simulation: str, slot: int, rev: str, attempt: int) -> str:
     """The id of attempt ``attempt`` of slot ``slot`` at template revision ``rev``."""
     suffix = f"-s{slot}-r{rev}-a{attempt}"
-    return _prefix(simulation, MAX_ID - len(suffix)) + suffix
+    return shortened(simulation, MAX_ID - len(suffix)) + suffix
 
 
 @dataclass(frozen=True)

@@ -71,12 +71,13 @@ def _host(server: str) -> str:
 
 
 def record(
-    name: str, spec: PoolSpec, pool: ObservedPool, wanted: str
+    name: str, spec: PoolSpec, pool: ObservedPool, wanted: str, spec_pool: str = ""
 ) -> tuple[tuple[Action, ...], str]:
-    """The action that records the pool's login digest, and what status says about it."""
+    """The action that records the pool's login digest, and what status says about it
+    (``spec_pool``: the spec pool of a replacement generation, see ``_replacement``)."""
     if pool.login_digest is None or pool.login_digest == wanted:
         return (), ""
-    action = RecordLogin(name, spec, wanted)
+    action = RecordLogin(name, spec, wanted, spec_pool)
     if not pool.login_digest:
         return (action,), ""  # made before pools recorded one: nothing changed that we know
     return (action,), "a registry password changed: new simulators pull with the new one"

@@ -95,6 +95,9 @@ class ObservedTask:
     image: str = ""  # the container image it runs, when the backend reports it
     secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
     run_options: str | None = None  # its containerRunOptions, when the backend reports them
+    #: Set by the planner, never a backend: the job of a task that is not in its
+    #: simulation's current job (a pool replacement moves it; see ``_replacement``).
+    job: str = ""
 
     @property
     def live(self) -> bool:
@@ -117,6 +120,9 @@ class ObservedJob:
     tasks: tuple[ObservedTask, ...] = ()
     created_at: datetime | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    #: The simulation it belongs to when its id is not the simulation's name (a job on a
+    #: replacement pool, see ``_replacement``); "": its own id.
+    simulation: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,9 @@ class ObservedPool:
     node_errors: tuple[str, ...] = ()  # why broken nodes are broken, one line per distinct error
     allocation_changed_at: datetime | None = None  # Batch: allocationStateTransitionTime
     login_digest: str | None = None  # keyed digest of its registry passwords (see _logins)
+    #: The spec pool it is a generation of when its id is not that name (a replacement
+    #: pool, see ``_replacement``); "": its own id.
+    spec_pool: str = ""
 
     @property
     def usable(self) -> int:

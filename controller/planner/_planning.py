@@ -9,14 +9,15 @@ inputs, same plan.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _identities, _naming, _pools, _pruning
-from controller.planner._actions import REMOVALS, Action
+from controller.planner import _changes, _identities, _naming, _pools, _pruning, _replacement
+from controller.planner._actions import REMOVALS, Action, DeleteJob
 from controller.planner._desired import Desired, DesiredSimulation
-from controller.planner._observed import Observed, ObservedJob, SimulatorState
+from controller.planner._observed import JobState, Observed, ObservedJob, SimulatorState
 from controller.planner._reports import Change, Plan, Progress, SimulationStatus, Status
 from controller.planner._simulations import SimulationPlan, Tuning, plan_simulation
 from controller.planner._view import template_of, view_of
@@ -68,20 +69,50 @@ def _plan_one(
     observed: Observed,
     tuning: Tuning,
     progress: Progress | None,
+    jobs: tuple[ObservedJob, ...] = (),
+    pool_id: str = "",
 ) -> tuple[SimulationPlan, str | None]:
-    """One simulation's plan, or its failure isolated: one must not stop the fleet."""
-    job = observed.jobs.get(sim.name)
+    """One simulation's plan, or its failure isolated: one must not stop the fleet.
+
+    ``jobs``: every job of the simulation; ``pool_id``: the current generation of its
+    pool (see :mod:`._replacement`): the job there is its job, the others' simulators
+    move to it, and an other job with none left is deleted.
+    """
+    pool_id = pool_id or sim.spec.pool
+    job_id = _replacement.job_id(sim.name, pool_id, sim.spec.pool)
+    job = next((j for j in jobs if j.name.lower() == job_id.lower()), None)
+    others = tuple(j for j in jobs if j is not job and j.owned)
     try:
-        view = view_of(sim, job, tuning.now)
-        return plan_simulation(
+        elsewhere = tuple(
+            dataclasses.replace(t, job=j.name)
+            for j in others
+            if j.state is not JobState.DELETING
+            for t in j.tasks
+            if t.live
+        )
+        view = view_of(sim, job, tuning.now, job_id=job_id, pool_id=pool_id, elsewhere=elsewhere)
+        planned = plan_simulation(
             view,
             tuning,
             pool_defined=sim.spec.pool in desired.pools,
             note=desired.notes.get(sim.name, ""),
             progress=progress,
-            pool=observed.pools.get(sim.spec.pool),
+            pool=observed.pools.get(pool_id),
             pool_refused=_identities.refusal(desired.pools.get(sim.spec.pool), observed),
-        ), None
+        )
+        emptied = tuple(
+            DeleteJob(j.name, moved=pool_id, simulation="" if j.name == sim.name else sim.name)
+            for j in others
+            if j.state is not JobState.DELETING and not any(t.live for t in j.tasks)
+        )
+        if emptied and desired.prune_allowed and not sim.spec.suspend:
+            changes = tuple(_changes.moved_job(d) for d in emptied) if tuning.explain else ()
+            planned = dataclasses.replace(
+                planned,
+                actions=planned.actions + emptied,
+                changes=planned.changes + changes,
+            )
+        return planned, None
     except Exception as error:  # isolate: one simulation must not stop the fleet
         words = _failure_words(error)
         changes = (_changes.cannot_plan(sim.name, words),) if tuning.explain else ()
@@ -133,7 +164,12 @@ def plan(
     in_scope = _scope_test(scope)
     tuning = Tuning(now, config.history, config.settle, explain)
     actions: list[Action] = []
-    pool_plans = _pools.plan_pools(desired, observed, explain=explain)
+    pool_plans = _pools.plan_pools(desired, observed, explain=explain, full=scope is None)
+    currents = {
+        name: _replacement.generations(name, spec, observed).current
+        for name, spec in desired.pools.items()
+    }
+    by_simulation = _replacement.jobs_by_simulation(observed)
     for name in sorted(pool_plans):
         actions += pool_plans[name].actions
 
@@ -143,8 +179,15 @@ def plan(
     failures: dict[tuple[str, str], str] = {}
     sim_changes: list[Change] = []
     for name in sorted(filter(in_scope, desired.simulations)):
+        sim = desired.simulations[name]
         sim_plan, failure = _plan_one(
-            desired.simulations[name], desired, observed, tuning, (progress or {}).get(name)
+            sim,
+            desired,
+            observed,
+            tuning,
+            (progress or {}).get(name),
+            by_simulation.get(name.lower(), ()),
+            currents.get(sim.spec.pool, ""),
         )
         if failure is not None:
             failures[("simulation", name)] = failure

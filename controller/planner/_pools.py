@@ -1,7 +1,9 @@
 """Pools: create them, size ``auto`` counts to their simulators, never change fixed fields.
 
 Batch cannot change a live pool's vmSize, image, registries or slots per node; a spec
-that changes them is reported as "needs replacement" and nothing is done silently. Node
+that changes them gets a new pool beside the old one and the simulators move (see
+:mod:`._replacement`), or, with ``replacement: Hold``, is reported as "needs
+replacement" and nothing is done silently. Node
 counts are the one thing a pass changes, and only while the pool is steady (Batch refuses
 a resize during a resize).
 
@@ -19,14 +21,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.planner import _changes, _conflicts, _identities, _logins, _nodes
-from controller.planner._actions import Action, CreatePool, ResizePool
+from controller.planner import _changes, _conflicts, _identities, _logins, _nodes, _replacement
+from controller.planner._actions import Action, CreatePool, DeletePool, ResizePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
     Observed,
     ObservedPool,
     ObservedTask,
-    PoolConfig,
     PoolState,
     SimulatorState,
 )
@@ -43,16 +44,27 @@ class PoolPlan:
     changes: tuple[Change, ...] = ()
 
 
-def demand(pool: str, desired: Desired, observed: Observed) -> int:
-    """Simulator slots the pool must offer now: desired or live, whichever is larger."""
+def demand(pool: str, desired: Desired, observed: Observed, physical: str = "") -> int:
+    """Simulator slots the pool must offer now: desired or live, whichever is larger.
+
+    ``physical``: the id of the generation being sized when it is not ``pool`` (a
+    replacement, see :mod:`._replacement`): live simulators count where they run.
+    """
     total = 0
-    names = {name for name, sim in desired.simulations.items() if sim.spec.pool == pool} | {
-        name for name, job in observed.jobs.items() if job.pool == pool
+    physical = physical or pool
+    on_pool = {
+        _replacement.simulation_of(job): job
+        for job in observed.jobs.values()
+        if job.pool == physical
     }
+    names = {name for name, sim in desired.simulations.items() if sim.spec.pool == pool} | set(
+        on_pool
+    )
     for name in sorted(names):
         sim = desired.simulations.get(name)
         job = observed.jobs.get(name)
-        live = _live_count(job.tasks) if job is not None else 0
+        here = on_pool.get(name)
+        live = _live_count(here.tasks) if here is not None else 0
         # a simulation held because its job is someone else's runs nothing here
         ours = sim is not None and not sim.spec.suspend and (job is None or job.owned)
         wanted = sim.spec.simulators if sim is not None and ours else 0
@@ -82,22 +94,6 @@ def targets(spec: PoolSpec, slots_needed: int, slots_per_node: int) -> tuple[int
     if isinstance(spot, Auto):
         return dedicated, max(0, min(needed, spec.nodes.max) - dedicated)
     return dedicated, spot
-
-
-def replacement_reasons(wanted: PoolConfig, actual: PoolConfig) -> tuple[str, ...]:
-    """Human descriptions of the fixed fields that differ, e.g. ``vmSize a → b``."""
-    reasons = []
-    if wanted.vm_size != actual.vm_size:
-        reasons.append(f"vmSize {actual.vm_size} → {wanted.vm_size}")
-    if wanted.task_slots_per_node != actual.task_slots_per_node:
-        reasons.append(
-            f"taskSlotsPerNode {actual.task_slots_per_node} → {wanted.task_slots_per_node}"
-        )
-    if wanted.node_image != actual.node_image:
-        reasons.append("nodeImage changed")
-    if wanted.registries != actual.registries:
-        reasons.append("registries changed")
-    return tuple(reasons)
 
 
 def prefetched(name: str, spec: PoolSpec, desired: Desired) -> tuple[str, ...]:
@@ -138,45 +134,52 @@ def plan_pool(
     name: str, spec: PoolSpec, desired: Desired, observed: Observed, *, explain: bool = False
 ) -> PoolPlan:
     """Decide what one desired pool needs this pass (and, with ``explain``, say so)."""
-    pool = observed.pools.get(name)
+    generations = _replacement.generations(name, spec, observed)
+    pool = observed.pools.get(generations.current)
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
-    dedicated, spot = targets(spec, demand(name, desired, observed), slots)
+    dedicated, spot = targets(spec, demand(name, desired, observed, generations.current), slots)
+    replaced = _replaced(generations, observed) if explain else ()
     if pool is None:
         refused = _identities.refusal(spec, observed)
         if refused:
-            return PoolPlan((), PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.HELD, refused))
+            held = PoolStatus(generations.current, 0, 0, dedicated, spot, PoolPhase.HELD, refused)
+            return PoolPlan((), held)
         servers = {r.server for r in spec.registries}
         create = CreatePool(
-            name=name,
+            name=generations.current,
             spec=spec,
             dedicated=dedicated,
             spot=spot,
             passwords={s: p for s, p in desired.registry_passwords.items() if s in servers},
             images=prefetched(name, spec, desired),
             login_digest=desired.login_digests.get(name, ""),
+            spec_pool=name,
         )
-        status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
-        return PoolPlan((create,), status, (_changes.pool_created(create),) if explain else ())
+        message = _replacing(generations)
+        status = PoolStatus(generations.current, 0, 0, dedicated, spot, PoolPhase.CREATING, message)
+        created = (_changes.pool_created(create),) if explain else ()
+        return PoolPlan((create,), status, replaced + created)
     if not pool.owned:
         return PoolPlan((), pool_status(pool, _conflicts.taken("pool", name, pool.owner)))
-    reasons = replacement_reasons(PoolConfig.of(spec), pool.config)
-    changes = (_changes.pool_replacement(name, reasons),) if explain and reasons else ()
+    reasons = () if generations.leaving else generations.reasons
+    changes = (_changes.pool_replacement(name, reasons),) if explain and reasons else replaced
     if pool.state is PoolState.DELETING:
         message = "being deleted; it is created again once gone"
         return PoolPlan((), pool_status(pool, message), changes)
-    messages = []
+    messages = [_replacing(generations)] if generations.leaving else []
     if reasons:
         messages.append("needs replacement: " + ", ".join(reasons))
     if pool.resize_errors:
         messages.append("resize error: " + "; ".join(pool.resize_errors))
-    actions, rotated = _logins.record(name, spec, pool, desired.login_digests.get(name, ""))
+    digest = desired.login_digests.get(name, "")
+    actions, rotated = _logins.record(pool.name, spec, pool, digest, spec_pool=name)
     if rotated:
         messages.append(rotated)
     if explain and actions:
         changes = (*changes, _changes.login_recorded(name, rotated))
     if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
         if pool.state is PoolState.STEADY:
-            resize = ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot)
+            resize = ResizePool(pool.name, dedicated, spot, pool.target_dedicated, pool.target_spot)
             actions = (resize, *actions)
             if explain:
                 changes = (_changes.pool_resized(resize), *changes)
@@ -185,11 +188,85 @@ def plan_pool(
     return PoolPlan(actions, pool_status(pool, "; ".join(messages)), changes)
 
 
+def _replaced(generations: _replacement.Generations, observed: Observed) -> tuple[Change, ...]:
+    """``plan``'s words for a replacement under way: the whole move, () when none is."""
+    if not generations.leaving:
+        return ()
+    moving = sum(
+        _live_count(job.tasks)
+        for job in observed.jobs.values()
+        if job.owned and job.pool in generations.leaving
+    )
+    return (
+        _changes.pool_replaced(
+            generations.current, generations.leaving, generations.reasons, moving
+        ),
+    )
+
+
+def _replacing(generations: _replacement.Generations) -> str:
+    """The status words of a pool that replaces others, "" when it replaces none."""
+    if not generations.leaving:
+        return ""
+    why = f" ({', '.join(generations.reasons)})" if generations.reasons else ""
+    return f"replaces pool {', '.join(generations.leaving)}{why}"
+
+
+def plan_leaving(
+    name: str,
+    current: str,
+    desired: Desired,
+    observed: Observed,
+    *,
+    full: bool,
+    explain: bool = False,
+) -> PoolPlan:
+    """See :func:`_leaving`; with ``explain``, its status in words for ``plan``."""
+    plan = _leaving(name, current, desired, observed, full=full)
+    if not explain:
+        return plan
+    change = _changes.pool_leaving(name, plan.status.message)
+    return PoolPlan(plan.actions, plan.status, (change,))
+
+
+def _leaving(
+    name: str, current: str, desired: Desired, observed: Observed, *, full: bool
+) -> PoolPlan:
+    """A generation being replaced by ``current``: never resized, deleted once no job of
+    this fleet is left on it (and none of anyone else's runs on it). Only a ``full``
+    pass deletes (a scoped one has not looked at every job), and nothing is deleted
+    while pruning is held."""
+    pool = observed.pools[name]
+    on_it = [j for j in observed.jobs.values() if j.pool == name]
+    if pool.state is PoolState.DELETING:
+        return PoolPlan((), pool_status(pool, f"replaced by pool {current}: being deleted"))
+    if any(not j.owned for j in on_it):
+        message = f"replaced by pool {current}; a job simfleet does not own runs on it"
+        return PoolPlan((), pool_status(pool, message))
+    left = sum(_live_count(j.tasks) for j in on_it)
+    if on_it or not full:
+        message = f"replaced by pool {current}: {left} simulator(s) still on it"
+        return PoolPlan((), pool_status(pool, message))
+    if not desired.prune_allowed:
+        message = f"replaced by pool {current}: empty; not deleted because"
+        return PoolPlan((), pool_status(pool, f"{message} {desired.prune_held_because}"))
+    message = f"replaced by pool {current}: empty, deleting"
+    return PoolPlan((DeletePool(name),), pool_status(pool, message))
+
+
 def plan_pools(
-    desired: Desired, observed: Observed, *, explain: bool = False
+    desired: Desired, observed: Observed, *, explain: bool = False, full: bool = True
 ) -> Mapping[str, PoolPlan]:
-    """Plans for every desired pool, by name."""
-    return {
-        name: plan_pool(name, spec, desired, observed, explain=explain)
-        for name, spec in desired.pools.items()
-    }
+    """Plans for every desired pool and each generation it replaces, by pool id.
+
+    ``full``: this pass observed every job (a scoped pass deletes no pool).
+    """
+    plans = {}
+    for name, spec in desired.pools.items():
+        generations = _replacement.generations(name, spec, observed)
+        plans[generations.current] = plan_pool(name, spec, desired, observed, explain=explain)
+        for leaving in generations.leaving:
+            plans[leaving] = plan_leaving(
+                leaving, generations.current, desired, observed, full=full, explain=explain
+            )
+    return plans

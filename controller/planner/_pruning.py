@@ -8,6 +8,9 @@ Guards, all of which hold before anything is deleted:
   empty or missing (``Desired.prune_allowed`` is False), unless the user asked for it;
 * a pool is kept while a desired simulation names it or still runs on it (a simulation
   moved to another pool "needs replacement"), or a job that is not this fleet's runs on it;
+* a job of a desired simulation and a generation of a desired pool are never pruned
+  here, whatever their ids: a pool replacement moves and deletes them
+  (:mod:`._replacement`);
 * an object is deleted only once its definition has stayed absent for the prune delay,
   counted from the first pass that saw it absent while pruning was allowed. An editor's
   non-atomic save, a generator redirected into a file or a ``git checkout`` that moves a
@@ -22,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _pools
+from controller.planner import _changes, _pools, _replacement
 from controller.planner._actions import Action, DeleteJob, DeletePool
 from controller.planner._desired import Desired
 from controller.planner._observed import JobState, Observed, PoolState, SimulatorState
@@ -114,7 +117,8 @@ def prune(
     simulations = []
     for name in sorted(observed.jobs):
         job = observed.jobs[name]
-        if not job.owned or name in desired.simulations or (scope and not scope(name)):
+        simulation = _replacement.simulation_of(job)
+        if not job.owned or simulation in desired.simulations or (scope and not scope(simulation)):
             continue
         deleting = job.state is JobState.DELETING
         due = clock.due(("simulation", name), desired.prune_allowed and not deleting)
@@ -139,12 +143,20 @@ def prune(
         {sim.spec.pool for sim in desired.simulations.values()}
         | {job.pool for job in observed.jobs.values() if not job.owned}
         # a kept simulation whose spec moved to another pool still runs on its old one
-        | {job.pool for name, job in observed.jobs.items() if name in desired.simulations}
+        | {
+            job.pool
+            for job in observed.jobs.values()
+            if _replacement.simulation_of(job) in desired.simulations
+        }
     )
     pools = []
     for name in sorted(observed.pools) if scope is None else ():
         pool = observed.pools[name]
-        if not pool.owned or name in desired.pools:
+        if (
+            not pool.owned
+            or name in desired.pools
+            or _replacement.belongs_to(pool) in desired.pools
+        ):
             continue
         deleting = pool.state is PoolState.DELETING
         if name in in_use and not deleting:

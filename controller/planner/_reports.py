@@ -94,6 +94,7 @@ class Verb(StrEnum):
     RESIZE = "resize"
     UPDATE = "update"
     NEEDS_REPLACEMENT = "needs replacement"
+    REPLACE = "replace"  # a pool: create its new generation, move simulators, delete the old
     PRUNE = "prune"
     CANNOT_PLAN = "cannot plan"
 

@@ -49,6 +49,13 @@ def available(task: ObservedTask | None, now: datetime, settle: timedelta) -> bo
     )
 
 
+def _reason(old: ObservedTask, revision: str) -> StopReason:
+    """Why an old simulator retires: its pool is replaced, its template or its lifetime."""
+    if old.job:
+        return StopReason.REPLACEMENT
+    return StopReason.RECYCLE if old.revision == revision else StopReason.ROLLOUT
+
+
 @dataclass(frozen=True)
 class RollingStep:
     """What one pass of a rollout does: the old simulators to retire, the slots to pair."""
@@ -75,7 +82,7 @@ def step(
     olds = view.olds
     if not olds:  # the common case: nothing to roll out
         return RollingStep((), ())
-    active, desired, revision, job = view.active, view.desired, view.revision, view.name
+    active, desired, revision, job = view.active, view.desired, view.revision, view.job_id
     minimum = desired - len(finished) - limits.unavailable
     live = sum(len(s.live) for s in active)
     new_unavailable = sum(
@@ -109,10 +116,11 @@ def step(
         budget -= 1
     retire = tuple(
         StopTask(
-            job,
+            (old := s.old.job or job),
             s.old.id,
             s.index,
-            StopReason.RECYCLE if s.old.revision == revision else StopReason.ROLLOUT,
+            _reason(s.old, revision),
+            view.mark(old),
         )
         for s in retiring
         if s.old is not None and not s.old.stopping

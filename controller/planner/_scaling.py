@@ -15,7 +15,13 @@ from controller.planner._view import SimulationView
 def scale_down(view: SimulationView) -> tuple[StopTask, ...]:
     """Stop every live simulator in slots ``desired`` and above, highest slot first."""
     return tuple(
-        StopTask(view.name, task.id, slot.index, StopReason.SCALE_DOWN)
+        StopTask(
+            (job := task.job or view.job_id),
+            task.id,
+            slot.index,
+            StopReason.SCALE_DOWN,
+            view.mark(job),
+        )
         for slot in reversed(view.beyond)
         for task in (*slot.live, *slot.duplicates)
         if not task.stopping
@@ -25,7 +31,13 @@ def scale_down(view: SimulationView) -> tuple[StopTask, ...]:
 def stop_duplicates(view: SimulationView) -> tuple[StopTask, ...]:
     """Stop the extra live simulators of slots below ``desired`` (never two per slot)."""
     return tuple(
-        StopTask(view.name, task.id, slot.index, StopReason.DUPLICATE)
+        StopTask(
+            (job := task.job or view.job_id),
+            task.id,
+            slot.index,
+            StopReason.DUPLICATE,
+            view.mark(job),
+        )
         for slot in view.crowded
         if slot.index < view.desired
         for task in slot.duplicates

@@ -187,11 +187,11 @@ def plan_simulation(
     actions: list[Action] = []
     changes: list[Change] = []
     if job is None:
-        actions.append(CreateJob(view.name, spec.pool))
+        actions.append(CreateJob(view.job_id, view.pool_id, view.mark(view.job_id)))
         if explain:
-            changes.append(_changes.created(view))
+            changes += _changes.moving(view) or [_changes.created(view)]
     elif explain and job.owned:
-        changes += _changes.reshaped(view)
+        changes += _changes.reshaped(view) + _changes.moving(view)
 
     # scale
     actions += _scaling.scale_down(view)
@@ -202,7 +202,7 @@ def plan_simulation(
     # than the others' availability needs it.
     decisions: dict[int, _filling.Decision] = {
         index: _filling.fill(
-            view.name,
+            view.job_id,
             view.slots.get(index) or empty(index),
             view.revision,
             spec.restart_policy,
@@ -234,13 +234,20 @@ def plan_simulation(
     )
     if new_tasks:
         actions.append(
-            AddTasks(view.name, view.template, new_tasks, view.sim.workdir, view.sim.login)
+            AddTasks(
+                view.job_id,
+                view.template,
+                new_tasks,
+                view.sim.workdir,
+                view.sim.login,
+                view.mark(view.job_id),
+            )
         )
         if explain:
             changes += _changes.restarted(view, new_tasks)
 
     # trim history
-    actions += _history.trim(view.name, view.slots, tuning.history)
+    actions += _history.trim(view.job_id, view.slots, tuning.history, view.name)
 
     waiting = _allocation.waiting_for_nodes(view, pool, now)
     status, progress, waits = _report(
@@ -249,6 +256,14 @@ def plan_simulation(
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
     )
+
+
+def _moving(view: SimulationView) -> str:
+    """Words for a simulation moving to a replacement pool, "" when it is not."""
+    left = sum(1 for s in view.slots.values() for t in (*s.live, *s.duplicates) if t.job)
+    if not left:
+        return ""
+    return f"moving to pool {view.pool_id}: {left} simulator(s) still on the old pool"
 
 
 def _report(
@@ -279,7 +294,9 @@ def _report(
     waits = _wakeups(view, decisions, progress, stalled, tuning)
     if note:
         messages.insert(0, note)
-    if view.job is not None and view.job.pool != spec.pool:
-        messages.insert(0, f"needs replacement: pool {view.job.pool} → {spec.pool}")
+    if view.job is not None and view.job.pool != view.pool_id:
+        messages.insert(0, f"needs replacement: pool {view.job.pool} → {view.pool_id}")
+    if moving := _moving(view):
+        messages.insert(0, moving)
     status = _status.simulation_status(view, decisions, messages, now, tuning.settle)
     return dataclasses.replace(status, conditions=conditions), progress, waits

@@ -71,6 +71,7 @@ def _crowded(
         for t in history
         if t.state is not _EXITED
         and t.revision == revision
+        and not t.job
         and not (recycle_from is not None and t.state is _RUNNING and t.created_at <= recycle_from)
     ]
     old = sorted(  # stable: among equals the newest stays first
@@ -99,6 +100,8 @@ def group(
     ``new``; of the old ones the one still serving (running, not stopping) is kept, else
     the newest — an edit during a rollout leaves a slot with two old templates, and the
     one that serves must be the one that stays. The remaining live ones are duplicates.
+    A task in another job of its simulation (``ObservedTask.job``: its pool is being
+    replaced) is old whatever its revision, so the rollout moves it.
     """
     first: dict[int, ObservedTask] = {}  # the common case: one task per slot
     crowds: dict[int, list[ObservedTask]] = {}
@@ -117,8 +120,14 @@ def group(
         single = (task,)
         if task.state is _EXITED:
             slots[index] = Slot(index, None, None, (), single, ())
-        elif task.revision == revision and not (
-            recycle_from is not None and task.state is _RUNNING and task.created_at <= recycle_from
+        elif (
+            task.revision == revision
+            and not task.job
+            and not (
+                recycle_from is not None
+                and task.state is _RUNNING
+                and task.created_at <= recycle_from
+            )
         ):
             slots[index] = Slot(index, task, None, (), single, single)
         else:

@@ -62,7 +62,7 @@ def simulator_status(
             serving.id,
             SlotState.STOPPING if serving.stopping else _STATES[serving.state],
             serving.restarts,
-            serving.revision == revision,
+            serving.revision == revision and not serving.job,  # not on a replaced pool
             last_exit(slot) if len(slot.history) > 1 else serving.exit,
             serving.pid,
             serving.started_at,
@@ -83,7 +83,7 @@ def simulator_status(
         identifier, restarts, up_to_date = decision.task.id, decision.task.restarts, True
     elif shown is not None:
         identifier, restarts = shown.id, shown.restarts
-        up_to_date = shown.revision == revision
+        up_to_date = shown.revision == revision and not shown.job
     else:
         identifier, restarts, up_to_date = "", 0, True
     return SimulatorStatus(
@@ -105,20 +105,27 @@ def problems(
     now: datetime,
     pool: ObservedPool | None = None,
 ) -> list[str]:
-    """Phrases about failing, failed and waiting simulators, most urgent first; pending
-    ones say why when the pool's nodes tell (``pool``: the observed pool, if any)."""
+    """Phrases about failing, exited, failed and waiting simulators, most urgent first;
+    pending ones say why when the pool's nodes tell (``pool``: the observed pool, if any)."""
     messages = []
     desired = view.desired
     waiting = {i: d for i, d in decisions.items() if isinstance(d, _filling.Wait)}
-    if waiting:
-        reasons = Counter(
-            describe_exit(info) for i in waiting if (info := last_exit(view.slots[i])) is not None
-        )
+    exits = {i: last_exit(view.slots[i]) for i in waiting}
+    # A clean exit under ``Always`` waits out the same back-off (a simulator that ends at
+    # once would otherwise restart in a tight loop), but it did not fail: it "exited".
+    clean = {i: d for i, d in waiting.items() if (e := exits[i]) is not None and not e.is_failure}
+    failing = {i: d for i, d in waiting.items() if i not in clean}
+    if failing:
+        reasons = Counter(describe_exit(info) for i in failing if (info := exits[i]) is not None)
         top = reasons.most_common(1)[0][0] if reasons else "exited"
-        soonest = min(d.until for d in waiting.values())
-        seconds = max(0, round((soonest - now).total_seconds()))
         messages.append(
-            f"{len(waiting)}/{desired} simulators failing: {top} (next restart in {seconds}s)"
+            f"{len(failing)}/{desired} simulators failing: {top} "
+            f"(next restart in {_seconds(failing, now)}s)"
+        )
+    if clean:
+        messages.append(
+            f"{len(clean)}/{desired} simulators exited with code 0, "
+            f"restarting in {_seconds(clean, now)}s"
         )
     failed = [i for i, d in decisions.items() if isinstance(d, _filling.Done) and not d.succeeded]
     if failed:
@@ -131,9 +138,16 @@ def problems(
     return messages
 
 
+def _seconds(waiting: Mapping[int, _filling.Wait], now: datetime) -> int:
+    """Whole seconds until the soonest of ``waiting`` restarts (0 when due)."""
+    soonest = min(d.until for d in waiting.values())
+    return max(0, round((soonest - now).total_seconds()))
+
+
 def rollout_message(view: SimulationView) -> str:
-    """``rolling out: 3/8 on the new template`` while old simulators remain, else ""."""
-    if not view.olds:
+    """``rolling out: 3/8 on the new template`` while old simulators remain, else "" (and
+    for a move to a replacement pool alone, which says "moving to pool …" instead)."""
+    if not view.olds or all(s.old is not None and s.old.job for s in view.olds):
         return ""
     return f"rolling out: {view.updated}/{view.desired} on the new template"
 

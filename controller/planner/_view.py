@@ -44,7 +44,10 @@ class SimulationView:
     """A desired simulation beside its observed job, sorted into slots.
 
     Attributes:
-        sim / job: the inputs (``job`` None: none yet).
+        sim / job: the inputs (``job`` None: none yet): ``job`` is the simulation's job
+            on its current pool.
+        job_id / pool_id: that job's id and pool's id (the simulation's name and its
+            spec's pool, but for a pool replacement: see ``_replacement``).
         template / revision: what the spec asks every simulator to run.
         desired: the simulator count asked for.
         slots: every slot with a task, by index, in index order.
@@ -60,6 +63,8 @@ class SimulationView:
 
     sim: DesiredSimulation
     job: ObservedJob | None
+    job_id: str
+    pool_id: str
     template: TaskTemplate
     revision: str
     desired: int
@@ -75,17 +80,35 @@ class SimulationView:
 
     @property
     def name(self) -> str:
-        """The simulation's (and its job's) name."""
+        """The simulation's name (and its first job's id)."""
         return self.sim.name
 
+    def mark(self, job: str) -> str:
+        """What an action on ``job`` names as its simulation: "" when the job's id is the
+        simulation's name (see ``_actions``)."""
+        return "" if job == self.sim.name else self.sim.name
 
-def view_of(sim: DesiredSimulation, job: ObservedJob | None, now: datetime) -> SimulationView:
-    """Derive the view of one simulation for the pass at ``now``."""
+
+def view_of(
+    sim: DesiredSimulation,
+    job: ObservedJob | None,
+    now: datetime,
+    *,
+    job_id: str = "",
+    pool_id: str = "",
+    elsewhere: tuple[ObservedTask, ...] = (),
+) -> SimulationView:
+    """Derive the view of one simulation for the pass at ``now``.
+
+    ``elsewhere``: the live simulators of its other jobs (on pools being replaced), each
+    with ``ObservedTask.job`` set; they count as old, so the rollout moves them.
+    """
     template = template_of(sim)
     rev = revision(template)
     desired = sim.spec.simulators
+    tasks = job.tasks if job is not None else ()
     slots = group(
-        job.tasks if job is not None else (),
+        tasks + elsewhere if elsewhere else tasks,
         rev,
         recycle_from=_lifetime.recycle_from(sim.spec.max_lifetime, now),
     )
@@ -121,6 +144,8 @@ def view_of(sim: DesiredSimulation, job: ObservedJob | None, now: datetime) -> S
     return SimulationView(
         sim=sim,
         job=job,
+        job_id=job_id or sim.name,
+        pool_id=pool_id or sim.spec.pool,
         template=template,
         revision=rev,
         desired=desired,

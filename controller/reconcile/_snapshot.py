@@ -46,7 +46,12 @@ def merged(cached: Observed, fresh: Observed, scope: frozenset[str] | None) -> O
     """
     if scope is None:
         return fresh
-    jobs = {name: job for name, job in cached.jobs.items() if name not in scope}
+    # a simulation's job on a replacement pool is in scope with its simulation
+    jobs = {
+        name: job
+        for name, job in cached.jobs.items()
+        if name not in scope and job.simulation not in scope
+    }
     jobs.update(fresh.jobs)
     return dataclasses.replace(fresh, jobs=jobs)
 
@@ -68,6 +73,7 @@ def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) 
                         PoolState.RESIZING,
                         target_dedicated=dedicated,
                         target_spot=spot,
+                        spec_pool="" if action.spec_pool == name else action.spec_pool,
                     ),
                 )
             case RecordLogin(name, _, digest) if name in pools:
@@ -81,8 +87,10 @@ def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) 
                 )
             case DeletePool(name):
                 pools.pop(name, None)
-            case CreateJob(name, pool):
-                jobs.setdefault(name, ObservedJob(name, pool, True, created_at=now))
+            case CreateJob(name, pool, simulation):
+                jobs.setdefault(
+                    name, ObservedJob(name, pool, True, created_at=now, simulation=simulation)
+                )
             case DeleteJob(name):
                 jobs.pop(name, None)
             case AddTasks(job, template, tasks) if job in jobs:

@@ -90,6 +90,14 @@ class RestartPolicy(StrEnum):
     NEVER = "Never"
 
 
+class Replacement(StrEnum):
+    """What a change of a pool's fixed fields (vmSize, node image, registries, slots per
+    node) does: Batch cannot change them on a live pool."""
+
+    ROLLOUT = "Rollout"  # a new pool beside the old one; simulators move within rollout
+    HOLD = "Hold"  # nothing: status and plan say "needs replacement"
+
+
 class NodeCounts(_Model):
     """How many nodes a pool has; ``auto`` sizes a count to the simulators on the pool."""
 
@@ -154,6 +162,12 @@ class PoolSpec(_Model):
     nodes: NodeCounts = Field(default_factory=NodeCounts)
     node_image: NodeImage = Field(default_factory=NodeImage)
     registries: tuple[Registry, ...] = ()
+    replacement: Replacement = Field(
+        default=Replacement.ROLLOUT,
+        description="A change of vmSize, taskSlotsPerNode, nodeImage or registries:"
+        " Rollout creates a new pool beside this one and moves the simulators within each"
+        " simulation's rollout limits; Hold leaves the pool as it is (needs replacement).",
+    )
     prefetch_images: bool = Field(
         default=False,
         strict=True,

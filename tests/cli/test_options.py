@@ -15,7 +15,10 @@ from controller.cli import main
 def commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
     """Every command, subcommands of groups (``image build``) included."""
     found: dict[str, click.Command] = {}
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the top level imports its commands lazily
+        command = group.get_command(context, name)
+        assert command is not None
         found[prefix + name] = command
         if isinstance(command, click.Group):
             found.update(commands(command, f"{prefix}{name} "))

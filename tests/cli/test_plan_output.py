@@ -76,7 +76,9 @@ def test_create_prune_and_replacement_are_named() -> None:
     clock = FakeClock()
     backend = FakeBackend(clock)
     converge(backend, desired(simulation("old", simulators=1)), clock)
-    bigger = {"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}
+    bigger = {
+        "sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold")
+    }
     result = plan(
         desired(simulation("new", simulators=2), pools=bigger), backend.snapshot(), clock()
     )
@@ -87,6 +89,22 @@ def test_create_prune_and_replacement_are_named() -> None:
     assert not replacement.applies
     assert "vmSize standard_d4s_v5 → standard_d8s_v5" in replacement.detail
     assert "! needs replacement pool sims" in RENDERERS["text"](result, (), None)
+
+
+def test_a_pool_replacement_is_named_as_one() -> None:
+    clock = FakeClock()
+    backend = FakeBackend(clock)
+    converge(backend, desired(simulation("old", simulators=3)), clock)
+    bigger = {"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}
+    result = plan(
+        desired(simulation("old", simulators=3), pools=bigger), backend.snapshot(), clock()
+    )
+    text = RENDERERS["text"](result, (), None)
+    assert "~ replace pool sims-g" in text
+    assert "create pool sims-g" in text
+    assert "move 3 simulator(s), delete old pool sims" in text
+    assert "~ replace simulation old: move 3 simulator(s) to pool sims-g" in text
+    assert "needs replacement" not in text
 
 
 def test_a_converged_fleet_has_nothing_to_say() -> None:
@@ -126,3 +144,21 @@ def test_new_simulations_show_their_run_options() -> None:
     assert (
         "create simulation new: 2 simulators of cartpole:1.0 with run options `--cpus 2`" in lines
     )
+
+
+@pytest.mark.parametrize(
+    ("revision", "heading"),
+    [
+        pytest.param("0123456789abcdef0123", "### simfleet plan at `0123456789ab`", id="clean"),
+        pytest.param(
+            "0123456789abcdef0123-dirty",
+            "### simfleet plan at `0123456789ab-dirty`",
+            id="dirty",
+        ),
+    ],
+)
+def test_the_markdown_heading_keeps_the_dirty_mark(revision: str, heading: str) -> None:
+    text = RENDERERS["markdown"](
+        plan(desired(), FakeBackend().snapshot(), FakeClock()()), (), revision
+    )
+    assert text.splitlines()[0] == heading

@@ -9,13 +9,14 @@ a backend that attaches them, a password registry anywhere, a pool that already 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from controller.cli._planview import as_text
-from controller.planner import CreateJob, CreatePool, Observed, PoolPhase, plan
+from controller.planner import CreateJob, CreatePool, Observed, PoolConfig, PoolPhase, plan
 from controller.testing import EPOCH
 
 from .conftest import desired, pool_spec, simulation
@@ -54,7 +55,9 @@ ROWS = [
 def test_a_pool_whose_identity_cannot_be_attached_is_held(row: Row) -> None:
     spec = pool_spec(nodes={"dedicated": 2}, registries=row.registries)
     want = desired(simulation(), pools={"sims": spec})
-    pools = {"sims": steady_pool()} if row.pool_exists else {}
+    # an existing pool made with these registries (another fixed field would replace it)
+    existing = dataclasses.replace(steady_pool(), config=PoolConfig.of(spec))
+    pools = {"sims": existing} if row.pool_exists else {}
     seen = Observed(pools=pools, pool_identity_refusal=row.refusal)
 
     result = plan(want, seen, EPOCH)

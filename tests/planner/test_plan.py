@@ -470,14 +470,25 @@ ROWS = [
         "auto pool awaiting replacement is sized by the slots its nodes really have",
         desired(
             simulation(simulators=9),
-            pools={"sims": pool_spec(taskSlotsPerNode=8, nodes={"dedicated": "auto"})},
+            pools={
+                "sims": pool_spec(
+                    taskSlotsPerNode=8, nodes={"dedicated": "auto"}, replacement="Hold"
+                )
+            },
         ),
         observed(job(*fleet(simulation(simulators=9), 9)), pools=(steady_pool(dedicated=3),)),
         [],
     ),
     row(
-        "a changed vmSize is reported, not applied",
-        desired(CART, pools={"sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})}),
+        "a changed vmSize held by replacement: Hold is reported, not applied",
+        desired(
+            CART,
+            pools={
+                "sims": pool_spec(
+                    vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold"
+                )
+            },
+        ),
         observed(job(*fleet())),
         [],
     ),
@@ -505,8 +516,8 @@ def test_plan(row: Row) -> None:
         assert fragment in text
 
 
-def test_a_changed_vm_size_says_needs_replacement() -> None:
-    spec = pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2})
+def test_a_changed_vm_size_held_says_needs_replacement() -> None:
+    spec = pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": 2}, replacement="Hold")
     result = plan(desired(CART, pools={"sims": spec}), observed(job()), EPOCH)
     assert "needs replacement: vmSize standard_d4s_v5 → standard_d8s_v5" in (
         result.status.pools[0].message
@@ -684,3 +695,47 @@ def test_a_finished_slot_does_not_let_an_extra_old_simulator_go() -> None:
     )
     stops = [a.slot for a in result.actions if isinstance(a, StopTask)]
     assert sorted(stops) == [0, 1]
+
+
+EXIT_WORDING = [
+    pytest.param(
+        [task(CART, 2, state="exited", ran=5, age=5, exit_code=0)],
+        ["1/3 simulators exited with code 0, restarting in 10s"],
+        ["failing"],
+        id="a clean exit under Always is exited, not failing, and waits the same back-off",
+    ),
+    pytest.param(
+        [task(CART, 2, state="exited", ran=5, age=5, exit_code=3)],
+        ["1/3 simulators failing: exited with code 3 (next restart in 10s)"],
+        ["code 0"],
+        id="an exit with a failure code is failing",
+    ),
+    pytest.param(
+        [
+            task(CART, 1, state="exited", ran=5, age=5, exit_code=0),
+            task(CART, 2, state="exited", ran=5, age=8, exit_code=3),
+        ],
+        [
+            "1/3 simulators failing: exited with code 3 (next restart in 7s)",
+            "1/3 simulators exited with code 0, restarting in 10s",
+        ],
+        [],
+        id="both at once: each counted under its own words, failures first",
+    ),
+]
+
+
+@pytest.mark.parametrize(("exits", "said", "unsaid"), EXIT_WORDING)
+def test_exits_waiting_for_a_restart_are_described_by_how_they_ended(
+    exits: list[ObservedTask], said: list[str], unsaid: list[str]
+) -> None:
+    exited = {t.slot for t in exits}
+    tasks = [t for t in fleet() if t.slot not in exited] + exits
+    result = plan(desired(CART), observed(job(*tasks)), EPOCH)
+    assert result.actions == ()  # every exit still waits out its back-off
+    (sim,) = result.status.simulations
+    for fragment in said:
+        assert fragment in sim.message
+    assert sim.message.index(said[0]) == 0
+    for fragment in unsaid:
+        assert fragment not in sim.message

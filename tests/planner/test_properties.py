@@ -84,29 +84,41 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
     )
 
 
+def tasks_of(observed: Observed, name: str) -> list[tuple[str, ObservedTask]]:
+    """Every task of a simulation with its job's id: a pool replacement gives it a job on
+    each pool generation (see ``controller.planner._replacement``)."""
+    return [
+        (job.name, t)
+        for job in observed.jobs.values()
+        if (job.simulation or job.name) == name
+        for t in job.tasks
+    ]
+
+
+def simulations_of(observed: Observed) -> set[str]:
+    return {job.simulation or job.name for job in observed.jobs.values()}
+
+
 def pairs_of(observed: Observed, name: str) -> int:
     """Slots holding two live simulators (an old one and its replacement)."""
-    job = observed.jobs.get(name)
-    per_slot = Counter(t.slot for t in job.tasks if t.live) if job is not None else Counter()
+    per_slot = Counter(t.slot for _, t in tasks_of(observed, name) if t.live)
     return sum(1 for n in per_slot.values() if n == 2)
 
 
 def serving(observed: Observed, name: str) -> int:
     """Running simulators of a simulation (the FakeBackend's settle time is 0)."""
-    job = observed.jobs.get(name)
-    return sum(1 for t in job.tasks if t.state.value == "running") if job is not None else 0
+    return sum(1 for _, t in tasks_of(observed, name) if t.state.value == "running")
 
 
 def finished(observed: Observed, sim: DesiredSimulation) -> int:
     """Slots whose current-template simulator ended successfully for good (not Always)."""
-    job = observed.jobs.get(sim.name)
-    if job is None or sim.spec.restart_policy.value == "Always":
+    if sim.spec.restart_policy.value == "Always":
         return 0
     current = revision(template_of(sim))
     return len(
         {
             t.slot
-            for t in job.tasks
+            for _, t in tasks_of(observed, sim.name)
             if t.revision == current
             and t.exit is not None
             and t.exit.reason.value == "succeeded"
@@ -118,10 +130,10 @@ def finished(observed: Observed, sim: DesiredSimulation) -> int:
 def check_invariants(desired: Desired, observed: Observed, allowed_pairs: dict[str, int]) -> None:
     """Never two live simulators of one template in a slot, never more than a pair, and
     never more pairs than maxSurge (or than a previous desired state left behind)."""
-    for name, job in observed.jobs.items():
-        live = [t for t in job.tasks if t.live]
-        per_slot = Counter(t.slot for t in live)
-        per_slot_rev = Counter((t.slot, t.revision) for t in live)
+    for name in simulations_of(observed):
+        live = [(j, t) for j, t in tasks_of(observed, name) if t.live]
+        per_slot = Counter(t.slot for _, t in live)
+        per_slot_rev = Counter((j, t.slot, t.revision) for j, t in live)
         assert max(per_slot_rev.values(), default=0) <= 1, f"duplicate in {name}"
         assert max(per_slot.values(), default=0) <= 2, f"more than a pair in {name}"
         if name in desired.simulations:
@@ -197,7 +209,7 @@ def drive(
 def done_slots(observed: Observed, name: str) -> set[int]:
     """Slots whose newest task ended by itself (under Never it is not replaced)."""
     newest: dict[int, ObservedTask] = {}
-    for task in observed.jobs[name].tasks:
+    for _, task in tasks_of(observed, name):
         if task.slot not in newest or task.created_at >= newest[task.slot].created_at:
             newest[task.slot] = task
     return {
@@ -222,7 +234,7 @@ def assert_converged(
     assert again.actions == ()
     for name, sim in desired.simulations.items():
         rev = revision(template_of(sim))
-        live = [t for t in observed.jobs[name].tasks if t.live]
+        live = [t for _, t in tasks_of(observed, name) if t.live]
         assert all(t.slot < sim.spec.simulators for t in live)
         if stalled(again, name):
             assert sim.spec.restart_policy.value == "Never"
@@ -236,7 +248,10 @@ def assert_converged(
         if sim.spec.restart_policy.value == "Always":
             assert sorted(t.slot for t in live) == list(range(sim.spec.simulators))
     if desired.prune_allowed:
-        assert set(observed.jobs) == set(desired.simulations)
+        assert simulations_of(observed) == set(desired.simulations)
+        # a replaced pool's job and pool are gone: one job per simulation, one pool each
+        assert len(observed.jobs) == len(desired.simulations)
+        assert len(observed.pools) == len(desired.pools)
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -83,6 +83,8 @@ class TestJsonSchema:
             pytest.param(SIMULATION, id="simulation"),
             pytest.param(with_spec(SIMULATION, command=["python3", "main.py"]), id="command-list"),
             pytest.param(with_spec(POOL, nodes={"dedicated": "auto", "max": 3}), id="auto"),
+            pytest.param(with_spec(POOL, replacement="Hold"), id="replacement-hold"),
+            pytest.param(with_spec(POOL, replacement="Rollout"), id="replacement-rollout"),
             pytest.param(with_spec(POOL, prefetchImages=True), id="prefetch"),
         ],
     )
@@ -101,6 +103,7 @@ class TestJsonSchema:
             pytest.param({**POOL, "apiVersion": "v1"}, id="wrong-api-version"),
             pytest.param(with_spec(SIMULATION, simulators=-1), id="negative"),
             pytest.param(with_spec(SIMULATION, restartPolicy="Sometimes"), id="enum"),
+            pytest.param(with_spec(POOL, replacement="Never"), id="replacement-enum"),
             pytest.param({**POOL, "metadata": {"name": "a b"}}, id="bad-name"),
             pytest.param(with_spec(SIMULATION, maxLifetime="soon"), id="bad-duration"),
             pytest.param(with_spec(SIMULATION, rollout={"maxSurge": "lots"}), id="bad-percent"),

@@ -202,7 +202,11 @@ class AzureBackend:
                 alive = {j.id for j in listed}
                 self._tasks.forget_except(alive)
                 self._tails.forget_except(alive)
-            wanted = [j for j in listed if jobs is None or j.id in jobs]
+            wanted = [
+                j
+                for j in listed
+                if jobs is None or j.id in jobs or _mapping.simulation_mark(j) in jobs
+            ]
             # a job being deleted has nothing to count, and may be gone by the time we ask
             owned = [
                 j.id
@@ -323,9 +327,10 @@ class AzureBackend:
                 )
             case DeletePool(name):
                 await self._call(self._pool_writes.delete(name), f"delete pool {name}", ok=_GONE)
-            case CreateJob(name, pool):
+            case CreateJob(name, pool, simulation):
+                job_body = _mapping.job_create(name, pool, self.fleet, simulation)
                 await self._call(
-                    self._client.create_job(_mapping.job_create(name, pool, self.fleet)),
+                    self._client.create_job(job_body),
                     f"create job {name}",
                     ok=_ALREADY,
                 )
@@ -334,7 +339,7 @@ class AzureBackend:
                     self._client.begin_delete_job(name), f"delete job {name}", ok=_GONE
                 )
             case AddTasks(job, template, tasks, _, login):
-                await self._add_tasks(job, template, tasks, login)
+                await self._add_tasks(job, template, tasks, login, action.simulation)
             case RecordLogin(name):
                 await self._call(
                     self._client.update_pool(name, _mapping.pool_login_update(action, self.fleet)),
@@ -369,8 +374,9 @@ class AzureBackend:
         template: TaskTemplate,
         tasks: tuple[NewTask, ...],
         login: RegistryLogin | None,
+        simulation: str = "",
     ) -> None:
-        bodies = [_mapping.task_create(job, template, t, login) for t in tasks]
+        bodies = [_mapping.task_create(job, template, t, login, simulation) for t in tasks]
         chunks = [bodies[i : i + CHUNK] for i in range(0, len(bodies), CHUNK)]
         results = await asyncio.gather(
             *(self._add_chunk(job, chunk) for chunk in chunks), return_exceptions=True

@@ -12,6 +12,10 @@ adopts it as it is, with no request). Anything else is reported as not owned, wi
 it is — another fleet, a fleet's lease job (``simfleet-lease = <fleet>``), or nobody
 simfleet knows — and never touched; its tasks are never listed.
 
+A pool of a replacement generation carries ``simfleet-pool = <spec pool>``, and a
+simulation's job on it ``simfleet-simulation = <simulation>`` (see
+:mod:`controller.planner._replacement`); every pool simfleet creates carries the first.
+
 Tasks have no metadata, so a task's retry state (restarts, consecutive failures) travels
 in its display name, and its slot, revision and attempt in its id.
 A pool's registries cannot be read back with their ``passwordFromEnv`` names, so the
@@ -62,6 +66,8 @@ from controller.spec import NodeImage, PoolSpec, Registry
 MANAGED = "simfleet-managed"
 FLEET = "simfleet-fleet"
 REGISTRIES = "simfleet-registries"
+SPEC_POOL = "simfleet-pool"
+SIMULATION = "simfleet-simulation"
 LOGIN = "simfleet-registry-login"  # keyed digest of the registry passwords (planner._logins)
 POOL_SELECT = [
     "id",
@@ -148,18 +154,21 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
         target_dedicated_nodes=action.dedicated,
         target_low_priority_nodes=action.spot,
         task_slots_per_node=spec.task_slots_per_node,
-        metadata=pool_metadata(spec, fleet, action.login_digest),
+        metadata=pool_metadata(spec, fleet, action.login_digest, action.spec_pool or action.name),
     )
 
 
-def pool_metadata(spec: PoolSpec, fleet: str, login_digest: str) -> list[m.BatchMetadataItem]:
-    """Everything a pool records: whose it is, its registries (no password) and the keyed
-    digest of their passwords. A metadata update replaces the whole list, so creation and
-    :class:`RecordLogin` both write it from here."""
+def pool_metadata(
+    spec: PoolSpec, fleet: str, login_digest: str, spec_pool: str
+) -> list[m.BatchMetadataItem]:
+    """Everything a pool records: whose it is, its registries (no password), the keyed
+    digest of their passwords and the spec pool it is a generation of. A metadata update
+    replaces the whole list, so creation and :class:`RecordLogin` both write it from here."""
     listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
     items = [
         *_marks(fleet),
         m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
+        m.BatchMetadataItem(name=SPEC_POOL, value=spec_pool),
     ]
     if login_digest:
         items.append(m.BatchMetadataItem(name=LOGIN, value=login_digest))
@@ -169,7 +178,8 @@ def pool_metadata(spec: PoolSpec, fleet: str, login_digest: str) -> list[m.Batch
 def pool_login_update(action: RecordLogin, fleet: str) -> m.BatchPoolUpdateOptions:
     """The PATCH body that records a pool's new login digest (metadata only: allowed on
     a pool with nodes, unlike its registries)."""
-    return m.BatchPoolUpdateOptions(metadata=pool_metadata(action.spec, fleet, action.login_digest))
+    marks = pool_metadata(action.spec, fleet, action.login_digest, action.spec_pool or action.name)
+    return m.BatchPoolUpdateOptions(metadata=marks)
 
 
 def registry_reference(login: RegistryLogin) -> m.ContainerRegistryReference:
@@ -184,11 +194,18 @@ def registry_reference(login: RegistryLogin) -> m.ContainerRegistryReference:
     )
 
 
-def job_create(name: str, pool: str, fleet: str) -> m.BatchJobCreateOptions:
-    """The request body that creates a simulation's job for ``fleet``."""
-    return m.BatchJobCreateOptions(
-        id=name, pool_info=m.BatchPoolInfo(pool_id=pool), metadata=_marks(fleet)
-    )
+def job_create(name: str, pool: str, fleet: str, simulation: str = "") -> m.BatchJobCreateOptions:
+    """The request body that creates a simulation's job for ``fleet`` (``simulation``: its
+    simulation, when that is not ``name``)."""
+    marks = _marks(fleet)
+    if simulation:
+        marks.append(m.BatchMetadataItem(name=SIMULATION, value=simulation))
+    return m.BatchJobCreateOptions(id=name, pool_info=m.BatchPoolInfo(pool_id=pool), metadata=marks)
+
+
+def simulation_mark(job: m.BatchJob) -> str:
+    """The simulation a listed job is marked with ("" when none: its id is the name)."""
+    return _metadata(job.metadata).get(SIMULATION, "")
 
 
 def command_line(command: str | tuple[str, ...] | None) -> str:
@@ -201,12 +218,18 @@ def command_line(command: str | tuple[str, ...] | None) -> str:
 
 
 def task_create(
-    job: str, template: TaskTemplate, task: NewTask, login: RegistryLogin | None = None
+    job: str,
+    template: TaskTemplate,
+    task: NewTask,
+    login: RegistryLogin | None = None,
+    simulation: str = "",
 ) -> m.BatchTaskCreateOptions:
     """The body of one task in an addtaskcollection request; ``login``: the simulator's own
-    registry login, so it pulls with the password as it is now (see ``planner._logins``)."""
+    registry login, so it pulls with the password as it is now (see ``planner._logins``);
+    ``simulation``: its simulation, when that is not ``job``."""
     secret_names = {s.name for s in template.secret_env}
-    values = {**simulator_variables(job, task.slot, task.id), **dict(template.env)}
+    variables = simulator_variables(simulation or job, task.slot, task.id)
+    values = {**variables, **dict(template.env)}
     environment = [
         m.EnvironmentSetting(name=k, value=v) for k, v in values.items() if k not in secret_names
     ]
@@ -326,10 +349,12 @@ def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
     else:
         pool_state = PoolState.STEADY
     mine, owner = ownership(pool.metadata, fleet)
+    spec_pool = meta.get(SPEC_POOL, "")
     return ObservedPool(
         name=pool.id,
         owned=mine,
         owner=owner,
+        spec_pool="" if spec_pool == pool.id else spec_pool,
         config=PoolConfig(
             vm_size=(pool.vm_size or "").lower(),
             task_slots_per_node=pool.task_slots_per_node or 1,
@@ -368,6 +393,7 @@ def observed_job(job: m.BatchJob, tasks: Sequence[ObservedTask], fleet: str) -> 
         state=_JOB_STATES.get(_value(job.state), JobState.DISABLED),
         tasks=tuple(tasks),
         created_at=job.creation_time,
+        simulation=simulation_mark(job),
     )
 
 

@@ -90,7 +90,12 @@ class Actions:
                 raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
             return
         self._store.pools[action.name] = PoolRecord(
-            action.name, PoolConfig.of(action.spec), action.dedicated, action.spot, self._clock()
+            action.name,
+            PoolConfig.of(action.spec),
+            action.dedicated,
+            action.spot,
+            self._clock(),
+            spec_pool="" if action.spec_pool == action.name else action.spec_pool,
         )
         self._life.schedule()
 
@@ -120,7 +125,9 @@ class Actions:
             if existing.deleting:
                 raise Transient(f"job {action.name} is being deleted", code="JobBeingDeleted")
             return
-        self._store.jobs[action.name] = JobRecord(action.name, action.pool, self._clock())
+        self._store.jobs[action.name] = JobRecord(
+            action.name, action.pool, self._clock(), simulation=action.simulation
+        )
 
     def _delete_job(self, action: DeleteJob) -> None:
         job = self._store.jobs.get(action.name)

@@ -50,9 +50,11 @@ import socket
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
+from controller.backends._errors import PermanentBackendError
 from controller.backends.local._processes import ProcessRuntime
 from controller.backends.local._runtime import PASSED_FD, Ending, Handle, Launch, LaunchError
 from controller.spec import RunOptionsPolicy, image_reference_problem
@@ -68,6 +70,11 @@ JOB_LABEL = "simfleet.job"
 TASK_LABEL = "simfleet.task"
 #: Where the CLI reads the container's variables: the pipe the wrapper inherits.
 ENV_FILE = f"/dev/fd/{PASSED_FD}"
+#: ``docker run``'s own failure (the engine cannot be reached, no container was created),
+#: as opposed to the container's exit code.
+RUN_FAILED = 125
+#: Seconds the start-up check waits for the engine to answer.
+ENGINE_TIMEOUT = 30.0
 #: The docker CLI reads an env file line by line with Go's default scanner limit.
 ENV_LINE_LIMIT = 64 * 1024 - 1
 #: Clears a stale container of the same task (found by its labels), then becomes
@@ -259,10 +266,49 @@ class DockerRuntime(ProcessRuntime):
             os.close(pipe)
 
     def collect(self, task_dir: Path, handle: Handle | None) -> Ending:
-        """Read the exit code, then make sure no container outlives its ``docker run``."""
+        """Read the exit code, then make sure no container outlives its ``docker run``.
+
+        Exit code 125 is ``docker run`` failing (no engine, say), not the container."""
         ending = super().collect(task_dir, handle)
         remove_in_background(task_dir)
+        if ending.code == RUN_FAILED:
+            return replace(ending, runtime_failed=True)
         return ending
+
+    def check(self) -> None:
+        """Make sure a Docker Engine answers, before anything is started on it.
+
+        Raises:
+            PermanentBackendError: no docker CLI, or no engine answers it (the CLI's
+                reason in one line).
+        """
+        problem = engine_problem()
+        if problem is not None:
+            raise PermanentBackendError(f"the docker runtime needs a Docker Engine: {problem}")
+
+
+def engine_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """None when a Docker Engine answers the docker CLI, else why, in one line."""
+    docker = shutil.which("docker", path=(environ or os.environ).get("PATH"))
+    if docker is None:
+        return "no docker CLI on PATH"
+    try:
+        answered = subprocess.run(
+            [docker, "version", "--format", "{{.Server.Version}}"],
+            env=cli_environment(environ),
+            capture_output=True,
+            text=True,
+            timeout=ENGINE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the engine did not answer within {ENGINE_TIMEOUT:g}s"
+    except OSError as error:
+        return f"the docker CLI could not be run: {error.strerror}"
+    if answered.returncode == 0:
+        return None
+    lines = [line.strip() for line in answered.stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"docker version exited with code {answered.returncode}"
 
 
 def containers_of(task_dir: Path, environ: Mapping[str, str] | None = None) -> list[str]:

@@ -6,6 +6,9 @@ The rules, in order:
   ``MaxWallClockTimeExceeded`` (what Batch reports for ``maxWallClockTime``);
 - simfleet was stopping it (StopTask, job or pool deletion, shutdown) → STOPPED, whatever
   the code (a simulator that handles SIGTERM and exits 0 was still stopped);
+- the runtime failed before the simulator ran (``docker run``'s 125: no engine, an image
+  it cannot create a container of) → FAILED, "the container did not start: " and the last
+  line of stderr, where the docker CLI says why (the engine going away shows in status);
 - exit code 0 → SUCCEEDED; another code → FAILED, "exited with code 3", or for
   ``128 + N`` "killed by signal N (SIGNAME)" (the shell's convention: 137 is SIGKILL);
 - no code at all → LOST.
@@ -63,11 +66,25 @@ def describe(
             message="the process vanished without an exit code",
             stderr_tail=stderr_tail,
         )
+    if ending.runtime_failed:
+        return ExitInfo(
+            ExitReason.FAILED, code, message=runtime_failure(stderr_tail), stderr_tail=stderr_tail
+        )
     if code == 0:
         return ExitInfo(
             ExitReason.SUCCEEDED, 0, message="exited with code 0", stderr_tail=stderr_tail
         )
     return ExitInfo(ExitReason.FAILED, code, message=code_message(code), stderr_tail=stderr_tail)
+
+
+def runtime_failure(stderr_tail: str) -> str:
+    """ "the container did not start: <why>", from the docker CLI's stderr: its last
+    ``docker: …`` line (a hint such as "Run 'docker run --help'" may follow it), else the
+    last line."""
+    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+    said = [line.removeprefix("docker: ") for line in lines if line.startswith("docker: ")]
+    why = (said or lines or ["docker run failed without a word"])[-1]
+    return f"the container did not start: {why}"
 
 
 def code_message(code: int) -> str:

@@ -31,11 +31,14 @@ def child_environment(
     task: TaskRecord,
     secret_values: Mapping[str, str] | None,
     environ: Mapping[str, str],
+    simulation: str = "",
 ) -> dict[str, str]:
     """The complete environment of one simulator.
 
     Args:
         task: the task to start.
+        simulation: its simulation, when that is not its job's id (a job on a
+            replacement pool).
         secret_values: ``secretEnv`` name → value as the planner resolved them, or None
             when they are no longer in memory and must come from ``environ``.
         environ: the controller's environment.
@@ -47,7 +50,7 @@ def child_environment(
         LaunchError: a secret's source variable is not set.
     """
     env = {name: environ[name] for name in PASSED_THROUGH if name in environ}
-    env.update(simulator_variables(task.job, task.slot, task.id))
+    env.update(simulator_variables(simulation or task.job, task.slot, task.id))
     env.update(task.template.env)
     for secret in task.template.secrets:
         if secret_values is not None and secret.name in secret_values:
@@ -70,6 +73,7 @@ def launch_of(
     *,
     pool: str = "",
     output: OutputLimits = DEFAULT_OUTPUT,
+    simulation: str = "",
 ) -> Launch:
     """Everything a runtime needs to start ``task``.
 
@@ -80,6 +84,7 @@ def launch_of(
         environ: the controller's environment.
         pool: the pool it starts on.
         output: how much of its output is kept.
+        simulation: see :func:`child_environment`.
 
     Returns:
         The launch description.
@@ -92,7 +97,7 @@ def launch_of(
         task_dir=task_dir,
         image=task.template.image,
         command=task.template.command,
-        env=child_environment(task, secret_values, environ),
+        env=child_environment(task, secret_values, environ, simulation),
         cwd=cwd,
         run_options=task.template.run_options,
         container_env=tuple(

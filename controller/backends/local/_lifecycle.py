@@ -201,6 +201,7 @@ class Lifecycle:
                 os.environ,
                 pool=self.pool_of(task) or "",
                 output=self._output,
+                simulation=job.simulation if (job := self._store.jobs.get(task.job)) else "",
             )
             handle = self._runtime.spawn(launch)
         except TaskDirError as error:

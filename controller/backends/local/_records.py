@@ -138,6 +138,7 @@ class JobRecord:
     pool: str
     created_at: datetime
     deleting: bool = False
+    simulation: str = ""  # its simulation when not its own id (a replacement pool's job)
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class PoolRecord:
     target_spot: int
     created_at: datetime
     deleting: bool = False
+    spec_pool: str = ""  # the spec pool it is a generation of, when not its own id
 
     @property
     def capacity(self) -> int:
@@ -189,6 +191,7 @@ def pool_to_json(pool: PoolRecord) -> dict[str, Any]:
         "targetSpot": pool.target_spot,
         "createdAt": _time(pool.created_at),
         "deleting": pool.deleting,
+        "specPool": pool.spec_pool,
     }
 
 
@@ -208,6 +211,7 @@ def pool_from_json(data: dict[str, Any]) -> PoolRecord:
         target_spot=data["targetSpot"],
         created_at=created_at,
         deleting=data["deleting"],
+        spec_pool=data.get("specPool", ""),
     )
 
 
@@ -218,13 +222,16 @@ def job_to_json(job: JobRecord) -> dict[str, Any]:
         "pool": job.pool,
         "createdAt": _time(job.created_at),
         "deleting": job.deleting,
+        "simulation": job.simulation,
     }
 
 
 def job_from_json(data: dict[str, Any]) -> JobRecord:
     """A job record from :func:`job_to_json`'s output."""
     created_at = _required_time(data["createdAt"])
-    return JobRecord(data["name"], data["pool"], created_at, data["deleting"])
+    return JobRecord(
+        data["name"], data["pool"], created_at, data["deleting"], data.get("simulation", "")
+    )
 
 
 def _exit_to_json(info: ExitInfo | None) -> dict[str, Any] | None:

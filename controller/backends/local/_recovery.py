@@ -30,6 +30,7 @@ from pathlib import Path
 
 import structlog
 
+from controller.backends._environment import SIMFLEET_VARIABLES
 from controller.backends.local import _exits, _proctable
 from controller.backends.local._lifecycle import Lifecycle
 from controller.backends.local._records import JobRecord, TaskPhase, TaskRecord, TemplateRecord
@@ -38,6 +39,8 @@ from controller.backends.local._store import Store
 from controller.planner import parse_task_id
 
 log = structlog.get_logger("simfleet.local")
+#: What a wrapper was told its simulation is (``SIMFLEET_SIMULATION``).
+_SIMULATION = frozenset(SIMFLEET_VARIABLES[:1])
 
 
 class Recovery:
@@ -58,6 +61,7 @@ class Recovery:
         store = self._store
         found = self._runtime.scan(store.root)
         pools = {task_dir: live.pool for task_dir, live in found.items()}
+        handles = {task_dir: live.handle for task_dir, live in found.items()}
         for task in list(store.tasks.values()):
             live = found.pop(store.task_dir(task.ref), None)
             try:
@@ -70,7 +74,7 @@ class Recovery:
                     self._life.stop_unwanted(task.ref, live.task_dir, live.handle)
         for live in found.values():
             self._adopt_unrecorded(live)
-        self._give_jobs_to_orphans(pools)
+        self._give_jobs_to_orphans(pools, handles)
         store.damaged.clear()
         deleting_jobs = {j.name for j in store.jobs.values() if j.deleting}
         deleting_pools = {p.name for p in store.pools.values() if p.deleting}
@@ -177,10 +181,11 @@ class Recovery:
         log.warning("adopted_from_process_table", job=task.job, task=task.id, pid=live.handle.pid)
         self._life.watch(task.ref, live.handle)
 
-    def _give_jobs_to_orphans(self, pools: dict[Path, str]) -> None:
+    def _give_jobs_to_orphans(self, pools: dict[Path, str], handles: dict[Path, Handle]) -> None:
         """Every running task needs its job (the planner sees tasks through jobs), on the
-        pool its wrapper names; a task whose job is gone and that does not run is
-        forgotten."""
+        pool its wrapper names and marked with the simulation its wrapper was told (a job
+        on a replacement pool is not named after its simulation); a task whose job is
+        gone and that does not run is forgotten."""
         store = self._store
         for task in list(store.tasks.values()):
             if task.job in store.jobs:
@@ -189,6 +194,15 @@ class Recovery:
                 log.warning("forgetting_task_without_job", job=task.job, task=task.id)
                 del store.tasks[task.ref]
                 continue
-            pool = pools.get(store.task_dir(task.ref), "")
-            store.jobs[task.job] = JobRecord(task.job, pool, self._clock())
+            task_dir = store.task_dir(task.ref)
+            pool = pools.get(task_dir, "")
+            handle = handles.get(task_dir)
+            told = self._runtime.environment(handle, _SIMULATION) if handle is not None else {}
+            simulation = told.get(SIMFLEET_VARIABLES[0], "")
+            store.jobs[task.job] = JobRecord(
+                task.job,
+                pool,
+                self._clock(),
+                simulation="" if simulation == task.job else simulation,
+            )
             log.warning("job_recreated", job=task.job, pool=pool)

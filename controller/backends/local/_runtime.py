@@ -126,12 +126,16 @@ class Ending:
         started: the simulator is known to have started (its wrapper left the pid file
             it writes just before ``exec``), so a missing code means it was lost, not
             that it never ran. A controller killed before it saved the pid relies on it.
+        runtime_failed: the runtime itself failed before the simulator ran (``docker
+            run`` exits 125 when it cannot reach the engine or create the container); the
+            stderr tail says why.
     """
 
     code: int | None
     signal: int | None = None
     at: datetime | None = None
     started: bool = False
+    runtime_failed: bool = False
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,11 @@ def snapshot(
         A snapshot whose mappings are read-only views of fresh dicts.
     """
     observed = observed or observed_task
-    wanted = store.jobs.keys() if jobs is None else jobs & store.jobs.keys()
+    wanted = (
+        store.jobs.keys()
+        if jobs is None
+        else {j.name for j in store.jobs.values() if j.name in jobs or j.simulation in jobs}
+    )
     pools = {
         p.name: ObservedPool(
             name=p.name,
@@ -107,6 +111,7 @@ def snapshot(
             target_spot=p.target_spot,
             current_dedicated=p.target_dedicated,
             current_spot=p.target_spot,
+            spec_pool=p.spec_pool,
             nodes=_nodes(p.target_dedicated + p.target_spot, deleting=p.deleting),
         )
         for p in store.pools.values()
@@ -125,6 +130,7 @@ def snapshot(
             state=JobState.DELETING if j.deleting else JobState.ACTIVE,
             tasks=tuple(tasks.get(j.name, ())),
             created_at=j.created_at,
+            simulation=j.simulation,
         )
         for j in store.jobs.values()
         if j.name in wanted

@@ -34,11 +34,13 @@ from controller.planner import (
     ExitReason,
     JobState,
     NewTask,
+    PoolConfig,
     SimulatorState,
     StopReason,
     StopTask,
     template_of,
 )
+from controller.planner._replacement import job_id, pool_id
 from controller.reconcile import Executor, run_pass
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
@@ -344,12 +346,45 @@ class TestAuthentication:
 
 
 class TestReplacement:
-    async def test_a_changed_vm_size_is_reported_not_applied(
+    async def test_a_changed_vm_size_moves_the_simulators_to_a_marked_new_pool(
         self, backend: AzureBackend, emulator: BatchEmulator
     ) -> None:
         await converge(backend, desired(simulation(simulators=2), pools=AUTO), emulator)
         bigger = {
             "sims": pool_spec(vmSize="standard_d8s_v5", nodes={"dedicated": "auto", "max": 100})
+        }
+        new_pool = pool_id("sims", PoolConfig.of(bigger["sims"]))
+        new_job = job_id("cartpole", new_pool, "sims")
+        want = desired(simulation(simulators=2), pools=bigger)
+        for _ in range(40):  # until the old job and pool are gone
+            await run_pass(want, backend, clock_of(emulator))
+            observed = await backend.observe()
+            if set(observed.pools) == {new_pool} and set(observed.jobs) == {new_job}:
+                break
+            emulator.advance(5)
+        else:
+            raise AssertionError(f"not replaced: {observed}")
+        result = await converge(backend, want, emulator)
+        assert result.status.simulations[0].ready == 2
+        pool, job = observed.pools[new_pool], observed.jobs[new_job]
+        assert (pool.spec_pool, pool.config.vm_size) == ("sims", "standard_d8s_v5")
+        assert (job.simulation, job.pool) == ("cartpole", new_pool)
+        assert sorted(t.slot for t in job.tasks if t.live) == [0, 1]
+        for task in job.tasks:
+            body = emulator.task(new_job, task.id)
+            env = {e["name"]: e["value"] for e in body["environmentSettings"]}
+            assert env["SIMFLEET_SIMULATION"] == "cartpole"
+
+    async def test_a_changed_vm_size_held_is_reported_not_applied(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, desired(simulation(simulators=2), pools=AUTO), emulator)
+        bigger = {
+            "sims": pool_spec(
+                vmSize="standard_d8s_v5",
+                nodes={"dedicated": "auto", "max": 100},
+                replacement="Hold",
+            )
         }
         result = await run_pass(
             desired(simulation(simulators=2), pools=bigger), backend, clock_of(emulator)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.backends.azure import AzureBackend
-from controller.planner import Desired
+from controller.backends.azure import AzureBackend, _mapping
+from controller.planner import Desired, RecordLogin
 from controller.reconcile import desired_state, run_pass
 from controller.spec import build_catalog, load_directory
 from tests.batch_emulator._emulator import BatchEmulator
+from tests.planner.conftest import pool_spec
 
 from .conftest import clock_of
 
@@ -92,3 +93,15 @@ async def test_a_rotated_registry_password_is_noticed_recorded_and_used_by_new_s
     assert body["password"] == "password-two"
     later = await run_pass(second, backend, clock_of(emulator))
     assert later.plan.changes == ()  # said once, then recorded
+
+
+def test_recording_a_login_keeps_the_mark_of_a_replacement_pool() -> None:
+    """A metadata update replaces the whole list: a rotation recorded on a replacement
+    pool must keep its spec-pool mark, or the next pass would take the pool for one no
+    spec defines (see ``controller.planner._replacement``)."""
+    body = _mapping.pool_login_update(
+        RecordLogin("sims-g0123456789", pool_spec(), "digest", "sims"), "default"
+    )
+    marks = {item.name: item.value for item in body.metadata or ()}
+    assert marks["simfleet-pool"] == "sims"
+    assert marks["simfleet-registry-login"] == "digest"

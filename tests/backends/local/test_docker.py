@@ -17,9 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 
-from controller.backends import OutputStream
+from controller.backends import OutputStream, PermanentBackendError
 from controller.backends.local import DockerRuntime, LocalBackend
 from controller.backends.local._docker import (
     ENV_FILE,
@@ -30,6 +31,7 @@ from controller.backends.local._docker import (
     labels,
 )
 from controller.backends.local._runtime import Launch, LaunchError
+from controller.cli import main
 from controller.planner import (
     AddTasks,
     ExitReason,
@@ -275,6 +277,50 @@ class TestDockerRuntime:
         assert info is not None
         assert info.reason is ExitReason.FAILED
         assert "simfleet-test/missing:0" in info.stderr_tail
+        assert info.message.startswith("the container did not start: ")
+
+
+class TestWithoutAnEngine:
+    """What the docker runtime says when no engine answers (the docker CLI is enough)."""
+
+    @pytest.fixture(autouse=True)
+    def no_engine(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        if shutil.which("docker") is None:
+            pytest.skip("no docker CLI")
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+
+    def test_the_check_names_the_missing_engine(self) -> None:
+        with pytest.raises(PermanentBackendError) as raised:
+            DockerRuntime().check()
+        assert str(raised.value).startswith("the docker runtime needs a Docker Engine: ")
+        assert "no-engine.sock" in str(raised.value)
+
+    async def test_an_engine_gone_later_is_the_reason_in_status(self, tmp_path: Path) -> None:
+        backend = LocalBackend(tmp_path / "state", runtime=DockerRuntime(), stop_grace=5)
+        await backend.open()
+        try:
+            await pool_and_job(backend)
+            await backend.execute(AddTasks("sim", container_template(("true",)), new_tasks("g1")))
+            info = (await ended(backend, "g1")).exit
+        finally:
+            await backend.close(stop_simulators=True)
+        assert info is not None
+        assert (info.reason, info.exit_code) == (ExitReason.FAILED, 125)
+        assert info.message.startswith("the container did not start: Cannot connect to the")
+
+    @pytest.mark.parametrize("command", ["run", "apply"])
+    def test_commands_that_start_simulators_end_with_one_line(
+        self, tmp_path: Path, command: str
+    ) -> None:
+        specs = tmp_path / "specs"
+        specs.mkdir()
+        argv = [command, "--specs", str(specs), "--state-dir", str(tmp_path / "state")]
+        argv += ["--runtime", "docker"] + (["--listen", "127.0.0.1:0"] if command == "run" else [])
+        result = CliRunner().invoke(main, argv)
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1, result.output
+        assert lines[0].startswith("Error: the docker runtime needs a Docker Engine: Cannot")
 
 
 class TestDockerArgv:

@@ -20,7 +20,7 @@ import pytest
 from controller.backends import PermanentBackendError, TransientBackendError
 from controller.backends.local import LocalBackend, ProcessRuntime
 from controller.backends.local._runtime import Handle, Launch
-from controller.planner import AddTasks, ExitReason, SimulatorState
+from controller.planner import AddTasks, CreateJob, ExitReason, SimulatorState
 
 from .conftest import (
     BackendFactory,
@@ -196,6 +196,34 @@ class TestRecordsThatCannotBeRecovered:
             pids[BAD],
             1,
         )
+
+    async def test_a_lost_job_record_of_a_replacement_pool_comes_back_with_its_simulation(
+        self, state_dir: Path, open_backend: BackendFactory
+    ) -> None:
+        """A job on a replacement pool is not named after its simulation: recovered from
+        its running simulator, it is marked with the simulation the simulator was told,
+        or the planner would take it for a job no spec defines and prune it."""
+        first = await open_backend()
+        await pool_and_job(first, pool="sims-g0123456789", job="other")
+        await first.execute(CreateJob("sim-p0123456789", "sims-g0123456789", "sim"))
+        moved = template("sleep 300")
+        ids = new_tasks("sim-p0123456789-s0-rab-a0")
+        await first.execute(AddTasks("sim-p0123456789", moved, ids, simulation="sim"))
+
+        async def runs() -> bool:
+            return (await task(first, ids[0].id, "sim-p0123456789")).pid is not None
+
+        await wait_for(runs)
+        await first.close(stop_simulators=False)
+        path = state_dir / "local" / "state.json"
+        state = json.loads(path.read_text())
+        # the job record is lost; its simulator still runs
+        state["jobs"] = [j for j in state["jobs"] if j["name"] != "sim-p0123456789"]
+        path.write_text(json.dumps(state))
+
+        second = await open_backend()
+        job = (await second.observe()).jobs["sim-p0123456789"]
+        assert (job.pool, job.simulation) == ("sims-g0123456789", "sim")
 
 
 class FullDisk:

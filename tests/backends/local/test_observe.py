@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 from controller.backends.local import LocalBackend
-from controller.planner import CreateJob, ResizePool
+from controller.planner import CreateJob, CreatePool, ResizePool
+from tests.planner.conftest import pool_spec
 
-from .conftest import add
+from .conftest import BackendFactory, add
 
 
 @pytest.fixture
@@ -54,3 +55,19 @@ async def test_a_scoped_snapshot_keeps_the_values_of_the_other_jobs_for_the_next
     for job in ("other", "sim"):
         pairs = zip(before.jobs[job].tasks, after.jobs[job].tasks, strict=True)
         assert all(a is b for a, b in pairs)
+
+
+async def test_a_replacement_pool_and_job_keep_their_marks_across_a_restart(
+    open_backend: BackendFactory,
+) -> None:
+    """The spec pool of a replacement pool and the simulation of its job are written down,
+    so a restarted controller still knows which generation belongs to which spec pool,
+    and a scoped observation of the simulation includes its job on the new pool."""
+    backend = await open_backend()
+    await backend.execute(CreatePool("sims-g0123456789", pool_spec(), 1, 0, spec_pool="sims"))
+    await backend.execute(CreateJob("sim-p0123456789", "sims-g0123456789", "sim"))
+    await backend.close()
+    again = await open_backend()
+    observed = await again.observe(jobs=frozenset({"sim"}))
+    assert observed.pools["sims-g0123456789"].spec_pool == "sims"
+    assert observed.jobs["sim-p0123456789"].simulation == "sim"

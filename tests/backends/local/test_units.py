@@ -220,6 +220,30 @@ class TestDescribe:
         assert (info.reason, info.exit_code, info.failure_code, info.message) == expected
         assert info.stderr_tail == "tail"
 
+    @pytest.mark.parametrize(
+        ("tail", "message"),
+        [
+            pytest.param(
+                "docker: Cannot connect to the Docker daemon at unix:///x.sock. Is the docker "
+                "daemon running?\n\nRun 'docker run --help' for more information\n",
+                "the container did not start: Cannot connect to the Docker daemon at "
+                "unix:///x.sock. Is the docker daemon running?",
+                id="no engine: the docker line, not the hint after it",
+            ),
+            pytest.param("oops\n", "the container did not start: oops", id="the last line"),
+            pytest.param(
+                "", "the container did not start: docker run failed without a word", id="silent"
+            ),
+        ],
+    )
+    def test_a_failed_docker_run_says_the_container_did_not_start(
+        self, tail: str, message: str
+    ) -> None:
+        ending = Ending(125, runtime_failed=True)
+        info = _exits.describe(ending, None, killed=False, stderr_tail=tail)
+        assert (info.reason, info.exit_code, info.message) == (ExitReason.FAILED, 125, message)
+        assert _exits.describe(Ending(125), None, killed=False).message == "exited with code 125"
+
 
 class TestChildEnvironment:
     TASK = record("sim", "sim-s2-rx-a0", 2, P)

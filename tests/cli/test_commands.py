@@ -1,0 +1,110 @@
+"""The command table: ``--help`` lists every command without importing it, and each
+command imports only what it needs (heavy SDKs arrive with the commands that use them).
+
+These check *what* is imported, in a fresh interpreter; how fast that is belongs to
+``benchmarks/startup.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from controller import __version__
+from controller.cli import main
+from controller.cli._main import COMMANDS, LazyGroup
+
+HEAVY = ("azure", "aiohttp", "docker", "controller.daemon", "controller.backends")
+
+PROBE = """
+import json, sys
+from controller.cli import main
+try:
+    main(sys.argv[1:], prog_name="simfleet")
+except SystemExit:
+    pass
+roots = {name.split(".")[0] for name in sys.modules} | set(sys.modules)
+print(json.dumps(sorted(roots)), file=sys.stderr)
+"""
+
+
+def imported(*args: str) -> set[str]:
+    """The modules a fresh ``simfleet ARGS`` process had imported when it ended."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--help"], id="help"),
+        pytest.param(["status", "--listen", "127.0.0.1:1"], id="status"),
+        pytest.param(["validate", "specs"], id="validate"),
+        pytest.param(["version"], id="version"),
+    ],
+)
+def test_fast_commands_import_no_sdk_nor_the_daemon(args: list[str]) -> None:
+    modules = imported(*args)
+    assert "click" in modules  # the probe did run the command line
+    assert modules.isdisjoint(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_help_imports_no_command_module() -> None:
+    modules = imported("--help")
+    assert not {f"controller.cli.{name}" for name in COMMANDS} & modules
+
+
+def test_help_lists_every_command_with_its_short_help() -> None:
+    result = CliRunner().invoke(main, ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    listed = result.output.split("Commands:")[1]
+    for name, short in COMMANDS.items():
+        assert f"{name} " in listed
+        assert short in listed
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_in_the_table_resolves_to_its_click_command(name: str) -> None:
+    group = main
+    assert isinstance(group, LazyGroup)
+    command = group.get_command(click.Context(group), name)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["nonsense"])
+    assert result.exit_code == 2
+    assert "No such command 'nonsense'" in result.output
+
+
+@pytest.mark.parametrize("args", [["version"], ["--version"]])
+def test_version_prints_the_version(args: list[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0
+    assert result.output == f"simfleet {__version__}\n"
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_plan_takes_dash_o_for_its_output(tmp_path: Path, flag: str) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "pool.yaml").write_text(
+        "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: p}\nspec: {vmSize: d2}\n"
+    )
+    argv = ["plan", "--specs", str(specs), "--state-dir", str(tmp_path / "state"), flag, "json"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert [c["name"] for c in json.loads(result.stdout)["changes"]] == ["p"]
