@@ -58,6 +58,7 @@ def simulation_document(status: SimulationStatus) -> dict[str, Any]:
                 "state": row.state,
                 "restarts": row.restarts,
                 "upToDate": row.up_to_date,
+                "available": row.available,
                 "lastExit": exit_document(row.last_exit),
                 "pid": row.pid,
                 "startedAt": _time(row.started_at),

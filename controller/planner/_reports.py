@@ -101,7 +101,8 @@ class Verb(StrEnum):
 
 @dataclass(frozen=True)
 class SimulatorStatus:
-    """One slot's simulator, as ``/status`` shows it."""
+    """One slot's simulator, as ``/status`` shows it; ``available``: it has run for the
+    settle time and is not being stopped (a running one that is not yet is settling)."""
 
     slot: int
     id: str
@@ -111,6 +112,7 @@ class SimulatorStatus:
     last_exit: ExitInfo | None = None
     pid: int | None = None
     started_at: datetime | None = None
+    available: bool = False
 
 
 @dataclass(frozen=True)

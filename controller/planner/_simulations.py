@@ -112,7 +112,9 @@ def _plan_held(
     """Hold: a status row, the unblocking action if any, and the progress clock."""
     spec, now = view.sim.spec, tuning.now
     messages = [m for m in held.messages if m]
-    status = _status.simulation_status(view, {}, messages, now, suspended=spec.suspend)
+    status = _status.simulation_status(
+        view, {}, messages, now, tuning.settle, suspended=spec.suspend
+    )
     changes: list[Change] = []
     if tuning.explain:
         if view.job is not None and view.job.owned and not spec.suspend and not held.conflict:
@@ -296,5 +298,5 @@ def _report(
         messages.insert(0, f"needs replacement: pool {view.job.pool} → {view.pool_id}")
     if moving := _moving(view):
         messages.insert(0, moving)
-    status = _status.simulation_status(view, decisions, messages, now)
+    status = _status.simulation_status(view, decisions, messages, now, tuning.settle)
     return dataclasses.replace(status, conditions=conditions), progress, waits

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from controller.planner import _filling, _nodes
+from controller.planner import _filling, _nodes, _rolling
 from controller.planner._observed import ExitInfo, ObservedPool, SimulatorState
 from controller.planner._reports import SimulationStatus, SimulatorStatus, SlotState
 from controller.planner._slots import Slot, empty
@@ -48,7 +48,11 @@ _STATES = {
 
 
 def simulator_status(
-    slot: Slot, revision: str, decision: _filling.Decision | None
+    slot: Slot,
+    revision: str,
+    decision: _filling.Decision | None,
+    now: datetime,
+    settle: timedelta,
 ) -> SimulatorStatus:
     """The row of one slot: its live simulator, or why it has none."""
     serving = slot.new or slot.old  # live by construction
@@ -62,6 +66,7 @@ def simulator_status(
             last_exit(slot) if len(slot.history) > 1 else serving.exit,
             serving.pid,
             serving.started_at,
+            _rolling.available(serving, now, settle),
         )
     shown = serving or slot.latest
     live = shown is not None and shown.live
@@ -90,6 +95,7 @@ def simulator_status(
         last_exit=last_exit(slot),
         pid=shown.pid if live and shown is not None else None,
         started_at=shown.started_at if live and shown is not None else None,
+        available=live and _rolling.available(shown, now, settle),
     )
 
 
@@ -151,17 +157,20 @@ def simulation_status(
     decisions: Mapping[int, _filling.Decision],
     messages: Sequence[str],
     now: datetime,
+    settle: timedelta,
     *,
     suspended: bool = False,
 ) -> SimulationStatus:
-    """The status row of one simulation, with a row per slot."""
+    """The status row of one simulation, with a row per slot (``settle``: how long a
+    simulator runs before it is available)."""
     slots, desired, revision = view.slots, view.desired, view.revision
     if not view.vacant and not view.beyond:  # the common case: slots 0 … desired-1, all held
-        rows = tuple(simulator_status(slot, revision, None) for slot in view.active)
+        rows = tuple(simulator_status(slot, revision, None, now, settle) for slot in view.active)
     else:
         shown = sorted(set(range(desired)) | {s.index for s in view.beyond if s.live})
         rows = tuple(
-            simulator_status(slots.get(i) or empty(i), revision, decisions.get(i)) for i in shown
+            simulator_status(slots.get(i) or empty(i), revision, decisions.get(i), now, settle)
+            for i in shown
         )
     spec = view.sim.spec
     return SimulationStatus(

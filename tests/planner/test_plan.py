@@ -537,6 +537,26 @@ def test_status_counts_ready_up_to_date_and_restarts() -> None:
     assert status.simulators[2].last_exit.exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("observed_task", "available"),
+    [
+        pytest.param(task(CART, 0, age=10), True, id="running-past-the-settle-time"),
+        pytest.param(task(CART, 0, age=2), False, id="running-but-settling"),
+        pytest.param(task(CART, 0, age=10, stopping=True), False, id="being-stopped"),
+        pytest.param(task(CART, 0, state="pending"), False, id="pending"),
+        pytest.param(task(CART, 0, state="exited", age=5, ran=5), False, id="backing-off"),
+    ],
+)
+def test_a_slot_row_says_whether_its_simulator_is_available(
+    observed_task: ObservedTask, available: bool
+) -> None:
+    """The status page tells settling simulators from serving ones by this flag."""
+    one = simulation(simulators=1)
+    config = PlannerConfig(settle=timedelta(seconds=5))
+    result = plan(desired(one), observed(job(observed_task)), EPOCH, config)
+    assert result.status.simulations[0].simulators[0].available is available
+
+
 def test_a_restart_carries_its_counts_forward() -> None:
     tasks = (
         task(CART, 0),
