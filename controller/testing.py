@@ -38,6 +38,7 @@ from controller.planner import (
     ObservedTask,
     PoolConfig,
     ResizePool,
+    ShrinkPool,
     SimulatorState,
     StopTask,
 )
@@ -183,6 +184,8 @@ class FakeBackend:
                     self._pool(name), target_dedicated=dedicated, target_spot=spot
                 )
                 self._arrive(name)
+            case ShrinkPool(name):
+                self._shrink(action)
             case DeletePool(name):
                 self.pools.pop(name, None)
                 self._requeue_on(name)
@@ -307,6 +310,27 @@ class FakeBackend:
     def live_tasks(self, job: str) -> list[ObservedTask]:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
+
+    def _shrink(self, action: ShrinkPool) -> None:
+        """Remove idle nodes only, as the Azure backend does: running tasks are packed onto
+        as few nodes as hold them, and those stay."""
+        pool = self._pool(action.name)
+        running = sum(
+            1
+            for job in self.jobs.values()
+            if job.pool == action.name
+            for t in job.tasks.values()
+            if t.state is SimulatorState.RUNNING
+        )
+        busy = -(-running // pool.config.task_slots_per_node)
+        dedicated, spot = action.targets_after(busy)
+        self.pools[action.name] = dataclasses.replace(
+            pool,
+            target_dedicated=dedicated,
+            target_spot=spot,
+            current_dedicated=min(pool.current_dedicated, dedicated),
+            current_spot=min(pool.current_spot, spot),
+        )
 
     def _requeue_on(self, pool: str) -> None:
         """A pool's nodes are gone: its running tasks wait again, as Batch requeues them."""

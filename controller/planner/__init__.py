@@ -17,6 +17,7 @@ from controller.planner._actions import (
     ObjectKind,
     ResizePool,
     SecretEnv,
+    ShrinkPool,
     StopReason,
     StopTask,
     TaskTemplate,
@@ -39,6 +40,7 @@ from controller.planner._observed import (
     SimulatorState,
 )
 from controller.planner._planning import PlannerConfig, plan, template_of
+from controller.planner._sizing import PoolMemory
 from controller.planner._reports import (
     Change,
     Condition,
@@ -80,6 +82,7 @@ __all__ = [
     "Plan",
     "PlannerConfig",
     "PoolConfig",
+    "PoolMemory",
     "PoolPhase",
     "PoolState",
     "PoolStatus",
@@ -87,6 +90,7 @@ __all__ = [
     "Reason",
     "ResizePool",
     "SecretEnv",
+    "ShrinkPool",
     "SimulationStatus",
     "SimulatorState",
     "SimulatorStatus",

@@ -6,29 +6,28 @@ counts are the one thing a pass changes, and only while the pool is steady (Batc
 a resize during a resize).
 
 ``auto`` sizing: a pool needs ``ceil(demand / taskSlotsPerNode)`` nodes, where demand sums,
-per simulation on the pool, the larger of its desired count and its live simulators (so a
-rollout's surge and a scale-down still in progress keep their nodes); a simulation whose
-job id is someone else's (held, see :mod:`._conflicts`) asks for nothing. ``nodes.max`` bounds
-dedicated + spot. With 8 simulators, 4 slots per node, ``dedicated: auto, spot: 1,
-max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
+per simulation on the pool, the larger of its desired count plus its rollout surge and
+its live simulators (:func:`._sizing.demand`; when and how a live pool grows, shrinks or
+retries a failed resize is :mod:`._sizing`'s). ``nodes.max`` bounds dedicated + spot.
+With 6 simulators (``maxSurge: 25%``, so 6 + 2 = 8 slots), 4 slots per node,
+``dedicated: auto, spot: 1, max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from controller.planner import _changes, _conflicts
-from controller.planner._actions import Action, CreatePool, ResizePool
+from controller.planner import _changes, _conflicts, _sizing
+from controller.planner._actions import Action, CreatePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
     Observed,
     ObservedPool,
-    ObservedTask,
     PoolConfig,
     PoolState,
-    SimulatorState,
 )
 from controller.planner._reports import Change, PoolPhase, PoolStatus
 from controller.spec import Auto, PoolSpec
@@ -36,34 +35,14 @@ from controller.spec import Auto, PoolSpec
 
 @dataclass(frozen=True)
 class PoolPlan:
-    """The actions and status of one pool."""
+    """The actions and status of one pool, what sizing remembers of it for the next pass
+    (None: nothing) and when to look at it again."""
 
     actions: tuple[Action, ...]
     status: PoolStatus
     changes: tuple[Change, ...] = ()
-
-
-def demand(pool: str, desired: Desired, observed: Observed) -> int:
-    """Simulator slots the pool must offer now: desired or live, whichever is larger."""
-    total = 0
-    names = {name for name, sim in desired.simulations.items() if sim.spec.pool == pool} | {
-        name for name, job in observed.jobs.items() if job.pool == pool
-    }
-    for name in sorted(names):
-        sim = desired.simulations.get(name)
-        job = observed.jobs.get(name)
-        live = _live_count(job.tasks) if job is not None else 0
-        # a simulation held because its job is someone else's runs nothing here
-        ours = sim is not None and not sim.spec.suspend and (job is None or job.owned)
-        wanted = sim.spec.simulators if sim is not None and ours else 0
-        total += max(wanted, live)
-    return total
-
-
-def _live_count(tasks: Sequence[ObservedTask]) -> int:
-    """How many tasks hold a slot (``ObservedTask.live``, spelled out: 100,000 calls)."""
-    exited = SimulatorState.EXITED
-    return sum(1 for task in tasks if task.state is not exited)
+    memory: _sizing.PoolMemory | None = None
+    requeue_after: datetime | None = None
 
 
 def targets(spec: PoolSpec, slots_needed: int, slots_per_node: int) -> tuple[int, int]:
@@ -114,12 +93,21 @@ def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
 
 
 def plan_pool(
-    name: str, spec: PoolSpec, desired: Desired, observed: Observed, *, explain: bool = False
+    name: str,
+    spec: PoolSpec,
+    desired: Desired,
+    observed: Observed,
+    *,
+    now: datetime,
+    scale_down_delay: timedelta = _sizing.SCALE_DOWN_DELAY,
+    memory: _sizing.PoolMemory | None = None,
+    explain: bool = False,
 ) -> PoolPlan:
-    """Decide what one desired pool needs this pass (and, with ``explain``, say so)."""
+    """Decide what one desired pool needs this pass (and, with ``explain``, say so); a live
+    pool is sized by :func:`._sizing.size`."""
     pool = observed.pools.get(name)
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
-    dedicated, spot = targets(spec, demand(name, desired, observed), slots)
+    dedicated, spot = targets(spec, _sizing.demand(name, desired, observed), slots)
     if pool is None:
         servers = {r.server for r in spec.registries}
         create = CreatePool(
@@ -141,28 +129,38 @@ def plan_pool(
     if pool.state is PoolState.DELETING:
         message = "being deleted; it is created again once gone"
         return PoolPlan((), pool_status(pool, message), changes)
-    messages = []
-    if reasons:
-        messages.append("needs replacement: " + ", ".join(reasons))
-    if pool.resize_errors:
-        messages.append("resize error: " + "; ".join(pool.resize_errors))
-    actions: tuple[Action, ...] = ()
-    if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
-        if pool.state is PoolState.STEADY:
-            resize = ResizePool(name, dedicated, spot, pool.target_dedicated, pool.target_spot)
-            actions = (resize,)
-            if explain:
-                changes = (_changes.pool_resized(resize), *changes)
-        else:
-            messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
-    return PoolPlan(actions, pool_status(pool, "; ".join(messages)), changes)
+    messages = ["needs replacement: " + ", ".join(reasons)] if reasons else []
+    sized = _sizing.size(
+        pool, spec, (dedicated, spot), memory or _sizing.PoolMemory(), now, scale_down_delay
+    )
+    messages += sized.messages
+    if explain:
+        resized = tuple(_changes.pool_resized(a) for a in sized.actions)
+        changes = (*resized, *changes)
+    status = pool_status(pool, "; ".join(messages))
+    return PoolPlan(sized.actions, status, changes, sized.memory, sized.requeue_after)
 
 
 def plan_pools(
-    desired: Desired, observed: Observed, *, explain: bool = False
+    desired: Desired,
+    observed: Observed,
+    now: datetime,
+    scale_down_delay: timedelta,
+    memory: Mapping[str, _sizing.PoolMemory],
+    *,
+    explain: bool = False,
 ) -> Mapping[str, PoolPlan]:
-    """Plans for every desired pool, by name."""
+    """Plans for every desired pool, by name (``memory``: the previous pass's)."""
     return {
-        name: plan_pool(name, spec, desired, observed, explain=explain)
+        name: plan_pool(
+            name,
+            spec,
+            desired,
+            observed,
+            now=now,
+            scale_down_delay=scale_down_delay,
+            memory=memory.get(name),
+            explain=explain,
+        )
         for name, spec in desired.pools.items()
     }

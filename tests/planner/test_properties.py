@@ -25,8 +25,10 @@ from controller.planner import (
     Observed,
     ObservedTask,
     Plan,
+    PoolMemory,
     Progress,
     ResizePool,
+    ShrinkPool,
     SimulatorState,
     StopTask,
     plan,
@@ -160,13 +162,15 @@ def drive(
     Progress is handed from pass to pass, as the daemon does; it is returned at the end.
     """
     progress: dict[str, Progress] = {}
+    sizing: dict[str, PoolMemory] = {}
     for number in range(passes):
         if number < len(crashes):
             crash_one(backend, crashes[number])
         before = backend.snapshot()
         allowed = allowed_pairs(desired, before)
-        result = plan(desired, before, clock(), progress=progress)
+        result = plan(desired, before, clock(), progress=progress, sizing=sizing)
         progress = dict(result.progress)
+        sizing = dict(result.sizing)
         floor = {  # a pass never takes availability below what maxUnavailable allows
             name: min(
                 serving(before, name),
@@ -288,7 +292,7 @@ def test_objects_simfleet_did_not_create_are_never_touched(
                     assert n not in foreign
                 case AddTasks(job=n) | StopTask(job=n) | DeleteTask(job=n):
                     assert n not in foreign
-                case CreatePool() | ResizePool() | DeletePool():
+                case CreatePool() | ResizePool() | ShrinkPool() | DeletePool():
                     pass
             backend.apply(action)
         clock.advance(400)
