@@ -179,13 +179,8 @@ class FakeBackend:
                         target_spot=spot,
                     )
                     self._arrive(name)
-            case ResizePool(name, dedicated, spot):
-                self.pools[name] = dataclasses.replace(
-                    self._pool(name), target_dedicated=dedicated, target_spot=spot
-                )
-                self._arrive(name)
-            case ShrinkPool(name):
-                self._shrink(action)
+            case ResizePool() | ShrinkPool():
+                self._resize(action)
             case DeletePool(name):
                 self.pools.pop(name, None)
                 self._requeue_on(name)
@@ -311,10 +306,16 @@ class FakeBackend:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
 
-    def _shrink(self, action: ShrinkPool) -> None:
-        """Remove idle nodes only, as the Azure backend does: running tasks are packed onto
-        as few nodes as hold them, and those stay."""
+    def _resize(self, action: ResizePool | ShrinkPool) -> None:
+        """Set new targets; a shrink removes idle nodes only, as the Azure backend does:
+        running tasks are packed onto as few nodes as hold them, and those stay."""
         pool = self._pool(action.name)
+        if isinstance(action, ResizePool):
+            self.pools[action.name] = dataclasses.replace(
+                pool, target_dedicated=action.dedicated, target_spot=action.spot
+            )
+            self._arrive(action.name)
+            return
         running = sum(
             1
             for job in self.jobs.values()

@@ -40,7 +40,6 @@ from controller.planner._observed import (
     SimulatorState,
 )
 from controller.planner._planning import PlannerConfig, plan, template_of
-from controller.planner._sizing import PoolMemory
 from controller.planner._reports import (
     Change,
     Condition,
@@ -56,6 +55,7 @@ from controller.planner._reports import (
     Status,
     Verb,
 )
+from controller.planner._sizing import PoolMemory
 
 __all__ = [
     "Action",

@@ -110,7 +110,8 @@ def demand(pool: str, desired: Desired, observed: Observed) -> int:
 
 def retry_wait(retries: int) -> timedelta:
     """The back-off before retry number ``retries + 1``: 1, 2, 4 … minutes, at most 30."""
-    return min(RETRY_FIRST * 2 ** min(retries, 16), RETRY_MAX)
+    doubled: timedelta = RETRY_FIRST * (1 << min(retries, 16))
+    return min(doubled, RETRY_MAX)
 
 
 def size(
@@ -171,9 +172,7 @@ def _is_auto(spec: PoolSpec) -> bool:
 
 
 def _short(pool: ObservedPool) -> bool:
-    return (
-        pool.current_dedicated < pool.target_dedicated or pool.current_spot < pool.target_spot
-    )
+    return pool.current_dedicated < pool.target_dedicated or pool.current_spot < pool.target_spot
 
 
 def _errors_seen(pool: ObservedPool, memory: PoolMemory) -> PoolMemory:

@@ -47,7 +47,11 @@ async def run_pass(
         specs=Path(), planner=config or PlannerConfig(), max_in_flight=max_in_flight
     )
     reconciler = Reconciler(
-        settings, backend, clock=Clock(wall=clock), progress=progress or {}, absent=absent,
+        settings,
+        backend,
+        clock=Clock(wall=clock),
+        progress=progress or {},
+        absent=absent,
         sizing=sizing,
     )
     return await reconciler.reconcile(desired, execute=execute)

@@ -11,8 +11,9 @@ observation (``observe(jobs)``) lists the pools and only the named jobs' tasks.
 New simulators go through ``addtaskcollection`` in chunks of at most 100 (the reconciler
 sends each chunk as its own ``execute``, under its one in-flight limit), each chunk with
 a deadline of its own (the SDK's ``create_tasks`` would re-send server errors forever).
-Long-running operations (resize, delete) are fired and left: the next pass observes
-their effect.
+Long-running operations (resize, delete, removing nodes) are fired and left: the next
+pass observes their effect. A pool shrinks only by removing idle nodes by name
+(:mod:`._shrinking`).
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -33,7 +34,7 @@ from controller.backends._errors import BackendError, PermanentBackendError, Tra
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
-from controller.backends.azure import _mapping
+from controller.backends.azure import _mapping, _shrinking
 from controller.backends.azure._client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -61,6 +62,7 @@ from controller.planner import (
     ObservedTask,
     PoolState,
     ResizePool,
+    ShrinkPool,
     StopTask,
     TaskTemplate,
 )
@@ -276,6 +278,8 @@ class AzureBackend:
                     target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
                 )
                 await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
+            case ShrinkPool():
+                await self._shrink(action)
             case DeletePool(name):
                 await self._call(
                     self._client.begin_delete_pool(name), f"delete pool {name}", ok=_GONE
@@ -300,6 +304,32 @@ class AzureBackend:
                 await self._call(
                     self._client.delete_task(job, task_id), f"delete task {task_id}", ok=_GONE
                 )
+
+    async def _shrink(self, action: ShrinkPool) -> None:
+        """Remove idle nodes by name, or lower targets no node stands above (see
+        :mod:`._shrinking`); a pool without idle nodes to remove is left for a later pass."""
+        name = action.name
+        if not _shrinking.needs_removal(action):
+            body = _shrinking.lowered(action)
+            await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
+            return
+        doing = f"list idle nodes of pool {name}"
+        try:
+            self._throttle.hold()
+            idle = [
+                (node.id or "", bool(node.is_dedicated))
+                async for node in self._client.list_nodes(
+                    name, filter=_shrinking.IDLE_FILTER, select=_shrinking.IDLE_SELECT
+                )
+            ]
+        except Exception as exc:
+            raise self._throttle.classified(exc, doing) from exc
+        nodes = _shrinking.chosen(action, idle)
+        if nodes:
+            await self._call(
+                self._client.begin_remove_nodes(name, _shrinking.removal(nodes)),
+                f"remove {len(nodes)} idle node(s) of pool {name}",
+            )
 
     async def _call(self, request: Any, doing: str, ok: frozenset[str] = frozenset()) -> Any:
         try:
