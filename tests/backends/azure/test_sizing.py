@@ -66,9 +66,9 @@ class Daemon:
         result = None
         for _ in range(passes):
             result = await self.once(want)
-            if result.plan.converged and not result.plan.actions:
-                if all(s.ready == s.up_to_date == s.desired for s in result.status.simulations):
-                    return result
+            rows = result.status.simulations
+            if result.plan.converged and all(s.ready == s.up_to_date == s.desired for s in rows):
+                return result
         raise AssertionError(f"not converged: {result.status if result else None}")
 
     def resizes(self) -> int:
@@ -93,7 +93,8 @@ async def test_a_rollout_of_8_simulators_makes_no_resize(
     daemon = Daemon(backend, emulator)
     await daemon.converge(desired(simulation(simulators=8), pools=AUTO))
     before = daemon.resizes()
-    result = await daemon.converge(desired(simulation(simulators=8, image="cartpole:2.0"), pools=AUTO))
+    rolled = desired(simulation(simulators=8, image="cartpole:2.0"), pools=AUTO)
+    result = await daemon.converge(rolled)
     rollout = daemon.resizes() - before
     print(f"\nrollout of 8 simulators: {rollout} resize request(s), requeued {emulator.requeued}")
     assert result.status.simulations[0].up_to_date == 8
