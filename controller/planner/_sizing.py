@@ -137,7 +137,7 @@ def size(
     """
     target = (pool.target_dedicated, pool.target_spot)
     raised = (max(wanted[0], target[0]), max(wanted[1], target[1]))
-    lower = raised == target and wanted != target
+    lower = wanted[0] < target[0] or wanted[1] < target[1]
     memory = replace(memory, lower_since=(memory.lower_since or now) if lower else None)
     if not _is_auto(spec):
         delay = timedelta(0)
