@@ -158,7 +158,8 @@ def size(
             shrink = ShrinkPool(
                 pool.name, *wanted, *target, pool.current_dedicated, pool.current_spot
             )
-            return Sizing((shrink,), memory, _errors_shown(memory, resizing=False))
+            busy = f"shrinking to {wanted[0]}+{wanted[1]} nodes as nodes become idle"
+            return Sizing((shrink,), memory, (*_errors_shown(memory, resizing=False), busy))
         held = (
             f"shrinks to {wanted[0]}+{wanted[1]} nodes after {due.isoformat(timespec='seconds')}"
             " if demand stays lower"

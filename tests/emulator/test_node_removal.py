@@ -4,6 +4,8 @@ onto nodes with ``nodeFillType: pack`` (spread by default), so idle nodes exist 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from azure.batch import models as m
 from azure.batch.aio import BatchClient
@@ -139,6 +141,10 @@ async def test_removenodes_is_refused_as_batch_refuses_it(
         "InvalidPropertyValue",
     )
     assert await refused(batch_client, ["tvmps_nope"]) == (404, "NodeNotFound")
+    too_short = m.BatchNodeRemoveOptions(node_ids=nodes[:1], resize_timeout=timedelta(minutes=1))
+    with pytest.raises(HttpResponseError) as caught:
+        await batch_client.begin_remove_nodes("pool-1", too_short, polling_interval=0)
+    assert (caught.value.status_code, caught.value.error.code) == (400, "InvalidPropertyValue")
     await batch_client.begin_resize_pool(
         "pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=3), polling_interval=0
     )

@@ -113,6 +113,7 @@ ROWS = [
         expected=[ShrinkPool("sims", 3, 0, 5, 0, 4, 0)],
         memory=PoolMemory(lower_since=NOW - 10 * MINUTE),
         remembered=PoolMemory(lower_since=NOW - 10 * MINUTE),
+        message="shrinking to 3+0 nodes as nodes become idle",
     ),
     row(
         "demand back at the target: the clock is forgotten",
@@ -128,6 +129,7 @@ ROWS = [
         pool=live((3, 0)),
         expected=[ShrinkPool("sims", 1, 0, 3, 0, 3, 0)],
         remembered=PoolMemory(lower_since=NOW),
+        message="shrinking to 1+0 nodes",
     ),
     row(
         "no shrink while the pool resizes, but the clock runs",
