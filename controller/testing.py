@@ -37,6 +37,7 @@ from controller.planner import (
     ObservedPool,
     ObservedTask,
     PoolConfig,
+    RecordLogin,
     ResizePool,
     ShrinkPool,
     SimulatorState,
@@ -169,21 +170,8 @@ class FakeBackend:
         self.executed.append(action)
         now = self.clock()
         match action:
-            case CreatePool(name, spec, dedicated, spot):
-                if name not in self.pools:
-                    self.pools[name] = ObservedPool(
-                        name,
-                        True,
-                        PoolConfig.of(spec),
-                        target_dedicated=dedicated,
-                        target_spot=spot,
-                    )
-                    self._arrive(name)
-            case ResizePool() | ShrinkPool():
-                self._resize(action)
-            case DeletePool(name):
-                self.pools.pop(name, None)
-                self._requeue_on(name)
+            case CreatePool() | RecordLogin() | ResizePool() | ShrinkPool() | DeletePool():
+                self._apply_to_pool(action)
             case CreateJob(name, pool):
                 self.jobs.setdefault(name, _Job(pool, created_at=now))
             case DeleteJob(name):
@@ -215,6 +203,34 @@ class FakeBackend:
             case DeleteTask(job, task_id):
                 self._tasks(job).pop(task_id, None)
         self.schedule()
+
+    def _apply_to_pool(
+        self, action: CreatePool | RecordLogin | ResizePool | ShrinkPool | DeletePool
+    ) -> None:
+        match action:
+            case CreatePool(name, spec, dedicated, spot):
+                if name not in self.pools:
+                    self.pools[name] = ObservedPool(
+                        name,
+                        True,
+                        PoolConfig.of(spec),
+                        target_dedicated=dedicated,
+                        target_spot=spot,
+                        login_digest=action.login_digest,  # recorded as Batch metadata is
+                    )
+                    self._arrive(name)
+            case RecordLogin(name, _, digest):
+                self.pools[name] = dataclasses.replace(self._pool(name), login_digest=digest)
+            case ResizePool(name, dedicated, spot):
+                self.pools[name] = dataclasses.replace(
+                    self._pool(name), target_dedicated=dedicated, target_spot=spot
+                )
+                self._arrive(name)
+            case ShrinkPool():
+                self._shrink(action)
+            case DeletePool(name):
+                self.pools.pop(name, None)
+                self._requeue_on(name)
 
     def grant_nodes(self, pool: str) -> None:
         """Let a pool's nodes arrive (with ``nodes_arrive=False``), as a boot finishing."""
@@ -306,16 +322,10 @@ class FakeBackend:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
 
-    def _resize(self, action: ResizePool | ShrinkPool) -> None:
-        """Set new targets; a shrink removes idle nodes only, as the Azure backend does:
-        running tasks are packed onto as few nodes as hold them, and those stay."""
+    def _shrink(self, action: ShrinkPool) -> None:
+        """Remove idle nodes only, as the Azure backend does: running tasks are packed onto
+        as few nodes as hold them, and those stay."""
         pool = self._pool(action.name)
-        if isinstance(action, ResizePool):
-            self.pools[action.name] = dataclasses.replace(
-                pool, target_dedicated=action.dedicated, target_spot=action.spot
-            )
-            self._arrive(action.name)
-            return
         running = sum(
             1
             for job in self.jobs.values()

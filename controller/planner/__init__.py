@@ -6,6 +6,7 @@ observed state (``_observed``), actions (``_actions``) and what it reports (``_r
 """
 
 from controller.planner._actions import (
+    REMOVALS,
     Action,
     AddTasks,
     CreateJob,
@@ -15,6 +16,8 @@ from controller.planner._actions import (
     DeleteTask,
     NewTask,
     ObjectKind,
+    RecordLogin,
+    RegistryLogin,
     ResizePool,
     SecretEnv,
     ShrinkPool,
@@ -27,6 +30,7 @@ from controller.planner._conflicts import whose
 from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._ids import TaskKey, parse_task_id, revision, task_id
 from controller.planner._lifetime import wall_clock_limit
+from controller.planner._logins import login_digest, login_for, login_of
 from controller.planner._observed import (
     ExitInfo,
     ExitReason,
@@ -58,6 +62,7 @@ from controller.planner._reports import (
 from controller.planner._sizing import PoolMemory
 
 __all__ = [
+    "REMOVALS",
     "Action",
     "AddTasks",
     "Change",
@@ -88,6 +93,8 @@ __all__ = [
     "PoolStatus",
     "Progress",
     "Reason",
+    "RecordLogin",
+    "RegistryLogin",
     "ResizePool",
     "SecretEnv",
     "ShrinkPool",
@@ -101,6 +108,9 @@ __all__ = [
     "TaskKey",
     "TaskTemplate",
     "Verb",
+    "login_digest",
+    "login_for",
+    "login_of",
     "parse_task_id",
     "plan",
     "revision",

@@ -64,6 +64,22 @@ class TaskTemplate:
 
 
 @dataclass(frozen=True)
+class RegistryLogin:
+    """How a simulator's node logs in to pull its image: a managed identity, or a
+    username with the password as the controller has it now (never stored by simfleet).
+
+    Carried by each new simulator rather than relied on from the pool: a pool's own
+    registry login can change only while it has no node, so after a password rotation
+    only a login of the simulator's own pulls with the new password.
+    """
+
+    server: str
+    username: str | None = None
+    password: SecretStr | None = None
+    identity: str | None = None
+
+
+@dataclass(frozen=True)
 class NewTask:
     """One simulator to add: its id carries slot, revision and attempt."""
 
@@ -95,7 +111,9 @@ class CreatePool(_Action):
     """Create a pool owned by simfleet with these node targets.
 
     ``passwords`` holds the registry passwords (server → value) the pool's nodes log in
-    with; ``images`` are prefetched onto each node (the images of its simulations).
+    with; ``images`` are prefetched onto each node (the images of its simulations);
+    ``login_digest`` is the keyed digest of those passwords the pool records (see
+    :mod:`._logins`), "" when it has none.
     """
 
     name: str
@@ -104,6 +122,7 @@ class CreatePool(_Action):
     spot: int
     passwords: Mapping[str, SecretStr] = field(default_factory=dict)
     images: tuple[str, ...] = ()
+    login_digest: str = ""
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
@@ -183,6 +202,27 @@ class ShrinkPool(_Action):
 
 
 @dataclass(frozen=True)
+class RecordLogin(_Action):
+    """Record on a pool the keyed digest of its registry passwords as they are now.
+
+    What a password rotation changes on a live pool: new simulators already pull with
+    their own login (:class:`RegistryLogin`); this records that the change was seen, so it
+    is reported once and not again. ``spec`` is what the pool's other records say.
+    """
+
+    name: str
+    spec: PoolSpec
+    login_digest: str
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.POOL, self.name
+
+    def describe(self) -> str:
+        return f"record the new registry password of pool {self.name}"
+
+
+@dataclass(frozen=True)
 class DeletePool(_Action):
     """Delete a pool simfleet created and no spec asks for any more."""
 
@@ -227,12 +267,17 @@ class DeleteJob(_Action):
 
 @dataclass(frozen=True)
 class AddTasks(_Action):
-    """Add simulators to a job in bulk; all share one template (one revision)."""
+    """Add simulators to a job in bulk; all share one template (one revision).
+
+    ``login``: how their node pulls the image, when the pool's spec names its registry.
+    Not part of the template: a rotated password must not roll running simulators.
+    """
 
     job: str
     template: TaskTemplate
     tasks: tuple[NewTask, ...]
     workdir: str | None = None
+    login: RegistryLogin | None = None
 
     @property
     def subject(self) -> tuple[ObjectKind, str]:
@@ -283,6 +328,7 @@ Action = (
     CreatePool
     | ResizePool
     | ShrinkPool
+    | RecordLogin
     | DeletePool
     | CreateJob
     | DeleteJob

@@ -50,6 +50,11 @@ def pool_resized(action: ResizePool | ShrinkPool) -> Change:
     return Change(ObjectKind.POOL, action.name, Verb.RESIZE, detail)
 
 
+def login_recorded(name: str, rotated: str) -> Change:
+    """A pool's registry login digest recorded now: after a rotation, or for the first time."""
+    return Change(ObjectKind.POOL, name, Verb.UPDATE, rotated or "record its registry login digest")
+
+
 def pruned_pool(name: str) -> Change:
     """A pool deleted now."""
     return Change(ObjectKind.POOL, name, Verb.PRUNE, "no spec defines it any more")

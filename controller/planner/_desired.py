@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pydantic import SecretStr
 
+from controller.planner._actions import RegistryLogin
 from controller.spec import PoolSpec, SimulationSpec
 
 
@@ -27,6 +28,8 @@ class DesiredSimulation:
         revision_key: the controller's secret key for the template revision: secret
             values enter the revision only through an HMAC under it, so no task id lets
             anyone test guesses of a secret offline (see :mod:`._ids`).
+        login: how its simulators pull their image (their registry's entry in the pool's
+            spec, password as the controller has it now; see :mod:`._logins`), if any.
     """
 
     name: str
@@ -34,6 +37,7 @@ class DesiredSimulation:
     secrets: Mapping[str, SecretStr] = field(default_factory=dict)
     workdir: str | None = None
     revision_key: bytes = field(default=b"", repr=False)
+    login: RegistryLogin | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ class Desired:
         registry_passwords: registry server → password, resolved from the environment.
         notes: simulation or pool name → why its spec is not (fully) in force, e.g. its
             file fails to load and its last good version runs. Shown in status.
+        login_digests: pool name → keyed digest of its registry passwords, as a pool
+            records it (see :mod:`._logins`); absent or "" when it has none.
     """
 
     pools: Mapping[str, PoolSpec] = field(default_factory=dict)
@@ -55,6 +61,7 @@ class Desired:
     prune_held_because: str = ""
     registry_passwords: Mapping[str, SecretStr] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    login_digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def prune_allowed(self) -> bool:

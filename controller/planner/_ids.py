@@ -37,10 +37,19 @@ def secret_digest(key: bytes, secrets: Iterable[SecretEnv]) -> str:
     says nothing about it. Losing the key changes the revision of simulations with
     secrets: one rolling update within their rollout limits, never a duplicate.
     """
-    pairs = sorted((s.name, s.value.get_secret_value()) for s in secrets)
-    if not pairs:
+    return keyed_digest(key, ((s.name, s.value.get_secret_value()) for s in secrets))
+
+
+def keyed_digest(key: bytes, pairs: Iterable[tuple[str, str]]) -> str:
+    """HMAC-SHA256 under ``key`` of name/secret pairs (order does not matter); "" for none.
+
+    The one way simfleet records that a secret changed without recording the secret:
+    template revisions (:func:`secret_digest`) and registry logins (:mod:`._logins`).
+    """
+    ordered = sorted(pairs)
+    if not ordered:
         return ""
-    message = json.dumps(pairs, separators=(",", ":")).encode()
+    message = json.dumps(ordered, separators=(",", ":")).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

@@ -149,6 +149,8 @@ class ObservedPool:
     resize_errors: tuple[str, ...] = ()
     usable_nodes: int | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    allocation_changed_at: datetime | None = None  # Batch: allocationStateTransitionTime
+    login_digest: str | None = None  # keyed digest of its registry passwords (see _logins)
 
     @property
     def usable(self) -> int:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _conflicts, _sizing
+from controller.planner import _changes, _conflicts, _logins, _sizing
 from controller.planner._actions import Action, CreatePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -119,6 +119,7 @@ def plan_pool(
             images=tuple(
                 sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
             ),
+            login_digest=desired.login_digests.get(name, ""),
         )
         status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")
         return PoolPlan((create,), status, (_changes.pool_created(create),) if explain else ())
@@ -134,11 +135,17 @@ def plan_pool(
         pool, spec, (dedicated, spot), memory or _sizing.PoolMemory(), now, scale_down_delay
     )
     messages += sized.messages
+    logins, rotated = _logins.record(name, spec, pool, desired.login_digests.get(name, ""))
+    if rotated:
+        messages.append(rotated)
     if explain:
         resized = tuple(_changes.pool_resized(a) for a in sized.actions)
         changes = (*resized, *changes)
+        if logins:
+            changes = (*changes, _changes.login_recorded(name, rotated))
     status = pool_status(pool, "; ".join(messages))
-    return PoolPlan(sized.actions, status, changes, sized.memory, sized.requeue_after)
+    actions = (*sized.actions, *logins)
+    return PoolPlan(actions, status, changes, sized.memory, sized.requeue_after)
 
 
 def plan_pools(

@@ -95,17 +95,22 @@ def stalled(progress: Progress | None, deadline: timedelta, now: datetime) -> bo
     return progress is not None and now - progress.since > deadline
 
 
-def conditions(
-    facts: Facts, progress: Progress | None, deadline: timedelta, now: datetime
-) -> tuple[Condition, ...]:
-    """Available, Progressing and Stalled for one simulation."""
+def _available(facts: Facts) -> Condition:
+    """Available: at least the minimum of simulators serve."""
     enough = facts.available >= facts.min_available
-    available = Condition(
+    return Condition(
         ConditionType.AVAILABLE,
         enough,
         Reason.MINIMUM_AVAILABLE if enough else Reason.MINIMUM_UNAVAILABLE,
         f"{facts.available}/{facts.desired} available, at least {facts.min_available} needed",
     )
+
+
+def conditions(
+    facts: Facts, progress: Progress | None, deadline: timedelta, now: datetime
+) -> tuple[Condition, ...]:
+    """Available, Progressing and Stalled for one simulation."""
+    available = _available(facts)
     updated = f"{facts.updated_available}/{facts.desired} available on the current template"
     if facts.converged:
         done = f"all {facts.desired} simulators available on the current template"
@@ -133,6 +138,17 @@ def conditions(
         available,
         Condition(ConditionType.PROGRESSING, True, reason, message),
         Condition(ConditionType.STALLED, False, reason, message),
+    )
+
+
+def waiting(facts: Facts, why: str) -> tuple[Condition, ...]:
+    """Simulators wait for nodes that are still coming (see :mod:`._allocation`):
+    Progressing, never Stalled, with the wait as the reason."""
+    available = _available(facts)
+    return (
+        available,
+        Condition(ConditionType.PROGRESSING, True, Reason.WAITING_FOR_NODES, why),
+        Condition(ConditionType.STALLED, False, Reason.WAITING_FOR_NODES, why),
     )
 
 

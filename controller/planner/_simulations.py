@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from controller.planner import (
+    _allocation,
     _changes,
     _fenceposts,
     _filling,
@@ -63,11 +64,22 @@ TICK = timedelta(milliseconds=1)
 
 
 def _verdict(
-    view: SimulationView, facts: _progress.Facts, previous: Progress | None, now: datetime
+    view: SimulationView,
+    facts: _progress.Facts,
+    previous: Progress | None,
+    now: datetime,
+    waiting: str = "",
 ) -> tuple[Progress | None, tuple[Condition, ...], bool]:
-    """Progress so far, the conditions, and whether the simulation is Stalled."""
+    """Progress so far, the conditions, and whether the simulation is Stalled.
+
+    ``waiting``: why its simulators wait for nodes still coming (:mod:`._allocation`);
+    the progress clock then starts afresh, so the deadline counts from the wait's end.
+    """
     deadline = view.sim.spec.rollout.progress_deadline
     progress = _progress.track(previous, facts, now)
+    if waiting and progress is not None:
+        progress = dataclasses.replace(progress, since=now)
+        return progress, _progress.waiting(facts, waiting), False
     stalled = _progress.stalled(progress, deadline, now)
     return progress, _progress.conditions(facts, progress, deadline, now), stalled
 
@@ -210,14 +222,19 @@ def plan_simulation(
         and (i in pairs or (s := view.slots.get(i)) is None or not s.live)
     )
     if new_tasks:
-        actions.append(AddTasks(view.name, view.template, new_tasks, view.sim.workdir))
+        actions.append(
+            AddTasks(view.name, view.template, new_tasks, view.sim.workdir, view.sim.login)
+        )
         if explain:
             changes += _changes.restarted(view, new_tasks)
 
     # trim history
     actions += _history.trim(view.name, view.slots, tuning.history)
 
-    status, progress, waits = _report(view, decisions, limits.unavailable, progress, tuning, note)
+    waiting = _allocation.waiting_for_nodes(view, pool, now)
+    status, progress, waits = _report(
+        view, decisions, limits.unavailable, progress, tuning, note, waiting
+    )
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
     )
@@ -230,16 +247,19 @@ def _report(
     previous: Progress | None,
     tuning: Tuning,
     note: str,
+    waiting: str,
 ) -> tuple[SimulationStatus, Progress | None, list[datetime]]:
     """The status row, the progress clock and the wake-ups of a simulation that ran."""
     now = tuning.now
     trouble = _status.problems(view, decisions, now)
     rolling = _status.rollout_message(view)
     messages = [*trouble, rolling] if rolling else list(trouble)
+    if waiting:
+        messages.append(waiting)
     facts = _progress.facts_of(
         view, decisions, unavailable, now, tuning.settle, health=trouble[0] if trouble else ""
     )
-    progress, conditions, stalled = _verdict(view, facts, previous, now)
+    progress, conditions, stalled = _verdict(view, facts, previous, now, waiting)
     spec = view.sim.spec
     if stalled:
         deadline = spec.rollout.progress_deadline

@@ -7,6 +7,7 @@ spec error at its field and holds pruning.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -14,7 +15,14 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from controller.planner import Desired, DesiredSimulation, revision, template_of
+from controller.planner import (
+    Desired,
+    DesiredSimulation,
+    login_digest,
+    login_for,
+    revision,
+    template_of,
+)
 from controller.spec import (
     Catalog,
     PoolSpec,
@@ -152,6 +160,12 @@ def desired_state(
     simulations, simulation_errors = _resolve_simulations(
         catalog, environ, access or SecretAccess(), revision_key, run_options or RunOptionsPolicy()
     )
+    simulations = {
+        name: dataclasses.replace(
+            sim, login=login_for(sim.spec.image, pools.get(sim.spec.pool), passwords)
+        )
+        for name, sim in simulations.items()
+    }
     errors = [*catalog.errors, *pool_errors, *simulation_errors]
     held = _prune_hold(catalog, errors, allow_empty_prune)
     failing = {e.file for e in errors}
@@ -167,6 +181,11 @@ def desired_state(
         prune_held_because=held,
         registry_passwords=passwords,
         notes=notes,
+        login_digests={
+            name: digest
+            for name, spec in pools.items()
+            if (digest := login_digest(revision_key, spec, passwords))
+        },
     )
     return desired, tuple(sorted(set(errors)))
 

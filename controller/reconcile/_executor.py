@@ -2,7 +2,8 @@
 
 Phases, each finished before the next starts:
 
-1. pools — creations and resizes, all at once;
+1. pools — creations, resizes, recorded logins (and any action that is neither of a
+   simulation's chain nor a removal), all at once;
 2. simulations — per simulation a chain: its job is created, and as soon as it exists its
    new simulators are added, in chunks of ``backend.tasks_per_request`` (one request
    each); the chains of different simulations run side by side;
@@ -29,14 +30,13 @@ import structlog
 
 from controller.backends import Backend, BackendError, TransientBackendError
 from controller.planner import (
+    REMOVALS,
     Action,
     AddTasks,
     CreateJob,
-    CreatePool,
     DeleteJob,
     DeletePool,
     DeleteTask,
-    ResizePool,
     ShrinkPool,
     StopTask,
 )
@@ -117,7 +117,10 @@ class Executor:
             self._limit = asyncio.Semaphore(self.max_in_flight)
         run = _Run(self.backend, self._limit)
         numbered = list(enumerate(actions))
-        pools = [(i, a) for i, a in numbered if isinstance(a, CreatePool | ResizePool)]
+        # first every pool action (and anything else that is neither a simulation's chain
+        # nor a removal: no action kind may be left out by a list that forgot it)
+        later = (CreateJob, AddTasks, *REMOVALS)
+        pools = [(i, a) for i, a in numbered if not isinstance(a, later)]
         chains: dict[str, list[tuple[int, Action]]] = {}
         for i, a in numbered:
             if isinstance(a, CreateJob):

@@ -30,6 +30,7 @@ from controller.planner import (
     ObservedTask,
     PoolConfig,
     PoolState,
+    RecordLogin,
     ResizePool,
     SimulatorState,
     StopTask,
@@ -69,6 +70,8 @@ def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) 
                         target_spot=spot,
                     ),
                 )
+            case RecordLogin(name, _, digest) if name in pools:
+                pools[name] = dataclasses.replace(pools[name], login_digest=digest)
             case ResizePool(name, dedicated, spot) if name in pools:
                 pools[name] = dataclasses.replace(
                     pools[name],

@@ -39,7 +39,7 @@ from controller.spec._policy import (
     policy_errors,
     run_options_errors,
 )
-from controller.spec._references import image_reference_problem
+from controller.spec._references import image_reference_problem, registry_of
 from controller.spec._schema import json_schema
 from controller.spec._values import (
     AUTO,
@@ -89,5 +89,6 @@ __all__ = [
     "parse_duration",
     "parse_int_or_percent",
     "policy_errors",
+    "registry_of",
     "run_options_errors",
 ]

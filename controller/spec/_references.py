@@ -84,6 +84,16 @@ def image_reference_problem(value: str) -> str | None:
     return None
 
 
+def registry_of(image: str) -> str:
+    """The registry an image is pulled from, as the docker CLI decides it
+    (``splitDockerDomain``): the first component when it has a ``.`` or ``:`` or is
+    ``localhost``, otherwise Docker Hub (``docker.io``)."""
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return "docker.io"
+
+
 def check_reference(value: str) -> str:
     """pydantic validator: ``value`` itself, or ``ValueError`` with the reason."""
     problem = image_reference_problem(value)

@@ -12,7 +12,11 @@ from controller.planner import (
     AddTasks,
     CreateJob,
     CreatePool,
+    DeleteJob,
+    DeletePool,
     Desired,
+    RecordLogin,
+    ResizePool,
     StopTask,
     plan,
 )
@@ -172,3 +176,24 @@ async def test_a_failed_chunk_leaves_the_others_reported_one_by_one() -> None:
 def test_the_limit_must_allow_a_request() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Executor(FakeBackend(), max_in_flight=0)
+
+
+async def test_every_kind_of_action_is_sent() -> None:
+    """Regression: the phases were lists of named kinds, so a new kind (the pool's
+    RecordLogin) was planned, reported as an action, and silently never sent."""
+    backend = Recording()
+    spec = pool_spec(nodes={"dedicated": 1})
+    await Executor(backend).run([CreatePool("sims", spec, 1, 0)])
+    kinds = [
+        CreatePool("other", spec, 1, 0),
+        RecordLogin("sims", spec, "digest"),
+        ResizePool("sims", 2, 0, 1, 0),
+        CreateJob("alpha", "sims"),
+        DeleteJob("gone"),
+        DeletePool("old"),
+    ]
+    execution = await Executor(backend).run(kinds)
+    assert execution.failures == ()
+    assert execution.executed == tuple(kinds)
+    sent = {type(a).__name__ for event, a in backend.events if event == "begin"}
+    assert sent >= {type(a).__name__ for a in kinds}

@@ -61,6 +61,8 @@ from controller.planner import (
     ObservedPool,
     ObservedTask,
     PoolState,
+    RecordLogin,
+    RegistryLogin,
     ResizePool,
     ShrinkPool,
     StopTask,
@@ -294,8 +296,13 @@ class AzureBackend:
                 await self._call(
                     self._client.begin_delete_job(name), f"delete job {name}", ok=_GONE
                 )
-            case AddTasks(job, template, tasks):
-                await self._add_tasks(job, template, tasks)
+            case AddTasks(job, template, tasks, _, login):
+                await self._add_tasks(job, template, tasks, login)
+            case RecordLogin(name):
+                await self._call(
+                    self._client.update_pool(name, _mapping.pool_login_update(action, self.fleet)),
+                    f"record the registry login of pool {name}",
+                )
             case StopTask(job, task_id):
                 await self._call(
                     self._client.terminate_task(job, task_id), f"terminate task {task_id}", ok=_GONE
@@ -343,9 +350,13 @@ class AzureBackend:
             raise self._throttle.classified(exc, doing) from exc
 
     async def _add_tasks(
-        self, job: str, template: TaskTemplate, tasks: tuple[NewTask, ...]
+        self,
+        job: str,
+        template: TaskTemplate,
+        tasks: tuple[NewTask, ...],
+        login: RegistryLogin | None,
     ) -> None:
-        bodies = [_mapping.task_create(job, template, t) for t in tasks]
+        bodies = [_mapping.task_create(job, template, t, login) for t in tasks]
         chunks = [bodies[i : i + CHUNK] for i in range(0, len(bodies), CHUNK)]
         results = await asyncio.gather(
             *(self._add_chunk(job, chunk) for chunk in chunks), return_exceptions=True

@@ -48,20 +48,25 @@ from controller.planner import (
     ObservedTask,
     PoolConfig,
     PoolState,
+    RecordLogin,
+    RegistryLogin,
     SimulatorState,
     TaskTemplate,
+    login_of,
     parse_task_id,
     wall_clock_limit,
 )
-from controller.spec import NodeImage, Registry
+from controller.spec import NodeImage, PoolSpec, Registry
 
 MANAGED = "simfleet-managed"
 FLEET = "simfleet-fleet"
 REGISTRIES = "simfleet-registries"
+LOGIN = "simfleet-registry-login"  # keyed digest of the registry passwords (planner._logins)
 POOL_SELECT = [
     "id",
     "state",
     "allocationState",
+    "allocationStateTransitionTime",
     "vmSize",
     "taskSlotsPerNode",
     "metadata",
@@ -125,19 +130,7 @@ def _marks(fleet: str) -> list[m.BatchMetadataItem]:
 def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
     """The request body that creates ``action``'s pool for ``fleet``."""
     spec = action.spec
-    registries = [
-        m.ContainerRegistryReference(
-            registry_server=r.server,
-            identity_reference=m.BatchNodeIdentityReference(resource_id=r.identity)
-            if r.identity
-            else None,
-            username=r.username,
-            password=action.passwords[r.server].get_secret_value()
-            if r.username and r.server in action.passwords
-            else None,
-        )
-        for r in spec.registries
-    ]
+    registries = [registry_reference(login_of(r, action.passwords)) for r in spec.registries]
     image = spec.node_image
     config = m.VirtualMachineConfiguration(
         image_reference=m.BatchVmImageReference(
@@ -150,7 +143,6 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
             container_registries=registries or None,
         ),
     )
-    listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
     return m.BatchPoolCreateOptions(
         id=action.name,
         vm_size=spec.vm_size,
@@ -159,10 +151,39 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
         target_low_priority_nodes=action.spot,
         task_slots_per_node=spec.task_slots_per_node,
         task_scheduling_policy=PACK,
-        metadata=[
-            *_marks(fleet),
-            m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
-        ],
+        metadata=pool_metadata(spec, fleet, action.login_digest),
+    )
+
+
+def pool_metadata(spec: PoolSpec, fleet: str, login_digest: str) -> list[m.BatchMetadataItem]:
+    """Everything a pool records: whose it is, its registries (no password) and the keyed
+    digest of their passwords. A metadata update replaces the whole list, so creation and
+    :class:`RecordLogin` both write it from here."""
+    listed = [r.model_dump(by_alias=True, exclude_none=True) for r in spec.registries]
+    items = [
+        *_marks(fleet),
+        m.BatchMetadataItem(name=REGISTRIES, value=json.dumps(listed, sort_keys=True)),
+    ]
+    if login_digest:
+        items.append(m.BatchMetadataItem(name=LOGIN, value=login_digest))
+    return items
+
+
+def pool_login_update(action: RecordLogin, fleet: str) -> m.BatchPoolUpdateOptions:
+    """The PATCH body that records a pool's new login digest (metadata only: allowed on
+    a pool with nodes, unlike its registries)."""
+    return m.BatchPoolUpdateOptions(metadata=pool_metadata(action.spec, fleet, action.login_digest))
+
+
+def registry_reference(login: RegistryLogin) -> m.ContainerRegistryReference:
+    """A registry login as Batch takes it, for a pool or a single task."""
+    return m.ContainerRegistryReference(
+        registry_server=login.server,
+        identity_reference=m.BatchNodeIdentityReference(resource_id=login.identity)
+        if login.identity
+        else None,
+        username=login.username,
+        password=login.password.get_secret_value() if login.password is not None else None,
     )
 
 
@@ -182,8 +203,11 @@ def command_line(command: str | tuple[str, ...] | None) -> str:
     return shlex.join(command)
 
 
-def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskCreateOptions:
-    """The body of one task in an addtaskcollection request."""
+def task_create(
+    job: str, template: TaskTemplate, task: NewTask, login: RegistryLogin | None = None
+) -> m.BatchTaskCreateOptions:
+    """The body of one task in an addtaskcollection request; ``login``: the simulator's own
+    registry login, so it pulls with the password as it is now (see ``planner._logins``)."""
     secret_names = {s.name for s in template.secret_env}
     values = {**simulator_variables(job, task.slot, task.id), **dict(template.env)}
     environment = [
@@ -203,6 +227,7 @@ def task_create(job: str, template: TaskTemplate, task: NewTask) -> m.BatchTaskC
             image_name=template.image,
             container_run_options=template.container_run_options or None,
             working_directory="containerImageDefault",
+            registry=registry_reference(login) if login is not None else None,
         ),
         environment_settings=environment or None,
         # Batch runs a container as the task's user: by default a non-admin auto-user, for
@@ -282,6 +307,8 @@ def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:
         resize_errors=tuple(
             f"{e.code}: {e.message}" if e.message else str(e.code) for e in pool.resize_errors or ()
         ),
+        allocation_changed_at=pool.allocation_state_transition_time,
+        login_digest=meta.get(LOGIN, ""),
     )
 
 

@@ -39,6 +39,7 @@ from controller.planner import (
     DeletePool,
     DeleteTask,
     PoolConfig,
+    RecordLogin,
     ResizePool,
     ShrinkPool,
     StopTask,
@@ -80,6 +81,8 @@ class Actions:
                 self._life.stop((action.job, action.task_id), StopIntent.STOP)
             case DeleteTask():
                 self._delete_task(action)
+            case RecordLogin():
+                pass  # local simulators pull nothing, so local pools report no login digest
             case _:
                 assert_never(action)
 

@@ -488,3 +488,21 @@ async def test_a_simulator_runs_as_the_pools_admin_auto_user(
     (task,) = (await backend.observe()).jobs["cartpole"].tasks
     body = emulator.task("cartpole", task.id)
     assert body["userIdentity"] == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
+
+
+async def test_simulators_waiting_for_an_allocating_pool_are_waiting_for_nodes(
+    backend: AzureBackend, emulator: BatchEmulator
+) -> None:
+    """Issue 10, item 11: Batch's allocationStateTransitionTime reaches the planner, so a
+    first deployment whose pool still allocates is Progressing (WaitingForNodes)."""
+    want = desired(simulation(simulators=2), pools=AUTO)
+    await run_pass(want, backend, clock_of(emulator))  # creates pool and job, adds tasks
+    emulator.advance(2)  # allocation takes 5 s here
+    result = await run_pass(want, backend, clock_of(emulator))
+    pool = (await backend.observe()).pools["sims"]
+    assert pool.allocation_changed_at is not None
+    assert pool.allocation_changed_at <= clock_of(emulator)()
+    (status,) = result.status.simulations
+    progressing = next(c for c in status.conditions if c.type.value == "Progressing")
+    assert (progressing.status, progressing.reason.value) == (True, "WaitingForNodes")
+    assert "waiting for pool sims: allocating nodes, 0/1 usable" in progressing.message
