@@ -19,8 +19,9 @@ emulator's default time to bring nodes up (5 s to allocate, 2 s to start):
 3. **Steady resync** (10,000 only): a fresh daemon on the converged fleet with
    ``--resync 5``, over a minute of whole passes (a pass starts with its pool listing),
    which is longer than a task listing's maximum age today (30 s), so re-listings count;
-   requests per job per pass. Lower bound: one pool listing, one job listing and one
-   task-counts call per job, (2 + jobs) ÷ jobs.
+   requests per job per pass. Lower bound: one pool listing, one job listing, the node
+   counts of every pool (node health, issue 10) and one task-counts call per job,
+   (3 + jobs) ÷ jobs.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def scenario(
                 )
             if resync is not None:
                 per_job = steady_resync(emu, specs, resync)
-                bound = (2 + size.jobs) / size.jobs
+                bound = (3 + size.jobs) / size.jobs
                 rows.append(
                     Row(
                         "resync",

@@ -32,6 +32,7 @@ from controller.planner import (
     DeleteTask,
     ExitInfo,
     ExitReason,
+    NodeStates,
     Observed,
     ObservedJob,
     ObservedPool,
@@ -150,7 +151,7 @@ class FakeBackend:
         """The current state as one immutable value (every pool; the ``jobs`` named, or
         all of them when None)."""
         return Observed(
-            pools=dict(self.pools),
+            pools={name: self._counted(pool) for name, pool in self.pools.items()},
             jobs={
                 name: ObservedJob(
                     name,
@@ -257,9 +258,7 @@ class FakeBackend:
         started = False
         now = self.clock()
         for pool_name, pool in self.pools.items():
-            capacity = (
-                pool.current_dedicated + pool.current_spot
-            ) * pool.config.task_slots_per_node
+            capacity = pool.usable * pool.config.task_slots_per_node  # broken nodes run nothing
             members = [
                 (job_name, task)
                 for job_name, job in self.jobs.items()
@@ -352,6 +351,27 @@ class FakeBackend:
                         job.tasks[task.id] = dataclasses.replace(
                             task, state=SimulatorState.PENDING, started_at=None
                         )
+
+    def break_nodes(self, pool: str, nodes: NodeStates, errors: tuple[str, ...] = ()) -> None:
+        """Report the pool's nodes as ``nodes`` (some unusable, say) with these errors,
+        until :meth:`heal_nodes`; its current counts stay as they are, as on Batch."""
+        self.pools[pool] = dataclasses.replace(
+            self._pool(pool), nodes=nodes, usable_nodes=nodes.usable, node_errors=errors
+        )
+
+    def heal_nodes(self, pool: str) -> None:
+        """Every node of the pool is usable again."""
+        self.pools[pool] = dataclasses.replace(
+            self._pool(pool), nodes=None, usable_nodes=None, node_errors=()
+        )
+
+    @staticmethod
+    def _counted(pool: ObservedPool) -> ObservedPool:
+        """A pool as observed: every current node usable, unless broken on purpose."""
+        if pool.nodes is not None:
+            return pool
+        usable = pool.current_dedicated + pool.current_spot
+        return dataclasses.replace(pool, nodes=NodeStates(usable=usable))
 
     def _pool(self, name: str) -> ObservedPool:
         if name not in self.pools:

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from controller.daemon._logging import REDACTOR
-from controller.planner import ExitInfo, PoolStatus, SimulationStatus, Status
+from controller.daemon._metrics import node_state_counts
+from controller.planner import Condition, ExitInfo, PoolStatus, SimulationStatus, Status
 from controller.spec import SpecError
 
 
@@ -49,15 +50,7 @@ def simulation_document(status: SimulationStatus) -> dict[str, Any]:
         "revision": status.revision,
         "suspended": status.suspended,
         "createdAt": _time(status.created_at),
-        "conditions": [
-            {
-                "type": str(c.type),
-                "status": "True" if c.status else "False",
-                "reason": str(c.reason),
-                "message": c.message,
-            }
-            for c in status.conditions
-        ],
+        "conditions": [condition_document(c) for c in status.conditions],
         "simulators": [
             {
                 "slot": row.slot,
@@ -74,8 +67,20 @@ def simulation_document(status: SimulationStatus) -> dict[str, Any]:
     }
 
 
+def condition_document(condition: Condition) -> dict[str, Any]:
+    """A simulation's or a pool's condition, as Kubernetes writes them."""
+    return {
+        "type": str(condition.type),
+        "status": "True" if condition.status else "False",
+        "reason": str(condition.reason),
+        "message": REDACTOR.scrub(condition.message),
+    }
+
+
 def pool_document(status: PoolStatus) -> dict[str, Any]:
-    """One pool's entry in ``/status``."""
+    """One pool's entry in ``/status``: ``nodes`` (counts by state) is null when the
+    backend did not count them; node errors are Batch's words (and the container
+    engine's), masked like stderr tails in case one quotes a secret."""
     return {
         "name": status.name,
         "dedicated": status.dedicated,
@@ -83,7 +88,12 @@ def pool_document(status: PoolStatus) -> dict[str, Any]:
         "targetDedicated": status.target_dedicated,
         "targetSpot": status.target_spot,
         "state": status.state,
-        "message": status.message,
+        "message": REDACTOR.scrub(status.message),
+        "nodes": {**node_state_counts(status.nodes), "total": status.nodes.total}
+        if status.nodes is not None
+        else None,
+        "nodeErrors": [REDACTOR.scrub(e) for e in status.node_errors],
+        "conditions": [condition_document(c) for c in status.conditions],
     }
 
 

@@ -48,6 +48,7 @@ from controller.daemon._leadership import Leadership
 from controller.daemon._listening import bind
 from controller.daemon._logging import REDACTOR, LoopErrors
 from controller.daemon._metrics import Metrics
+from controller.daemon._nodewatch import NodeWatch
 from controller.daemon._revision import git_revision
 from controller.daemon._watching import watch
 from controller.planner import Desired, PlannerConfig, Status
@@ -172,6 +173,7 @@ class Controller:
         self._recheck: frozenset[str] = frozenset()  # simulations the last steps acted on
         self._errors: tuple[SpecError, ...] = ()
         self._crash_loops = CrashLoops(clock=self.clock.monotonic)
+        self._node_watch = NodeWatch()
         self._short_secrets = 0
         self._revision: str | None = None
         self._document: dict[str, Any] = self._nothing_seen()
@@ -438,6 +440,7 @@ class Controller:
         self.metrics.observe_pass(result, errors)
         self._count_requests()
         self._crash_loops.observe(result.status)
+        self._node_watch.observe(result.status)
         revision = git_revision(self.config.specs)
         if revision != self._revision:
             log.info("revision", revision=revision, specs=str(self.config.specs))

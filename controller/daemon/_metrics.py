@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from controller.daemon._leadership import Leadership
-from controller.planner import Action, Status
+from controller.planner import Action, NodeStates, PoolStatus, Status
 from controller.reconcile import PassResult
 from controller.spec import SpecError
 
@@ -90,8 +90,16 @@ class Metrics:
             ["fleet"],
             registry=self.registry,
         )
+        self.pool_nodes = Gauge(
+            "simfleet_pool_nodes",
+            "Nodes of a pool by state: usable (idle or running), starting, unusable, "
+            "starttaskfailed, preempted, leaving, other (offline, unknown).",
+            ["pool", "state"],
+            registry=self.registry,
+        )
         self._http_seen: dict[tuple[str, str], int] = {}
         self._known: set[str] = set()
+        self._counted_pools: set[str] = set()
 
     def observe_pass(self, result: PassResult, errors: Sequence[SpecError]) -> None:
         """Record one pass."""
@@ -139,10 +147,49 @@ class Metrics:
             self.ready.labels(sim.name).set(sim.ready)
             self.up_to_date.labels(sim.name).set(sim.up_to_date)
             self.restarts.labels(sim.name).set(sim.restarts)
+        self._set_pools(status.pools)
+
+    def _set_pools(self, pools: Sequence[PoolStatus]) -> None:
+        """Node counts of every pool the backend counted; a pool no longer counted
+        (deleted, or not counted this pass) loses its series rather than keep stale ones."""
+        counted = {p.name: p.nodes for p in pools if p.nodes is not None}
+        for gone in self._counted_pools - set(counted):
+            for state in POOL_NODE_STATES:
+                self.pool_nodes.remove(gone, state)
+        self._counted_pools = set(counted)
+        for name, nodes in counted.items():
+            for state, count in node_state_counts(nodes).items():
+                self.pool_nodes.labels(name, state).set(count)
 
     def render(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+#: The ``state`` label values of ``simfleet_pool_nodes``, Batch's own names where one fits.
+POOL_NODE_STATES = (
+    "usable",
+    "starting",
+    "unusable",
+    "starttaskfailed",
+    "preempted",
+    "leaving",
+    "other",
+)
+
+
+def node_state_counts(nodes: NodeStates) -> dict[str, int]:
+    """A pool's node counts by the ``state`` label values of ``simfleet_pool_nodes``."""
+    values = (
+        nodes.usable,
+        nodes.starting,
+        nodes.unusable,
+        nodes.start_task_failed,
+        nodes.preempted,
+        nodes.leaving,
+        nodes.other,
+    )
+    return dict(zip(POOL_NODE_STATES, values, strict=True))
 
 
 def _operation(action: Action) -> str:

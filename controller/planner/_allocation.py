@@ -41,7 +41,11 @@ def waiting_for_nodes(view: SimulationView, pool: ObservedPool | None, now: date
     if pool.usable >= wanted or pool.allocation_changed_at is None:
         return ""
     since = pool.allocation_changed_at
-    booting = pool.usable < pool.current_dedicated + pool.current_spot
+    booting = (
+        pool.nodes.starting > 0  # broken nodes are not booting: they are no excuse
+        if pool.nodes is not None
+        else pool.usable < pool.current_dedicated + pool.current_spot
+    )
     if pool.state is PoolState.RESIZING:
         step, bound = "allocating nodes", RESIZE_TIMEOUT
     elif pool.state is PoolState.STEADY and booting:

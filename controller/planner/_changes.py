@@ -37,8 +37,10 @@ _SIM = ObjectKind.SIMULATION
 
 
 def pool_created(action: CreatePool) -> Change:
-    """A pool created now, with its size."""
+    """A pool created now, with its size and the images its nodes pull as they start."""
     detail = f"{action.spec.vm_size}, {action.dedicated} dedicated + {action.spot} spot nodes"
+    if action.images:
+        detail += f", prefetching {', '.join(action.images)}"
     return Change(ObjectKind.POOL, action.name, Verb.CREATE, detail)
 
 

@@ -2,10 +2,10 @@
 
 First in the dispatcher's order, as the Deployment controller checks "being deleted" and
 "paused" before anything else: a job that is not this fleet's (see :mod:`._conflicts`), a
-suspended simulation, a pool no spec defines or that is not this fleet's, or a job that
-is not active (being deleted, disabled, terminated) gets a status row and at most the one
-action that unblocks it — a job terminated behind simfleet's back is deleted so that it
-can be created again.
+suspended simulation, a pool no spec defines, that is not this fleet's or that cannot be
+created (:mod:`._identities`), or a job that is not active (being deleted, disabled,
+terminated) gets a status row and at most the one action that unblocks it — a job
+terminated behind simfleet's back is deleted so that it can be created again.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def hold(
     pool_defined: bool,
     note: str,
     pool: ObservedPool | None = None,
+    pool_refused: str = "",
 ) -> Held | None:
     """Why a simulation is left as it is (not ours, suspended, no pool or not our pool,
-    job not active). ``pool``: the observed pool the simulation names, if it exists."""
+    job not active). ``pool``: the observed pool the simulation names, if it exists;
+    ``pool_refused``: why that pool, not existing, cannot be created ("" if it can)."""
     if job is not None and not job.owned:
         message = _conflicts.taken("job", sim.name, job.owner)
         return Held((message,), settled=True, conflict=True)
@@ -47,6 +49,8 @@ def hold(
         return Held(("suspended: left exactly as it is",), _progress.suspended(), settled=True)
     if not pool_defined:
         return Held((note, f"pool {sim.spec.pool} is not defined in any spec"))
+    if pool is None and pool_refused:
+        return Held((note, f"pool {sim.spec.pool} is {pool_refused}"))
     if pool is not None and not pool.owned:
         return Held((note, _conflicts.foreign_pool(pool.name, pool.owner)), conflict=True)
     if job is None or job.state is JobState.ACTIVE:

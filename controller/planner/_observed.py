@@ -56,7 +56,7 @@ class ExitInfo:
 
     reason: ExitReason
     exit_code: int | None = None
-    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerPullImageFailed
+    failure_code: str | None = None  # Batch's failureInfo.code, e.g. ContainerInvalidImage
     message: str = ""
     stderr_tail: str = ""
 
@@ -132,6 +132,42 @@ class PoolConfig:
 
 
 @dataclass(frozen=True)
+class NodeStates:
+    """A pool's nodes (dedicated and Spot together) by the states that matter to simfleet.
+
+    Batch counts a node as current from its allocation until it leaves, whatever it can
+    do; these counts tell a pool that is still booting from one whose nodes never become
+    usable (a bad prefetch image, a registry it cannot log in to, a failed start task).
+    """
+
+    usable: int = 0  # idle or running: it can take a simulator now
+    starting: int = 0  # creating, starting, waiting for its start task, rebooting, reimaging
+    unusable: int = 0  # Batch gave up on it: errors say why
+    start_task_failed: int = 0
+    preempted: int = 0  # a Spot node taken back; it may come back
+    leaving: int = 0  # leaving the pool, deallocating or deallocated
+    other: int = 0  # offline or unknown (Batch lost contact with it)
+
+    @property
+    def total(self) -> int:
+        """Every node the pool has, whatever its state."""
+        return (
+            self.usable
+            + self.starting
+            + self.unusable
+            + self.start_task_failed
+            + self.preempted
+            + self.leaving
+            + self.other
+        )
+
+    @property
+    def broken(self) -> int:
+        """Nodes that will not take a simulator without someone fixing something."""
+        return self.unusable + self.start_task_failed
+
+
+@dataclass(frozen=True)
 class ObservedPool:
     """A Batch pool: its targets, what it has allocated, and its fixed configuration.
 
@@ -149,23 +185,35 @@ class ObservedPool:
     resize_errors: tuple[str, ...] = ()
     usable_nodes: int | None = None
     owner: str = ""  # whose it is when not owned, in words ("fleet 'b'"); "": not simfleet's
+    nodes: NodeStates | None = None  # None: the backend did not count them this pass
+    node_errors: tuple[str, ...] = ()  # why broken nodes are broken, one line per distinct error
     allocation_changed_at: datetime | None = None  # Batch: allocationStateTransitionTime
     login_digest: str | None = None  # keyed digest of its registry passwords (see _logins)
 
     @property
     def usable(self) -> int:
         """Nodes that can run a simulator now (idle or running). Batch counts a node as
-        current from the moment it is allocated, minutes before it can run anything, so
-        a backend that can tell says so in ``usable_nodes``; otherwise every current
-        node counts."""
+        current from the moment it is allocated, minutes before it can run anything, and
+        goes on counting one that never will, so a backend that can tell says so in
+        ``usable_nodes`` or ``nodes``; otherwise every current node counts."""
         if self.usable_nodes is not None:
             return self.usable_nodes
+        if self.nodes is not None:
+            return self.nodes.usable
         return self.current_dedicated + self.current_spot
 
 
 @dataclass(frozen=True)
 class Observed:
-    """One snapshot of the backend, taken once per pass and passed down unchanged."""
+    """One snapshot of the backend, taken once per pass and passed down unchanged.
+
+    ``pool_identity_refusal`` is what the backend can do rather than what it holds: why
+    it cannot give a pool it creates the managed identities its registries name (Azure
+    without Resource Manager), or "" when it can or has no such notion. The planner then
+    holds such pools, with these words, instead of making a pool whose nodes can never
+    pull its images.
+    """
 
     pools: Mapping[str, ObservedPool] = field(default_factory=dict)
     jobs: Mapping[str, ObservedJob] = field(default_factory=dict)
+    pool_identity_refusal: str = ""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _naming, _pools, _pruning
+from controller.planner import _changes, _identities, _naming, _pools, _pruning
 from controller.planner._actions import REMOVALS, Action
 from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._observed import Observed, ObservedJob, SimulatorState
@@ -84,6 +84,7 @@ def _plan_one(
             note=desired.notes.get(sim.name, ""),
             progress=progress,
             pool=observed.pools.get(sim.spec.pool),
+            pool_refused=_identities.refusal(desired.pools.get(sim.spec.pool), observed),
         ), None
     except Exception as error:  # isolate: one simulation must not stop the fleet
         words = _failure_words(error)

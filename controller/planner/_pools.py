@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.planner import _changes, _conflicts, _logins, _sizing
+from controller.planner import _changes, _conflicts, _identities, _logins, _nodes, _sizing
 from controller.planner._actions import Action, CreatePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
@@ -79,8 +79,26 @@ def replacement_reasons(wanted: PoolConfig, actual: PoolConfig) -> tuple[str, ..
     return tuple(reasons)
 
 
+def prefetched(name: str, spec: PoolSpec, desired: Desired) -> tuple[str, ...]:
+    """The images a new pool pulls onto every node as it starts: its simulations' images
+    when the spec asks for it (``prefetchImages``), else none.
+
+    Batch fixes the list at creation and cannot change it, and an image that cannot be
+    pulled makes every node unusable; so prefetching is opt-in, and the list is never a
+    reason to replace a pool (it is stale after the first rollout anyway).
+    """
+    if not spec.prefetch_images:
+        return ()
+    return tuple(
+        sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
+    )
+
+
 def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
-    """A pool's status row as observed, with a message."""
+    """A pool's status row as observed, with a message; what its nodes say (broken or
+    preempted ones, see :mod:`._nodes`) is added to the message and its condition."""
+    health = _nodes.health(pool)
+    condition = _nodes.condition(pool)
     return PoolStatus(
         name=pool.name,
         dedicated=pool.current_dedicated,
@@ -88,7 +106,10 @@ def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
         target_dedicated=pool.target_dedicated,
         target_spot=pool.target_spot,
         state=PoolPhase(pool.state),
-        message=message,
+        message="; ".join(m for m in (message, health) if m),
+        nodes=pool.nodes,
+        node_errors=pool.node_errors,
+        conditions=(condition,) if condition is not None else (),
     )
 
 
@@ -109,6 +130,9 @@ def plan_pool(
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
     dedicated, spot = targets(spec, _sizing.demand(name, desired, observed), slots)
     if pool is None:
+        refused = _identities.refusal(spec, observed)
+        if refused:
+            return PoolPlan((), PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.HELD, refused))
         servers = {r.server for r in spec.registries}
         create = CreatePool(
             name=name,
@@ -116,9 +140,7 @@ def plan_pool(
             dedicated=dedicated,
             spot=spot,
             passwords={s: p for s, p in desired.registry_passwords.items() if s in servers},
-            images=tuple(
-                sorted({s.spec.image for s in desired.simulations.values() if s.spec.pool == name})
-            ),
+            images=prefetched(name, spec, desired),
             login_digest=desired.login_digests.get(name, ""),
         )
         status = PoolStatus(name, 0, 0, dedicated, spot, PoolPhase.CREATING, "")

@@ -7,7 +7,7 @@ converged keeps a :class:`Progress` value — the best marks seen and when they 
 improved — which each pass hands to the next (retries and time are data). Only beating
 the best counts, so a crash-looping simulator that runs for a moment and dies again is
 no progress. With no improvement for ``rollout.progressDeadline`` the simulation is
-Stalled, and the message says why ("3/8 simulators failing: ContainerPullImageFailed").
+Stalled, and the message says why ("3/8 simulators failing: ContainerInvalidImage").
 
 The daemon keeps progress in memory: after a controller restart the deadline counts
 afresh from the first pass.

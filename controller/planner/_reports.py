@@ -14,16 +14,17 @@ from datetime import datetime
 from enum import StrEnum
 
 from controller.planner._actions import Action, ObjectKind
-from controller.planner._observed import ExitInfo
+from controller.planner._observed import ExitInfo, NodeStates
 from controller.planner._sizing import PoolMemory
 
 
 class ConditionType(StrEnum):
-    """The three conditions every simulation reports."""
+    """The three conditions every simulation reports, and the one a counted pool reports."""
 
     AVAILABLE = "Available"
     PROGRESSING = "Progressing"
     STALLED = "Stalled"
+    NODES_USABLE = "NodesUsable"  # a pool's: no node is unusable or failed its start task
 
 
 class Reason(StrEnum):
@@ -38,6 +39,9 @@ class Reason(StrEnum):
     RECOVERING = "Recovering"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     SUSPENDED = "Suspended"
+    NODES_USABLE = "NodesUsable"
+    NODES_UNUSABLE = "NodesUnusable"
+    START_TASK_FAILED = "StartTaskFailed"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class PoolPhase(StrEnum):
     """What ``/status`` shows for a pool: Batch's allocation state, or being created."""
 
     CREATING = "creating"
+    HELD = "held"  # not created: the status message says why
     STEADY = "steady"
     RESIZING = "resizing"
     STOPPING = "stopping"
@@ -129,7 +134,7 @@ class SimulationStatus:
 
 @dataclass(frozen=True)
 class PoolStatus:
-    """One pool's row in ``/status``."""
+    """One pool's row in ``/status``; ``nodes`` None when the backend did not count them."""
 
     name: str
     dedicated: int
@@ -138,6 +143,9 @@ class PoolStatus:
     target_spot: int
     state: PoolPhase
     message: str
+    nodes: NodeStates | None = None
+    node_errors: tuple[str, ...] = ()
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)

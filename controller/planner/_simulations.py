@@ -157,6 +157,7 @@ def plan_simulation(
     note: str = "",
     progress: Progress | None = None,
     pool: ObservedPool | None = None,
+    pool_refused: str = "",
 ) -> SimulationPlan:
     """Decide what one desired simulation needs this pass.
 
@@ -167,8 +168,16 @@ def plan_simulation(
         note: why the spec is not fully in force (a failing file), for status.
         progress: this simulation's progress from the previous pass, if not converged.
         pool: the observed pool it names, if that exists.
+        pool_refused: why that pool cannot be created, if it cannot (:mod:`._identities`).
     """
-    held = _holding.hold(view.sim, view.job, pool_defined=pool_defined, note=note, pool=pool)
+    held = _holding.hold(
+        view.sim,
+        view.job,
+        pool_defined=pool_defined,
+        note=note,
+        pool=pool,
+        pool_refused=pool_refused,
+    )
     if held is not None:
         return _plan_held(view, held, progress, tuning)
 
@@ -233,7 +242,7 @@ def plan_simulation(
 
     waiting = _allocation.waiting_for_nodes(view, pool, now)
     status, progress, waits = _report(
-        view, decisions, limits.unavailable, progress, tuning, note, waiting
+        view, decisions, limits.unavailable, progress, tuning, note, waiting, pool
     )
     return SimulationPlan(
         tuple(actions), status, min(waits, default=None), progress, tuple(changes)
@@ -248,10 +257,11 @@ def _report(
     tuning: Tuning,
     note: str,
     waiting: str,
+    pool: ObservedPool | None,
 ) -> tuple[SimulationStatus, Progress | None, list[datetime]]:
     """The status row, the progress clock and the wake-ups of a simulation that ran."""
     now = tuning.now
-    trouble = _status.problems(view, decisions, now)
+    trouble = _status.problems(view, decisions, now, pool)
     rolling = _status.rollout_message(view)
     messages = [*trouble, rolling] if rolling else list(trouble)
     if waiting:

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from controller.planner import _filling
-from controller.planner._observed import ExitInfo, SimulatorState
+from controller.planner import _filling, _nodes
+from controller.planner._observed import ExitInfo, ObservedPool, SimulatorState
 from controller.planner._reports import SimulationStatus, SimulatorStatus, SlotState
 from controller.planner._slots import Slot, empty
 from controller.planner._view import SimulationView
@@ -94,9 +94,13 @@ def simulator_status(
 
 
 def problems(
-    view: SimulationView, decisions: Mapping[int, _filling.Decision], now: datetime
+    view: SimulationView,
+    decisions: Mapping[int, _filling.Decision],
+    now: datetime,
+    pool: ObservedPool | None = None,
 ) -> list[str]:
-    """Phrases about failing, failed and waiting simulators, most urgent first."""
+    """Phrases about failing, failed and waiting simulators, most urgent first; pending
+    ones say why when the pool's nodes tell (``pool``: the observed pool, if any)."""
     messages = []
     desired = view.desired
     waiting = {i: d for i, d in decisions.items() if isinstance(d, _filling.Wait)}
@@ -114,7 +118,10 @@ def problems(
     if failed:
         messages.append(f"{len(failed)}/{desired} simulators failed and are not restarted")
     if view.pending:
-        messages.append(f"{view.pending} waiting for a free slot on the pool")
+        messages.append(
+            _nodes.waiting_on(pool, view.pending)
+            or f"{view.pending} waiting for a free slot on the pool"
+        )
     return messages
 
 

@@ -48,7 +48,7 @@ def merged(cached: Observed, fresh: Observed, scope: frozenset[str] | None) -> O
         return fresh
     jobs = {name: job for name, job in cached.jobs.items() if name not in scope}
     jobs.update(fresh.jobs)
-    return Observed(pools=fresh.pools, jobs=jobs)
+    return dataclasses.replace(fresh, jobs=jobs)
 
 
 def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) -> Observed:
@@ -117,4 +117,4 @@ def with_effects(observed: Observed, executed: Iterable[Action], now: datetime) 
                 jobs[job] = dataclasses.replace(
                     jobs[job], tasks=tuple(t for t in jobs[job].tasks if t.id != task_id)
                 )
-    return Observed(pools=pools, jobs=jobs)
+    return dataclasses.replace(observed, pools=pools, jobs=jobs)

@@ -154,6 +154,13 @@ class PoolSpec(_Model):
     nodes: NodeCounts = Field(default_factory=NodeCounts)
     node_image: NodeImage = Field(default_factory=NodeImage)
     registries: tuple[Registry, ...] = ()
+    prefetch_images: bool = Field(
+        default=False,
+        strict=True,
+        description="Pull the images of the pool's simulations onto every node as it starts "
+        "(Batch's containerImageNames). Fixed when the pool is created, never updated, and "
+        "an image that cannot be pulled makes every node unusable; off by default.",
+    )
 
 
 class SecretRef(_Model):

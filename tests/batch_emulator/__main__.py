@@ -78,6 +78,12 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"  account: {emulator.account}\n  key:     {emulator.key}", flush=True)
         if args.https:
             print(f"  CA file: {emulator.ca_file}", flush=True)
+            print(  # ARM's pool endpoints: https and bearer tokens only
+                f"  ARM:     SIMFLEET_ARM_ENDPOINT={emulator.endpoint} "
+                f"AZURE_SUBSCRIPTION_ID={emulator.subscription_id} "
+                f"AZURE_RESOURCE_GROUP={emulator.resource_group}",
+                flush=True,
+            )
         print(f"  control: {emulator.endpoint}/_emulator/state", flush=True)
         await stop.wait()
 

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from ._account import Account
 from ._auth import authenticate
+from ._config import API_VERSION
 from ._conformance import SchemaBook, Violation, batch_error_for, describe
 from ._counters import Outcome, RequestCounters
 from ._errors import BatchApiError, not_supported
@@ -48,6 +49,13 @@ class _DroppedError(Exception):
 
 
 class EmulatorApp:
+    """The data plane's front; :class:`._arm.ArmApp` is ARM's, with the hooks below
+    (handlers, api-version, authentication, error body) overridden."""
+
+    handlers: Mapping[str, Handler] = HANDLERS
+    api_version = API_VERSION
+    content_type = JSON_TYPE
+
     def __init__(
         self,
         account: Account,
@@ -101,6 +109,8 @@ class EmulatorApp:
                     )
                 except BatchApiError as error:
                     reply = Reply(error.status, headers=dict(error.headers), error=error)
+                except ConnectionResetError:  # the client gave up (its timeout): no one to answer
+                    raise _DroppedError from None
                 except Exception as error:  # an emulator bug: answer, but make it loud
                     LOG.exception("Batch emulator failed on %s", op_id)
                     detail = f"{type(error).__name__}: {error}"
@@ -114,7 +124,7 @@ class EmulatorApp:
             self._log(request, arrived, op_id, raw_path, "dropped")
             return self._drop(request)
         if reply.error is not None:
-            reply.body = reply.error.body(request_id, self.account.world.clock.now())
+            reply.body = self.error_body(reply.error, request_id)
         response = self._respond(request, match, reply, request_id)
         self.counters.record(op_id, reply.status, request.raw_path)
         self._log(request, arrived, op_id, raw_path, reply.status)
@@ -131,17 +141,14 @@ class EmulatorApp:
         )
         self.requests.record(entry)
 
-    # -- the steps ----------------------------------------------------------------------
+    # -- what a plane decides -----------------------------------------------------------
 
-    async def _process(
-        self,
-        request: web.Request,
-        match: Match | None,
-        path_known: bool,
-        raw_path: str,
-        raw_query: str,
-        request_id: str,
-    ) -> Reply:
+    def error_body(self, error: BatchApiError, request_id: str) -> dict[str, Any]:
+        """The body of a failure (Batch's flat ``BatchError``)."""
+        return error.body(request_id, self.account.world.clock.now())
+
+    def authenticate(self, request: web.Request, raw_path: str, raw_query: str) -> None:
+        """Shared key, or a bearer token over https (:mod:`._auth`)."""
         config = self.account.config
         authenticate(
             method=request.method,
@@ -153,6 +160,19 @@ class EmulatorApp:
             secure=request.secure,
             bearer_token=config.bearer_token,
         )
+
+    # -- the steps ----------------------------------------------------------------------
+
+    async def _process(
+        self,
+        request: web.Request,
+        match: Match | None,
+        path_known: bool,
+        raw_path: str,
+        raw_query: str,
+        request_id: str,
+    ) -> Reply:
+        self.authenticate(request, raw_path, raw_query)
         if match is None:
             if path_known:
                 raise BatchApiError(
@@ -166,10 +186,10 @@ class EmulatorApp:
                 "The requested URI does not represent any resource on the server.",
             )
         op = match.operation
-        handler = HANDLERS.get(op.operation_id)
+        handler = self.handlers.get(op.operation_id)
         if handler is None:
             raise not_supported(f"the operation {op.operation_id}")
-        query = parse_query(op, parse_qs(raw_query, keep_blank_values=True))
+        query = parse_query(op, parse_qs(raw_query, keep_blank_values=True), self.api_version)
         reject_undeclared(op, request.headers)
         body = await self._read_body(request, match)
         world = self.account.world
@@ -267,7 +287,7 @@ class EmulatorApp:
             data = reply.raw
         elif reply.body is not None and not no_body:
             data = json.dumps(reply.body, separators=(",", ":")).encode()
-            headers["Content-Type"] = JSON_TYPE
+            headers["Content-Type"] = self.content_type
         if data is not None and not no_body:
             headers["Content-Length"] = str(len(data))
         if self.conformance and match is not None:

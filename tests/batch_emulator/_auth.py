@@ -16,7 +16,9 @@ then HMAC-SHA256 with the base64-decoded key, base64-encoded. `content-length` c
 "0" when absent on anything but GET/HEAD. The path is the percent-encoded path as sent.
 
 Bearer tokens are accepted only over https (as azure-core only sends them there); any
-non-empty token, or exactly the configured one.
+non-empty token, or exactly the configured one. Azure Resource Manager (the emulator's
+ARM pool endpoints, :mod:`._arm`) takes bearer tokens only: a shared key cannot sign
+ARM requests, so one is refused there with a 401 that says so.
 
 Failures answer 401 with code `AuthenticationFailed`, so the SDK raises
 `ClientAuthenticationError`. (Batch's 2017 error table lists 403 for
@@ -73,15 +75,35 @@ def sign(key: str, text: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _denied(reason: str) -> BatchApiError:
+def _denied(reason: str, scheme: str = "SharedKey") -> BatchApiError:
     return BatchApiError(
         401,
         "AuthenticationFailed",
         "Server failed to authenticate the request. Make sure the value of Authorization "
         "header is formed correctly including the signature.",
         {"AuthenticationErrorDetail": reason},
-        headers={"WWW-Authenticate": "SharedKey"},
+        headers={"WWW-Authenticate": scheme},
     )
+
+
+def _check_bearer(credentials: str, secure: bool, bearer_token: str | None, scheme: str) -> None:
+    if not secure:
+        raise _denied("Bearer tokens are only accepted over https.", scheme)
+    token = credentials.strip()
+    if not token or (bearer_token is not None and token != bearer_token):
+        raise _denied("The access token is invalid.", scheme)
+
+
+def authenticate_arm(*, headers: Mapping[str, str], secure: bool, bearer_token: str | None) -> None:
+    """Azure Resource Manager: a bearer token over https, nothing else."""
+    scheme, _, credentials = headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer":
+        raise _denied(
+            "Azure Resource Manager accepts only bearer tokens (Microsoft Entra ID); "
+            + ("a shared key cannot sign its requests." if scheme else "none was sent."),
+            "Bearer",
+        )
+    _check_bearer(credentials, secure, bearer_token, "Bearer")
 
 
 def authenticate(
@@ -110,11 +132,7 @@ def authenticate(
             )
         return
     if scheme == "Bearer":
-        if not secure:
-            raise _denied("Bearer tokens are only accepted over https.")
-        token = credentials.strip()
-        if not token or (bearer_token is not None and token != bearer_token):
-            raise _denied("The access token is invalid.")
+        _check_bearer(credentials, secure, bearer_token, "SharedKey")
         return
     raise _denied(
         "The request has no Authorization header." if not authorization else "Unknown scheme."

@@ -5,7 +5,8 @@ its ending:
 
 * a test calls `emulator.finish_task(job, task, exit_code=..., stdout=...)`, or
 * a `TaskRule` matched the task when it started: "tasks whose image contains `crash` exit
-  1 after 30 s", "image `…:broken` fails with `ContainerPullImageFailed`", or
+  1 after 30 s", "image `…:broken` fails with `ContainerInvalidImage`" (for Batch's own
+  words and details, `BatchEmulator.break_image`: see `_health`), or
 * the task's `constraints.maxWallClockTime` runs out, or someone terminates it.
 
 Rules are checked in order, first match wins; a task matching no rule runs until told.
@@ -81,7 +82,7 @@ class TaskRule:
     task_id_prefix: str | None = None
     after: float = 0.0  # emulator seconds of running before the ending
     exit_code: int | None = 0
-    failure_code: str | None = None  # e.g. "ContainerPullImageFailed": no exit code
+    failure_code: str | None = None  # e.g. "ContainerInvalidImage": no exit code
     failure_message: str = ""
     failure_category: str = "usererror"
     stdout: str = ""

@@ -16,6 +16,9 @@ DEFAULT_ACCOUNT = "emulator"
 # Any base64 string works as a shared key; this one is fixed so logs are reproducible.
 DEFAULT_KEY = base64.b64encode(b"simfleet-batch-emulator-shared-key-0001").decode()
 API_VERSION = "2025-06-01"
+#: What azure-mgmt-batch 19 sends to Azure Resource Manager (the same date, another spec).
+ARM_API_VERSION = "2025-06-01"
+DEFAULT_SUBSCRIPTION = "5f1e0c0a-5e1f-4e1e-9a1e-0000000000e1"
 
 
 @dataclass
@@ -25,6 +28,11 @@ class EmulatorConfig:
     https: bool = False
     # None: any non-empty bearer token is accepted (https only); else exactly this one.
     bearer_token: str | None = None
+    # Where the account is in Azure Resource Manager (the ARM pool endpoints, `_arm.py`).
+    subscription_id: str = DEFAULT_SUBSCRIPTION
+    resource_group: str = "simfleet-emulator"
+    location: str = "westeurope"
+    arm_retry_after: int = 15  # wall seconds ARM asks a client to wait between LRO polls
 
     # Emulator seconds.
     allocation_delay: float = 5.0  # resize start → pool steady, new nodes `starting`
@@ -34,6 +42,7 @@ class EmulatorConfig:
     job_terminate_delay: float = 1.0  # job `terminating` → `completed`
     task_prepare_delay: float = 0.0  # task `preparing` → `running` (0: straight to running)
     preemption_recovery_delay: float | None = None  # None: preempted nodes stay preempted
+    start_task_duration: float = 1.0  # a pool's start task, `waitingforstarttask` → `idle`
 
     # Account limits.
     dedicated_core_quota: int | None = None  # None: unlimited

@@ -17,7 +17,13 @@ Swagger 2.0 definitions become JSON Schema (draft 4, which Swagger 2.0 is built 
   sends lowercase (`running`) and the SDK's enums are lowercase too.
 * Formats are checked: `date-time` (ISO 8601 with zone), `duration` (ISO 8601),
   `int32`/`int64` ranges (and `int64` carried as a digit string, e.g. `contentLength`),
-  `uri`.
+  `uri`. One `uri` is looser than its format says: a container registry's
+  `registryServer`, which Batch and Microsoft's own examples give as a bare server name
+  (`myacr.azurecr.io`, `docker.io`); it accepts a host (optionally with a port and a
+  path) with or without a scheme.
+* `allOf` (BatchManagement.json's resources inherit `id`, `name`, `type`, `etag` from
+  `AzureProxyResource`) is flattened into the definition before the conversion, so that
+  `additionalProperties: false` sees the inherited properties as the definition's own.
 
 Responses are also checked for the headers the spec declares for that status
 (`request-id` always, `ETag`/`Last-Modified`/`DataServiceId` on single-resource answers;
@@ -38,6 +44,9 @@ from jsonschema.exceptions import ValidationError
 from ._spec import Operation, Spec
 from ._wire import DURATION_PATTERN, is_iso
 
+#: Definitions whose property's format is looser than the spec writes it (see above).
+_FORMAT_OVERRIDES = {("ContainerRegistryReference", "registryServer"): "registry-server"}
+_REGISTRY_SERVER = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[A-Za-z0-9.-]+(?::\d+)?(?:/\S*)?$")
 _DROP = {"description", "default", "example", "readOnly", "title", "x-nullable"}
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 # Headers a list answer does not carry: they describe one resource.
@@ -112,6 +121,10 @@ def _uri(value: object) -> bool:
     return not isinstance(value, str) or re.match(r"^[a-z][a-z0-9+.-]*://\S+$", value) is not None
 
 
+def _registry_server(value: object) -> bool:
+    return not isinstance(value, str) or _REGISTRY_SERVER.match(value) is not None
+
+
 def _format_checker() -> FormatChecker:
     """Only the formats Batch uses; non-strings pass (the `type` keyword judges those)."""
     checker = FormatChecker(formats=())
@@ -120,9 +133,40 @@ def _format_checker() -> FormatChecker:
         ("duration", _duration),
         ("int64", _int64),
         ("uri", _uri),
+        ("registry-server", _registry_server),
     ):
         checker.checks(name)(check)
     return checker
+
+
+def _flattened(definitions: dict[str, Any]) -> dict[str, Any]:
+    """The definitions with every ``allOf`` of ``$ref``s merged into the definition."""
+
+    def flat(name: str) -> dict[str, Any]:
+        schema = dict(definitions[name])
+        parents = schema.pop("allOf", [])
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for parent in parents:
+            inherited = flat(parent["$ref"].rsplit("/", 1)[-1])
+            properties.update(inherited.get("properties", {}))
+            required += inherited.get("required", [])
+        if not parents:
+            return schema
+        schema["properties"] = {**properties, **schema.get("properties", {})}
+        if required or "required" in schema:
+            schema["required"] = [*required, *schema.get("required", [])]
+        return schema
+
+    return {name: flat(name) for name in definitions}
+
+
+def _override_formats(definitions: dict[str, Any]) -> dict[str, Any]:
+    for (name, prop), fmt in _FORMAT_OVERRIDES.items():
+        target = definitions.get(name, {}).get("properties", {}).get(prop)
+        if target is not None:
+            target["format"] = fmt
+    return definitions
 
 
 class SchemaBook:
@@ -130,8 +174,9 @@ class SchemaBook:
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
+        flat = _flattened(spec.definitions)
         self._definitions = {
-            mode: {name: _convert(schema, mode) for name, schema in spec.definitions.items()}
+            mode: _override_formats({name: _convert(schema, mode) for name, schema in flat.items()})
             for mode in (True, False)
         }
         self._checker = _format_checker()

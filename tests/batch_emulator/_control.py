@@ -12,8 +12,15 @@ unauthenticated and on loopback only, outside the Batch URL space:
     POST   /_emulator/finish-task  {"jobId", "taskId", "exitCode", "stdout", "stderr",
                                     "failureCode"}
     POST   /_emulator/preempt      {"poolId", "count"} or {"poolId", "nodeIds": [...]}
-    POST   /_emulator/recover      {"poolId", "nodeIds": [...]}: preempted Spot nodes boot again
-    POST   /_emulator/rules        {"imageContains", "after", "exitCode", "failureCode", ...}
+    POST   /_emulator/recover      {"poolId", "nodeIds": [...]}: preempted, unusable or
+                                   start-task-failed nodes boot again
+    POST   /_emulator/rules        {"imageContains", "after", "exitCode", "failureCode",
+                                    "details": {name: value}, ...}
+    POST   /_emulator/broken-images {"imageContains", "code", "detail"}: pulls fail (tasks,
+                                   and nodes prefetching it turn unusable)
+    POST   /_emulator/unusable     {"poolId", "count" or "nodeIds", "code", "message",
+                                    "details": {name: value}}: nodes turn unusable
+    POST   /_emulator/start-task   {"poolId", "exitCode"}: the pool's start task fails
     POST   /_emulator/faults       {"fault": "throttle"|"server_busy"|"internal_error"|"drop",
                                     "times", "operations", "retryAfter", "afterProcessing"};
                                    with "probability" (and "seed") instead of "times": that
@@ -139,8 +146,44 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
                 failure_message=data.get("failureMessage", ""),
                 stdout=data.get("stdout", ""),
                 stderr=data.get("stderr", ""),
+                details=tuple(dict(data.get("details", {})).items()),
             )
         )
+        return done()
+
+    async def broken_images(request: web.Request) -> web.Response:
+        data = await body(request)
+        try:
+            emulator.break_image(
+                data["imageContains"],
+                code=data.get("code", "ContainerInvalidImage"),
+                detail=data.get("detail", ""),
+            )
+        except ValueError as error:
+            raise web.HTTPBadRequest(text=str(error)) from None
+        return done()
+
+    async def unusable(request: web.Request) -> web.Response:
+        data = await body(request)
+        extra = {k: data[k] for k in ("code", "message") if k in data}
+        try:
+            nodes = emulator.make_unusable(
+                data["poolId"],
+                details=data.get("details"),
+                node_ids=data.get("nodeIds"),
+                count=data.get("count"),
+                **extra,
+            )
+        except ValueError as error:
+            raise web.HTTPConflict(text=str(error)) from None
+        return done(nodeIds=nodes)
+
+    async def start_task(request: web.Request) -> web.Response:
+        data = await body(request)
+        try:
+            emulator.fail_start_tasks(data["poolId"], exit_code=int(data.get("exitCode", 1)))
+        except ValueError as error:
+            raise web.HTTPConflict(text=str(error)) from None
         return done()
 
     async def faults(request: web.Request) -> web.Response:
@@ -204,6 +247,9 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
     app.router.add_post(f"{PREFIX}/preempt", preempt)
     app.router.add_post(f"{PREFIX}/recover", recover)
     app.router.add_post(f"{PREFIX}/rules", rules)
+    app.router.add_post(f"{PREFIX}/broken-images", broken_images)
+    app.router.add_post(f"{PREFIX}/unusable", unusable)
+    app.router.add_post(f"{PREFIX}/start-task", start_task)
     app.router.add_post(f"{PREFIX}/faults", faults)
     app.router.add_delete(f"{PREFIX}/faults", clear_faults)
     app.router.add_delete(f"{PREFIX}/counters", reset_counters)

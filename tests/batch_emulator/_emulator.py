@@ -8,6 +8,10 @@
         emulator.preempt("pool-1", count=1)
         emulator.counters.count("Tasks_CreateTaskCollection")
 
+The same server answers Azure Resource Manager's pool endpoints under `/subscriptions/`
+(https and a bearer token, as ARM; `_arm.py`), on the same account: a pool created there
+is listed by the data plane, with its managed identities.
+
 The server listens on 127.0.0.1 only (port 0 picks a free one). A background ticker
 brings the account up to the emulator clock every `tick_interval` wall seconds, so state
 also moves on its own when the clock runs (speed > 0); every request and every control
@@ -29,12 +33,14 @@ from azure.core.credentials import AzureNamedKeyCredential
 from . import _render as render
 from ._account import Account
 from ._app import EmulatorApp
+from ._arm import ArmApp, arm_spec
 from ._behaviour import Outcome, TaskRule
 from ._config import EmulatorConfig
 from ._conformance import Violation, schema_book
 from ._control import add_control_routes
 from ._counters import RequestCounters
 from ._faults import FaultInjector
+from ._health import BrokenImage
 from ._requestlog import RequestLog
 from ._spec import load_spec
 from ._tls import TlsFiles, make_tls_files
@@ -51,6 +57,11 @@ class BatchEmulator:
         self._app = EmulatorApp(
             self.state, spec, schema_book(spec), self.faults, self.counters, self.requests
         )
+        arm = arm_spec()
+        self._arm = ArmApp(
+            self.state, arm, schema_book(arm), self.faults, self.counters, self.requests
+        )
+        self._arm.violations = self._app.violations  # one list for both planes
         self._port = port
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -66,7 +77,7 @@ class BatchEmulator:
             self._tmp = tempfile.TemporaryDirectory(prefix="batch-emulator-")
             self.tls = make_tls_files(Path(self._tmp.name))
             ssl_context = self.tls.server_context()
-        app = self._app.build(lambda a: add_control_routes(a, self))
+        app = self._app.build(self._extra_routes)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=ssl_context)
@@ -76,10 +87,14 @@ class BatchEmulator:
         port = server.sockets[0].getsockname()[1]
         scheme = "https" if self.config.https else "http"
         self.endpoint = f"{scheme}://127.0.0.1:{port}"
-        self._app.base_url = self.endpoint
+        self._app.base_url = self._arm.base_url = self.endpoint
         self.state.world.base_url = self.endpoint
         self._ticker = asyncio.create_task(self._tick_forever(), name="batch-emulator-ticker")
         return self
+
+    def _extra_routes(self, app: web.Application) -> None:
+        add_control_routes(app, self)
+        self._arm.route(app)
 
     async def stop(self) -> None:
         if self._ticker is not None:
@@ -124,6 +139,15 @@ class BatchEmulator:
 
     def credential(self) -> AzureNamedKeyCredential:
         return AzureNamedKeyCredential(self.config.account, self.config.key)
+
+    @property
+    def subscription_id(self) -> str:
+        """The subscription ARM requests must name (the account's resource group too)."""
+        return self.config.subscription_id
+
+    @property
+    def resource_group(self) -> str:
+        return self.config.resource_group
 
     @property
     def ca_file(self) -> str:
@@ -197,8 +221,42 @@ class BatchEmulator:
         return preempted
 
     def recover_node(self, pool_id: str, node_id: str) -> None:
+        """Boot a preempted, unusable or start-task-failed node again."""
         self.sync()
         self.state.pools.recover(pool_id, node_id)
+
+    def break_image(
+        self, image_contains: str, *, code: str = "ContainerInvalidImage", detail: str = ""
+    ) -> None:
+        """Images whose name contains `image_contains` cannot be pulled from now on: their
+        tasks fail as `code` before running, and nodes prefetching them turn `unusable`
+        (see `_health`)."""
+        self.state.world.health.broken_images.append(BrokenImage(image_contains, code, detail))
+
+    def make_unusable(
+        self,
+        pool_id: str,
+        *,
+        code: str = "NodeUnusable",
+        message: str = "The node is unusable because of an infrastructure failure",
+        details: dict[str, str] | None = None,
+        node_ids: list[str] | None = None,
+        count: int | None = None,
+    ) -> list[str]:
+        """Turn nodes (all, `count` of them, or the named ones) `unusable` with one error."""
+        self.sync()
+        error: dict[str, Any] = {"code": code, "message": message}
+        if details:
+            error["errorDetails"] = [{"name": k, "value": v} for k, v in details.items()]
+        chosen = self.state.pools.make_unusable(pool_id, [error], node_ids, count)
+        self.state.world.dispatch()
+        return chosen
+
+    def fail_start_tasks(self, pool_id: str, *, exit_code: int = 1) -> None:
+        """The pool's start task fails from now on (0: succeeds again); its nodes that run
+        it then end `starttaskfailed`."""
+        self.sync()
+        self.state.pools.fail_start_tasks(pool_id, exit_code)
 
     # -- inspection ---------------------------------------------------------------------
 
@@ -221,7 +279,7 @@ class BatchEmulator:
     @property
     def requeued(self) -> dict[str, int]:
         """Tasks a node removal sent back to the queue, by cause (`resize`, `removenodes`,
-        `preemption`, `deletion`)."""
+        `preemption`, `unusable`, `deletion`)."""
         self.sync()
         return dict(self.state.pools.requeued)
 

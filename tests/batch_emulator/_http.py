@@ -68,8 +68,11 @@ class Ctx:
 Handler = Callable[[Ctx], Reply]
 
 
-def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:
-    """Check query parameters against the operation's declared ones."""
+def parse_query(
+    op: Operation, raw: Mapping[str, list[str]], api_version: str = API_VERSION
+) -> dict[str, str]:
+    """Check query parameters against the operation's declared ones (and the one
+    api-version this plane implements: the data plane's, or ARM's)."""
     query = {name: values[0] for name, values in raw.items()}
     declared = {name: p for (loc, name), p in op.parameters.items() if loc == "query"}
     if "api-version" not in query:
@@ -79,11 +82,11 @@ def parse_query(op: Operation, raw: Mapping[str, list[str]]) -> dict[str, str]:
             "A query parameter that's mandatory for this request is not specified.",
             {"QueryParameterName": "api-version"},
         )
-    if query["api-version"] != API_VERSION:
+    if query["api-version"] != api_version:
         raise BatchApiError(
             400,
             "UnsupportedRequestVersion",
-            f"The emulator implements api-version {API_VERSION} only.",
+            f"The emulator implements api-version {api_version} only.",
             {"QueryParameterName": "api-version", "QueryParameterValue": query["api-version"]},
         )
     for name, value in query.items():
@@ -145,8 +148,12 @@ def single_reply(
     return Reply(200, body, etag=etag, last_modified=last_modified)
 
 
-def list_reply(ctx: Ctx, items: list[tuple[int, dict[str, Any]]]) -> Reply:
-    """Filter, page and project `(order key, wire item)` pairs into a list answer."""
+def list_reply(
+    ctx: Ctx, items: list[tuple[int, dict[str, Any]]], *, page_size: int = MAX_RESULTS
+) -> Reply:
+    """Filter, page and project `(order key, wire item)` pairs into a list answer; a page
+    holds at most `maxresults` items, and at most `page_size` where the service pages
+    smaller than the spec's maximum."""
     definition = ctx.spec.list_item_definition(ctx.op) or {}
     raw_filter = ctx.query.get("$filter")
     if raw_filter:
@@ -175,7 +182,7 @@ def list_reply(ctx: Ctx, items: list[tuple[int, dict[str, Any]]]) -> Reply:
         except ValueError:
             raise bad_query("$skiptoken", token, "not a token this service issued") from None
         items = [(k, item) for k, item in items if k > after]
-    limit = int(ctx.query.get("maxresults", MAX_RESULTS))
+    limit = min(int(ctx.query.get("maxresults", MAX_RESULTS)), page_size)
     page, rest = items[:limit], items[limit:]
     body: dict[str, Any] = {
         "value": [item if names is None else apply_select(item, names) for _, item in page]

@@ -62,6 +62,8 @@ class Node:
     total_run: int = 0
     total_succeeded: int = 0
     event: Event | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)  # BatchNodeError bodies
+    start_task_info: dict[str, Any] | None = None  # BatchStartTaskInfo, once it ran
 
     def set_state(self, state: str, now: float) -> None:
         if state != self.state:
@@ -92,6 +94,9 @@ class Pool(Stamped):
     node_serial: int = 0
     draining: bool = False  # allocation done, waiting for leaving nodes to finish tasks
     event: Event | None = None
+    # User-assigned managed identities (ARM resource ids): set only through ARM, read-only
+    # on the data plane, and what a registry's `identityReference` must name to pull.
+    identities: tuple[str, ...] = ()
 
     @property
     def slots_per_node(self) -> int:

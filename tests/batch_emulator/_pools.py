@@ -15,7 +15,7 @@ while the pool is steady, like a resize) and lowers the target of each node's ki
 one. Either way tasks on removed nodes are treated by `nodeDeallocationOption`
 (`requeue` by default, `terminate`, or `taskcompletion`/`retaineddata`, which wait), and
 every task a removal sends back to the queue is counted by cause in `Pools.requeued`
-(`resize`, `removenodes`, `preemption`, `deletion`).
+(`resize`, `removenodes`, `preemption`, `unusable`, `deletion`).
 
 Deleting a pool is asynchronous: the pool is `deleting` for `deletion_delay`, its running
 tasks go back to the queue, and creating a pool with the same id answers 409
@@ -32,6 +32,7 @@ from typing import Any
 from ._behaviour import task_ended
 from ._config import cores_of
 from ._errors import BatchApiError, bad_property, check_id, conflict, not_supported
+from ._health import start_task
 from ._model import Node, Pool, key
 from ._wire import parse_duration
 from ._world import World
@@ -189,9 +190,58 @@ class Pools:
         return [n.id for n in chosen]
 
     def recover(self, pool_id: str, node_id: str) -> None:
+        """Boot a preempted, unusable or start-task-failed node again, its errors gone."""
         node = self.world.pool(pool_id).nodes[node_id]
-        if node.state == "preempted":
+        if node.state in ("preempted", "unusable", "starttaskfailed"):
+            node.errors, node.start_task_info = [], None
             self._boot(node)
+
+    def make_unusable(
+        self,
+        pool_id: str,
+        errors: list[dict[str, Any]],
+        node_ids: list[str] | None = None,
+        count: int | None = None,
+    ) -> list[str]:
+        """An infrastructure fault: nodes turn `unusable` with `errors` (BatchNodeError
+        bodies); their running tasks go back to the queue."""
+        w = self.world
+        pool = w.pool(pool_id)
+        chosen = self._chosen(pool, node_ids, count)
+        for node in chosen:
+            self._evict(node, "requeue", "unusable")
+            if node.event is not None:
+                node.event.cancel()
+                node.event = None
+            node.errors = [dict(e) for e in errors]
+            node.set_state("unusable", w.now)
+        pool.touch(w.now)
+        return [n.id for n in chosen]
+
+    def fail_start_tasks(self, pool_id: str, exit_code: int) -> None:
+        """From now on the pool's start task exits with `exit_code` (0: succeeds again).
+
+        Raises:
+            ValueError: the pool has no start task that nodes wait for: on Batch its
+                nodes can never be `starttaskfailed`.
+        """
+        pool = self.world.pool(pool_id)
+        if start_task(pool) is None:
+            raise ValueError(f"pool {pool_id} has no startTask with waitForSuccess")
+        if exit_code:
+            self.world.health.failing_start_tasks[key(pool.id)] = exit_code
+        else:
+            self.world.health.failing_start_tasks.pop(key(pool.id), None)
+
+    @staticmethod
+    def _chosen(pool: Pool, node_ids: list[str] | None, count: int | None) -> list[Node]:
+        nodes = [n for n in pool.nodes.values() if not n.leaving]
+        if node_ids is not None:
+            unknown = set(node_ids) - {n.id for n in nodes}
+            if unknown:
+                raise ValueError(f"not nodes of {pool.id}: {sorted(unknown)}")
+            nodes = [n for n in nodes if n.id in node_ids]
+        return nodes if count is None else nodes[:count]
 
     # -- allocation mechanics -----------------------------------------------------------
 
@@ -360,8 +410,15 @@ class Pools:
         node.event = w.timeline.after(w.config.node_start_delay, lambda: self._ready(node))
 
     def _ready(self, node: Node) -> None:
+        """The VM is up: the node pulls, runs its start task (see `_health`), then works."""
         node.event = None
         node.booted = self.world.now
+        pool = self.world.pools.get(key(node.pool_id))
+        if pool is None:
+            return
+        self.world.health.booted(pool, node, self._usable)
+
+    def _usable(self, node: Node) -> None:
         node.set_state("running" if node.running else "idle", self.world.now)
 
     def _node_freed(self, node: Node) -> None:

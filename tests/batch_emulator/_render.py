@@ -10,6 +10,7 @@ spec defines are emitted (the conformance checks reject anything else), which is
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -65,7 +66,21 @@ def pool(base: str, p: Pool) -> dict[str, Any]:
     )
     if p.resize_errors and p.allocation_state == "steady":
         body["resizeErrors"] = [dict(e) for e in p.resize_errors]
+    if p.identities:
+        body["identity"] = {
+            "type": "UserAssigned",
+            "userAssignedIdentities": [{"resourceId": r, **identity_ids(r)} for r in p.identities],
+        }
     return body
+
+
+def identity_ids(resource_id: str) -> dict[str, str]:
+    """A user-assigned identity's client and principal ids: stable GUIDs made from its
+    resource id (Azure makes them when the identity is created)."""
+    return {
+        "clientId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"client:{resource_id.lower()}")),
+        "principalId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"principal:{resource_id.lower()}")),
+    }
 
 
 def node(base: str, n: Node, world_jobs: dict[str, Job], vm_size: str) -> dict[str, Any]:
@@ -88,6 +103,10 @@ def node(base: str, n: Node, world_jobs: dict[str, Job], vm_size: str) -> dict[s
     }
     if n.booted is not None:
         body["lastBootTime"] = iso(n.booted)
+    if n.errors:
+        body["errors"] = [dict(e) for e in n.errors]
+    if n.start_task_info is not None:
+        body["startTaskInfo"] = dict(n.start_task_info)
     recent = []
     for job_key, task_key in n.running:
         job = world_jobs.get(job_key)

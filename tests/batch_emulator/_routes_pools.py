@@ -121,6 +121,11 @@ def get_node(ctx: Ctx) -> Reply:
     return single_reply(ctx, body, etag=etag, last_modified=changed)
 
 
+#: Pools per page of node counts: the service answers them ten at a time (its REST
+#: reference's limit for this listing), whatever `maxresults` asks for.
+NODE_COUNTS_PAGE = 10
+
+
 def list_node_counts(ctx: Ctx) -> Reply:
     items = []
     for pool in ctx.account.world.pools.values():
@@ -133,7 +138,7 @@ def list_node_counts(ctx: Ctx) -> Reply:
                     tally["total"] += 1
             counts[name] = tally
         items.append((pool.order, {"poolId": pool.id, **counts}))
-    return list_reply(ctx, items)
+    return list_reply(ctx, items, page_size=NODE_COUNTS_PAGE)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -18,10 +18,12 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import _pulls
 from ._behaviour import Outcome, TaskRule, first_match, task_ended
 from ._clock import EmulatorClock, Timeline
 from ._config import EmulatorConfig
 from ._errors import not_found
+from ._health import NodeHealth
 from ._model import Job, Node, Pool, Task, TaskFile, key
 
 
@@ -33,6 +35,7 @@ class World:
         self.pools: dict[str, Pool] = {}
         self.jobs: dict[str, Job] = {}
         self.rules: list[TaskRule] = []
+        self.health = NodeHealth(lambda: self.now, self.timeline.after, config.start_task_duration)
         self.base_url = ""  # set once the server knows its address
         self._seq = itertools.count(1)
         # Set by `_pools` / `_jobs`: a node lost a task (it may now leave the pool); a
@@ -138,6 +141,12 @@ class World:
         task.exit_code = task.result = task.failure_info = None
         for name in ("stdout.txt", "stderr.txt"):
             task.files.setdefault(name, TaskFile(bytearray(), now, now))
+        pull_failed = _pulls.identity_failure(pool, task.spec) or self.health.pull(task.spec)
+        if pull_failed is not None:  # fails while preparing: its image cannot be pulled
+            task.set_state("preparing", now)
+            fail = self.timeline.after(0.0, lambda: self.complete_task(job, task, pull_failed))
+            task.events.append(fail)
+            return
         if self.config.task_prepare_delay > 0:
             task.set_state("preparing", now)
             delay = self.config.task_prepare_delay

@@ -102,3 +102,18 @@ def test_apply_wait_says_unreachable_while_it_retries(workdir: Path) -> None:
     assert "busy" not in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("Error: cannot reach the backend")
+
+
+@pytest.mark.parametrize("command", [("plan",), ("apply",)], ids=["plan", "apply"])
+def test_arm_with_only_a_shared_key_is_one_line_saying_what_to_set(
+    workdir: Path, command: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ARM (pools with identities) takes only tokens: refused before any request."""
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
+    monkeypatch.setenv("AZURE_RESOURCE_GROUP", "rg")
+    done, _ = azure(f"http://127.0.0.1:{free_port()}", *command, cwd=workdir)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("Error: AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP send")
+    assert "unset AZURE_BATCH_ACCESS_KEY" in lines[0]

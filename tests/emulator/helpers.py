@@ -23,6 +23,7 @@ def pool_options(
     slots: int = 1,
     vm_size: str = "Standard_D2s_v3",
     fill: str | None = None,
+    registries: tuple[m.ContainerRegistryReference, ...] = (),
 ) -> m.BatchPoolCreateOptions:
     """A container pool the way simfleet creates one (``fill``: its ``nodeFillType``)."""
     return m.BatchPoolCreateOptions(
@@ -38,7 +39,9 @@ def pool_options(
             ),
             node_agent_sku_id="batch.node.ubuntu 22.04",
             container_configuration=m.BatchContainerConfiguration(
-                type=m.ContainerType.DOCKER_COMPATIBLE, container_image_names=[IMAGE]
+                type=m.ContainerType.DOCKER_COMPATIBLE,
+                container_image_names=[IMAGE],
+                container_registries=list(registries) or None,
             ),
         ),
         metadata=[m.BatchMetadataItem(name="simfleet/owner", value="tests")],

@@ -301,7 +301,7 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
     emulator.add_rule(
         TaskRule(
             image_contains=":broken",
-            failure_code="ContainerPullImageFailed",
+            failure_code="ContainerInvalidImage",
             failure_message="manifest unknown",
         )
     )
@@ -315,7 +315,7 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
         broken = (await client.get_task("job-1", "b")).execution_info
         assert (broken.result, broken.exit_code) == ("failure", None)
         assert (broken.failure_info.code, broken.failure_info.message) == (
-            "ContainerPullImageFailed",
+            "ContainerInvalidImage",
             "manifest unknown",
         )
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from controller.planner import (
+    NodeStates,
     Observed,
     ObservedJob,
     ObservedPool,
@@ -84,6 +85,22 @@ def conditions(result: Any) -> dict[str, tuple[bool, str, str]]:
         (
             "no transition time reported",
             pool(PoolState.RESIZING, current=0, usable=0, since=None),
+            False,
+        ),
+        (
+            "counted: one node still starting",
+            dataclasses.replace(
+                pool(PoolState.STEADY, current=2, usable=0, since=4),
+                nodes=NodeStates(starting=1, unusable=1),
+            ),
+            True,
+        ),
+        (
+            "counted: the nodes are unusable, not booting (issue 10, item 3)",
+            dataclasses.replace(
+                pool(PoolState.STEADY, current=2, usable=0, since=4),
+                nodes=NodeStates(unusable=2),
+            ),
             False,
         ),
     ],

@@ -59,16 +59,8 @@ def test_a_rollout_never_drops_ready_below_desired(fleet: Fleet) -> None:
 
 def test_a_broken_new_template_stalls_with_the_old_simulators_serving(fleet: Fleet) -> None:
     if isinstance(fleet.driver, EmulatorDriver):
-        fleet.driver.control(
-            "POST",
-            "rules",
-            {
-                "imageContains": "broken",
-                "failureCode": "ContainerPullImageFailed",
-                "failureMessage": "manifest unknown",
-            },
-        )
-        broken, failure = rollout_spec(fleet, "scenario/sim:broken"), "ContainerPullImageFailed"
+        fleet.driver.control("POST", "broken-images", {"imageContains": "broken"})
+        broken, failure = rollout_spec(fleet, "scenario/sim:broken"), "ContainerInvalidImage"
     else:
         broken = rollout_spec(fleet, "scenario/sim:broken", '["sh", "-c", "exit 3"]')
         failure = "exited with code 3"

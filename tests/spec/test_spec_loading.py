@@ -158,6 +158,19 @@ class TestProductExample:
         assert isinstance(pool, PoolSpec)
         assert pool.nodes.dedicated is AUTO
         assert pool.registries == ()
+        assert pool.prefetch_images is False
+
+    @pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False)])
+    def test_prefetch_images_is_a_boolean(self, load: Load, value: str, expected: bool) -> None:
+        pool = load(MINIMAL_POOL.replace("vmSize: x", f"vmSize: x, prefetchImages: {value}"))
+        assert pool.objects[0].spec.prefetch_images is expected  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("value", ['"yes"', "1"])
+    def test_prefetch_images_is_nothing_but_a_boolean(self, load: Load, value: str) -> None:
+        result = load(MINIMAL_POOL.replace("vmSize: x", f"vmSize: x, prefetchImages: {value}"))
+        [error] = lines(result)
+        assert error.startswith("specs/t.yaml:4:")
+        assert "spec.prefetchImages:" in error
 
     def test_auto_counts_and_command_lists(self, load: Load) -> None:
         text = (

@@ -83,6 +83,7 @@ class TestJsonSchema:
             pytest.param(SIMULATION, id="simulation"),
             pytest.param(with_spec(SIMULATION, command=["python3", "main.py"]), id="command-list"),
             pytest.param(with_spec(POOL, nodes={"dedicated": "auto", "max": 3}), id="auto"),
+            pytest.param(with_spec(POOL, prefetchImages=True), id="prefetch"),
         ],
     )
     def test_the_product_examples_are_valid(
@@ -104,6 +105,7 @@ class TestJsonSchema:
             pytest.param(with_spec(SIMULATION, maxLifetime="soon"), id="bad-duration"),
             pytest.param(with_spec(SIMULATION, rollout={"maxSurge": "lots"}), id="bad-percent"),
             pytest.param(with_spec(POOL, nodes={"spot": "some"}), id="bad-count"),
+            pytest.param(with_spec(POOL, prefetchImages="yes"), id="prefetch-not-a-boolean"),
         ],
     )
     def test_invalid_documents_fail(

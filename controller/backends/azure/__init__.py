@@ -1,6 +1,8 @@
-"""Azure Batch through the official ``azure-batch`` SDK (``azure.batch.aio``).
+"""Azure Batch through the official ``azure-batch`` SDK (``azure.batch.aio``), and pools
+through Azure Resource Manager with ``azure-mgmt-batch`` when the account's resource id
+is configured (``_arm``).
 
-The SDK is imported here and nowhere else in simfleet (an import-linter contract).
+The SDKs are imported here and nowhere else in simfleet (an import-linter contract).
 """
 
 from controller.backends.azure._backend import AzureBackend

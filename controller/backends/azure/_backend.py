@@ -1,7 +1,9 @@
 """The Azure Batch backend: one snapshot per pass from a few list calls, bulk task adds.
 
 Observation costs, per pass: one ``list pools`` and one ``list jobs`` (both ``$select``),
-and per simfleet job observed one ``task counts`` request, plus — only when the counts
+one ``list pool node counts`` (every pool's, one page per 10 pools), one filtered
+``list nodes`` per pool of this fleet whose broken nodes changed (:mod:`._nodes`), and
+per simfleet job observed one ``task counts`` request, plus — only when the counts
 moved, a task is preparing or simfleet changed the job — a listing of its pending tasks
 (``$filter``) or of all of them, one page per 1,000 tasks
 (:mod:`controller.backends.azure._observation`). Never one request per task. Only this
@@ -13,7 +15,11 @@ sends each chunk as its own ``execute``, under its one in-flight limit), each ch
 a deadline of its own (the SDK's ``create_tasks`` would re-send server errors forever).
 Long-running operations (resize, delete, removing nodes) are fired and left: the next
 pass observes their effect. A pool shrinks only by removing idle nodes by name
-(:mod:`._shrinking`).
+(:mod:`._shrinking`). Pool writes go through one seam (:mod:`._poolwrites`): the data
+plane, or Azure Resource Manager when the account's resource id is configured
+(:mod:`._arm`), the only way to give a pool the managed identities its registries name.
+Without ARM, the observation says so (``Observed.pool_identity_refusal``) and the planner
+holds such pools. Removing nodes by name is a data-plane operation on either path.
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,7 +41,7 @@ from controller.backends._errors import BackendError, PermanentBackendError, Tra
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
-from controller.backends.azure import _mapping, _shrinking
+from controller.backends.azure import _arm, _mapping, _shrinking
 from controller.backends.azure._client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -45,7 +52,9 @@ from controller.backends.azure._client import (
 )
 from controller.backends.azure._errors import code_of
 from controller.backends.azure._lease import AzureLease
+from controller.backends.azure._nodes import NodeHealth
 from controller.backends.azure._observation import TaskObserver
+from controller.backends.azure._poolwrites import DataPlanePools, PoolWrites
 from controller.backends.azure._tails import StderrTails
 from controller.backends.azure._throttle import Throttle
 from controller.planner import (
@@ -60,7 +69,6 @@ from controller.planner import (
     Observed,
     ObservedPool,
     ObservedTask,
-    PoolState,
     RecordLogin,
     RegistryLogin,
     ResizePool,
@@ -106,14 +114,16 @@ class AzureBackend:
         """Prepare a client; nothing is sent before the first call.
 
         Args:
-            settings: account, endpoint and key (or none for DefaultAzureCredential).
+            settings: account, endpoint and key (or none for DefaultAzureCredential);
+                with a subscription and resource group, pools are written through ARM.
             concurrency: task collections and task listings in flight at once.
             chunk_deadline: seconds one addtaskcollection request may take.
-            credential: a token credential instead of the key / DefaultAzureCredential.
+            credential: a token credential instead of the key / DefaultAzureCredential
+                (with ARM configured it signs the ARM requests too).
             connection_verify: True, or the CA bundle of a private https endpoint.
             listing_max_age: seconds a job's task listing is reused while its task counts
                 do not move (0: list every pass); bounds how long a lagging count can
-                hide a change.
+                hide a change. The errors of a pool's broken nodes are reused as long.
             monotonic: the clock listing ages are measured with.
             fleet: the fleet this controller acts for: what it creates carries it, and
                 only its objects are changed (see :mod:`._mapping`).
@@ -125,27 +135,48 @@ class AzureBackend:
 
         Raises:
             ValueError: ``fleet`` is not a fleet name, or not the lease's fleet.
+            PermanentBackendError: ARM is configured (``settings.arm``) but the only
+                credential is the shared key, which cannot sign ARM requests.
         """
         self.fleet = check_fleet_name(fleet)
         if lease is not None and lease.fleet != self.fleet:
             raise ValueError(f"the lease of fleet {lease.fleet!r} cannot fence fleet {fleet!r}")
+        if settings.arm and credential is None and settings.access_key:
+            raise PermanentBackendError(_arm.KEY_CANNOT_SIGN, code="MissingConfiguration")
         # counted with the lease's requests, for one figure per operation in /metrics
         self.requests = lease.requests if isinstance(lease, AzureLease) else RequestCounter()
+        identity = lease.identity if lease is not None else ""
+        fence = WriteFence(lease.valid, lease.fleet) if lease is not None else None
         self._client, self._credential = make_client(
             settings,
             self.requests,
             credential=credential,
             connection_verify=connection_verify,
-            identity=lease.identity if lease is not None else "",
-            fence=WriteFence(lease.valid, lease.fleet) if lease is not None else None,
+            identity=identity,
+            fence=fence,
             timeouts=timeouts,
         )
+        self._pool_writes: PoolWrites = DataPlanePools(self._client)
+        self._identity_refusal = _arm.NO_ARM
+        if settings.arm:  # the token credential make_client chose signs ARM requests too
+            self._pool_writes = _arm.ArmPools(
+                settings,
+                self.requests,
+                self._credential,
+                connection_verify=connection_verify,
+                identity=identity,
+                fence=fence,
+                timeouts=timeouts,
+            )
+            self._identity_refusal = ""
         self._limit = asyncio.Semaphore(concurrency)
         self._chunk_deadline = chunk_deadline
-        self._usable: dict[str, int] = {}  # the last node counts: usable nodes per pool
         self._tasks = TaskObserver(self._client, max_age=listing_max_age, clock=monotonic)
         self._tails = StderrTails(self._read_limited, self._secret_values)
         self._throttle = lease.throttle if isinstance(lease, AzureLease) else Throttle()
+        self._nodes = NodeHealth(
+            self._client, self._throttle, max_age=listing_max_age, clock=monotonic
+        )
 
     # ----------------------------------------------------------------------- observing
 
@@ -175,7 +206,7 @@ class AzureBackend:
                 if _mapping.owned(j.metadata, self.fleet) and not _mapping.deleting(j)
             ]
             pools, tasks = await asyncio.gather(
-                self._with_usable_nodes(pools, pools_only=jobs == frozenset()),
+                self._with_nodes(pools),
                 asyncio.gather(*(self._tasks_of(job) for job in owned)),
             )
         except Exception as exc:
@@ -188,6 +219,7 @@ class AzureBackend:
                 for j in wanted
                 if j.id not in by_job or by_job[j.id] is not None  # None: gone meanwhile
             },
+            pool_identity_refusal=self._identity_refusal,
         )
 
     async def _pools(self) -> list[ObservedPool]:
@@ -196,31 +228,37 @@ class AzureBackend:
             async for p in self._client.list_pools(select=_mapping.POOL_SELECT)
         ]
 
-    async def _with_usable_nodes(
-        self, pools: list[ObservedPool], *, pools_only: bool
-    ) -> list[ObservedPool]:
-        """The pools with their usable (idle or running) nodes where that can differ from
-        their current ones.
+    async def _with_nodes(self, pools: list[ObservedPool]) -> list[ObservedPool]:
+        """The pools with their node counts, and the errors of this fleet's broken nodes
+        (see :mod:`._nodes`: one request for the counts of every pool, one more per pool
+        whose broken nodes changed).
 
         ``currentDedicatedNodes`` counts a node from its allocation on, minutes before it
-        can run anything; only the node counts (one request for every pool of the
-        account) tell ``apply --wait`` that nothing can start yet. They are asked for by
-        a pools-only observation and while a pool resizes or was last seen with fewer
-        usable nodes than current ones — not in a steady resync, which stays at one
-        request per job. A pool never counted reports None: its current nodes count.
+        can run anything, and goes on counting one that never will; the counts tell
+        ``apply --wait`` that nothing can start yet, and status why. A pool the counts
+        do not list (created since) reports None: its current nodes count.
         """
-        if pools_only or any(self._unsettled(p) for p in pools):
-            self._usable = {
-                counts.pool_id: _mapping.usable_nodes(counts)
-                async for counts in self._client.list_pool_node_counts()
-            }
-        return [dataclasses.replace(p, usable_nodes=self._usable.get(p.name)) for p in pools]
-
-    def _unsettled(self, pool: ObservedPool) -> bool:
-        if pool.state is not PoolState.STEADY:
-            return True
-        usable = self._usable.get(pool.name)
-        return usable is not None and usable < pool.current_dedicated + pool.current_spot
+        counts = await self._nodes.counts()
+        self._nodes.forget_except(set(counts))
+        mine = [p for p in pools if p.owned and p.name in counts]
+        errors = dict(
+            zip(
+                [p.name for p in mine],
+                await asyncio.gather(*(self._nodes.errors(p.name, counts[p.name]) for p in mine)),
+                strict=True,
+            )
+        )
+        return [
+            dataclasses.replace(
+                p,
+                usable_nodes=states.usable,
+                nodes=states,
+                node_errors=errors.get(p.name, ()),
+            )
+            if (states := counts.get(p.name)) is not None
+            else p
+            for p in pools
+        ]
 
     async def _jobs(self, jobs: frozenset[str] | None) -> list[m.BatchJob]:
         """Every job (``$select``), unless the scope is empty: a pools-only observation."""
@@ -271,21 +309,18 @@ class AzureBackend:
         match action:
             case CreatePool():
                 await self._call(
-                    self._client.create_pool(_mapping.pool_create(action, self.fleet)),
+                    self._pool_writes.create(_mapping.pool_create(action, self.fleet)),
                     f"create pool {action.name}",
                     ok=_ALREADY,
                 )
             case ResizePool(name, dedicated, spot):
-                body = m.BatchPoolResizeOptions(
-                    target_dedicated_nodes=dedicated, target_low_priority_nodes=spot
+                await self._call(
+                    self._pool_writes.resize(name, dedicated, spot), f"resize pool {name}"
                 )
-                await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
             case ShrinkPool():
                 await self._shrink(action)
             case DeletePool(name):
-                await self._call(
-                    self._client.begin_delete_pool(name), f"delete pool {name}", ok=_GONE
-                )
+                await self._call(self._pool_writes.delete(name), f"delete pool {name}", ok=_GONE)
             case CreateJob(name, pool):
                 await self._call(
                     self._client.create_job(_mapping.job_create(name, pool, self.fleet)),
@@ -316,9 +351,11 @@ class AzureBackend:
         """Remove idle nodes by name, or lower targets no node stands above (see
         :mod:`._shrinking`); a pool without idle nodes to remove is left for a later pass."""
         name = action.name
-        if not _shrinking.needs_removal(action):
-            body = _shrinking.lowered(action)
-            await self._call(self._client.begin_resize_pool(name, body), f"resize pool {name}")
+        if not _shrinking.needs_removal(action):  # lowering targets removes nothing
+            await self._call(
+                self._pool_writes.resize(name, action.dedicated, action.spot),
+                f"resize pool {name}",
+            )
             return
         doing = f"list idle nodes of pool {name}"
         try:
@@ -348,6 +385,9 @@ class AzureBackend:
             raise self._throttle.classified(exc, doing) from exc
         except Exception as exc:
             raise self._throttle.classified(exc, doing) from exc
+        finally:
+            if inspect.iscoroutine(request):
+                request.close()  # refused inside a Retry-After window: never sent, never awaited
 
     async def _add_tasks(
         self,
@@ -448,11 +488,12 @@ class AzureBackend:
         """Drop every cached task listing: after a time as standby, another controller
         may have replaced tasks without moving their counts."""
         self._tasks.forget_except(set())
-        self._usable.clear()
+        self._nodes.forget_except(set())
 
     async def close(self, *, stop_simulators: bool = False) -> None:
         """Close the HTTP session. Simulators on Batch keep running: that is the point."""
         del stop_simulators
+        await self._pool_writes.close()
         await self._client.close()
         close = getattr(self._credential, "close", None)
         if close is not None:

@@ -2,7 +2,10 @@
 
 ``AZURE_BATCH_ENDPOINT`` (the account URL) and ``AZURE_BATCH_ACCOUNT`` name the account;
 with ``AZURE_BATCH_ACCESS_KEY`` requests are signed with the shared key, otherwise
-``DefaultAzureCredential`` supplies tokens (https only, as azure-core insists).
+``DefaultAzureCredential`` supplies tokens (https only, as azure-core insists). With
+``AZURE_SUBSCRIPTION_ID`` and ``AZURE_RESOURCE_GROUP`` as well, the account's resource
+id is known and pools are written through Azure Resource Manager (:mod:`._arm`), at
+``SIMFLEET_ARM_ENDPOINT`` (default ``https://management.azure.com``).
 
 The SDK's own retries are switched off: a ``Retry-After`` must reach the daemon, which
 owns the retry policy and sends nothing inside the window. A small pipeline policy counts
@@ -30,20 +33,41 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from controller.backends._errors import PermanentBackendError
 from controller.backends._lease import LeaseLostError
 
-_ID_SEGMENT = re.compile(r"/(pools|jobs|tasks|files|nodes)/[^/?]+")
+_ID_SEGMENT = re.compile(
+    r"/(pools|jobs|tasks|files|nodes|subscriptions|resourceGroups|batchAccounts"
+    r"|poolOperationResults)/[^/?]+"
+)
+#: Azure Resource Manager, unless ``SIMFLEET_ARM_ENDPOINT`` says otherwise (tests).
+ARM_ENDPOINT = "https://management.azure.com"
+_ARM_NAMES = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP")
 
 
 @dataclass(frozen=True)
 class AzureSettings:
-    """Where the Batch account is and how to authenticate (no secret in ``repr``)."""
+    """Where the Batch account is and how to authenticate (no secret in ``repr``).
+
+    ``subscription`` and ``resource_group`` (both or neither) place the account in Azure
+    Resource Manager: pools are then created, resized and deleted there (:mod:`._arm`).
+    """
 
     endpoint: str
     account: str
     access_key: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+    arm_endpoint: str = ARM_ENDPOINT
 
     def __repr__(self) -> str:
         key = "set" if self.access_key else "unset"
-        return f"AzureSettings(endpoint={self.endpoint!r}, account={self.account!r}, key={key})"
+        arm = f", arm={self.subscription}/{self.resource_group}" if self.arm else ""
+        return (
+            f"AzureSettings(endpoint={self.endpoint!r}, account={self.account!r}, key={key}{arm})"
+        )
+
+    @property
+    def arm(self) -> bool:
+        """Whether pools go through Azure Resource Manager (the account's id is known)."""
+        return bool(self.subscription and self.resource_group)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> AzureSettings:
@@ -54,14 +78,28 @@ class AzureSettings:
                 "the azure backend needs " + " and ".join(missing) + " in the environment",
                 code="MissingConfiguration",
             )
-        endpoint = environ["AZURE_BATCH_ENDPOINT"].strip().rstrip("/")
-        if "://" not in endpoint:  # as `az batch account show` prints it: host alone
-            endpoint = f"https://{endpoint}"
+        given = [n for n in _ARM_NAMES if environ.get(n)]
+        if len(given) == 1:
+            other = next(n for n in _ARM_NAMES if n not in given)
+            raise PermanentBackendError(
+                f"{given[0]} is set but {other} is not: set both to manage pools through "
+                f"Azure Resource Manager, or neither",
+                code="MissingConfiguration",
+            )
         return cls(
-            endpoint=endpoint,
+            endpoint=_https(environ["AZURE_BATCH_ENDPOINT"]),
             account=environ["AZURE_BATCH_ACCOUNT"],
             access_key=environ.get("AZURE_BATCH_ACCESS_KEY") or None,
+            subscription=environ.get("AZURE_SUBSCRIPTION_ID") or None,
+            resource_group=environ.get("AZURE_RESOURCE_GROUP") or None,
+            arm_endpoint=_https(environ.get("SIMFLEET_ARM_ENDPOINT") or ARM_ENDPOINT),
         )
+
+
+def _https(endpoint: str) -> str:
+    """An endpoint as a URL: as `az` prints one (host alone), it means https."""
+    endpoint = endpoint.strip().rstrip("/")
+    return endpoint if "://" in endpoint else f"https://{endpoint}"
 
 
 def operation_of(method: str, url: str) -> str:

@@ -43,6 +43,7 @@ from controller.planner import (
     ExitReason,
     JobState,
     NewTask,
+    NodeStates,
     ObservedJob,
     ObservedPool,
     ObservedTask,
@@ -254,13 +255,53 @@ def _value(enum_or_str: Any) -> str:
     return str(getattr(enum_or_str, "value", enum_or_str) or "").lower()
 
 
-def usable_nodes(counts: m.BatchPoolNodeCounts) -> int:
-    """A pool's nodes that can run a task now: idle or running, dedicated and Spot."""
-    return sum(
-        (tally.idle or 0) + (tally.running or 0)
-        for tally in (counts.dedicated, counts.low_priority)
-        if tally is not None
+#: The node listing that says why nodes are broken: only broken ones, only what says why.
+BROKEN_NODES_FILTER = "state eq 'unusable' or state eq 'starttaskfailed'"
+NODE_SELECT = ["id", "state", "errors", "startTaskInfo"]
+
+
+def node_states(counts: m.BatchPoolNodeCounts) -> NodeStates:
+    """A pool's node counts (dedicated and Spot added up) by the states simfleet tells apart."""
+    tallies = [t for t in (counts.dedicated, counts.low_priority) if t is not None]
+
+    def total(*names: str) -> int:
+        return sum(getattr(t, name) or 0 for t in tallies for name in names)
+
+    return NodeStates(
+        usable=total("idle", "running"),
+        starting=total(
+            "creating",
+            "starting",
+            "waiting_for_start_task",
+            "rebooting",
+            "reimaging",
+            "upgrading_os",
+        ),
+        unusable=total("unusable"),
+        start_task_failed=total("start_task_failed"),
+        preempted=total("preempted"),
+        leaving=total("leaving_pool", "deallocating", "deallocated"),
+        other=total("offline", "unknown"),
     )
+
+
+def _failure_words(code: str | None, message: str | None, details: Sequence[Any] | None) -> str:
+    """``Code: message (Name: value; …)``, as Batch's errors and failure infos read."""
+    extra = "; ".join(f"{d.name}: {d.value}" for d in details or () if d.value)
+    head = ": ".join(part for part in (code, message) if part) or "no error given"
+    return f"{head} ({extra})" if extra else head
+
+
+def node_errors(node: m.BatchNode) -> list[str]:
+    """Why a broken node is broken: its errors, and its start task's failure if it had one."""
+    lines = [_failure_words(e.code, e.message, e.error_details) for e in node.errors or ()]
+    start = node.start_task_info
+    failure = start.failure_info if start is not None else None
+    if failure is not None:
+        words = _failure_words(failure.code, failure.message, failure.details)
+        code = f", exit code {start.exit_code}" if start and start.exit_code is not None else ""
+        lines.append(f"start task{code}: {words}")
+    return lines or [f"{_value(node.state)} without errors"]
 
 
 def observed_pool(pool: m.BatchPool, fleet: str) -> ObservedPool:

@@ -51,10 +51,3 @@ def chosen(action: ShrinkPool, idle: Sequence[tuple[str, bool]]) -> list[str]:
 def removal(nodes: list[str]) -> m.BatchNodeRemoveOptions:
     """The ``removenodes`` body: these nodes, each leaving once its tasks are done."""
     return m.BatchNodeRemoveOptions(node_ids=nodes, node_deallocation_option="taskcompletion")
-
-
-def lowered(action: ShrinkPool) -> m.BatchPoolResizeOptions:
-    """The resize that only lowers targets no node stands above (it removes nothing)."""
-    return m.BatchPoolResizeOptions(
-        target_dedicated_nodes=action.dedicated, target_low_priority_nodes=action.spot
-    )

@@ -1,7 +1,8 @@
 """The local backend's records → one immutable :class:`Observed` snapshot.
 
 Local nodes are allocated the moment they are asked for, so a pool's current counts
-equal its targets and its state is ``steady`` (``deleting`` while its simulators stop).
+equal its targets, all of them usable, and its state is ``steady`` (``deleting``, its
+nodes leaving, while its simulators stop).
 Everything here was created by simfleet, so everything is ``owned``. A running task
 reports the simulator's own pid (what users may ``kill``), not its wrapper's.
 
@@ -24,6 +25,7 @@ from controller.backends.local._records import TaskPhase, TaskRecord
 from controller.backends.local._store import Store
 from controller.planner import (
     JobState,
+    NodeStates,
     Observed,
     ObservedJob,
     ObservedPool,
@@ -105,6 +107,7 @@ def snapshot(
             target_spot=p.target_spot,
             current_dedicated=p.target_dedicated,
             current_spot=p.target_spot,
+            nodes=_nodes(p.target_dedicated + p.target_spot, deleting=p.deleting),
         )
         for p in store.pools.values()
     }
@@ -127,6 +130,12 @@ def snapshot(
         if j.name in wanted
     }
     return Observed(pools=MappingProxyType(pools), jobs=MappingProxyType(observed_jobs))
+
+
+def _nodes(count: int, *, deleting: bool) -> NodeStates:
+    """Local nodes never break: every one is usable from the moment it is asked for
+    (leaving while its pool is deleted), so status has the same shape on both backends."""
+    return NodeStates(leaving=count) if deleting else NodeStates(usable=count)
 
 
 def observed_task(task: TaskRecord, pid: int | None) -> ObservedTask:

@@ -35,7 +35,6 @@ from controller.planner import (
     template_of,
 )
 from controller.reconcile import Executor, run_pass
-from tests.batch_emulator._behaviour import TaskRule
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
 from tests.planner.conftest import desired, pool_spec, simulation
@@ -75,11 +74,17 @@ class TestConverging:
         assert ops["POST /pools"] == 1
         assert ops["POST /jobs"] == 1
         assert not any(op.startswith("GET /jobs/{id}/tasks/{id}") for op in ops)  # no GET per task
-        # a steady observation: list pools, list jobs, and the job's task counts only
+        # a steady observation: list pools, list jobs, every pool's node counts and the
+        # job's task counts only (healthy nodes: no node listing)
         backend.requests.counts.clear()
         await backend.observe()
         assert operations(backend) == Counter(
-            {"GET /pools": 1, "GET /jobs": 1, "GET /jobs/{id}/taskcounts": 1}
+            {
+                "GET /pools": 1,
+                "GET /jobs": 1,
+                "GET /nodecounts": 1,
+                "GET /jobs/{id}/taskcounts": 1,
+            }
         )
 
     async def test_pool_is_sized_and_nodes_carry_the_ownership_mark(
@@ -143,21 +148,29 @@ class TestSimulatorLife:
         replacement = next(t for t in tasks.values() if t.slot == 1 and t.live)
         assert (replacement.attempt, replacement.restarts, replacement.failures) == (1, 1, 1)
 
-    async def test_a_pull_failure_shows_its_batch_code(
-        self, backend: AzureBackend, emulator: BatchEmulator
+    @pytest.mark.parametrize(
+        ("code", "words"),
+        [
+            ("ContainerInvalidImage", "manifest for myacr.azurecr.io/cartpole:broken not found"),
+            ("ContainerInvalidRegistry", 'Get "https://myacr.azurecr.io/v2/": unauthorized'),
+            ("ContainerMiscError", "no space left on device"),
+        ],
+    )
+    async def test_a_pull_failure_reaches_the_last_exit_with_its_code_and_details(
+        self, backend: AzureBackend, emulator: BatchEmulator, code: str, words: str
     ) -> None:
-        emulator.add_rule(
-            TaskRule(
-                image_contains="broken",
-                failure_code="ContainerPullImageFailed",
-                failure_message="pull access denied",
-            )
-        )
-        want = desired(simulation(simulators=1, image="cartpole:broken"), pools=AUTO)
+        emulator.break_image("cartpole:broken", code=code)
+        image = "myacr.azurecr.io/cartpole:broken"
+        want = desired(simulation(simulators=1, image=image), pools=AUTO)
         for _ in range(4):
             result = await run_pass(want, backend, clock_of(emulator))
             emulator.advance(5)
-        assert "ContainerPullImageFailed" in result.status.simulations[0].message
+        sim = result.status.simulations[0]
+        assert code in sim.message
+        last = sim.simulators[0].last_exit
+        assert last is not None
+        assert (last.reason, last.exit_code, last.failure_code) == (ExitReason.FAILED, None, code)
+        assert words in last.message  # Batch's details: the container engine's own words
 
 
 class TestPoolsAndJobs:
@@ -355,9 +368,7 @@ class TestStderrTails:
     async def test_a_task_that_never_ran_is_not_asked_again(
         self, backend: AzureBackend, emulator: BatchEmulator
     ) -> None:
-        emulator.add_rule(
-            TaskRule(image_contains="broken", failure_code="ContainerPullImageFailed")
-        )
+        emulator.break_image("broken")
         want = desired(simulation(simulators=1, image="cartpole:broken"), pools=AUTO)
         for _ in range(4):
             await run_pass(want, backend, clock_of(emulator))

@@ -68,6 +68,7 @@ from controller.planner import (
     ExitReason,
     JobState,
     NewTask,
+    NodeStates,
     Observed,
     PoolConfig,
     PoolState,
@@ -106,6 +107,17 @@ class TestPools:
         assert pool.owned
         assert pool.config == PoolConfig.of(pool_spec(slots=3))
         assert (pool.target_dedicated, pool.target_spot) == (2, 0)
+
+    async def test_every_backend_counts_a_pools_nodes_by_state(self, driver: Driver) -> None:
+        await driver.backend.execute(CreatePool(POOL, pool_spec(), 1, 1))
+
+        def counted(observed: Observed) -> bool:
+            nodes = observed.pools[POOL].nodes if POOL in observed.pools else None
+            return nodes is not None and nodes.usable == 2
+
+        pool = (await driver.eventually(counted, "two usable nodes")).pools[POOL]
+        assert pool.nodes == NodeStates(usable=2)
+        assert (pool.usable, pool.node_errors) == (2, ())
 
     async def test_creating_an_existing_pool_changes_nothing(self, driver: Driver) -> None:
         await driver.backend.execute(CreatePool(POOL, pool_spec(slots=2), 1, 0))
