@@ -6,6 +6,7 @@ official SDK. Both satisfy :class:`Backend`; the same scenario tests run against
 
 from controller.backends._errors import (
     BackendError,
+    OutputGoneError,
     PermanentBackendError,
     TransientBackendError,
     UnreachableBackendError,
@@ -53,6 +54,7 @@ __all__ = [
     "LeaseState",
     "LeaseTimings",
     "OutputChunk",
+    "OutputGoneError",
     "OutputStream",
     "PermanentBackendError",
     "Redactor",

@@ -38,3 +38,12 @@ class UnreachableBackendError(TransientBackendError):
 
 class PermanentBackendError(BackendError):
     """Retrying the same request cannot help: a bad request, a quota, a conflict of names."""
+
+
+class OutputGoneError(PermanentBackendError):
+    """A simulator's output cannot be read any more (or never could be).
+
+    On Batch a task's files live on the node that ran it: they go when the node leaves
+    the pool or is reclaimed, and after the task's retention time; a task that never
+    started has none. Expected, not a fault: callers say so in one line and go on.
+    """

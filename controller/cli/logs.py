@@ -3,6 +3,9 @@
 The slot's live simulator is shown when it has one, else its newest exited one (so the
 output of a crash can be read while the slot waits out its back-off). ``--follow`` keeps
 reading as the file grows and moves on to the slot's next simulator when one starts.
+Output the backend no longer has (on Batch: the node that ran the task left the pool, or
+its retention time ended) is said in one line; ``--follow`` then waits for the slot's
+next simulator, or for the same one to run again after a requeue (new files, new node).
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from pathlib import Path
 
 import click
 
-from controller.backends import Backend, BackendError, OutputStream
+from controller.backends import Backend, BackendError, OutputGoneError, OutputStream
 from controller.cli import _options
 from controller.cli._backend import failure, opened
-from controller.planner import ObservedTask, whose
+from controller.planner import ObservedTask, SimulatorState, whose
 
 TAIL_WINDOW = 256 * 1024
 RECHECK_SECONDS = 5.0
@@ -52,24 +55,38 @@ async def _show(
     follow: bool,
 ) -> None:
     task = await pick_task(backend, simulation, slot)
-    if tail is None:
-        chunk = await backend.read_output(simulation, task.id, stream)
+    offset, gone = 0, False
+    try:
+        if tail is None:
+            chunk = await backend.read_output(simulation, task.id, stream)
+        else:
+            chunk = await backend.read_output(simulation, task.id, stream, offset=-TAIL_WINDOW)
+            lines = chunk.data.splitlines(keepends=True)
+            chunk = type(chunk)(b"".join(lines[-tail:]) if tail else b"", chunk.offset, chunk.size)
+    except OutputGoneError as exc:
+        if not follow:
+            raise click.ClickException(_gone(simulation, slot, stream, exc)) from exc
+        click.echo(f"--- {_gone(simulation, slot, stream, exc)} ---", err=True)
+        gone = True
     else:
-        chunk = await backend.read_output(simulation, task.id, stream, offset=-TAIL_WINDOW)
-        lines = chunk.data.splitlines(keepends=True)
-        chunk = type(chunk)(b"".join(lines[-tail:]) if tail else b"", chunk.offset, chunk.size)
-    sys.stdout.buffer.write(chunk.data)
-    sys.stdout.flush()
-    offset = chunk.size
+        sys.stdout.buffer.write(chunk.data)
+        sys.stdout.flush()
+        offset = chunk.size
     checked = time.monotonic()
     while follow:
         await asyncio.sleep(0.5)
-        more = await backend.read_output(simulation, task.id, stream, offset=offset)
-        if more.data:
-            sys.stdout.buffer.write(more.data)
-            sys.stdout.flush()
-            offset = more.offset + len(more.data)
-            continue
+        if not gone:
+            try:
+                more = await backend.read_output(simulation, task.id, stream, offset=offset)
+            except OutputGoneError as exc:  # e.g. its node left the pool after it ended
+                click.echo(f"--- {_gone(simulation, slot, stream, exc)} ---", err=True)
+                gone = True
+                continue
+            if more.data:
+                sys.stdout.buffer.write(more.data)
+                sys.stdout.flush()
+                offset = more.offset + len(more.data)
+                continue
         if time.monotonic() - checked < RECHECK_SECONDS:
             continue
         # Idle for a while: has the slot moved on to a new simulator? (One observation,
@@ -78,7 +95,19 @@ async def _show(
         current = await pick_task(backend, simulation, slot)
         if current.id != task.id:
             click.echo(f"--- slot {slot} now runs {current.id} ---", err=True)
-            task, offset = current, 0
+            task, offset, gone = current, 0, False
+        elif (
+            gone
+            and current.state is SimulatorState.RUNNING
+            and current.started_at != (task.started_at)
+        ):  # requeued (its node was preempted or removed), now running on another node
+            click.echo(f"--- {current.id} runs again, on another node ---", err=True)
+            task, offset, gone = current, 0, False
+
+
+def _gone(simulation: str, slot: int, stream: OutputStream, exc: OutputGoneError) -> str:
+    """The one line that says why there is no output to show (expected on Batch)."""
+    return f"no {stream} to show for {simulation} slot {slot}: {exc}"
 
 
 @click.command()

@@ -87,7 +87,10 @@ class ObservedTask:
     restarts: int = 0
     failures: int = 0  # consecutive failures before this attempt started
     pid: int | None = None
-    requeues: int = 0  # Batch requeueCount: how often a preempted node sent it back
+    # Batch requeueCount: how often a shrink or node removal someone asked for sent it
+    # back to the queue (a Spot preemption or a failed node does not count). Reported,
+    # never planned on: a requeued task is the same simulator, not a restart.
+    requeues: int = 0
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
     image: str = ""  # the container image it runs, when the backend reports it
     secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them

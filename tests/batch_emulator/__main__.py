@@ -1,6 +1,7 @@
 """Run the Batch emulator as a standalone server.
 
     python -m tests.batch_emulator --port 8999 [--https] [--account NAME] [--key BASE64]
+        [--profile realistic --time-scale 60] [--allocation-delay SECONDS] ...
 
 It listens on 127.0.0.1 only, prints the endpoint, credentials and (with --https) the CA
 file to trust, and runs until interrupted. Control it over HTTP under `/_emulator/`
@@ -12,11 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 
 from ._config import DEFAULT_ACCOUNT, DEFAULT_KEY, EmulatorConfig
 from ._emulator import BatchEmulator
+from ._profiles import DEFAULT_SCALE, PROFILES, REAL_DURATIONS, time_scaled
+
+#: The durations (`EmulatorConfig` fields) each of which an option sets, in seconds.
+DELAYS = tuple(REAL_DURATIONS)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -35,9 +41,21 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--bearer-token", default=None, help="accept only this bearer token (https)"
     )
     parser.add_argument("--speed", type=float, default=1.0, help="emulator seconds per wall second")
-    parser.add_argument("--allocation-delay", type=float, default=EmulatorConfig.allocation_delay)
-    parser.add_argument("--node-start-delay", type=float, default=EmulatorConfig.node_start_delay)
-    parser.add_argument("--deletion-delay", type=float, default=EmulatorConfig.deletion_delay)
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="default",
+        help="realistic: Batch's own durations divided by --time-scale (_profiles.py); "
+        "the delay options below override single values",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_SCALE,
+        help="with --profile realistic: real seconds per emulator second",
+    )
+    for name in DELAYS:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None)
     parser.add_argument("--core-quota", type=int, default=None, help="dedicated core quota")
     parser.add_argument(
         "--conformance", action="store_true", help="collect spec violations (see /_emulator/state)"
@@ -53,20 +71,25 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    config = EmulatorConfig(
+def _config(args: argparse.Namespace) -> EmulatorConfig:
+    base = time_scaled(args.time_scale) if args.profile == "realistic" else EmulatorConfig()
+    delays = {name: getattr(args, name) for name in DELAYS if getattr(args, name) is not None}
+    return dataclasses.replace(
+        base,
         account=args.account,
         key=args.key,
         https=args.https,
         bearer_token=args.bearer_token,
         clock_speed=args.speed,
-        allocation_delay=args.allocation_delay,
-        node_start_delay=args.node_start_delay,
-        deletion_delay=args.deletion_delay,
         dedicated_core_quota=args.core_quota,
         conformance=args.conformance,
         request_log=args.request_log,
+        **delays,
     )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    config = _config(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

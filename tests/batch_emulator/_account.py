@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._config import EmulatorConfig
 from ._jobs import Jobs
 from ._pools import Pools
+from ._taskcounts import LaggingCounts
 from ._tasks import Tasks
 from ._world import World
 
@@ -16,3 +17,4 @@ class Account:
         self.pools = Pools(self.world)
         self.jobs = Jobs(self.world)
         self.tasks = Tasks(self.world)
+        self.counts = LaggingCounts(config)

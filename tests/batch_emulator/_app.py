@@ -159,6 +159,7 @@ class EmulatorApp:
             key=config.key,
             secure=request.secure,
             bearer_token=config.bearer_token,
+            now=self.account.world.clock.now(),
         )
 
     # -- the steps ----------------------------------------------------------------------

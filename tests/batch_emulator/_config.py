@@ -40,9 +40,17 @@ class EmulatorConfig:
     stop_resize_delay: float = 1.0  # allocation `stopping` → `steady`
     deletion_delay: float = 5.0  # job/pool `deleting` → gone
     job_terminate_delay: float = 1.0  # job `terminating` → `completed`
-    task_prepare_delay: float = 0.0  # task `preparing` → `running` (0: straight to running)
+    # Task `preparing` → `running` on a node that already has the image (container
+    # creation); Batch shows `preparing` for every run. 0: straight to running.
+    task_prepare_delay: float = 1.0
+    # The same, the first time a node runs an image: the image is pulled first.
+    image_pull_delay: float = 1.0
     preemption_recovery_delay: float | None = None  # None: preempted nodes stay preempted
     start_task_duration: float = 1.0  # a pool's start task, `waitingforstarttask` → `idle`
+
+    # How stale `GET /jobs/{id}/taskcounts` may be: counts are recomputed at most this
+    # often (Batch: "the numbers returned may not always be up to date"). 0: always exact.
+    task_counts_lag: float = 2.0
 
     # Account limits.
     dedicated_core_quota: int | None = None  # None: unlimited

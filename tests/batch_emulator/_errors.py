@@ -3,9 +3,9 @@
 Batch answers every failure with the flat body `{"code", "message": {"lang", "value"},
 "values": [{"key", "value"}]}` (the spec's `BatchError`). The SDK maps the status to an
 exception class (404 → ResourceNotFoundError, 409 → ResourceExistsError, 401 →
-ClientAuthenticationError) and exposes `code`, so both must be right. Status codes follow
-Batch's published table of error codes (e.g. `PoolBeingResized` 409, `RequestBodyTooLarge`
-413, `InvalidRange` 416, `ServerBusy` 503).
+ClientAuthenticationError, anything else → HttpResponseError) and exposes `code`, so both
+must be right. Status codes follow Batch's published table of error codes (e.g.
+`PoolBeingResized` 409, `RequestBodyTooLarge` 413, `InvalidRange` 416, `ServerBusy` 503).
 
 Codes that only the emulator uses start with `Emulator` so nobody mistakes them for the
 service's.

@@ -133,6 +133,8 @@ class Task(Stamped):
     requeue_count: int = 0
     last_requeue: float | None = None
     files: dict[str, TaskFile] = field(default_factory=dict)
+    # (pool id, node id, node boot time) of the machine holding `files` (`_taskfiles`).
+    files_home: tuple[str, str, float | None] | None = None
     events: list[Event] = field(default_factory=list)
 
     def set_state(self, state: str, now: float) -> None:

@@ -168,7 +168,7 @@ class Pools:
     # -- test controls ------------------------------------------------------------------
 
     def preempt(self, pool_id: str, node_ids: list[str] | None, count: int | None) -> list[str]:
-        """Evict Spot nodes: their tasks go back to the queue with `requeueCount` + 1."""
+        """Evict Spot nodes: their tasks go back to the queue (`requeueCount` unchanged)."""
         w = self.world
         pool = w.pool(pool_id)
         spot = [n for n in pool.nodes.values() if not n.dedicated and n.state != "preempted"]
@@ -179,7 +179,7 @@ class Pools:
             spot = [n for n in spot if n.id in node_ids]
         chosen = spot if count is None else spot[:count]
         for node in chosen:
-            self._evict(node, "requeue", "preemption")
+            self._evict(node, "requeue", "preemption", by_user=False)  # not in requeueCount
             if node.event is not None:
                 node.event.cancel()
             node.set_state("preempted", w.now)
@@ -209,7 +209,7 @@ class Pools:
         pool = w.pool(pool_id)
         chosen = self._chosen(pool, node_ids, count)
         for node in chosen:
-            self._evict(node, "requeue", "unusable")
+            self._evict(node, "requeue", "unusable", by_user=False)  # the service's doing
             if node.event is not None:
                 node.event.cancel()
                 node.event = None
@@ -349,7 +349,7 @@ class Pools:
         self._evict(node, option, cause)
         node.set_state("leavingpool", self.world.now)
 
-    def _evict(self, node: Node, option: str, cause: str) -> None:
+    def _evict(self, node: Node, option: str, cause: str, *, by_user: bool = True) -> None:
         w = self.world
         for job_key, task_key in list(node.running):
             job = w.jobs[job_key]
@@ -358,7 +358,7 @@ class Pools:
                 w.complete_task(job, task, task_ended())
             else:
                 self.requeued[cause] += 1
-                w.requeue_task(job, task)
+                w.requeue_task(job, task, by_user=by_user)
 
     def _finish_resize(self, pool: Pool, timed_out: bool) -> None:
         now = self.world.now

@@ -75,7 +75,7 @@ def terminate_job(ctx: Ctx) -> Reply:
 
 def task_counts(ctx: Ctx) -> Reply:
     job = _job(ctx)
-    body = ctx.account.jobs.task_counts(job)
+    body = ctx.account.counts.of(job, ctx.now)
     return Reply(200, body, etag=job.etag, last_modified=job.last_modified)
 
 

@@ -6,7 +6,8 @@ whole request. Only `constraints` can change after a task is added. Reactivation
 failed completed tasks only (`TaskNotCompleted` / `TaskSucceeded` otherwise).
 
 Task files exist once the task has been given a node: `stdout.txt`, `stderr.txt` and the
-`wd` working directory, plus whatever a test puts there with `put_file`.
+`wd` working directory, plus whatever a test puts there with `put_file`; they live on
+that node and go with it or after the retention time (`_taskfiles.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ._behaviour import Outcome, task_ended
 from ._errors import BatchApiError, bad_property, check_id, conflict, not_found, not_supported
 from ._jobs import check_mutable, check_not_deleting
 from ._model import Job, Task, TaskFile, key
+from ._taskfiles import check_available
 from ._wire import parse_duration
 from ._world import World
 
@@ -136,7 +138,7 @@ class Tasks:
     # -- files --------------------------------------------------------------------------
 
     def files(self, task: Task, *, recursive: bool) -> list[FileEntry]:
-        self._check_files(task)
+        check_available(self.world, task)
         when = task.start_time or task.created
         # The working directory always exists, even when it is empty.
         entries = {"wd": FileEntry("wd", True, TaskFile(bytearray(), when, when))}
@@ -153,7 +155,7 @@ class Tasks:
         return sorted(entries.values(), key=lambda e: e.name)
 
     def file(self, task: Task, path: str) -> FileEntry:
-        self._check_files(task)
+        check_available(self.world, task)
         if path in task.files:
             return FileEntry(path, False, task.files[path])
         folder = path.rstrip("/")
@@ -201,10 +203,3 @@ class Tasks:
         retries = int(constraints.get("maxTaskRetryCount", 0))
         if retries < -1:
             raise bad_property("constraints.maxTaskRetryCount", retries, "must be -1 or more")
-
-    @staticmethod
-    def _check_files(task: Task) -> None:
-        if not task.ever_ran:
-            raise conflict(
-                "TaskFilesUnavailable", "The files of the specified task are unavailable."
-            )

@@ -25,6 +25,8 @@ from ._config import EmulatorConfig
 from ._errors import not_found
 from ._health import NodeHealth
 from ._model import Job, Node, Pool, Task, TaskFile, key
+from ._preparation import Preparation
+from ._taskfiles import moved_to
 
 
 class World:
@@ -36,6 +38,7 @@ class World:
         self.jobs: dict[str, Job] = {}
         self.rules: list[TaskRule] = []
         self.health = NodeHealth(lambda: self.now, self.timeline.after, config.start_task_duration)
+        self.preparation = Preparation(config)
         self.base_url = ""  # set once the server knows its address
         self._seq = itertools.count(1)
         # Set by `_pools` / `_jobs`: a node lost a task (it may now leave the pool); a
@@ -135,9 +138,10 @@ class World:
         node.running[(key(job.id), key(task.id))] = task.required_slots
         node.set_state("running", now)
         node.total_run += 1
+        moved_to(task, pool, node)
         task.node = (pool.id, node.id)
         task.ever_ran = True
-        task.start_time, task.end_time = now, None
+        task.start_time, task.end_time = None, None
         task.exit_code = task.result = task.failure_info = None
         for name in ("stdout.txt", "stderr.txt"):
             task.files.setdefault(name, TaskFile(bytearray(), now, now))
@@ -147,14 +151,26 @@ class World:
             fail = self.timeline.after(0.0, lambda: self.complete_task(job, task, pull_failed))
             task.events.append(fail)
             return
-        if self.config.task_prepare_delay > 0:
+        delay = self.preparation.delay(pool, node, task.spec, now)
+        rule = first_match(self.rules, task.spec)
+        if rule is not None and rule.failure_code is not None:
+            # A pre-processing failure (an image pull, …): the process never starts.
+            outcome = rule.outcome()
             task.set_state("preparing", now)
-            delay = self.config.task_prepare_delay
+            ending = self.timeline.after(
+                delay + rule.after, lambda: self.complete_task(job, task, outcome)
+            )
+            task.events.append(ending)
+            return
+        if delay > 0:
+            task.set_state("preparing", now)
             task.events.append(self.timeline.after(delay, lambda: self._run(job, task)))
         else:
             self._run(job, task)
 
     def _run(self, job: Job, task: Task) -> None:
+        # `startTime` is the start of `running` (absent while `preparing`).
+        task.start_time = self.now
         task.set_state("running", self.now)
         limit = task.constraint_seconds("maxWallClockTime")
         if limit is not None:
@@ -163,7 +179,7 @@ class World:
                 self.timeline.after(limit, lambda: self.complete_task(job, task, ended))
             )
         rule = first_match(self.rules, task.spec)
-        if rule is not None:
+        if rule is not None and rule.failure_code is None:
             outcome = rule.outcome()
             task.events.append(
                 self.timeline.after(rule.after, lambda: self.complete_task(job, task, outcome))
@@ -203,11 +219,17 @@ class World:
         self._after_node_change(node)
         self.task_completed(job)
 
-    def requeue_task(self, job: Job, task: Task) -> None:
-        """The task's node went away: back to the queue, `requeueCount` + 1."""
+    def requeue_task(self, job: Job, task: Task, *, by_user: bool = True) -> None:
+        """The task's node went away: back to the queue.
+
+        `requeueCount` counts only requeues "as the result of a user request" (a shrink,
+        a pool deletion, a node removed, rebooted or reimaged with `requeue`); a Spot
+        preemption or a node failure is the service's doing and is not counted.
+        """
         self._release(job, task)
-        task.requeue_count += 1
-        task.last_requeue = self.now
+        if by_user:
+            task.requeue_count += 1
+            task.last_requeue = self.now
         task.start_time = None
         task.set_state("active", self.now)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenarios.conftest import REPO, free_port
+from tests.scenarios.conftest import REPO, EmulatorDriver, free_port
 
 POOL = "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: sims}\nspec: {vmSize: d2}\n"
 
@@ -117,3 +117,19 @@ def test_arm_with_only_a_shared_key_is_one_line_saying_what_to_set(
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("Error: AZURE_SUBSCRIPTION_ID and AZURE_RESOURCE_GROUP send")
     assert "unset AZURE_BATCH_ACCESS_KEY" in lines[0]
+
+
+def test_a_key_batch_refuses_is_one_line_that_says_to_check_it(
+    workdir: Path, tmp_path: Path
+) -> None:
+    driver = EmulatorDriver(tmp_path)  # its account and key are not the ones `azure` sends
+    try:
+        done, _ = azure(driver.url, "plan", cwd=workdir)
+    finally:
+        driver.stop()
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "Error: observe: 403 AuthenticationFailed: Batch refused the shared key: check "
+        "AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY (a key of that account, as "
+        "`az batch account keys list` shows it)"
+    ], done.stderr

@@ -68,6 +68,16 @@ def settle_pool(emulator: BatchEmulator) -> None:
     emulator.advance(emulator.config.allocation_delay + emulator.config.node_start_delay)
 
 
+def prepare(emulator: BatchEmulator, *, pull: bool = True) -> None:
+    """Advance past `preparing`: tasks started now are `running` after it.
+
+    ``pull``: their image still has to be pulled; False for the image the helpers' pools
+    prefetch (`IMAGE`), whose tasks are `running` exactly after `task_prepare_delay`.
+    """
+    pulling = emulator.config.image_pull_delay if pull else 0.0
+    emulator.advance(pulling + emulator.config.task_prepare_delay)
+
+
 async def ready_pool(client: BatchClient, emulator: BatchEmulator, **kwargs: Any) -> m.BatchPool:
     """Create a pool and advance the clock until its nodes are idle."""
     options = pool_options(**kwargs)

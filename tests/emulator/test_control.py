@@ -16,7 +16,7 @@ from azure.core.exceptions import HttpResponseError
 from tests.batch_emulator import BatchEmulator
 from tests.batch_emulator.fixtures import client_for
 
-from .helpers import add_tasks, job_options, ready_pool
+from .helpers import add_tasks, job_options, prepare, ready_pool
 
 
 async def control(emulator: BatchEmulator, method: str, path: str, body: Any = None) -> Any:
@@ -34,10 +34,12 @@ async def test_a_task_added_again_under_its_old_id_has_a_new_seq(
     await ready_pool(batch_client, batch_emulator, dedicated=1)
     await batch_client.create_job(job_options())
     await add_tasks(batch_client, "job-1", ["a"])
+    prepare(batch_emulator)
     first = (await control(batch_emulator, "GET", "tasks"))["job-1"]["a"]
     assert first["state"] == "running"
     await batch_client.delete_task("job-1", "a")
     await add_tasks(batch_client, "job-1", ["a"])
+    prepare(batch_emulator)
     again = (await control(batch_emulator, "GET", "tasks"))["job-1"]["a"]
     assert again["state"] == "running"
     assert again["seq"] != first["seq"]

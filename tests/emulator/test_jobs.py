@@ -11,7 +11,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from tests.batch_emulator import BatchEmulator
 
-from .helpers import add_tasks, job_options, ready_pool
+from .helpers import add_tasks, job_options, prepare, ready_pool
 
 
 async def test_create_get_list_and_patch_job(
@@ -54,6 +54,7 @@ async def test_max_parallel_tasks_and_priority_shape_scheduling(
     await add_tasks(batch_client, "low", ["l1", "l2"])
     await batch_client.create_job(job_options("high", priority=100))
     await add_tasks(batch_client, "high", ["h1", "h2", "h3"])
+    prepare(batch_emulator)
     states = {t.id: t.state async for t in batch_client.list_tasks("low")}
     assert states == {"l1": "running", "l2": "active"}
     assert {t.state async for t in batch_client.list_tasks("high")} == {m.BatchTaskState.RUNNING}

@@ -10,7 +10,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from tests.batch_emulator import BatchEmulator
 from tests.batch_emulator.fixtures import EmulatorFactory, client_for
 
-from .helpers import pool_options, ready_pool, settle_pool
+from .helpers import pool_options, prepare, ready_pool, settle_pool
 
 
 async def test_pool_allocates_nodes_after_the_delay(
@@ -106,6 +106,7 @@ async def test_shrink_requeues_tasks_of_removed_nodes(
     await batch_client.create_task(
         "job-1", m.BatchTaskCreateOptions(id="t1", command_line="sleep 1000")
     )
+    prepare(batch_emulator)
     await batch_client.begin_resize_pool(
         "pool-1", m.BatchPoolResizeOptions(target_dedicated_nodes=1), polling_interval=0
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -61,14 +62,33 @@ async def _raw_get(
 # -- authentication ---------------------------------------------------------------------
 
 
-async def test_bad_shared_key_is_401(batch_emulator: BatchEmulator) -> None:
+async def test_bad_shared_key_is_403_with_batchs_signature_detail(
+    batch_emulator: BatchEmulator,
+) -> None:
     wrong = AzureNamedKeyCredential(batch_emulator.account, "d3Jvbmcta2V5")
     async with BatchClient(batch_emulator.endpoint, wrong) as client:
-        with pytest.raises(ClientAuthenticationError) as caught:
+        with pytest.raises(HttpResponseError) as caught:
             await client.get_pool("p")
-    assert caught.value.status_code == 401
+    assert not isinstance(caught.value, ClientAuthenticationError)  # the SDK maps only 401
+    assert caught.value.status_code == 403
     assert caught.value.error.code == "AuthenticationFailed"
-    assert batch_emulator.counters.count("Pools_GetPool", 401) == 1
+    assert caught.value.error.message.startswith(
+        "Server failed to authenticate the request. Make sure the value of Authorization "
+        "header is formed correctly including the signature."
+    )
+    (detail,) = caught.value.error.details
+    assert detail.code == "AuthenticationErrorDetail"
+    assert detail.message.startswith("The MAC signature found in the HTTP request '")
+    assert "Server used following string to sign: 'GET\n" in detail.message
+    assert batch_emulator.counters.count("Pools_GetPool", 403) == 1
+
+
+async def test_a_shared_key_for_another_account_is_403_too(batch_emulator: BatchEmulator) -> None:
+    other = AzureNamedKeyCredential("someoneelse", batch_emulator.key)
+    async with BatchClient(batch_emulator.endpoint, other) as client:
+        with pytest.raises(HttpResponseError) as caught:
+            await client.get_pool("p")
+    assert (caught.value.status_code, caught.value.error.code) == (403, "AuthenticationFailed")
 
 
 async def test_request_without_auth_is_401_in_batch_error_shape(
@@ -100,6 +120,35 @@ async def test_configured_bearer_token_must_match(make_batch_emulator: EmulatorF
     ) as client:
         with pytest.raises(ClientAuthenticationError):
             await client.get_pool("p")
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT with ``claims`` (the emulator reads `exp`, as it verifies nothing)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.sig"
+
+
+async def test_an_expired_bearer_token_is_401_saying_so(
+    make_batch_emulator: EmulatorFactory,
+) -> None:
+    emulator = await make_batch_emulator(https=True)
+    expired = StubTokenCredential(_jwt({"exp": int(emulator.now) - 60}))
+    async with BatchClient(emulator.endpoint, expired, connection_verify=emulator.ca_file) as c:
+        with pytest.raises(ClientAuthenticationError) as caught:
+            await c.get_pool("p")
+    assert (caught.value.status_code, caught.value.error.code) == (401, "AuthenticationFailed")
+    assert caught.value.error.message.startswith(
+        "Server failed to authenticate the request. Make sure the value of Authorization "
+        "header is formed correctly.\n"
+    )
+    (detail,) = caught.value.error.details
+    assert detail.message.startswith("The access token expiry UTC time '")
+    fresh = StubTokenCredential(_jwt({"exp": int(emulator.now) + 3600}))
+    async with BatchClient(emulator.endpoint, fresh, connection_verify=emulator.ca_file) as c:
+        assert [p async for p in c.list_pools()] == []
 
 
 async def test_bearer_is_refused_over_plain_http(batch_emulator: BatchEmulator) -> None:

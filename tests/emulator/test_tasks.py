@@ -12,7 +12,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from tests.batch_emulator import BatchEmulator, TaskRule
 from tests.batch_emulator.fixtures import EmulatorFactory, client_for
 
-from .helpers import add_tasks, job_options, ready_pool, task_options
+from .helpers import add_tasks, job_options, prepare, ready_pool, task_options
 
 
 async def _job_on_ready_pool(client: BatchClient, emulator: BatchEmulator, **pool: int) -> None:
@@ -28,6 +28,7 @@ async def test_250_tasks_in_chunks_of_100_then_filter_select_and_pages(
     for start in range(0, 250, 100):
         await add_tasks(batch_client, "job-1", ids[start : start + 100])
     assert batch_emulator.counters.count("Tasks_CreateTaskCollection", 200) == 3
+    prepare(batch_emulator)
 
     # FIFO: the first 10 fill 2 nodes x 5 slots.
     running = [
@@ -125,6 +126,7 @@ async def test_finished_tasks_report_execution_info(
 ) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=2)
     await add_tasks(batch_client, "job-1", ["ok", "bad", "queued"])
+    prepare(batch_emulator, pull=False)
     batch_emulator.advance(3)
     batch_emulator.finish_task("job-1", "ok", exit_code=0, stdout="episode reward 200\n")
     batch_emulator.finish_task("job-1", "bad", exit_code=2, stderr="Traceback ...\n")
@@ -139,8 +141,11 @@ async def test_finished_tasks_report_execution_info(
     assert (bad.exit_code, bad.result) == (2, "failure")
     assert (bad.failure_info.category, bad.failure_info.code) == ("usererror", "FailureExitCode")
 
-    # Freed slots go to the next task in line.
-    assert (await batch_client.get_task("job-1", "queued")).state == m.BatchTaskState.RUNNING
+    # Freed slots go to the next task in line, which prepares first and has no start
+    # time yet; Batch counts it as running.
+    queued = await batch_client.get_task("job-1", "queued")
+    assert queued.state == m.BatchTaskState.PREPARING
+    assert queued.execution_info.start_time is None
     counts = (await batch_client.get_job_task_counts("job-1")).task_counts
     assert (counts.completed, counts.succeeded, counts.failed, counts.running) == (2, 1, 1, 1)
     with pytest.raises(ValueError, match="not running"):
@@ -153,7 +158,9 @@ async def test_retries_follow_max_task_retry_count(
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     constraints = m.BatchTaskConstraints(max_task_retry_count=1)
     await batch_client.create_task("job-1", task_options("flaky", constraints=constraints))
+    prepare(batch_emulator)
     batch_emulator.finish_task("job-1", "flaky", exit_code=1)
+    prepare(batch_emulator)
     task = await batch_client.get_task("job-1", "flaky")
     assert (task.state, task.execution_info.retry_count) == ("running", 1)
     batch_emulator.finish_task("job-1", "flaky", exit_code=1)
@@ -170,6 +177,7 @@ async def test_terminate_reactivate_delete(
 ) -> None:
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     await add_tasks(batch_client, "job-1", ["a", "b"])
+    prepare(batch_emulator)
 
     await batch_client.terminate_task("job-1", "a")
     a = await batch_client.get_task("job-1", "a")
@@ -179,6 +187,7 @@ async def test_terminate_reactivate_delete(
         await batch_client.terminate_task("job-1", "a")
     assert caught.value.error.code == "TaskCompleted"
 
+    prepare(batch_emulator)  # b took a's slot
     assert (await batch_client.get_task("job-1", "b")).state == m.BatchTaskState.RUNNING
     with pytest.raises(ResourceExistsError) as caught:
         await batch_client.reactivate_task("job-1", "b")
@@ -190,6 +199,7 @@ async def test_terminate_reactivate_delete(
     assert caught.value.error.code == "TaskSucceeded"
 
     await batch_client.reactivate_task("job-1", "a")
+    prepare(batch_emulator)
     a = await batch_client.get_task("job-1", "a")
     assert (a.state, a.execution_info.retry_count) == ("running", 0)
 
@@ -260,13 +270,15 @@ async def test_preempted_spot_tasks_requeue_and_run_elsewhere(
     assert batch_emulator.preempt("pool-1") == [spot_node]
 
     task = await batch_client.get_task("job-1", on_spot)
-    assert (task.state, task.execution_info.requeue_count) == ("active", 1)
-    assert task.execution_info.last_requeue_time is not None
+    # requeueCount counts requeues a user asked for (a shrink), not the service's own.
+    assert (task.state, task.execution_info.requeue_count) == ("active", 0)
+    assert task.execution_info.last_requeue_time is None
     node = await batch_client.get_node("pool-1", spot_node)
     assert node.state == m.BatchNodeState.PREEMPTED
 
     other = "a" if on_spot == "b" else "b"
     batch_emulator.finish_task("job-1", other)
+    prepare(batch_emulator)
     task = await batch_client.get_task("job-1", on_spot)
     assert task.state == m.BatchTaskState.RUNNING
     assert task.node_info.node_id != spot_node
@@ -280,6 +292,7 @@ async def test_max_wall_clock_time_fails_the_task(
     await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1)
     limit = m.BatchTaskConstraints(max_wall_clock_time=datetime.timedelta(minutes=5))
     await batch_client.create_task("job-1", task_options("slow", constraints=limit))
+    prepare(batch_emulator, pull=False)  # the limit counts from `running`
     batch_emulator.advance(299)
     assert (await batch_client.get_task("job-1", "slow")).state == m.BatchTaskState.RUNNING
     batch_emulator.advance(1)
@@ -311,6 +324,8 @@ async def test_image_rules_decide_endings(make_batch_emulator: EmulatorFactory) 
         await client.create_task("job-1", task_options("c", image="sim/crash:1"))
         await client.create_task("job-1", task_options("b", image="sim/x:broken"))
         await client.create_task("job-1", task_options("q", image="sim/quick:1"))
+        assert (await client.get_task("job-1", "b")).state == m.BatchTaskState.PREPARING
+        prepare(emulator)  # the pull fails while preparing: it never runs
 
         broken = (await client.get_task("job-1", "b")).execution_info
         assert (broken.result, broken.exit_code) == ("failure", None)
@@ -338,3 +353,62 @@ async def test_replace_task_changes_only_constraints(
     task.constraints = m.BatchTaskConstraints(max_task_retry_count=3)
     await batch_client.replace_task("job-1", "t", m.BatchTask(constraints=task.constraints))
     assert (await batch_client.get_task("job-1", "t")).constraints.max_task_retry_count == 3
+
+
+async def _files(client: BatchClient, task_id: str) -> list[str]:
+    return sorted([f.name async for f in client.list_task_files("job-1", task_id)])
+
+
+async def test_task_files_last_for_the_retention_time_after_the_task_ends(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1, slots=2)
+    hour = m.BatchTaskConstraints(retention_time=datetime.timedelta(hours=1))
+    await batch_client.create_task("job-1", task_options("short", constraints=hour))
+    await batch_client.create_task("job-1", task_options("default"))
+    prepare(batch_emulator)
+    batch_emulator.finish_task("job-1", "short", stderr="boom\n")
+    batch_emulator.finish_task("job-1", "default", stderr="boom\n")
+    batch_emulator.advance(3599)
+    assert await _files(batch_client, "short") == ["stderr.txt", "stdout.txt", "wd"]
+    batch_emulator.advance(1)
+    with pytest.raises(ResourceExistsError) as caught:
+        await _files(batch_client, "short")
+    assert caught.value.error.code == "TaskFilesUnavailable"
+    batch_emulator.advance(7 * 24 * 3600 - 3600 - 1)  # the default: seven days
+    assert await _files(batch_client, "default") == ["stderr.txt", "stdout.txt", "wd"]
+    batch_emulator.advance(1)
+    with pytest.raises(ResourceExistsError):
+        await _files(batch_client, "default")
+
+
+async def test_task_files_go_with_their_node(
+    batch_client: BatchClient, batch_emulator: BatchEmulator
+) -> None:
+    await _job_on_ready_pool(batch_client, batch_emulator, dedicated=1, spot=1)
+    await add_tasks(batch_client, "job-1", ["a", "b"])
+    prepare(batch_emulator)
+    [spot_node] = [n.id async for n in batch_client.list_nodes("pool-1") if not n.is_dedicated]
+    [on_spot] = [
+        t.id
+        async for t in batch_client.list_tasks("job-1")
+        if t.node_info and t.node_info.node_id == spot_node
+    ]
+    on_dedicated = "a" if on_spot == "b" else "b"
+    batch_emulator.write_output("job-1", on_spot, stdout="first run\n")
+    batch_emulator.preempt("pool-1")
+    with pytest.raises(ResourceExistsError) as reclaimed:  # requeued, not yet running again
+        await _files(batch_client, on_spot)
+    assert reclaimed.value.error.code == "TaskFilesUnavailable"
+
+    batch_emulator.finish_task("job-1", on_dedicated, stdout="done\n")
+    prepare(batch_emulator)  # the requeued task runs on the dedicated node: new files
+    stream = await batch_client.download_task_file("job-1", on_spot, "stdout.txt")
+    assert b"".join([chunk async for chunk in stream]) == b""
+
+    batch_emulator.finish_task("job-1", on_spot)
+    await batch_client.begin_delete_pool("pool-1", polling_interval=0)
+    batch_emulator.advance(batch_emulator.config.deletion_delay)
+    with pytest.raises(ResourceNotFoundError) as gone:
+        await _files(batch_client, on_dedicated)
+    assert gone.value.error.code == "NodeNotFound"

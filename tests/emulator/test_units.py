@@ -8,10 +8,12 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.rest import HttpRequest
 
+from tests.batch_emulator.__main__ import _config, _parse
 from tests.batch_emulator._auth import sign, string_to_sign
 from tests.batch_emulator._clock import EmulatorClock, Timeline
 from tests.batch_emulator._config import cores_of
 from tests.batch_emulator._odata import FilterError, parse_filter
+from tests.batch_emulator._profiles import time_scaled
 from tests.batch_emulator._wire import format_duration, parse_duration
 
 
@@ -140,3 +142,24 @@ def test_signature_equals_the_sdk_policy() -> None:
         "PATCH", "/pools/p%2F1", "api-version=2025-06-01&timeOut=30", request.headers, "acct"
     )
     assert (scheme, credentials) == ("SharedKey", f"acct:{sign('a2V5a2V5', text)}")
+
+
+def test_the_realistic_profile_keeps_batchs_proportions_at_any_scale() -> None:
+    minute = time_scaled(60)
+    assert (minute.allocation_delay, minute.node_start_delay, minute.image_pull_delay) == (
+        4.0,
+        3.0,
+        1.0,
+    )
+    slower = time_scaled(6, allocation_delay=7.0)
+    assert (slower.allocation_delay, slower.node_start_delay) == (7.0, 30.0)
+    with pytest.raises(ValueError, match="must be positive"):
+        time_scaled(0)
+
+
+def test_the_standalone_realistic_profile_takes_single_delays_over_it() -> None:
+    args = ["--profile", "realistic", "--time-scale", "30", "--node-start-delay", "1"]
+    config = _config(_parse(args))
+    assert (config.allocation_delay, config.node_start_delay) == (8.0, 1.0)
+    default = _config(_parse([]))
+    assert default.allocation_delay == 5.0  # EmulatorConfig's own

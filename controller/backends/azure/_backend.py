@@ -37,7 +37,12 @@ from typing import Any
 from azure.batch import models as m
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from controller.backends._errors import BackendError, PermanentBackendError, TransientBackendError
+from controller.backends._errors import (
+    BackendError,
+    OutputGoneError,
+    PermanentBackendError,
+    TransientBackendError,
+)
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
@@ -78,6 +83,8 @@ from controller.planner import (
 )
 
 CHUNK = 100  # Batch's limit per addtaskcollection request
+#: A task file's answers that mean its output is gone, not that anything failed.
+_FILES_GONE = frozenset({404, 409})
 _ALREADY = frozenset({"PoolExists", "JobExists", "TaskExists"})
 _GONE = frozenset(
     {
@@ -477,7 +484,11 @@ class AzureBackend:
                 job, task_id, path, ocp_range=f"bytes={start}-{end - 1}"
             )
             data = b"".join([part async for part in parts])
-        except AzureError as exc:  # an error status, or a connection dropped mid-answer
+        except HttpResponseError as exc:
+            if exc.status_code in _FILES_GONE:
+                raise _gone(exc, doing) from exc
+            raise self._throttle.classified(exc, doing) from exc
+        except AzureError as exc:  # a connection dropped mid-answer
             raise self._throttle.classified(exc, doing) from exc
         return OutputChunk(data, start, size)
 
@@ -502,6 +513,24 @@ class AzureBackend:
     def request_counts(self) -> Mapping[tuple[str, str], int]:
         """Requests sent so far by (operation, outcome)."""
         return dict(self.requests.counts)
+
+
+def _gone(exc: HttpResponseError, doing: str) -> OutputGoneError:
+    """A task's file that Batch no longer has (or never had), said as one line.
+
+    404: the node that held the files left the pool (or the task or file is gone); 409:
+    Batch has no files for the task (never started, retention time over, node
+    reclaimed). The file's properties are read with HEAD, whose error answers carry no
+    body: then the status is all there is to name.
+    """
+    code = code_of(exc)
+    answer = f"{exc.status_code} {code}" if code else str(exc.status_code)
+    return OutputGoneError(
+        f"{doing}: {answer}: not available any more: Batch keeps a task's files on the "
+        f"node that ran it, only while the node is in the pool and for the task's "
+        f"retention time (7 days by default); a task that never started has none",
+        code=code,
+    )
 
 
 def _mapping_value(status: Any) -> str:

@@ -6,7 +6,8 @@ that window. A request that never got an answer — the endpoint's name does not
 the connection is refused, dropped or times out — is transient too, but
 :class:`UnreachableBackendError`: the operator's network or endpoint is at fault, not a
 busy service, and the commands say so. Everything else is permanent: retrying the same
-request cannot help. Codes named here only in ``_IDEMPOTENT`` mean "already done" and are
+request cannot help; credentials Batch refuses (``AuthenticationFailed``) say which
+setting to check. Codes named here only in ``_IDEMPOTENT`` mean "already done" and are
 treated as success by the caller.
 """
 
@@ -119,10 +120,45 @@ def _unreachable(exc: BaseException, doing: str) -> UnreachableBackendError:
     )
 
 
+def _detail(exc: HttpResponseError, name: str) -> str:
+    """The first line of one of a Batch error's ``values`` ("" without it)."""
+    error = getattr(exc, "error", None)
+    for item in getattr(error, "details", None) or ():
+        if getattr(item, "code", None) == name:
+            return str(getattr(item, "message", "") or "").splitlines()[0].strip()
+    return ""
+
+
+def _refused(exc: HttpResponseError, doing: str) -> PermanentBackendError:
+    """Batch did not accept the credentials: one line that says which ones to check.
+
+    Batch answers a shared-key signature that does not verify (a wrong key or account
+    name) with 403 and a bearer token it refuses (expired, wrong audience) with 401, both
+    ``AuthenticationFailed``. The signature's detail names the signature and the string
+    signed: neither is shown; other details (an expired token) say what to fix.
+    """
+    detail = _detail(exc, "AuthenticationErrorDetail")
+    shown = "" if detail.startswith("The MAC signature") else f" ({detail})" if detail else ""
+    if exc.status_code == 403:
+        advice = (
+            "Batch refused the shared key: check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY "
+            "(a key of that account, as `az batch account keys list` shows it)"
+        )
+    else:
+        advice = (
+            "Batch refused the access token: check the identity's role on the Batch account "
+            "and that its token is for https://batch.core.windows.net/"
+        )
+    message = f"{doing}: {exc.status_code} AuthenticationFailed: {advice}{shown}"
+    return PermanentBackendError(message, code="AuthenticationFailed")
+
+
 def classify(exc: BaseException, doing: str) -> BackendError:
     """The backend error for an exception raised while ``doing`` something."""
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
         code = code_of(exc)
+        if code == "AuthenticationFailed":
+            return _refused(exc, doing)
         message = f"{doing}: {exc.status_code} {code or exc.reason or ''}".strip()
         if exc.status_code in _TRANSIENT_STATUS or code in _TRANSIENT_CODES:
             return TransientBackendError(message, code=code, retry_after=retry_after(exc))

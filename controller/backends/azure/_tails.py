@@ -4,8 +4,10 @@ Listings carry exit codes and failure codes but not output. Status shows the new
 of each slot, so only that task's ``stderr.txt`` is read: its size, then its last 8 KiB
 (two small requests), at most ``per_pass`` failures a pass, and never again for the same
 task — a completed task's output does not change. A task that never ran (an image pull
-failure) has no files; that is remembered as an empty tail. Observation stays a handful of
-list requests; this adds a couple of requests per new failure.
+failure) has no files; that is remembered as an empty tail. A task whose files Batch
+removed since (its node left the pool, its retention time ended) gets a one-line note as
+its tail instead. Observation stays a handful of list requests; this adds a couple of
+requests per new failure.
 
 A simulator may print its secrets. The tail is masked before it is kept, against the
 task's *own* secret values — read back from its environment settings (one more request,
@@ -18,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 
-from controller.backends._errors import BackendError, TransientBackendError
+from controller.backends._errors import BackendError, OutputGoneError, TransientBackendError
 from controller.backends._protocol import TAIL_LINES, OutputChunk, OutputStream
 from controller.backends._redaction import redacted_tail
 from controller.planner import ExitReason, ObservedTask
@@ -28,6 +30,11 @@ Reader = Callable[[str, str, OutputStream, int], Awaitable[OutputChunk]]
 SecretReader = Callable[[str, str, tuple[str, ...]], Awaitable[list[str]]]
 #: How much of the end of stderr is read: several tail lines of a chatty simulator.
 TAIL_WINDOW = 8192
+#: The tail shown when Batch no longer has the task's files (see ``OutputGoneError``).
+GONE_NOTE = (
+    "(simfleet: stderr not available any more: Batch removed the task's files with its "
+    "node or after its retention time)"
+)
 
 
 class StderrTails:
@@ -69,8 +76,12 @@ class StderrTails:
                 )
             except TransientBackendError:
                 continue  # throttled or unreachable: try again next pass
+            except OutputGoneError:
+                # Never started: no files, its failure code says it all. Else its files
+                # went with its node or its retention time: say so. Never asked again.
+                self._known[(job, task.id)] = "" if task.started_at is None else GONE_NOTE
             except BackendError:
-                self._known[(job, task.id)] = ""  # no files (never ran) or gone: don't retry
+                self._known[(job, task.id)] = ""  # unreadable for good: don't retry
         if not any(t.exit is not None and self._known.get((job, t.id)) for t in tasks):
             return tuple(tasks)  # nothing to fill in: the (remembered) tuple as it is
         return tuple(

@@ -22,6 +22,11 @@ def clock_of(emulator: BatchEmulator) -> Callable[[], datetime]:
     return lambda: datetime.fromtimestamp(emulator.now, UTC)
 
 
+def counts_catch_up(emulator: BatchEmulator) -> None:
+    """Advance until Batch's task counts show what just happened (they may lag)."""
+    emulator.advance(emulator.config.task_counts_lag)
+
+
 class Clock:
     """A monotonic clock the test moves (``now``): listing ages without waiting."""
 

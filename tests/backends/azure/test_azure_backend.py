@@ -7,7 +7,9 @@ against BatchService.json by the emulator fixture (a violation fails the test).
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -16,11 +18,14 @@ import pytest
 from pydantic import SecretStr
 
 from controller.backends import (
+    OutputGoneError,
+    OutputStream,
     PermanentBackendError,
     TransientBackendError,
     UnreachableBackendError,
 )
 from controller.backends.azure import AzureBackend, AzureSettings
+from controller.backends.azure._tails import GONE_NOTE
 from controller.planner import (
     AddTasks,
     CreateJob,
@@ -39,7 +44,7 @@ from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
 from tests.planner.conftest import desired, pool_spec, simulation
 
-from .conftest import clock_of, settings_for
+from .conftest import clock_of, counts_catch_up, settings_for
 
 
 async def converge(
@@ -60,6 +65,7 @@ def operations(backend: AzureBackend) -> Counter[str]:
 
 
 AUTO = {"sims": pool_spec(nodes={"dedicated": "auto", "max": 100})}
+ONE_NODE = {"sims": pool_spec(nodes={"dedicated": 1, "spot": 0})}
 
 
 class TestConverging:
@@ -109,6 +115,7 @@ class TestObservation:
         task = (await backend.observe()).jobs["cartpole"].tasks[0]
         assert operations(backend)["GET /jobs/{id}/tasks"] == 0  # counts unchanged: reused
         emulator.finish_task("cartpole", task.id, exit_code=1)
+        counts_catch_up(emulator)
         after = await backend.observe()
         assert operations(backend)["GET /jobs/{id}/tasks"] == 1
         assert next(t for t in after.jobs["cartpole"].tasks if t.id == task.id).exit is not None
@@ -134,6 +141,7 @@ class TestSimulatorLife:
         await converge(backend, want, emulator)
         first = (await backend.observe()).jobs["cartpole"].tasks[1]
         emulator.finish_task("cartpole", first.id, exit_code=3, stderr="boom\n")
+        counts_catch_up(emulator)
         result = await run_pass(want, backend, clock_of(emulator))
         assert result.plan.actions == ()  # waiting out the back-off (10 s)
         row = result.status.simulations[0].simulators[1]
@@ -147,6 +155,27 @@ class TestSimulatorLife:
         assert tasks[first.id].exit.reason is ExitReason.FAILED  # old task kept for its logs
         replacement = next(t for t in tasks.values() if t.slot == 1 and t.live)
         assert (replacement.attempt, replacement.restarts, replacement.failures) == (1, 1, 1)
+
+    async def test_lagging_counts_delay_a_restart_but_never_double_a_slot(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        want = desired(simulation(simulators=3), pools=AUTO)
+        await converge(backend, want, emulator)
+        crashed = (await backend.observe()).jobs["cartpole"].tasks[1]
+        emulator.finish_task("cartpole", crashed.id, exit_code=137, stderr="Killed\n")
+        restarted = False
+        for _ in range(40):  # 0.5 s apart: the lag (2 s), the back-off (10 s), a restart
+            result = await run_pass(want, backend, clock_of(emulator))
+            for job in emulator.state.world.jobs.values():  # the truth, not the counts
+                live = [t.id for t in job.tasks.values() if t.state != "completed"]
+                slots = Counter(int(tid.split("-s")[1].split("-")[0]) for tid in live)
+                assert max(slots.values()) == 1, f"a doubled slot: {sorted(live)}"
+            observed = result.observed.jobs["cartpole"].tasks
+            restarted = restarted or any(t.slot == 1 and t.attempt == 1 for t in observed)
+            emulator.advance(0.5)
+        assert restarted
+        result = await converge(backend, want, emulator)
+        assert [s.ready for s in result.status.simulations] == [3]
 
     @pytest.mark.parametrize(
         ("code", "words"),
@@ -178,7 +207,7 @@ class TestPoolsAndJobs:
         self, emulator: BatchEmulator
     ) -> None:
         # A requeue onto free slots leaves the task counts unchanged; list every pass here
-        # so the requeue count itself is visible at once.
+        # so the requeued tasks themselves are visible at once.
         backend = AzureBackend(settings_for(emulator), listing_max_age=0)
         pools = {"sims": pool_spec(nodes={"dedicated": 0, "spot": 2})}
         want = desired(simulation(simulators=4), pools=pools)
@@ -188,7 +217,10 @@ class TestPoolsAndJobs:
         assert not any(isinstance(a, AddTasks) for a in result.plan.actions)
         tasks = result.observed.jobs["cartpole"].tasks
         assert len([t for t in tasks if t.live]) == 4
-        assert sum(t.requeues for t in tasks) >= 1
+        # Requeued onto the other node, preparing again: pending, not lost nor doubled.
+        assert SimulatorState.PENDING in {t.state for t in tasks}
+        # Batch counts only requeues a user asked for (a shrink), not a preemption.
+        assert sum(t.requeues for t in tasks) == 0
         await backend.close()
 
     async def test_a_core_quota_shows_as_a_resize_error(self, make_batch_emulator: Any) -> None:
@@ -230,10 +262,13 @@ class TestThrottling:
 class StaticToken:
     """An AsyncTokenCredential with a fixed token, standing in for DefaultAzureCredential."""
 
+    def __init__(self, token: str = "emulator-token") -> None:
+        self.token = token
+
     async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         from azure.core.credentials import AccessToken
 
-        return AccessToken("emulator-token", int(time.time()) + 3600)
+        return AccessToken(self.token, int(time.time()) + 3600)
 
     async def close(self) -> None:
         pass
@@ -252,13 +287,38 @@ class TestAuthentication:
         finally:
             await backend.close()
 
-    async def test_a_wrong_shared_key_is_a_permanent_error(self, emulator: BatchEmulator) -> None:
+    async def test_a_wrong_shared_key_is_one_permanent_line_that_says_to_check_the_key(
+        self, emulator: BatchEmulator
+    ) -> None:
         settings = AzureSettings(emulator.endpoint, emulator.account, "d3Jvbmcta2V5")
         backend = AzureBackend(settings)
         try:
             with pytest.raises(PermanentBackendError) as caught:
                 await backend.observe()
-            assert "401" in str(caught.value)
+            message = str(caught.value)
+            assert "403 AuthenticationFailed" in message
+            assert "check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY" in message
+            assert "\n" not in message
+            assert "MAC signature" not in message  # nor the signature and what was signed
+            assert caught.value.code == "AuthenticationFailed"
+        finally:
+            await backend.close()
+
+    async def test_an_expired_token_is_a_permanent_error_that_says_so(
+        self, make_batch_emulator: Any
+    ) -> None:
+        emulator = await make_batch_emulator(https=True)
+        claims = base64.urlsafe_b64encode(json.dumps({"exp": int(emulator.now) - 60}).encode())
+        token = StaticToken(f"e30.{claims.decode().rstrip('=')}.sig")
+        settings = AzureSettings(emulator.endpoint, emulator.account, None)
+        backend = AzureBackend(settings, credential=token, connection_verify=emulator.ca_file)
+        try:
+            with pytest.raises(PermanentBackendError) as caught:
+                await backend.observe()
+            message = str(caught.value)
+            assert "401 AuthenticationFailed: Batch refused the access token" in message
+            assert "(The access token expiry UTC time" in message
+            assert "\n" not in message
         finally:
             await backend.close()
 
@@ -346,6 +406,47 @@ class TestRetryAfterAcrossChunks:
         assert len(emulator.faults.early_arrivals) == in_flight
 
 
+class TestOutputGone:
+    """Batch keeps a task's files on the node that ran it: they go with the node, and after
+    the task's retention time. Reading them then is one clear line, never a failed pass."""
+
+    async def _failed(self, backend: AzureBackend, emulator: BatchEmulator) -> str:
+        want = desired(simulation(simulators=1), pools=ONE_NODE)
+        await converge(backend, want, emulator)
+        (victim,) = (await backend.observe()).jobs["cartpole"].tasks
+        emulator.finish_task("cartpole", victim.id, exit_code=1, stderr="boom\n")
+        counts_catch_up(emulator)
+        return victim.id
+
+    async def test_files_go_with_their_node_and_the_tail_says_so(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        victim = await self._failed(backend, emulator)
+        pools = emulator.state.pools
+        pools.resize(emulator.state.world.pool("sims"), {"targetDedicatedNodes": 0})
+        emulator.advance(emulator.config.allocation_delay)  # the node left the pool
+        assert emulator.nodes("sims") == []
+        with pytest.raises(OutputGoneError) as caught:
+            await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert str(caught.value).startswith(f"read stderr.txt of {victim}: 404: not available")
+        assert "\n" not in str(caught.value)
+        observed = await backend.observe()  # the pass does not fail
+        (task,) = [t for t in observed.jobs["cartpole"].tasks if t.id == victim]
+        assert task.exit is not None
+        assert task.exit.stderr_tail == GONE_NOTE
+
+    async def test_files_go_after_the_retention_time(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        victim = await self._failed(backend, emulator)
+        chunk = await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert chunk.data == b"boom\n"
+        emulator.advance(7 * 24 * 3600)  # Batch's default retentionTime
+        with pytest.raises(OutputGoneError) as caught:
+            await backend.read_output("cartpole", victim, OutputStream.STDERR)
+        assert str(caught.value).startswith(f"read stderr.txt of {victim}: 409: not available")
+
+
 class TestStderrTails:
     async def test_the_newest_failure_shows_its_stderr_once_fetched(
         self, backend: AzureBackend, emulator: BatchEmulator
@@ -355,6 +456,7 @@ class TestStderrTails:
         victim = (await backend.observe()).jobs["cartpole"].tasks[1]
         lines = "".join(f"line {i}\n" for i in range(30)) + "Traceback: boom\n"
         emulator.finish_task("cartpole", victim.id, exit_code=1, stderr=lines)
+        counts_catch_up(emulator)
         result = await run_pass(want, backend, clock_of(emulator))
         row = result.status.simulations[0].simulators[1]
         assert row.last_exit is not None
@@ -456,6 +558,7 @@ class TestSideReadsNeverFailAPass:
         await converge(backend, desired(simulation(simulators=1), pools=AUTO), emulator)
         victim = (await backend.observe()).jobs["cartpole"].tasks[0]
         emulator.finish_task("cartpole", victim.id, exit_code=1, stderr="boom\n")
+        counts_catch_up(emulator)
         # twice: aiohttp sends an idempotent request again once on a reused connection
         emulator.faults.inject(Fault.drop(), times=2, operations=["Tasks_GetTaskFileProperties"])
         first = (await backend.observe()).jobs["cartpole"].tasks  # no exception

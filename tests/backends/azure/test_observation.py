@@ -26,7 +26,7 @@ from controller.planner import (
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.planner.conftest import pool_spec, simulation
 
-from .conftest import Clock, settings_for
+from .conftest import Clock, counts_catch_up, settings_for
 
 REVISION = "0123456789"
 MAX_AGE = 600.0  # the backend's default: ten minutes
@@ -41,9 +41,16 @@ async def backend(emulator: BatchEmulator, clock: Clock) -> AsyncIterator[AzureB
 
 
 async def fleet(
-    backend: AzureBackend, emulator: BatchEmulator, jobs: int, per_job: int, nodes: int
+    backend: AzureBackend,
+    emulator: BatchEmulator,
+    jobs: int,
+    per_job: int,
+    nodes: int,
+    *,
+    prepared: bool = True,
 ) -> list[str]:
-    """``jobs`` jobs of ``per_job`` simfleet tasks on a pool of ``nodes`` 4-slot nodes."""
+    """``jobs`` jobs of ``per_job`` simfleet tasks on a pool of ``nodes`` 4-slot nodes;
+    ``prepared``: past `preparing` (the image pulled), the started ones are `running`."""
     await backend.execute(CreatePool("sims", pool_spec(), nodes, 0))
     emulator.advance(10)  # allocated and booted
     names = [f"sim{j}" for j in range(jobs)]
@@ -52,7 +59,8 @@ async def fleet(
         new = tuple(NewTask(task_id(name, s, REVISION, 0), s, REVISION, 0) for s in range(per_job))
         await backend.execute(CreateJob(name, "sims"))
         await backend.execute(AddTasks(name, template, new))
-    emulator.advance(1)
+    config = emulator.config
+    emulator.advance(config.image_pull_delay + (config.task_prepare_delay if prepared else 0))
     return names
 
 
@@ -119,6 +127,7 @@ class TestRelisting:
         assert listed(emulator) == []  # counts unchanged: nothing listed
         ended = before.jobs["sim1"].tasks[0]
         emulator.finish_task("sim1", ended.id, exit_code=1)
+        counts_catch_up(emulator)
         after = await backend.observe()
         (only,) = listed(emulator)
         assert only.startswith("/jobs/sim1/tasks?")
@@ -145,7 +154,7 @@ class TestRelisting:
         )
         backend = AzureBackend(settings_for(emulator), listing_max_age=MAX_AGE, monotonic=clock)
         try:
-            await fleet(backend, emulator, jobs=1, per_job=2, nodes=1)
+            await fleet(backend, emulator, jobs=1, per_job=2, nodes=1, prepared=False)
             preparing = await backend.observe()
             assert {t.state for t in preparing.jobs["sim0"].tasks} == {SimulatorState.PENDING}
             emulator.advance(30)
@@ -180,6 +189,7 @@ class TestCacheCorrectness:
         await fleet(backend, emulator, jobs=1, per_job=2, nodes=1)
         first, second = (await backend.observe()).jobs["sim0"].tasks
         emulator.finish_task("sim0", first.id, exit_code=1)
+        counts_catch_up(emulator)
         await backend.observe()  # counts moved: listed, first has failed
         # second fails and first is reactivated and runs again: every count stays equal.
         emulator.finish_task("sim0", second.id, exit_code=1)
@@ -191,6 +201,46 @@ class TestCacheCorrectness:
         clock.now += 1
         fresh = {t.id: t.state for t in (await backend.observe()).jobs["sim0"].tasks}
         assert fresh == {first.id: SimulatorState.RUNNING, second.id: SimulatorState.EXITED}
+
+
+class TestLaggingCounts:
+    """Batch's task counts "may not always be up to date": the emulator serves them up to
+    ``task_counts_lag`` old. The counts only decide whether to list; a lag may delay
+    seeing a change, never hide it for longer than the listing's maximum age."""
+
+    async def test_an_exit_the_lagging_counts_hide_is_seen_once_they_catch_up(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        assert emulator.config.task_counts_lag > 0  # the emulator lags by default
+        await fleet(backend, emulator, jobs=1, per_job=2, nodes=1)
+        first, _ = (await backend.observe()).jobs["sim0"].tasks
+        emulator.finish_task("sim0", first.id, exit_code=1)
+        hidden = {t.id: t.state for t in (await backend.observe()).jobs["sim0"].tasks}
+        assert hidden[first.id] is SimulatorState.RUNNING  # the counts still say running
+        counts_catch_up(emulator)
+        seen = {t.id: t.state for t in (await backend.observe()).jobs["sim0"].tasks}
+        assert seen[first.id] is SimulatorState.EXITED
+
+    async def test_counts_that_never_catch_up_hide_an_exit_no_longer_than_the_maximum_age(
+        self, make_batch_emulator: Any, clock: Clock
+    ) -> None:
+        emulator: BatchEmulator = await make_batch_emulator(
+            allocation_delay=5.0, node_start_delay=1.0, task_counts_lag=10 * MAX_AGE
+        )
+        backend = AzureBackend(settings_for(emulator), listing_max_age=MAX_AGE, monotonic=clock)
+        try:
+            await fleet(backend, emulator, jobs=1, per_job=2, nodes=1)
+            first, _ = (await backend.observe()).jobs["sim0"].tasks
+            emulator.finish_task("sim0", first.id, exit_code=1)
+            emulator.advance(MAX_AGE - 1)
+            clock.now += MAX_AGE - 1
+            hidden = {t.id: t.state for t in (await backend.observe()).jobs["sim0"].tasks}
+            assert hidden[first.id] is SimulatorState.RUNNING
+            clock.now += 1
+            seen = {t.id: t.state for t in (await backend.observe()).jobs["sim0"].tasks}
+            assert seen[first.id] is SimulatorState.EXITED
+        finally:
+            await backend.close()
 
 
 class TestScopedObservation:
