@@ -36,6 +36,7 @@ WRITES = frozenset(
     {
         "Pools_CreatePool",
         "Pools_ResizePool",
+        "Pools_RemoveNodes",
         "Pools_DeletePool",
         "Jobs_CreateJob",
         "Jobs_DeleteJob",

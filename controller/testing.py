@@ -40,6 +40,7 @@ from controller.planner import (
     PoolConfig,
     RecordLogin,
     ResizePool,
+    ShrinkPool,
     SimulatorState,
     StopTask,
 )
@@ -172,7 +173,7 @@ class FakeBackend:
         self.executed.append(action)
         now = self.clock()
         match action:
-            case CreatePool() | RecordLogin() | ResizePool() | DeletePool():
+            case CreatePool() | RecordLogin() | ResizePool() | ShrinkPool() | DeletePool():
                 self._apply_to_pool(action)
             case CreateJob(name, pool, simulation):
                 self.jobs.setdefault(name, _Job(pool, created_at=now, simulation=simulation))
@@ -206,7 +207,9 @@ class FakeBackend:
                 self._tasks(job).pop(task_id, None)
         self.schedule()
 
-    def _apply_to_pool(self, action: CreatePool | RecordLogin | ResizePool | DeletePool) -> None:
+    def _apply_to_pool(
+        self, action: CreatePool | RecordLogin | ResizePool | ShrinkPool | DeletePool
+    ) -> None:
         match action:
             case CreatePool(name, spec, dedicated, spot):
                 if name not in self.pools:
@@ -227,6 +230,8 @@ class FakeBackend:
                     self._pool(name), target_dedicated=dedicated, target_spot=spot
                 )
                 self._arrive(name)
+            case ShrinkPool():
+                self._shrink(action)
             case DeletePool(name):
                 self.pools.pop(name, None)
                 self._requeue_on(name)
@@ -318,6 +323,27 @@ class FakeBackend:
     def live_tasks(self, job: str) -> list[ObservedTask]:
         """The pending and running tasks of a job."""
         return [t for t in self.jobs[job].tasks.values() if t.live] if job in self.jobs else []
+
+    def _shrink(self, action: ShrinkPool) -> None:
+        """Remove idle nodes only, as the Azure backend does: running tasks are packed onto
+        as few nodes as hold them, and those stay."""
+        pool = self._pool(action.name)
+        running = sum(
+            1
+            for job in self.jobs.values()
+            if job.pool == action.name
+            for t in job.tasks.values()
+            if t.state is SimulatorState.RUNNING
+        )
+        busy = -(-running // pool.config.task_slots_per_node)
+        dedicated, spot = action.targets_after(busy)
+        self.pools[action.name] = dataclasses.replace(
+            pool,
+            target_dedicated=dedicated,
+            target_spot=spot,
+            current_dedicated=min(pool.current_dedicated, dedicated),
+            current_spot=min(pool.current_spot, spot),
+        )
 
     def _requeue_on(self, pool: str) -> None:
         """A pool's nodes are gone: its running tasks wait again, as Batch requeues them."""

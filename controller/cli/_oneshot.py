@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from controller.backends import DEFAULT_FLEET, Backend
+from controller.cli._options import Delays
 from controller.daemon import RevisionKeyError, revision_key
 from controller.planner import PlannerConfig
 from controller.reconcile import MAX_IN_FLIGHT, Reconciler, Settings
@@ -24,7 +25,7 @@ class PassSettings:
     state_dir: Path
     allow_empty_prune: bool = False
     settle: float = 5.0
-    prune_delay: float = 10.0
+    delays: Delays = field(default_factory=Delays)
     allow_secret_env: tuple[str, ...] = ()
     run_options: RunOptionsPolicy = field(default_factory=RunOptionsPolicy)
     max_in_flight: int = MAX_IN_FLIGHT
@@ -35,7 +36,8 @@ class PassSettings:
         """The planner's tuning."""
         return PlannerConfig(
             settle=timedelta(seconds=self.settle),
-            prune_delay=timedelta(seconds=self.prune_delay),
+            prune_delay=timedelta(seconds=self.delays.prune),
+            scale_down_delay=timedelta(seconds=self.delays.scale_down),
         )
 
     def access(self) -> SecretAccess:

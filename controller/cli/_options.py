@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -96,15 +97,53 @@ settle = option(
 )
 
 
+@dataclass(frozen=True)
+class Delays:
+    """How long a change must hold before a pass acts on it, in seconds.
+
+    Attributes:
+        prune: an object's definition stays absent before the object is pruned.
+        scale_down: demand stays below an auto pool's size before the pool shrinks.
+    """
+
+    prune: float = 10.0
+    scale_down: float = 600.0
+
+
 prune_delay = option(
     "--prune-delay",
     env="PRUNE_DELAY",
     type=click.FloatRange(min=0),
-    default=10.0,
+    default=Delays.prune,
     show_default=True,
     help="Seconds an object's definition must stay absent before it is pruned, so a"
     " half-written file or a git checkout never disrupts anything.",
 )
+scale_down_delay = option(
+    "--scale-down-delay",
+    env="SCALE_DOWN_DELAY",
+    type=click.FloatRange(min=0),
+    default=Delays.scale_down,
+    show_default=True,
+    help="Seconds demand must stay below an auto pool's size before the pool shrinks"
+    " (idle nodes only), so a rollout or a brief dip never costs a node allocation.",
+)
+
+
+def delays(func: F) -> F:
+    """``--prune-delay`` and ``--scale-down-delay``, handed to the command as one
+    ``delays`` value."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["delays"] = Delays(
+            prune=kwargs.pop("prune_delay"), scale_down=kwargs.pop("scale_down_delay")
+        )
+        return func(*args, **kwargs)
+
+    return prune_delay(scale_down_delay(wrapper))  # type: ignore[return-value]
+
+
 allow_secret_env = option(
     "--allow-secret-env",
     env="ALLOW_SECRET_ENV",
@@ -137,9 +176,9 @@ revision_key_file = option(
 
 
 def pass_policy(func: F) -> F:
-    """``--prune-delay``, ``--allow-secret-env`` and ``--revision-key-file``: the operator's
-    rules for every pass."""
-    return prune_delay(allow_secret_env(revision_key_file(func)))
+    """``--prune-delay``, ``--scale-down-delay`` (as one ``delays`` value),
+    ``--allow-secret-env`` and ``--revision-key-file``: the operator's rules for every pass."""
+    return delays(allow_secret_env(revision_key_file(func)))
 
 
 def allow_run_option(func: F) -> F:

@@ -36,6 +36,7 @@ from controller.backends import (
 from controller.cli import _options
 from controller.cli._backend import failure, make_lease, new_identity, on_lead, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
+from controller.cli._options import Delays
 from controller.cli._planview import held_back as held_objects
 from controller.cli._progress import Reporter
 from controller.daemon import Leadership
@@ -114,7 +115,7 @@ def apply(
     timeout: float,
     allow_empty_prune: bool,
     settle: float,
-    prune_delay: float,
+    delays: Delays,
     allow_secret_env: tuple[str, ...],
     revision_key_file: Path | None,
     take_lease: bool,
@@ -139,7 +140,7 @@ def apply(
         state_dir,
         allow_empty_prune,
         settle,
-        prune_delay,
+        delays,
         allow_secret_env,
         run_options,
         max_in_flight,

@@ -19,6 +19,7 @@ from controller.backends import BackendError
 from controller.cli import _options
 from controller.cli._backend import failure, opened
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
+from controller.cli._options import Delays
 from controller.cli._planview import RENDERERS
 from controller.daemon import git_revision
 from controller.spec import RunOptionsPolicy
@@ -57,7 +58,7 @@ def plan(
     output: str,
     allow_empty_prune: bool,
     settle: float,
-    prune_delay: float,
+    delays: Delays,
     allow_secret_env: tuple[str, ...],
     revision_key_file: Path | None,
     run_options: RunOptionsPolicy,
@@ -69,7 +70,7 @@ def plan(
         state_dir,
         allow_empty_prune,
         settle,
-        prune_delay,
+        delays,
         allow_secret_env,
         run_options,
         fleet=fleet,

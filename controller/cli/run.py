@@ -32,6 +32,7 @@ from controller.backends import LeaseTimings
 from controller.cli import _options
 from controller.cli._backend import make_lease, new_identity, on_lead, opened
 from controller.cli._oneshot import PassSettings
+from controller.cli._options import Delays
 from controller.daemon import (
     Controller,
     DaemonConfig,
@@ -88,7 +89,7 @@ def run(
     log_format: str,
     allow_empty_prune: bool,
     settle: float,
-    prune_delay: float,
+    delays: Delays,
     allow_secret_env: tuple[str, ...],
     revision_key_file: Path | None,
     max_in_flight: int,
@@ -124,7 +125,7 @@ def run(
         state_dir,
         allow_empty_prune,
         settle,
-        prune_delay,
+        delays,
         allow_secret_env,
         key_file=revision_key_file,
         fleet=fleet,

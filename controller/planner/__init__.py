@@ -20,6 +20,7 @@ from controller.planner._actions import (
     RegistryLogin,
     ResizePool,
     SecretEnv,
+    ShrinkPool,
     StopReason,
     StopTask,
     TaskTemplate,
@@ -60,6 +61,7 @@ from controller.planner._reports import (
     Status,
     Verb,
 )
+from controller.planner._sizing import PoolMemory
 from controller.planner._teardown import Teardown, teardown
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "Plan",
     "PlannerConfig",
     "PoolConfig",
+    "PoolMemory",
     "PoolPhase",
     "PoolState",
     "PoolStatus",
@@ -98,6 +101,7 @@ __all__ = [
     "RegistryLogin",
     "ResizePool",
     "SecretEnv",
+    "ShrinkPool",
     "SimulationStatus",
     "SimulatorState",
     "SimulatorStatus",

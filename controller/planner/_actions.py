@@ -160,6 +160,51 @@ class ResizePool(_Action):
 
 
 @dataclass(frozen=True)
+class ShrinkPool(_Action):
+    """Lower a pool's node targets to ``dedicated`` + ``spot`` without taking a busy node.
+
+    A plain resize down lets the service pick the nodes to remove, busy ones included
+    (Batch's default deallocation requeues their tasks). So a backend removes only idle
+    nodes, at most as many as the pool has above the target of their kind (``current_*``
+    is what the pass observed), letting any task that starts meanwhile finish first; a
+    kind without nodes above its target just has its target lowered, which removes
+    nothing. A pool with fewer idle nodes than asked keeps the rest: the next pass, once
+    more of them are idle, asks again.
+    """
+
+    name: str
+    dedicated: int
+    spot: int
+    from_dedicated: int = 0
+    from_spot: int = 0
+    current_dedicated: int = 0
+    current_spot: int = 0
+
+    @property
+    def subject(self) -> tuple[ObjectKind, str]:
+        return ObjectKind.POOL, self.name
+
+    def targets_after(self, busy: int) -> tuple[int, int]:
+        """The targets once the idle nodes are gone, for a backend that knows only how many
+        nodes are ``busy``, not which: tasks are taken to sit on the nodes that stay, and
+        busy nodes beyond the targets stay too (dedicated ones first).
+
+        Worked numbers: 5+0 current, shrinking to 1+0 with 3 busy nodes → 3+0; with none
+        busy → 1+0; 1+2 current, shrinking to 0+1 with 2 busy nodes → 1+1.
+        """
+        extra = max(0, busy - self.dedicated - self.spot)
+        extra_dedicated = min(max(0, self.current_dedicated - self.dedicated), extra)
+        extra_spot = min(max(0, self.current_spot - self.spot), extra - extra_dedicated)
+        return self.dedicated + extra_dedicated, self.spot + extra_spot
+
+    def describe(self) -> str:
+        return (
+            f"shrink pool {self.name} {self.from_dedicated}+{self.from_spot}"
+            f" → {self.dedicated}+{self.spot} nodes (idle nodes only)"
+        )
+
+
+@dataclass(frozen=True)
 class RecordLogin(_Action):
     """Record on a pool the keyed digest of its registry passwords as they are now.
 
@@ -302,6 +347,7 @@ class DeleteTask(_Action):
 Action = (
     CreatePool
     | ResizePool
+    | ShrinkPool
     | RecordLogin
     | DeletePool
     | CreateJob
@@ -311,9 +357,9 @@ Action = (
     | DeleteTask
 )
 
-#: Stops and deletions: a pass runs them after everything that adds, so a pass that both
-#: adds and removes never leaves the fleet smaller than asked in between.
-REMOVALS = (StopTask, DeleteTask, DeleteJob, DeletePool)
+#: Stops, deletions and shrinks: a pass runs them after everything that adds, so a pass
+#: that both adds and removes never leaves the fleet smaller than asked in between.
+REMOVALS = (StopTask, DeleteTask, DeleteJob, DeletePool, ShrinkPool)
 
 
 def subject(action: Action) -> tuple[ObjectKind, str]:

@@ -26,6 +26,7 @@ from controller.planner._actions import (
     NewTask,
     ObjectKind,
     ResizePool,
+    ShrinkPool,
     StopReason,
     StopTask,
 )
@@ -44,9 +45,11 @@ def pool_created(action: CreatePool) -> Change:
     return Change(ObjectKind.POOL, action.name, Verb.CREATE, detail)
 
 
-def pool_resized(action: ResizePool) -> Change:
-    """A pool's node targets changed now."""
+def pool_resized(action: ResizePool | ShrinkPool) -> Change:
+    """A pool's node targets changed now (a shrink: by removing idle nodes only)."""
     detail = f"{action.from_dedicated}+{action.from_spot} → {action.dedicated}+{action.spot} nodes"
+    if isinstance(action, ShrinkPool):
+        detail += ", removing idle nodes only"
     return Change(ObjectKind.POOL, action.name, Verb.RESIZE, detail)
 
 

@@ -20,6 +20,7 @@ from controller.planner._desired import Desired, DesiredSimulation
 from controller.planner._observed import JobState, Observed, ObservedJob, SimulatorState
 from controller.planner._reports import Change, Plan, Progress, SimulationStatus, Status
 from controller.planner._simulations import SimulationPlan, Tuning, plan_simulation
+from controller.planner._sizing import SCALE_DOWN_DELAY, PoolMemory
 from controller.planner._view import template_of, view_of
 
 __all__ = ["PlannerConfig", "plan", "template_of"]
@@ -34,11 +35,14 @@ class PlannerConfig:
         settle: how long a simulator must run before it counts as available.
         prune_delay: how long an object's definition must stay absent before it is
             pruned (the daemon's ``--prune-delay``).
+        scale_down_delay: how long demand must stay below an auto pool's target before
+            the pool shrinks (the daemon's ``--scale-down-delay``).
     """
 
     history: int = 3
     settle: timedelta = timedelta(0)
     prune_delay: timedelta = timedelta(0)
+    scale_down_delay: timedelta = SCALE_DOWN_DELAY
 
 
 def _failed_simulation(
@@ -128,6 +132,7 @@ def plan(
     progress: Mapping[str, Progress] | None = None,
     absent: Mapping[tuple[str, str], datetime] | None = None,
     *,
+    sizing: Mapping[str, PoolMemory] | None = None,
     scope: frozenset[str] | None = None,
     explain: bool = True,
 ) -> Plan:
@@ -143,6 +148,8 @@ def plan(
         config: tuning; defaults are fine for most uses.
         progress: ``Plan.progress`` of the previous pass (progress deadlines span passes).
         absent: ``Plan.absent`` of the previous pass (the prune delay spans passes).
+        sizing: ``Plan.sizing`` of the previous pass (the scale-down delay and resize
+            retries span passes).
         scope: plan only these simulations (names as Batch compares them, without regard
             to case), None for all. Pools are still planned from the whole ``desired``
             and ``observed`` (a pool's size depends on every simulation on it), but no
@@ -164,17 +171,31 @@ def plan(
     in_scope = _scope_test(scope)
     tuning = Tuning(now, config.history, config.settle, explain)
     actions: list[Action] = []
-    pool_plans = _pools.plan_pools(desired, observed, explain=explain, full=scope is None)
+    pool_plans = _pools.plan_pools(
+        desired,
+        observed,
+        now,
+        config.scale_down_delay,
+        sizing or {},
+        explain=explain,
+        full=scope is None,
+    )
     currents = {
         name: _replacement.generations(name, spec, observed).current
         for name, spec in desired.pools.items()
     }
     by_simulation = _replacement.jobs_by_simulation(observed)
+    requeue: list[datetime] = []
+    memory: dict[str, PoolMemory] = {}
     for name in sorted(pool_plans):
-        actions += pool_plans[name].actions
+        pool_plan = pool_plans[name]
+        actions += pool_plan.actions
+        if pool_plan.requeue_after is not None:
+            requeue.append(pool_plan.requeue_after)
+        if pool_plan.memory is not None and pool_plan.memory != PoolMemory():
+            memory[name] = pool_plan.memory
 
     simulations = []
-    requeue: list[datetime] = []
     tracked: dict[str, Progress] = {}
     failures: dict[tuple[str, str], str] = {}
     sim_changes: list[Change] = []
@@ -240,6 +261,7 @@ def plan(
         changes,
         pruned_absent,
         failures,
+        memory,
     )
 
 

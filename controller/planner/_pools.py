@@ -8,11 +8,11 @@ counts are the one thing a pass changes, and only while the pool is steady (Batc
 a resize during a resize).
 
 ``auto`` sizing: a pool needs ``ceil(demand / taskSlotsPerNode)`` nodes, where demand sums,
-per simulation on the pool, the larger of its desired count and its live simulators (so a
-rollout's surge and a scale-down still in progress keep their nodes); a simulation whose
-job id is someone else's (held, see :mod:`._conflicts`) asks for nothing. ``nodes.max`` bounds
-dedicated + spot. With 8 simulators, 4 slots per node, ``dedicated: auto, spot: 1,
-max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
+per simulation on the pool, the larger of its desired count plus its rollout surge and
+its live simulators (:func:`._sizing.demand`; when and how a live pool grows, shrinks or
+retries a failed resize is :mod:`._sizing`'s). ``nodes.max`` bounds dedicated + spot.
+With 6 simulators (``maxSurge: 25%``, so 6 + 2 = 8 slots), 4 slots per node,
+``dedicated: auto, spot: 1, max: 20``: 2 nodes needed, 1 is spot, so dedicated = 1.
 """
 
 from __future__ import annotations
@@ -20,9 +20,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from controller.planner import _changes, _conflicts, _identities, _logins, _nodes, _replacement
-from controller.planner._actions import Action, CreatePool, DeletePool, ResizePool
+from controller.planner import (
+    _changes,
+    _conflicts,
+    _identities,
+    _logins,
+    _nodes,
+    _replacement,
+    _sizing,
+)
+from controller.planner._actions import Action, CreatePool, DeletePool
 from controller.planner._desired import Desired
 from controller.planner._observed import (
     Observed,
@@ -37,39 +46,14 @@ from controller.spec import Auto, PoolSpec
 
 @dataclass(frozen=True)
 class PoolPlan:
-    """The actions and status of one pool."""
+    """The actions and status of one pool, what sizing remembers of it for the next pass
+    (None: nothing) and when to look at it again."""
 
     actions: tuple[Action, ...]
     status: PoolStatus
     changes: tuple[Change, ...] = ()
-
-
-def demand(pool: str, desired: Desired, observed: Observed, physical: str = "") -> int:
-    """Simulator slots the pool must offer now: desired or live, whichever is larger.
-
-    ``physical``: the id of the generation being sized when it is not ``pool`` (a
-    replacement, see :mod:`._replacement`): live simulators count where they run.
-    """
-    total = 0
-    physical = physical or pool
-    on_pool = {
-        _replacement.simulation_of(job): job
-        for job in observed.jobs.values()
-        if job.pool == physical
-    }
-    names = {name for name, sim in desired.simulations.items() if sim.spec.pool == pool} | set(
-        on_pool
-    )
-    for name in sorted(names):
-        sim = desired.simulations.get(name)
-        job = observed.jobs.get(name)
-        here = on_pool.get(name)
-        live = _live_count(here.tasks) if here is not None else 0
-        # a simulation held because its job is someone else's runs nothing here
-        ours = sim is not None and not sim.spec.suspend and (job is None or job.owned)
-        wanted = sim.spec.simulators if sim is not None and ours else 0
-        total += max(wanted, live)
-    return total
+    memory: _sizing.PoolMemory | None = None
+    requeue_after: datetime | None = None
 
 
 def _live_count(tasks: Sequence[ObservedTask]) -> int:
@@ -131,13 +115,23 @@ def pool_status(pool: ObservedPool, message: str) -> PoolStatus:
 
 
 def plan_pool(
-    name: str, spec: PoolSpec, desired: Desired, observed: Observed, *, explain: bool = False
+    name: str,
+    spec: PoolSpec,
+    desired: Desired,
+    observed: Observed,
+    *,
+    now: datetime,
+    scale_down_delay: timedelta = _sizing.SCALE_DOWN_DELAY,
+    memory: _sizing.PoolMemory | None = None,
+    explain: bool = False,
 ) -> PoolPlan:
-    """Decide what one desired pool needs this pass (and, with ``explain``, say so)."""
+    """Decide what one desired pool needs this pass (and, with ``explain``, say so); a live
+    pool is sized by :func:`._sizing.size`."""
     generations = _replacement.generations(name, spec, observed)
     pool = observed.pools.get(generations.current)
     slots = pool.config.task_slots_per_node if pool is not None else spec.task_slots_per_node
-    dedicated, spot = targets(spec, demand(name, desired, observed, generations.current), slots)
+    needed = _sizing.demand(name, desired, observed, generations.current)
+    dedicated, spot = targets(spec, needed, slots)
     replaced = _replaced(generations, observed) if explain else ()
     if pool is None:
         refused = _identities.refusal(spec, observed)
@@ -169,23 +163,22 @@ def plan_pool(
     messages = [_replacing(generations)] if generations.leaving else []
     if reasons:
         messages.append("needs replacement: " + ", ".join(reasons))
-    if pool.resize_errors:
-        messages.append("resize error: " + "; ".join(pool.resize_errors))
+    sized = _sizing.size(
+        pool, spec, (dedicated, spot), memory or _sizing.PoolMemory(), now, scale_down_delay
+    )
+    messages += sized.messages
     digest = desired.login_digests.get(name, "")
-    actions, rotated = _logins.record(pool.name, spec, pool, digest, spec_pool=name)
+    logins, rotated = _logins.record(pool.name, spec, pool, digest, spec_pool=name)
     if rotated:
         messages.append(rotated)
-    if explain and actions:
-        changes = (*changes, _changes.login_recorded(name, rotated))
-    if (pool.target_dedicated, pool.target_spot) != (dedicated, spot):
-        if pool.state is PoolState.STEADY:
-            resize = ResizePool(pool.name, dedicated, spot, pool.target_dedicated, pool.target_spot)
-            actions = (resize, *actions)
-            if explain:
-                changes = (_changes.pool_resized(resize), *changes)
-        else:
-            messages.append(f"waiting for the current resize before sizing to {dedicated}+{spot}")
-    return PoolPlan(actions, pool_status(pool, "; ".join(messages)), changes)
+    if explain:
+        resized = tuple(_changes.pool_resized(a) for a in sized.actions)
+        changes = (*resized, *changes)
+        if logins:
+            changes = (*changes, _changes.login_recorded(name, rotated))
+    status = pool_status(pool, "; ".join(messages))
+    actions = (*sized.actions, *logins)
+    return PoolPlan(actions, status, changes, sized.memory, sized.requeue_after)
 
 
 def _replaced(generations: _replacement.Generations, observed: Observed) -> tuple[Change, ...]:
@@ -255,16 +248,33 @@ def _leaving(
 
 
 def plan_pools(
-    desired: Desired, observed: Observed, *, explain: bool = False, full: bool = True
+    desired: Desired,
+    observed: Observed,
+    now: datetime,
+    scale_down_delay: timedelta,
+    memory: Mapping[str, _sizing.PoolMemory],
+    *,
+    explain: bool = False,
+    full: bool = True,
 ) -> Mapping[str, PoolPlan]:
-    """Plans for every desired pool and each generation it replaces, by pool id.
+    """Plans for every desired pool and each generation it replaces, by pool id
+    (``memory``: the previous pass's, by spec pool name).
 
     ``full``: this pass observed every job (a scoped pass deletes no pool).
     """
     plans = {}
     for name, spec in desired.pools.items():
         generations = _replacement.generations(name, spec, observed)
-        plans[generations.current] = plan_pool(name, spec, desired, observed, explain=explain)
+        plans[generations.current] = plan_pool(
+            name,
+            spec,
+            desired,
+            observed,
+            now=now,
+            scale_down_delay=scale_down_delay,
+            memory=memory.get(name),
+            explain=explain,
+        )
         for leaving in generations.leaving:
             plans[leaving] = plan_leaving(
                 leaving, generations.current, desired, observed, full=full, explain=explain

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from controller.planner._actions import Action, ObjectKind
 from controller.planner._observed import ExitInfo, NodeStates
+from controller.planner._sizing import PoolMemory
 
 
 class ConditionType(StrEnum):
@@ -194,6 +195,10 @@ class Plan:
             pass's ``plan`` so the prune delay spans passes.
         failures: per object whose planning raised, what went wrong; the object got a
             status row with the reason and no actions, the others were planned as usual.
+        sizing: per pool, what sizing remembers (the scale-down delay's clock, resize
+            retries); hand it to the next pass's ``plan`` so they span passes. A shrink
+            held back does not keep a plan from being converged: it is about nodes, not
+            about what runs.
     """
 
     actions: tuple[Action, ...]
@@ -203,6 +208,7 @@ class Plan:
     changes: tuple[Change, ...] = ()
     absent: Mapping[tuple[str, str], datetime] = field(default_factory=dict)
     failures: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    sizing: Mapping[str, PoolMemory] = field(default_factory=dict)
 
     @property
     def converged(self) -> bool:

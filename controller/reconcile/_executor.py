@@ -37,6 +37,7 @@ from controller.planner import (
     DeleteJob,
     DeletePool,
     DeleteTask,
+    ShrinkPool,
     StopTask,
 )
 from controller.reconcile._result import ActionFailure
@@ -128,7 +129,7 @@ class Executor:
                 chains.setdefault(a.job, []).append((i, a))
         endings: list[list[tuple[int, Action]]] = [
             [(i, a) for i, a in numbered if isinstance(a, kinds)]
-            for kinds in (StopTask | DeleteTask, DeleteJob, DeletePool)
+            for kinds in (StopTask | DeleteTask, DeleteJob, DeletePool | ShrinkPool)
         ]
         phases: list[list[Callable[[], Awaitable[object]]]] = [
             [_bound(run.send, (i, 0), a) for i, a in pools],

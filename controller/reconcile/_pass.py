@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from controller.backends import Backend
-from controller.planner import Desired, PlannerConfig, Progress
+from controller.planner import Desired, PlannerConfig, PoolMemory, Progress
 from controller.reconcile._clock import Clock
 from controller.reconcile._executor import MAX_IN_FLIGHT
 from controller.reconcile._reconciler import Reconciler, Settings
@@ -25,6 +25,7 @@ async def run_pass(
     config: PlannerConfig | None = None,
     progress: Mapping[str, Progress] | None = None,
     absent: Mapping[tuple[str, str], datetime] | None = None,
+    sizing: Mapping[str, PoolMemory] | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
 ) -> PassResult:
     """Observe the backend, plan, and (unless ``execute`` is False) carry the plan out.
@@ -35,7 +36,8 @@ async def run_pass(
         clock: the source of "now".
         execute: False: observe and plan only.
         config: planner tuning.
-        progress / absent: the previous pass's ``plan.progress`` and ``plan.absent``.
+        progress / absent / sizing: the previous pass's ``plan.progress``, ``plan.absent``
+            and ``plan.sizing``.
         max_in_flight: requests in flight at once.
 
     Returns:
@@ -45,6 +47,11 @@ async def run_pass(
         specs=Path(), planner=config or PlannerConfig(), max_in_flight=max_in_flight
     )
     reconciler = Reconciler(
-        settings, backend, clock=Clock(wall=clock), progress=progress or {}, absent=absent
+        settings,
+        backend,
+        clock=Clock(wall=clock),
+        progress=progress or {},
+        absent=absent,
+        sizing=sizing,
     )
     return await reconciler.reconcile(desired, execute=execute)

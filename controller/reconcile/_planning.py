@@ -20,6 +20,7 @@ from controller.planner import (
     Observed,
     Plan,
     PlannerConfig,
+    PoolMemory,
     Progress,
     SimulationStatus,
     Status,
@@ -36,12 +37,23 @@ def plan_step(
     config: PlannerConfig,
     progress: Mapping[str, Progress],
     absent: Mapping[tuple[str, str], datetime],
+    sizing: Mapping[str, PoolMemory],
     *,
     scope: frozenset[str] | None,
     explain: bool,
 ) -> Plan:
     """The plan of one step; a simulation whose planning failed is logged once here."""
-    decided = plan(desired, observed, now, config, progress, absent, scope=scope, explain=explain)
+    decided = plan(
+        desired,
+        observed,
+        now,
+        config,
+        progress,
+        absent,
+        sizing=sizing,
+        scope=scope,
+        explain=explain,
+    )
     for (kind, name), reason in sorted(decided.failures.items()):
         log.warning("planning_failed", kind=kind, name=name, error=reason)
     return decided
@@ -58,7 +70,15 @@ def status_after(
     """The status rows of the ``touched`` simulations and of every pool, planned on the
     snapshot as it stands after execution (its actions are not executed)."""
     return plan(
-        desired, after, now, config, decided.progress, decided.absent, scope=touched, explain=False
+        desired,
+        after,
+        now,
+        config,
+        decided.progress,
+        decided.absent,
+        sizing=decided.sizing,
+        scope=touched,
+        explain=False,
     ).status
 
 

@@ -8,7 +8,8 @@ step does: read the specs, observe, plan, execute, publish. Between steps it kee
 - the desired state and the fleet as last seen (:mod:`._snapshot`), so a step woken by a
   spec edit observes and plans only the simulations the edit changed (:mod:`._scope`);
 - rollout progress — in the state directory (:mod:`._progress_file`), so progress
-  deadlines survive a restart — and the prune delay's absence clocks;
+  deadlines survive a restart — the prune delay's absence clocks and the pools' sizing
+  memory (the scale-down delay's clocks, resize retries);
 - the ``Retry-After`` window (:mod:`._window`), measured on its one injected clock.
 
 Status is computed after execution: the executed actions' known effects are applied to
@@ -36,6 +37,7 @@ from controller.planner import (
     Observed,
     Plan,
     PlannerConfig,
+    PoolMemory,
     Progress,
     Status,
     subject,
@@ -104,14 +106,15 @@ class Reconciler:
         clock: Clock | None = None,
         progress: Mapping[str, Progress] | None = None,
         absent: Mapping[tuple[str, str], datetime] | None = None,
+        sizing: Mapping[str, PoolMemory] | None = None,
         on_load: Callable[[Desired, tuple[SpecError, ...]], None] | None = None,
     ) -> None:
         """Args:
         settings: what shapes every step.
         backend: where simulators run.
         clock: wall and monotonic time (default: the system's).
-        progress / absent: start from these instead of the state directory's progress
-            and fresh prune-delay clocks.
+        progress / absent / sizing: start from these instead of the state directory's
+            progress, fresh prune-delay clocks and no sizing memory.
         on_load: told each step's desired state and spec errors before anything is sent
             (the daemon teaches its log redactor the secrets there).
         """
@@ -130,6 +133,7 @@ class Reconciler:
             progress if progress is not None else (self._file.load() if self._file else {})
         )
         self._absent: Mapping[tuple[str, str], datetime] = absent or {}
+        self._sizing: Mapping[str, PoolMemory] = sizing or {}
         self._catalog: Catalog | None = None
         self._parsed = ParsedFiles()  # an edit re-parses only the files it changed
         self._desired: Desired | None = None
@@ -209,6 +213,7 @@ class Reconciler:
             settings.planner,
             self._progress,
             self._absent,
+            self._sizing,
             scope=scope,
             explain=settings.explain,
         )
@@ -260,6 +265,7 @@ class Reconciler:
             return
         self._progress = decided.progress
         self._absent = decided.absent
+        self._sizing = decided.sizing
         if self._file is not None:
             try:
                 self._file.save(self._progress)

@@ -4,7 +4,7 @@ In-process tests call the `BatchEmulator` methods directly. A standalone emulato
 (`python -m tests.batch_emulator`) serves the same controls as small JSON endpoints,
 unauthenticated and on loopback only, outside the Batch URL space:
 
-    GET    /_emulator/state        clock, pools, jobs, counters, violations
+    GET    /_emulator/state        clock, pools, jobs, counters, requeued (by cause), violations
     GET    /_emulator/tasks        job → task → {"state", "seq"}; ``seq`` is unique per task
                                    ever added, so a task re-added under an old id is told apart
     POST   /_emulator/advance      {"seconds": 30}
@@ -75,6 +75,7 @@ def add_control_routes(app: web.Application, emulator: BatchEmulator) -> None:
             {
                 **snapshot,
                 "counters": counters,
+                "requeued": dict(emulator.state.pools.requeued),
                 "violations": [str(v) for v in emulator.violations],
                 "earlyArrivals": [
                     [a.operation, a.early_by] for a in emulator.faults.early_arrivals

@@ -277,6 +277,13 @@ class BatchEmulator:
         return [render.node(self.endpoint, n, world.jobs, vm_size) for n in pool.nodes.values()]
 
     @property
+    def requeued(self) -> dict[str, int]:
+        """Tasks a node removal sent back to the queue, by cause (`resize`, `removenodes`,
+        `preemption`, `unusable`, `deletion`)."""
+        self.sync()
+        return dict(self.state.pools.requeued)
+
+    @property
     def violations(self) -> list[Violation]:
         return self._app.violations
 

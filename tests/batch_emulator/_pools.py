@@ -4,9 +4,18 @@ A resize (including the one implied by creating a pool with targets) puts the po
 `resizing`. New nodes appear at once in `creating`; after `allocation_delay` the pool is
 `steady` and they are `starting`; after `node_start_delay` more they are `idle` and take
 tasks. If the account's core quota cannot cover the target, the pool allocates what fits
-and reports `AccountCoreQuotaReached` in `resizeErrors` once steady. Shrinking picks
-unused nodes first and treats tasks on removed nodes by `nodeDeallocationOption`
-(`requeue` by default, `terminate`, or `taskcompletion`/`retaineddata`, which wait).
+and reports `AccountCoreQuotaReached` in `resizeErrors` once steady.
+
+Shrinking by a resize down lets the service pick the nodes, as Batch does: nodes that
+cannot run anything yet (still allocating or booting, preempted) go first, then the most
+recently allocated, busy or not (ties by id, highest first) — never idle ones by
+preference, so a resize down takes running tasks away while idle nodes stay. `removenodes`
+(`Pools_RemoveNodes`) removes exactly the named nodes (at most 100 per request, only
+while the pool is steady, like a resize) and lowers the target of each node's kind by
+one. Either way tasks on removed nodes are treated by `nodeDeallocationOption`
+(`requeue` by default, `terminate`, or `taskcompletion`/`retaineddata`, which wait), and
+every task a removal sends back to the queue is counted by cause in `Pools.requeued`
+(`resize`, `removenodes`, `preemption`, `unusable`, `deletion`).
 
 Deleting a pool is asynchronous: the pool is `deleting` for `deletion_delay`, its running
 tasks go back to the queue, and creating a pool with the same id answers 409
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import Counter
 from typing import Any
 
 from ._behaviour import task_ended
@@ -28,6 +38,9 @@ from ._wire import parse_duration
 from ._world import World
 
 MIN_RESIZE_TIMEOUT = 300.0
+MAX_REMOVED_NODES = 100  # "A maximum of 100 nodes may be removed per request."
+# Nodes a resize down takes first: they run nothing yet.
+NOT_YET_USABLE = ("creating", "starting", "preempted", "unusable", "starttaskfailed")
 # Changing these needs a pool without nodes (Batch answers 409 otherwise).
 NODE_BOUND_FIELDS = ("vmSize", "virtualMachineConfiguration", "taskSlotsPerNode")
 
@@ -36,6 +49,7 @@ class Pools:
     def __init__(self, world: World) -> None:
         self.world = world
         world.node_freed = self._node_freed
+        self.requeued: Counter[str] = Counter()  # tasks a removal sent back, by cause
 
     # -- REST operations ----------------------------------------------------------------
 
@@ -91,6 +105,39 @@ class Pools:
         option = str(body.get("nodeDeallocationOption", "requeue"))
         self._begin_resize(pool, dedicated, low, option)
 
+    def remove_nodes(self, pool: Pool, body: dict[str, Any]) -> None:
+        """Remove exactly the named nodes; each one's kind loses one from its target."""
+        self._check_not_deleting(pool)
+        if pool.allocation_state != "steady":
+            raise conflict("PoolBeingResized", "The specified pool is being resized.")
+        ids = list(dict.fromkeys(str(i) for i in body["nodeList"]))
+        if not ids or len(ids) > MAX_REMOVED_NODES:
+            raise bad_property(
+                "nodeList", len(ids), f"between 1 and {MAX_REMOVED_NODES} nodes per request"
+            )
+        unknown = [i for i in ids if i not in pool.nodes or pool.nodes[i].leaving]
+        if unknown:
+            raise BatchApiError(
+                404, "NodeNotFound", "The specified node does not exist.", {"NodeId": unknown[0]}
+            )
+        if "resizeTimeout" in body:
+            pool.resize_timeout = self._resize_timeout(body)
+        option = str(body.get("nodeDeallocationOption", "requeue"))
+        w = self.world
+        pool.resize_errors, pool.pending_errors = [], []
+        pool.allocation_state, pool.allocation_since = "resizing", w.now
+        for node_id in ids:
+            node = pool.nodes[node_id]
+            if node.dedicated:
+                pool.target_dedicated -= 1
+            else:
+                pool.target_low_priority -= 1
+            self._remove(node, option, "removenodes")
+        pool.touch(w.now)
+        pool.event = w.timeline.after(
+            w.config.allocation_delay, lambda: self._finish_resize(pool, timed_out=False)
+        )
+
     def stop_resize(self, pool: Pool) -> None:
         self._check_not_deleting(pool)
         if pool.allocation_state != "resizing":
@@ -113,7 +160,7 @@ class Pools:
         pool.state, pool.state_since = "deleting", w.now
         pool.touch(w.now)
         for node in list(pool.nodes.values()):
-            self._evict(node, "requeue")
+            self._evict(node, "requeue", "deletion")
             node.leaving = True
             node.set_state("leavingpool", w.now)
         pool.event = w.timeline.after(w.config.deletion_delay, lambda: self._gone(pool))
@@ -132,7 +179,7 @@ class Pools:
             spot = [n for n in spot if n.id in node_ids]
         chosen = spot if count is None else spot[:count]
         for node in chosen:
-            self._evict(node, "requeue", by_user=False)  # not counted in requeueCount
+            self._evict(node, "requeue", "preemption", by_user=False)  # not in requeueCount
             if node.event is not None:
                 node.event.cancel()
             node.set_state("preempted", w.now)
@@ -162,7 +209,7 @@ class Pools:
         pool = w.pool(pool_id)
         chosen = self._chosen(pool, node_ids, count)
         for node in chosen:
-            self._evict(node, "requeue", by_user=False)  # the service's doing: not counted
+            self._evict(node, "requeue", "unusable", by_user=False)  # the service's doing
             if node.event is not None:
                 node.event.cancel()
                 node.event = None
@@ -287,16 +334,22 @@ class Pools:
         return node
 
     def _shrink(self, pool: Pool, members: list[Node], count: int, option: str) -> None:
-        order = {"creating": 0, "starting": 1, "preempted": 2, "idle": 3}
-        victims = sorted(members, key=lambda n: (order.get(n.state, 4), len(n.running), n.id))
+        """Batch's choice, not the kindest one: whether a node is busy does not count."""
+        victims = sorted(
+            members,
+            key=lambda n: (n.state not in NOT_YET_USABLE, -n.allocated, _descending(n.id)),
+        )
         for node in victims[:count]:
-            node.leaving = True
-            if option in ("taskcompletion", "retaineddata") and node.running:
-                continue  # keeps running its tasks; leaves when they are done
-            self._evict(node, option)
-            node.set_state("leavingpool", self.world.now)
+            self._remove(node, option, "resize")
 
-    def _evict(self, node: Node, option: str, *, by_user: bool = True) -> None:
+    def _remove(self, node: Node, option: str, cause: str) -> None:
+        node.leaving = True
+        if option in ("taskcompletion", "retaineddata") and node.running:
+            return  # keeps running its tasks; leaves when they are done
+        self._evict(node, option, cause)
+        node.set_state("leavingpool", self.world.now)
+
+    def _evict(self, node: Node, option: str, cause: str, *, by_user: bool = True) -> None:
         w = self.world
         for job_key, task_key in list(node.running):
             job = w.jobs[job_key]
@@ -304,6 +357,7 @@ class Pools:
             if option == "terminate":
                 w.complete_task(job, task, task_ended())
             else:
+                self.requeued[cause] += 1
                 w.requeue_task(job, task, by_user=by_user)
 
     def _finish_resize(self, pool: Pool, timed_out: bool) -> None:
@@ -389,3 +443,8 @@ class Pools:
                 "PoolBeingDeleted",
                 "The specified pool has been marked for deletion and is being reclaimed.",
             )
+
+
+def _descending(text: str) -> tuple[int, ...]:
+    """A sort key that orders strings from the highest down."""
+    return tuple(-ord(c) for c in text)

@@ -86,6 +86,13 @@ def resize_pool(ctx: Ctx) -> Reply:
     return _written(ctx, pool, 202)
 
 
+def remove_nodes(ctx: Ctx) -> Reply:
+    pool = _pool(ctx)
+    ctx.check_preconditions(pool.etag, pool.last_modified)
+    ctx.account.pools.remove_nodes(pool, ctx.body)
+    return _written(ctx, pool, 202)
+
+
 def stop_resize(ctx: Ctx) -> Reply:
     pool = _pool(ctx)
     ctx.check_preconditions(pool.etag, pool.last_modified)
@@ -143,6 +150,7 @@ HANDLERS: dict[str, Handler] = {
     "Pools_DeletePool": delete_pool,
     "Pools_ResizePool": resize_pool,
     "Pools_StopPoolResize": stop_resize,
+    "Pools_RemoveNodes": remove_nodes,
     "Pools_ListPoolNodeCounts": list_node_counts,
     "Nodes_ListNodes": list_nodes,
     "Nodes_GetNode": get_node,

@@ -14,7 +14,7 @@ from controller.cli._planview import RENDERERS, held_back
 from controller.planner import Desired, Plan, plan
 from controller.spec import SpecError
 from controller.testing import FakeBackend, FakeClock
-from tests.planner.conftest import desired, simulation
+from tests.planner.conftest import desired, pool_spec, simulation
 
 MATCHES = "No changes: the fleet matches the specs."
 
@@ -50,7 +50,16 @@ def suspended_drift() -> Plan:
     return plan_after(RUNNING, desired(simulation("alpha", simulators=3, suspend=True)))
 
 
+def held_shrink() -> Plan:
+    auto = {"sims": pool_spec(nodes={"dedicated": "auto"})}
+    return plan_after(
+        desired(simulation("alpha", simulators=16), pools=auto),
+        desired(simulation("alpha", simulators=2), pools=auto),
+    )
+
+
 CASES = [
+    pytest.param(held_shrink, "if demand stays lower", id="held-shrink"),
     pytest.param(undefined_pool, "pool nosuch is not defined", id="undefined-pool"),
     pytest.param(orphans_kept, "not pruned because the specs directory is empty", id="orphans"),
     pytest.param(suspended_drift, "suspended", id="suspended-drift"),

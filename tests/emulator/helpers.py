@@ -22,12 +22,14 @@ def pool_options(
     spot: int = 0,
     slots: int = 1,
     vm_size: str = "Standard_D2s_v3",
+    fill: str | None = None,
     registries: tuple[m.ContainerRegistryReference, ...] = (),
 ) -> m.BatchPoolCreateOptions:
-    """A container pool the way simfleet creates one."""
+    """A container pool the way simfleet creates one (``fill``: its ``nodeFillType``)."""
     return m.BatchPoolCreateOptions(
         id=pool_id,
         vm_size=vm_size,
+        task_scheduling_policy=m.BatchTaskSchedulingPolicy(node_fill_type=fill) if fill else None,
         target_dedicated_nodes=dedicated,
         target_low_priority_nodes=spot,
         task_slots_per_node=slots,

@@ -461,10 +461,11 @@ ROWS = [
         [("add", "cartpole", tuple(range(100)))],
     ),
     row(
-        "auto pool: down to zero when no simulator needs it",
+        "auto pool: down to zero only after the scale-down delay (10 minutes)",
         desired(pools={"sims": pool_spec(nodes={"dedicated": "auto"})}),
         observed(pools=(steady_pool(dedicated=2),)),
-        [("resize", "sims", 0, 0)],
+        [],
+        requeue_in=600,
     ),
     row(
         "auto pool awaiting replacement is sized by the slots its nodes really have",

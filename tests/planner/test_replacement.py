@@ -196,7 +196,7 @@ def test_auto_sizing_sizes_the_new_pool_and_leaves_the_old_one() -> None:
         EPOCH,
     )
     resizes = [summary(a) for a in result.actions if summary(a)[0] == "resize"]
-    assert resizes == [("resize", new.name, 3, 0)]
+    assert resizes == [("resize", new.name, 4, 0)]  # 3 simulators + 1 of surge room
 
 
 def test_plan_and_status_say_it_is_a_replacement() -> None:

@@ -137,7 +137,8 @@ def test_a_scoped_plan_creates_only_its_simulation_but_sizes_the_pool_for_all() 
     backend.apply(CreatePool("sims", pool_spec(nodes={"dedicated": "auto", "max": 10}), 1, 0))
     result = plan(state, backend.snapshot(), clock(), scope=frozenset({"beta"}))
     assert [a for a in result.actions if isinstance(a, CreateJob)] == [CreateJob("beta", "sims")]
-    assert ResizePool("sims", 2, 0, 1, 0) in result.actions  # 8 simulators, 4 per node
+    # 2 × (4 simulators + 1 surge) = 10 slots, 4 per node
+    assert ResizePool("sims", 3, 0, 1, 0) in result.actions
     assert [s.name for s in result.status.simulations] == ["beta"]
 
 

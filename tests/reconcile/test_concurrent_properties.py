@@ -18,7 +18,7 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.planner import Action, Desired, Progress, StopTask, plan, subject
+from controller.planner import Action, Desired, PoolMemory, Progress, StopTask, plan, subject
 from controller.planner._fenceposts import resolve
 from controller.reconcile import Executor
 from controller.testing import FakeBackend, FakeClock
@@ -77,14 +77,16 @@ async def drive(
 ) -> dict[str, Progress]:
     """Passes until nothing is due, executed concurrently; crashes before some of them."""
     progress: dict[str, Progress] = {}
+    sizing: dict[str, PoolMemory] = {}
     executor = Executor(backend, max_in_flight=limit)
     for number in range(passes):
         if number < len(crashes):
             crash_one(backend, crashes[number], spare=FOREIGN)
         before = backend.snapshot()
         allowed = allowed_pairs(desired, before)
-        result = plan(desired, before, clock(), progress=progress)
+        result = plan(desired, before, clock(), progress=progress, sizing=sizing)
         progress = dict(result.progress)
+        sizing = dict(result.sizing)
         scaled_down = {
             a.job
             for a in result.actions

@@ -13,11 +13,13 @@ observation (``observe(jobs)``) lists the pools and only the named jobs' tasks.
 New simulators go through ``addtaskcollection`` in chunks of at most 100 (the reconciler
 sends each chunk as its own ``execute``, under its one in-flight limit), each chunk with
 a deadline of its own (the SDK's ``create_tasks`` would re-send server errors forever).
-Long-running operations (resize, delete) are fired and left: the next pass observes
-their effect. Pool writes go through one seam (:mod:`._poolwrites`): the data plane, or
-Azure Resource Manager when the account's resource id is configured (:mod:`._arm`), the
-only way to give a pool the managed identities its registries name. Without ARM, the
-observation says so (``Observed.pool_identity_refusal``) and the planner holds such pools.
+Long-running operations (resize, delete, removing nodes) are fired and left: the next
+pass observes their effect. A pool shrinks only by removing idle nodes by name
+(:mod:`._shrinking`). Pool writes go through one seam (:mod:`._poolwrites`): the data
+plane, or Azure Resource Manager when the account's resource id is configured
+(:mod:`._arm`), the only way to give a pool the managed identities its registries name.
+Without ARM, the observation says so (``Observed.pool_identity_refusal``) and the planner
+holds such pools. Removing nodes by name is a data-plane operation on either path.
 
 Errors leave as :mod:`controller.backends._errors` classes; ``TaskExists``,
 ``JobExists``, ``PoolExists`` and "not found" on deletion mean the work is already done.
@@ -44,7 +46,7 @@ from controller.backends._errors import (
 from controller.backends._fleets import DEFAULT_FLEET, check_fleet_name
 from controller.backends._lease import Lease
 from controller.backends._protocol import OutputChunk, OutputStream, byte_range
-from controller.backends.azure import _arm, _mapping
+from controller.backends.azure import _arm, _mapping, _shrinking
 from controller.backends.azure._client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -75,6 +77,7 @@ from controller.planner import (
     RecordLogin,
     RegistryLogin,
     ResizePool,
+    ShrinkPool,
     StopTask,
     TaskTemplate,
 )
@@ -325,6 +328,8 @@ class AzureBackend:
                 await self._call(
                     self._pool_writes.resize(name, dedicated, spot), f"resize pool {name}"
                 )
+            case ShrinkPool():
+                await self._shrink(action)
             case DeletePool(name):
                 await self._call(self._pool_writes.delete(name), f"delete pool {name}", ok=_GONE)
             case CreateJob(name, pool, simulation):
@@ -353,6 +358,34 @@ class AzureBackend:
                 await self._call(
                     self._client.delete_task(job, task_id), f"delete task {task_id}", ok=_GONE
                 )
+
+    async def _shrink(self, action: ShrinkPool) -> None:
+        """Remove idle nodes by name, or lower targets no node stands above (see
+        :mod:`._shrinking`); a pool without idle nodes to remove is left for a later pass."""
+        name = action.name
+        if not _shrinking.needs_removal(action):  # lowering targets removes nothing
+            await self._call(
+                self._pool_writes.resize(name, action.dedicated, action.spot),
+                f"resize pool {name}",
+            )
+            return
+        doing = f"list idle nodes of pool {name}"
+        try:
+            self._throttle.hold()
+            idle = [
+                (node.id or "", bool(node.is_dedicated))
+                async for node in self._client.list_nodes(
+                    name, filter=_shrinking.IDLE_FILTER, select=_shrinking.IDLE_SELECT
+                )
+            ]
+        except Exception as exc:
+            raise self._throttle.classified(exc, doing) from exc
+        nodes = _shrinking.chosen(action, idle)
+        if nodes:
+            await self._call(
+                self._client.begin_remove_nodes(name, _shrinking.removal(nodes)),
+                f"remove {len(nodes)} idle node(s) of pool {name}",
+            )
 
     async def _call(self, request: Any, doing: str, ok: frozenset[str] = frozenset()) -> Any:
         try:

@@ -91,6 +91,9 @@ TASK_SELECT = ["id", "displayName", "state", "creationTime", "executionInfo", "c
 ADMIN_AUTO_USER = m.UserIdentity(
     auto_user=m.AutoUserSpecification(scope="pool", elevation_level="admin")
 )
+#: Fill a node's slots before using the next one (Batch's default spreads tasks), so a
+#: pool that has more nodes than it needs has idle ones to remove (see ``_shrinking``).
+PACK = m.BatchTaskSchedulingPolicy(node_fill_type="pack")
 #: Batch's failure code when a task was terminated (by us, or by maxWallClockTime).
 TASK_ENDED = "TaskEnded"
 _RETRY_STATE = re.compile(r"restarts=(\d+) failures=(\d+)")
@@ -154,6 +157,7 @@ def pool_create(action: CreatePool, fleet: str) -> m.BatchPoolCreateOptions:
         target_dedicated_nodes=action.dedicated,
         target_low_priority_nodes=action.spot,
         task_slots_per_node=spec.task_slots_per_node,
+        task_scheduling_policy=PACK,
         metadata=pool_metadata(spec, fleet, action.login_digest, action.spec_pool or action.name),
     )
 

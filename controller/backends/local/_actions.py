@@ -28,6 +28,7 @@ from controller.backends.local._records import (
     TaskRecord,
     TemplateRecord,
 )
+from controller.backends.local._scheduler import busy_nodes
 from controller.backends.local._store import Store, check_id
 from controller.planner import (
     Action,
@@ -40,6 +41,7 @@ from controller.planner import (
     PoolConfig,
     RecordLogin,
     ResizePool,
+    ShrinkPool,
     StopTask,
 )
 
@@ -65,6 +67,8 @@ class Actions:
                 self._create_pool(action)
             case ResizePool():
                 self._resize_pool(action)
+            case ShrinkPool():
+                self._shrink_pool(action)
             case DeletePool():
                 self._delete_pool(action)
             case CreateJob():
@@ -109,6 +113,17 @@ class Actions:
             pool, target_dedicated=action.dedicated, target_spot=action.spot
         )
         self._life.schedule()
+
+    def _shrink_pool(self, action: ShrinkPool) -> None:
+        """Lower the targets by the idle nodes only: no running simulator loses its slot."""
+        pool = self._store.pools.get(action.name)
+        if pool is None:
+            raise PermanentBackendError(f"no pool {action.name}", code="PoolNotFound")
+        if pool.deleting:
+            raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
+        busy = busy_nodes(pool, self._store.jobs, self._store.tasks.values())
+        dedicated, spot = action.targets_after(busy)
+        self._store.pools[pool.name] = replace(pool, target_dedicated=dedicated, target_spot=spot)
 
     def _delete_pool(self, action: DeletePool) -> None:
         pool = self._store.pools.get(action.name)

@@ -9,6 +9,10 @@ c waits; when a exits, c starts.
 A task whose job is being deleted, or whose pool is missing or being deleted, waits.
 A task that is being stopped still holds its slot until its process is gone.
 
+A shrink removes idle nodes only (:func:`busy_nodes`): local nodes have no identity, so
+the simulators holding slots are taken to be packed onto as few nodes as hold them, as
+Batch packs them on a pool created with ``nodeFillType: pack``; those nodes stay.
+
 This module does no I/O and starts nothing; the backend acts on its answer.
 """
 
@@ -59,3 +63,14 @@ def startable(
             free[pool] -= 1
             chosen.append(task.ref)
     return chosen
+
+
+def busy_nodes(pool: PoolRecord, jobs: Mapping[str, JobRecord], tasks: Iterable[TaskRecord]) -> int:
+    """How many of the pool's nodes its slot-holding simulators fill, packed: 5 on
+    4 slots per node → 2."""
+    holding = sum(
+        1
+        for task in tasks
+        if task.phase in _HOLDING_A_SLOT and task.job in jobs and jobs[task.job].pool == pool.name
+    )
+    return -(-holding // pool.config.task_slots_per_node)

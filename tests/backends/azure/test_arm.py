@@ -26,7 +26,7 @@ from controller.backends import (
 from controller.backends.azure import AzureBackend, AzureLease, AzureSettings
 from controller.backends.azure._arm import arm_pool
 from controller.backends.azure._mapping import pool_create
-from controller.planner import CreatePool, DeletePool, Desired, PoolPhase
+from controller.planner import CreatePool, DeletePool, Desired, PoolPhase, ShrinkPool
 from controller.reconcile import run_pass
 from tests.batch_emulator._emulator import BatchEmulator
 from tests.batch_emulator._faults import Fault
@@ -242,6 +242,21 @@ class TestEndToEnd:
         assert emulator.pool("sims")["state"] == "deleting"
         emulator.advance(10)
         assert "sims" not in (await backend.observe()).pools
+
+    async def test_a_shrink_removes_idle_nodes_on_the_data_plane_and_lowers_through_arm(
+        self, backend: AzureBackend, emulator: BatchEmulator
+    ) -> None:
+        await converge(backend, fleet(BY_IDENTITY, simulators=1), emulator)  # 1 + 1 surge
+        assert emulator.pool("sims")["taskSchedulingPolicy"] == {"nodeFillType": "pack"}
+        await backend.execute(ShrinkPool("sims", 1, 0, 2, 0, 2, 0))
+        emulator.advance(5)
+        await backend.execute(ShrinkPool("sims", 1, 0, 1, 0, 1, 0))  # nothing above: lowered
+        assert sent(emulator, "Pools_RemoveNodes", "Pool_Update", "Pools_ResizePool") == {
+            "Pools_RemoveNodes": 1,
+            "Pool_Update": 1,
+            "Pools_ResizePool": 0,
+        }
+        assert emulator.requeued == {}
 
     async def test_a_password_registry_works_through_arm_too(
         self, backend: AzureBackend, emulator: BatchEmulator

@@ -7,7 +7,8 @@ fake from drifting away from the real ones. The contract:
 Pools
     A created pool is observed, owned, with its configuration and targets, and gets its
     nodes; creating it again changes nothing; a resize sets the targets and the nodes
-    follow, starting tasks that waited; resizing a pool that does not exist is a
+    follow, starting tasks that waited; a shrink removes idle nodes only (the running
+    simulators keep their nodes and are never requeued); resizing a pool that does not exist is a
     permanent error; a deleted pool goes away, no simulator runs on it any more (Batch
     requeues them, the local backend stops them), and deleting it again is harmless.
 Jobs
@@ -72,6 +73,7 @@ from controller.planner import (
     PoolConfig,
     PoolState,
     ResizePool,
+    ShrinkPool,
     SimulatorState,
     StopReason,
     StopTask,
@@ -132,6 +134,20 @@ class TestPools:
             lambda o: steady(o, POOL, 0, 2), "two spot nodes and no dedicated one"
         )
         assert (observed.pools[POOL].target_dedicated, observed.pools[POOL].target_spot) == (0, 2)
+
+    async def test_a_shrink_removes_idle_nodes_only(self, driver: Driver) -> None:
+        await driver.pool_and_job(slots=2, nodes=3)
+        await driver.eventually(lambda o: steady(o, POOL, 3, 0), "three nodes")
+        await driver.add(0, 1, 2)  # packed: two nodes busy, one idle
+        before = await driver.running(0, 1, 2)
+        await driver.backend.execute(ShrinkPool(POOL, 0, 0, 3, 0, 3, 0))
+        after = await driver.eventually(lambda o: steady(o, POOL, 2, 0), "the idle node to go")
+        assert (after.pools[POOL].target_dedicated, after.pools[POOL].target_spot) == (2, 0)
+        for slot in (0, 1, 2):  # never stopped, requeued or started again
+            task = find(after, slot)
+            assert task.state is SimulatorState.RUNNING
+            assert task.started_at == find(before, slot).started_at
+            assert task.requeues == 0
 
     async def test_resizing_a_pool_that_does_not_exist_is_permanent(self, driver: Driver) -> None:
         with pytest.raises(PermanentBackendError) as caught:
