@@ -31,6 +31,7 @@ import fcntl
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -53,6 +54,8 @@ NO_COMMAND = (
 )
 NO_HEAD = "the process runtime needs the head utility (GNU coreutils) to keep output"
 SHELL = _wrapper.SHELL
+#: How long a sweep waits for SIGKILLed process groups to be gone from the process table.
+GROUPS_GONE_WITHIN = 5.0
 
 # Signals the controller may ignore (Python ignores SIGPIPE and SIGXFSZ; a controller
 # started with nohup ignores SIGHUP) would be inherited as ignored; reset them all.
@@ -73,6 +76,7 @@ class ProcessRuntime:
 
     def __init__(self) -> None:
         self._leftovers: set[bytes] = set()
+        self._dying: set[int] = set()  # process groups SIGKILLed by collect
         self._leftovers_lock = threading.Lock()  # collect may run in a worker thread
         self._sweeping = asyncio.Lock()
         self._tools = _wrapper.Tools.find()
@@ -267,6 +271,8 @@ class ProcessRuntime:
                 os.killpg(handle.pid, signal.SIGKILL)
             if _proctable.start_ticks(handle.pid) == handle.start_ticks:
                 wrapper_signal = _reap(handle.pid)
+            with self._leftovers_lock:
+                self._dying.add(handle.pid)
         with self._leftovers_lock:
             self._leftovers.add(os.fsencode(f"{_wrapper.TASK_VARIABLE}={task_dir}"))
         code, at = _wrapper.read_exit_file(task_dir)
@@ -274,13 +280,19 @@ class ProcessRuntime:
         return Ending(code=code, signal=wrapper_signal, at=at, started=started)
 
     async def settle(self) -> None:
-        """End the descendants of every simulator collected so far that left its group:
-        one sweep of the process table, off the event loop (see :meth:`collect`)."""
+        """End the descendants of every simulator collected so far that left its group
+        (one sweep of the process table, off the event loop; see :meth:`collect`), and
+        wait until the groups collect SIGKILLed have no live member left: a signal is
+        sent at once but ended by a busy kernel a moment later, and a controller that
+        says its simulators are stopped must not leave one running meanwhile."""
         async with self._sweeping:
             with self._leftovers_lock:
                 markers, self._leftovers = self._leftovers, set()
+                groups, self._dying = self._dying, set()
             if markers:
                 await asyncio.to_thread(kill_marked, markers)
+            if groups:  # SIGKILL is sent, not done: a busy kernel takes a moment to end them
+                await asyncio.to_thread(wait_groups_gone, groups, GROUPS_GONE_WITHIN)
 
     def environment(self, handle: Handle, names: frozenset[str]) -> dict[str, str]:
         """The values of ``names`` the wrapper was started with (kept in memory only)."""
@@ -296,6 +308,25 @@ class ProcessRuntime:
     def simulator_pid(self, task_dir: Path) -> int | None:
         """The pid the inner ``sh`` wrote just before it became the simulator."""
         return _wrapper.read_pid_file(task_dir)
+
+
+def wait_groups_gone(groups: Iterable[int], within: float) -> set[int]:
+    """Wait until no process of ``groups`` is left but zombies, for ``within`` seconds at
+    most; the groups still alive then (their members stuck in the kernel)."""
+    left = set(groups)
+    deadline = time.monotonic() + within
+    while left:
+        left = {
+            found.pgid
+            for pid in _proctable.pids()
+            if (found := _proctable.stat(pid)) is not None
+            and found.pgid in left
+            and not found.zombie
+        }
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return left
 
 
 def kill_marked(markers: Iterable[bytes], *, rounds: int = 5) -> None:
