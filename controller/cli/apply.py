@@ -27,21 +27,15 @@ from pathlib import Path
 import click
 
 from controller.backends import (
-    Backend,
-    BackendError,
     LeaseTimings,
-    TransientBackendError,
-    UnreachableBackendError,
 )
-from controller.cli import _options
-from controller.cli._backend import failure, make_lease, new_identity, on_lead, opened
+from controller.cli import _leading, _options
 from controller.cli._oneshot import PassSettings, reconciler, require_specs
 from controller.cli._options import Delays
 from controller.cli._planview import held_back as held_objects
 from controller.cli._progress import Reporter
 from controller.daemon import Leadership
 from controller.reconcile import (
-    UNREACHABLE_PAUSE,
     PassResult,
     Reconciler,
     Verdict,
@@ -71,13 +65,6 @@ def held_back(result: PassResult) -> None:
             click.echo(f"held back: {change}", err=True)
     for held in held_objects(result.plan):
         click.echo(f"held back: {held}", err=True)
-
-
-def retrying(exc: TransientBackendError, pause: float) -> None:
-    """One line while ``--wait`` waits for a backend that is busy or out of reach."""
-    unreachable = isinstance(exc, UnreachableBackendError)
-    what = "cannot reach the backend" if unreachable else "backend busy"
-    click.echo(f"{what} ({exc}); retrying in {pause:g}s", err=True)
 
 
 @click.command()
@@ -149,82 +136,32 @@ def apply(
     )
 
     async def main() -> bool:
-        lease = make_lease(
-            backend,
-            fleet=fleet,
-            identity=new_identity(),
-            timings=lease_timings,
-            state_dir=state_dir,
-        )
-        leadership = Leadership(lease)
-        stop = asyncio.Event()
         started = time.monotonic()  # --timeout covers following a leader, then applying
-        try:
-            async with opened(
-                backend,
-                runtime=runtime,
-                state_dir=state_dir,
-                fleet=fleet,
-                run_options=run_options,
-                lease=lease,
-                open_local=False,
-            ) as b:
-                steps = reconciler(specs, b, settings)
-                try:
-                    if not await lead(leadership, take_lease, wait=wait, within=timeout):
-                        if not wait:
-                            raise click.ClickException(
-                                f"{leadership.describe()}; apply changed nothing. Use --wait "
-                                "to wait until it has converged these specs, or --take-lease "
-                                "to take the fleet over (break-glass)"
-                            )
-                        if await _follow(leadership, steps, within=timeout):
-                            return True
-                    renewing = asyncio.create_task(leadership.run(stop))
-                    try:
-                        left = max(0.0, timeout - (time.monotonic() - started))
-                        return await _apply(b, steps, wait=wait, within=left)
-                    finally:
-                        stop.set()
-                        await renewing
-                except BackendError as exc:
-                    raise failure(exc) from exc
-        finally:
-            await leadership.release()
-            await lease.close()
+        async with _leading.session(
+            backend,
+            runtime=runtime,
+            state_dir=state_dir,
+            fleet=fleet,
+            timings=lease_timings,
+            run_options=run_options,
+        ) as (b, leadership):
+            steps = reconciler(specs, b, settings)
+            if not await _leading.lead(leadership, take_lease, wait=wait, within=timeout):
+                if not wait:
+                    raise click.ClickException(
+                        f"{leadership.describe()}; apply changed nothing. Use --wait "
+                        "to wait until it has converged these specs, or --take-lease "
+                        "to take the fleet over (break-glass)"
+                    )
+                if await _follow(leadership, steps, within=timeout):
+                    return True
+            left = max(0.0, timeout - (time.monotonic() - started))
+            return await _leading.while_leading(
+                leadership, b, lambda: _apply(steps, wait=wait, within=left)
+            )
 
     if not asyncio.run(main()):
         raise SystemExit(1)
-
-
-async def lead(leadership: Leadership, take: bool, *, wait: bool, within: float) -> bool:
-    """Take the lease (by force with ``take``); after a forced takeover, renew until the
-    old leader's renew deadline has passed. False: another controller leads. With
-    ``wait``, a backend out of reach or throttled is waited for, as ``--wait`` does."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            leading = await leadership.round(force=take, strict=True)
-            break
-        except TransientBackendError as exc:
-            pause = exc.retry_after or UNREACHABLE_PAUSE
-            if not wait or time.monotonic() + pause > deadline:
-                raise
-            retrying(exc, pause)
-            await asyncio.sleep(pause)
-    record = leadership.record
-    if leading or record is None or record.holder != leadership.lease.identity:
-        return leading
-    timings = leadership.lease.timings
-    click.echo(
-        f"took the lease of fleet {leadership.lease.fleet!r}; writing in "
-        f"{timings.renew_deadline:g}s, once the last leader has stopped",
-        err=True,
-    )
-    while not leadership.may_write():
-        await asyncio.sleep(timings.retry_period)
-        await leadership.round()
-    return True
 
 
 async def _follow(leadership: Leadership, steps: Reconciler, *, within: float) -> bool:
@@ -259,18 +196,17 @@ async def _follow(leadership: Leadership, steps: Reconciler, *, within: float) -
     )
 
 
-async def _apply(backend: Backend, steps: Reconciler, *, wait: bool, within: float) -> bool:
+async def _apply(steps: Reconciler, *, wait: bool, within: float) -> bool:
     """The pass (or passes) of a leading ``apply``; True when it ended well."""
-    opener = on_lead(backend)
-    if opener is not None:
-        await opener()
     if not wait:
         result = await steps.step()
         report(result, result.errors)
         held_back(result)
         return not result.errors and not result.failures
     with Reporter() as shown:
-        verdict, last = await converge(steps, within=within, on_step=shown.step, on_retry=retrying)
+        verdict, last = await converge(
+            steps, within=within, on_step=shown.step, on_retry=_leading.retrying
+        )
     errors = last.errors if last is not None else ()
     if verdict is Verdict.CONVERGED:
         click.echo("converged")

@@ -29,14 +29,10 @@ import click
 
 from controller.backends import (
     Backend,
-    BackendError,
     LeaseTimings,
     TransientBackendError,
 )
-from controller.cli import _options
-from controller.cli._backend import failure, make_lease, new_identity, on_lead, opened
-from controller.cli.apply import lead, retrying
-from controller.daemon import Leadership
+from controller.cli import _leading, _options
 from controller.planner import Action, Teardown, teardown
 from controller.reconcile import UNREACHABLE_PAUSE, Executor
 from controller.spec import SimulationSpec, build_catalog, load_directory
@@ -163,43 +159,17 @@ def delete(
     ask = Request(names, in_use, fleet, yes, wait or backend == "local", timeout, max_in_flight)
 
     async def main() -> bool:
-        lease = make_lease(
-            backend,
-            fleet=fleet,
-            identity=new_identity(),
-            timings=lease_timings,
-            state_dir=state_dir,
-        )
-        leadership = Leadership(lease)
-        stop = asyncio.Event()
-        try:
-            async with opened(
-                backend,
-                runtime=runtime,
-                state_dir=state_dir,
-                fleet=fleet,
-                lease=lease,
-                open_local=False,
-            ) as b:
-                try:
-                    if not await lead(leadership, take_lease, wait=False, within=timeout):
-                        raise click.ClickException(
-                            f"{leadership.describe()}; delete changed nothing (the leader "
-                            "would create it all again). Remove the simulations from its "
-                            "specs (it prunes them) or stop it first, or use --take-lease "
-                            "(break-glass)"
-                        )
-                    renewing = asyncio.create_task(leadership.run(stop))
-                    try:
-                        return await _delete(b, ask)
-                    finally:
-                        stop.set()
-                        await renewing
-                except BackendError as exc:
-                    raise failure(exc) from exc
-        finally:
-            await leadership.release()
-            await lease.close()
+        async with _leading.session(
+            backend, runtime=runtime, state_dir=state_dir, fleet=fleet, timings=lease_timings
+        ) as (b, leadership):
+            if not await _leading.lead(leadership, take_lease, wait=False, within=timeout):
+                raise click.ClickException(
+                    f"{leadership.describe()}; delete changed nothing (the leader "
+                    "would create it all again). Remove the simulations from its "
+                    "specs (it prunes them) or stop it first, or use --take-lease "
+                    "(break-glass)"
+                )
+            return await _leading.while_leading(leadership, b, lambda: _delete(b, ask))
 
     if not asyncio.run(main()):
         raise SystemExit(1)
@@ -207,9 +177,6 @@ def delete(
 
 async def _delete(backend: Backend, ask: Request) -> bool:
     """Plan, confirm, execute and (``wait``) watch; True when it all went well."""
-    opener = on_lead(backend)
-    if opener is not None:
-        await opener()
     plan = teardown(await backend.observe(), ask.names, ask.in_use)
     if plan.refused:
         raise click.ClickException(refusal(plan, ask.fleet))
@@ -317,7 +284,7 @@ async def _gone(backend: Backend, plan: Teardown, within: float) -> bool:
             pause = exc.retry_after or UNREACHABLE_PAUSE
             if time.monotonic() + pause > deadline:
                 raise
-            retrying(exc, pause)
+            _leading.retrying(exc, pause)
             await asyncio.sleep(pause)
             continue
         if not jobs and not pools:

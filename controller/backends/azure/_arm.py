@@ -44,7 +44,7 @@ from controller.backends.azure._client import (
     AzureSettings,
     RequestCounter,
     WriteFence,
-    user_agent,
+    pipeline_options,
 )
 
 #: What a controller must be given when ARM is configured but only a shared key is.
@@ -171,13 +171,13 @@ class ArmPools:
             str(settings.subscription),
             base_url=settings.arm_endpoint,
             credential_scopes=[f"{settings.arm_endpoint}/.default"],
-            retry_total=0,
-            per_call_policies=[counter],
-            per_retry_policies=[fence] if fence is not None else [],
-            connection_verify=connection_verify,
-            user_agent=user_agent(identity),
-            connection_timeout=timeouts[0],
-            read_timeout=timeouts[1],
+            **pipeline_options(
+                counter,
+                connection_verify=connection_verify,
+                identity=identity,
+                fence=fence,
+                timeouts=timeouts,
+            ),
         )
 
     async def create(self, body: m.BatchPoolCreateOptions) -> None:

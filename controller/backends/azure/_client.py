@@ -157,6 +157,28 @@ def user_agent(identity: str) -> str:
     return f"simfleet-holder/{identity}" if identity else "simfleet"
 
 
+def pipeline_options(
+    counter: RequestCounter,
+    *,
+    connection_verify: str | bool,
+    identity: str,
+    fence: WriteFence | None,
+    timeouts: tuple[float, float],
+) -> dict[str, Any]:
+    """What every simfleet client of Azure (the Batch API's and Resource Manager's)
+    installs in its pipeline: no SDK retries (a pass is the retry), the request counter,
+    the write fence on every attempt, the holder's User-Agent and bounded timeouts."""
+    return {
+        "retry_total": 0,
+        "per_call_policies": [counter],
+        "per_retry_policies": [fence] if fence is not None else [],
+        "connection_verify": connection_verify,
+        "user_agent": user_agent(identity),
+        "connection_timeout": timeouts[0],
+        "read_timeout": timeouts[1],
+    }
+
+
 def make_client(
     settings: AzureSettings,
     counter: RequestCounter,
@@ -189,12 +211,12 @@ def make_client(
     client = BatchClient(
         settings.endpoint,
         credential,
-        retry_total=0,
-        per_call_policies=[counter],
-        per_retry_policies=[fence] if fence is not None else [],
-        connection_verify=connection_verify,
-        user_agent=user_agent(identity),
-        connection_timeout=timeouts[0],
-        read_timeout=timeouts[1],
+        **pipeline_options(
+            counter,
+            connection_verify=connection_verify,
+            identity=identity,
+            fence=fence,
+            timeouts=timeouts,
+        ),
     )
     return client, credential

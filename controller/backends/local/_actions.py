@@ -103,12 +103,17 @@ class Actions:
         )
         self._life.schedule()
 
-    def _resize_pool(self, action: ResizePool) -> None:
-        pool = self._store.pools.get(action.name)
+    def _sizable(self, name: str) -> PoolRecord:
+        """The pool a resize or shrink changes: it exists and is not being deleted."""
+        pool = self._store.pools.get(name)
         if pool is None:
-            raise PermanentBackendError(f"no pool {action.name}", code="PoolNotFound")
+            raise PermanentBackendError(f"no pool {name}", code="PoolNotFound")
         if pool.deleting:
-            raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
+            raise Transient(f"pool {name} is being deleted", code="PoolBeingDeleted")
+        return pool
+
+    def _resize_pool(self, action: ResizePool) -> None:
+        pool = self._sizable(action.name)
         self._store.pools[pool.name] = replace(
             pool, target_dedicated=action.dedicated, target_spot=action.spot
         )
@@ -116,11 +121,7 @@ class Actions:
 
     def _shrink_pool(self, action: ShrinkPool) -> None:
         """Lower the targets by the idle nodes only: no running simulator loses its slot."""
-        pool = self._store.pools.get(action.name)
-        if pool is None:
-            raise PermanentBackendError(f"no pool {action.name}", code="PoolNotFound")
-        if pool.deleting:
-            raise Transient(f"pool {action.name} is being deleted", code="PoolBeingDeleted")
+        pool = self._sizable(action.name)
         busy = busy_nodes(pool, self._store.jobs, self._store.tasks.values())
         dedicated, spot = action.targets_after(busy)
         self._store.pools[pool.name] = replace(pool, target_dedicated=dedicated, target_spot=spot)
