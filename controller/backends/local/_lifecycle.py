@@ -350,7 +350,7 @@ class Lifecycle:
                     stopping=None,
                 )
                 self._store.mark()
-        await self._runtime.settle()
+        await self._runtime.settle(until_gone=True)
 
     def abandon(self) -> None:
         """The state directory was taken away: never start, signal or record again."""

@@ -188,8 +188,9 @@ class Runtime(Protocol):
         """
         ...
 
-    async def settle(self) -> None:
-        """Wait until every simulator collected so far has no descendant left."""
+    async def settle(self, *, until_gone: bool = False) -> None:
+        """End every descendant the simulators collected so far left behind; with
+        ``until_gone``, return only once none of them is alive any more."""
         ...
 
     def environment(self, handle: Handle, names: frozenset[str]) -> dict[str, str]:
