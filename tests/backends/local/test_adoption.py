@@ -112,11 +112,14 @@ class TestAdoptionAfterKill9:
     ) -> None:
         workdir = tmp_path / "wd"
         workdir.mkdir()
-        waits = ["sh", "-c", "while [ ! -e go ]; do sleep 0.02; done; exit 5"]
+        # A child that keeps its output open holds the wrapper draining after the code is
+        # written: until the wrapper is gone, the simulator still counts as running.
+        waits = ["sh", "-c", "while [ ! -e go ]; do sleep 0.02; done; sleep 0.5 & exit 5"]
         await killed_controller(state_dir, [("a", waits)], workdir=workdir)
         (workdir / "go").touch()
         exit_file = state_dir / "local" / "jobs" / "sim" / "a" / "exit"
         await wait_for(exit_file.exists, what="the simulator to exit")
+        await wait_for(lambda: not wrappers_of(state_dir), what="its wrapper to end")
 
         backend = await open_backend()
         observed = await task(backend, "a")
