@@ -10,11 +10,17 @@ keeps ``--help``, ``status`` and ``validate`` well under 150 ms
 
 A command ``NAME`` is the click command ``NAME`` of the module ``controller.cli.NAME``
 (``-`` in a name becomes ``_``); adding one is one line in :data:`COMMANDS`.
+
+The ``simfleet`` program is :func:`program`, which runs :data:`main` with Python's
+cyclic garbage collector held off until the command is imported (see there).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
+import sys
+import types
 
 import click
 
@@ -63,6 +69,9 @@ class LazyGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Keep fleets of containerized simulators running on Azure Batch (or this machine)."""
+    if not gc.isenabled():  # held off by program() while the command was imported
+        gc.freeze()  # what the imports made lives to the end: never scan it again
+        gc.enable()  # what the command makes is collected as usual
     if ctx.invoked_subcommand in LOGLESS:
         return
     import logging
@@ -72,3 +81,42 @@ def main(ctx: click.Context) -> None:
     # One-shot commands print what they did themselves; their log says only what went
     # wrong, on stderr, so `plan -o json` stays JSON. `run` configures its own log.
     configure(level=logging.WARNING)
+
+
+#: Where pydantic (2.x) keeps ``get_plugins()``, which finds plugins by entry points.
+_PLUGIN_LOADER = "pydantic.plugin._loader"
+
+
+def program() -> None:
+    """The ``simfleet`` console script (and ``python -m controller``): :data:`main`, made
+    quicker to start and to end (``benchmarks/startup.py`` measures it).
+
+    - Importing a command (pydantic's models, click, YAML) makes some hundred thousand
+      objects that all live until the process ends: the collections they trigger on the
+      way find nothing, and so would every full collection after them. So the collector
+      is off until the command is imported; :data:`main`'s callback then freezes what
+      exists (never scanned again) and turns it back on for what the command does. An
+      exit before that (``--help``, a usage error) leaves it all frozen, for the same
+      reason: the interpreter's last collection would only walk it once more.
+    - Pydantic looks for plugins (other packages' entry points that watch every
+      validation) when it builds a model, and importing the standard library's package
+      metadata reader to do so costs more than building all of simfleet's models. Nothing
+      in simfleet's models is meant to be watched, so the program runs without them.
+    """
+    gc.disable()
+    _without_pydantic_plugins()
+    try:
+        main()
+    finally:
+        if not gc.isenabled():
+            gc.freeze()
+
+
+def _without_pydantic_plugins() -> None:
+    """Pydantic with no plugins, without their search: its plugin loader, replaced before
+    pydantic imports it by one that finds none (what ``PYDANTIC_DISABLE_PLUGINS=__all__``
+    makes the real one answer, after the import this avoids). A pydantic that no longer
+    has that module only ignores this and searches as before."""
+    loader = types.ModuleType(_PLUGIN_LOADER, "No pydantic plugins: see program().")
+    loader.get_plugins = tuple  # type: ignore[attr-defined]
+    sys.modules.setdefault(_PLUGIN_LOADER, loader)

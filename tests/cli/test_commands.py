@@ -7,10 +7,12 @@ These check *what* is imported, in a fresh interpreter; how fast that is belongs
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -108,3 +110,65 @@ def test_plan_takes_dash_o_for_its_output(tmp_path: Path, flag: str) -> None:
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 0, result.output
     assert [c["name"] for c in json.loads(result.stdout)["changes"]] == ["p"]
+
+
+#: The ``simfleet`` program itself, reporting at exit what its start-up measures left.
+PROGRAM_PROBE = """
+import atexit, gc, json, sys
+atexit.register(lambda: print(json.dumps({
+    "plugin search": "importlib.metadata" in sys.modules,
+    "collecting": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+}), file=sys.stderr))
+sys.argv[0] = "simfleet"
+from controller.cli import program
+program()
+"""
+
+
+def run_program(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A fresh ``simfleet ARGS`` process through :func:`program`, and its exit report."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROGRAM_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    return done, report
+
+
+def test_the_program_validates_without_a_plugin_search_and_collects_while_it_runs() -> None:
+    done, report = run_program("validate", "specs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")
+    assert report["plugin search"] is False  # pydantic's entry-point scan never ran
+    assert report["collecting"] is True  # turned back on once the command was imported
+    assert report["frozen"] > 10_000  # what the imports made
+
+
+def test_the_program_still_reports_spec_errors_with_their_place(tmp_path: Path) -> None:
+    spec = tmp_path / "pool.yaml"
+    spec.write_text("apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: p}\nspec: {vmSize: 3}\n")
+    done, _ = run_program("validate", str(spec))
+    assert done.returncode == 1
+    assert f"{spec}:4:" in done.stderr
+
+
+def test_help_exits_with_everything_frozen_and_the_collector_off() -> None:
+    done, report = run_program("--help")
+    assert done.returncode == 0
+    assert "Commands:" in done.stdout
+    assert report["collecting"] is False
+    assert report["frozen"] > 0
+
+
+def test_the_command_group_called_in_a_process_leaves_its_collector_alone() -> None:
+    """Only :func:`program` holds the collector off; tests (and anyone embedding the
+    group) keep theirs, and nothing of theirs is frozen."""
+    frozen = gc.get_freeze_count()
+    result = CliRunner().invoke(main, ["validate", "specs"])
+    assert result.exit_code == 0, result.output
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
