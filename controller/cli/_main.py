@@ -3,16 +3,16 @@
 ``simfleet --help`` lists every command with its short help from :data:`COMMANDS`
 without importing any of them, and a command imports only what it needs: ``status``
 reads HTTP with the standard library, ``validate`` loads specs; aiohttp, the Docker SDK
-and the Azure SDK arrive only with the commands (and ``--backend``) that use them. That
-keeps ``--help``, ``status`` and ``validate`` well under 150 ms
-(``benchmarks/startup.py`` measures it; ``tests/cli/test_startup.py`` checks that
-``--help`` imports none of them).
+and the Azure SDK arrive only with the commands (and ``--backend``) that use them. That,
+and :func:`program`, keep ``--help``, ``status`` and ``validate`` under 150 ms
+(``benchmarks/startup.py`` measures it; ``tests/cli/test_commands.py`` checks what each
+imports).
 
 A command ``NAME`` is the click command ``NAME`` of the module ``controller.cli.NAME``
 (``-`` in a name becomes ``_``); adding one is one line in :data:`COMMANDS`.
 
-The ``simfleet`` program is :func:`program`, which runs :data:`main` with Python's
-cyclic garbage collector held off until the command is imported (see there).
+The ``simfleet`` program is :func:`program`: :data:`main` with Python's garbage collector
+held off while the command imports, and without pydantic's plugin search (see there).
 """
 
 from __future__ import annotations
