@@ -61,12 +61,12 @@ def summary(plan: Teardown) -> str:
     )
 
 
-def pools_in_specs(specs: Path, names: Sequence[str]) -> frozenset[str]:
-    """Pools the simulations the specs define, other than ``names``, run on. A specs
-    directory that is not there names none; files that fail to load are said, and their
-    simulations cannot keep a pool."""
+def pools_in_specs(specs: Path, names: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Pools the simulations the specs define, other than ``names``, run on, and the
+    spec files that failed to load (said on stderr: they may name any pool). A specs
+    directory that is not there names none."""
     if not specs.is_dir():
-        return frozenset()
+        return frozenset(), frozenset()
     catalog = build_catalog(load_directory(specs))
     for error in catalog.errors:
         click.echo(f"warning: {error}", err=True)
@@ -78,11 +78,12 @@ def pools_in_specs(specs: Path, names: Sequence[str]) -> frozenset[str]:
                 "apply would create it again",
                 err=True,
             )
-    return frozenset(
+    in_use = frozenset(
         obj.spec.pool
         for name, obj in catalog.simulations.items()
         if name.lower() not in deleted and isinstance(obj.spec, SimulationSpec)
     )
+    return in_use, frozenset(error.file for error in catalog.errors)
 
 
 def refusal(plan: Teardown, fleet: str) -> str:
@@ -98,6 +99,7 @@ class Request:
 
     names: list[str] | None  # None: the whole fleet
     in_use: frozenset[str]  # pools the specs' other simulations name
+    unreadable: frozenset[str]  # spec files that failed to load
     fleet: str
     yes: bool
     wait: bool
@@ -148,15 +150,17 @@ def delete(
     """Tear down the fleet, or the SIMULATIONs named (only what the fleet owns).
 
     Without names: every job and pool of the fleet. With names: those simulations, and
-    each one's pool when no other simulation (of any fleet, or in --specs) uses it.
+    each one's pool when no other simulation (of any fleet, or in --specs) uses it
+    and every file in --specs loads.
     It asks first (--yes: do not ask) and writes only while it holds the fleet's lease:
     beside a running daemon it deletes nothing.
     """
     names = list(dict.fromkeys(simulations)) or None
-    in_use = pools_in_specs(specs, names) if names else frozenset()
+    in_use, unreadable = pools_in_specs(specs, names) if names else (frozenset(), frozenset())
     # Locally no service finishes a deletion once the command has gone (the simulators'
     # ends are recorded by the process that watches them): it always waits.
-    ask = Request(names, in_use, fleet, yes, wait or backend == "local", timeout, max_in_flight)
+    waits = wait or backend == "local"
+    ask = Request(names, in_use, unreadable, fleet, yes, waits, timeout, max_in_flight)
 
     async def main() -> bool:
         async with _leading.session(
@@ -177,7 +181,7 @@ def delete(
 
 async def _delete(backend: Backend, ask: Request) -> bool:
     """Plan, confirm, execute and (``wait``) watch; True when it all went well."""
-    plan = teardown(await backend.observe(), ask.names, ask.in_use)
+    plan = teardown(await backend.observe(), ask.names, ask.in_use, ask.unreadable)
     if plan.refused:
         raise click.ClickException(refusal(plan, ask.fleet))
     for line in plan.kept:

@@ -10,7 +10,9 @@ guards are prune's, minus the prune delay:
 * a pool goes only when nothing else needs it: no job that stays (of any fleet, or none)
   runs on it, and, when simulations are named, no simulation the specs still define
   besides them names it. A pool another fleet's job runs on would take that fleet's
-  simulators with it.
+  simulators with it. While a spec file fails to load, nobody can say which pools its
+  simulations name, so a named deletion keeps every pool (prune's rule: never delete
+  because a file failed to parse).
 
 Names are Batch ids, which Batch compares without regard to case: ``CartPole`` names the
 job ``cartpole``. A name is a simulation's: while its pool is being replaced it has a
@@ -72,6 +74,7 @@ def teardown(
     observed: Observed,
     names: Collection[str] | None = None,
     in_use: Collection[str] = (),
+    unreadable: Collection[str] = (),
 ) -> Teardown:
     """Plan the deletion of the whole fleet (``names`` None) or of the named simulations.
 
@@ -80,6 +83,8 @@ def teardown(
         names: the simulations to delete, in any letter case; None: every job and pool
             this fleet owns.
         in_use: pools the specs' remaining simulations name (only with ``names``).
+        unreadable: spec files that failed to load (only with ``names``): any of them
+            may name any pool.
 
     Returns:
         The teardown; when a name is unknown or not this fleet's, it deletes nothing.
@@ -123,6 +128,9 @@ def teardown(
             kept.append(f"pool {name} is still used by simulation {', '.join(users)}; not deleted")
         elif name.lower() in wanted:
             kept.append(f"pool {name} is still named by a simulation in the specs; not deleted")
+        elif unreadable and names is not None:
+            files = ", ".join(sorted(unreadable))
+            kept.append(f"pool {name} may be named in {files}, which failed to load; not deleted")
         else:
             pools[name] = pool.current_dedicated + pool.current_spot
     actions: list[Action] = [

@@ -2,7 +2,8 @@
 needs it, names as Batch compares them, and nothing at all when a name is wrong.
 
 Rows: the observed fleet, the names (None: the whole fleet), the pools the specs still
-name, and the deletions, listing and kept pools expected.
+name (and the spec files that failed to load), and the deletions, listing and kept pools
+expected.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Row:
     pools: dict[str, int]
     in_use: tuple[str, ...] = ()
     kept: list[str] = field(default_factory=list)
+    unreadable: tuple[str, ...] = ()
 
 
 def row(name: str, *args: Any, **extra: Any) -> Any:
@@ -126,6 +128,28 @@ ROWS = [
         kept=["pool sims is still named by a simulation in the specs; not deleted"],
     ),
     row(
+        "a name: its pool stays while a spec file fails to load (it may name it)",
+        observed(job("a")),
+        ["a"],
+        [DeleteJob("a")],
+        {"a": 3},
+        {},
+        unreadable=("specs/b.yaml", "specs/a.yaml"),
+        kept=[
+            "pool sims may be named in specs/a.yaml, specs/b.yaml, which failed to load; "
+            "not deleted"
+        ],
+    ),
+    row(
+        "the whole fleet: a spec file that fails to load keeps nothing",
+        observed(job("a")),
+        None,
+        [DeleteJob("a"), DeletePool("sims")],
+        {"a": 3},
+        {"sims": 2},
+        unreadable=("specs/b.yaml",),
+    ),
+    row(
         "a name: its pool is not simfleet's",
         observed(job("a"), pools=(pool("sims", owner=""),)),
         ["a"],
@@ -164,7 +188,7 @@ ROWS = [
 
 @pytest.mark.parametrize("case", ROWS)
 def test_teardown(case: Row) -> None:
-    plan = teardown(case.observed, case.names, case.in_use)
+    plan = teardown(case.observed, case.names, case.in_use, case.unreadable)
     assert not plan.refused
     assert sorted(plan.actions, key=repr) == sorted(case.actions, key=repr)
     assert dict(plan.simulations) == case.simulations

@@ -146,6 +146,17 @@ def test_delete_by_name_refuses_wrong_names_and_keeps_a_pool_in_use(fleet: Fleet
     assert "sims" in pools
     wait_until(lambda: len(fleet.simulators()) == 1, timeout=30, what="beta's simulator alone")
 
+    # while a spec file fails to load, it may name any pool: the pool is kept
+    fleet.write("broken.yaml", "kind: [\n")
+    held = simfleet(fleet, "delete", "beta")  # no --yes: it lists, then refuses
+    assert held.returncode == 1
+    assert (
+        "kept: pool sims may be named in specs/broken.yaml, which failed to load; not deleted"
+        in held.stderr
+    )
+    assert "pool sims" not in held.stdout
+    (fleet.specs / "broken.yaml").unlink()
+
     # the last simulation on the pool: the pool goes with it, unless the specs name it
     named = simfleet(fleet, "delete", "beta", "--yes", "--wait", "--timeout", "120")
     assert named.returncode == 0, named.stdout + named.stderr
