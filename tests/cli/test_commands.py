@@ -24,20 +24,23 @@ from controller.cli._main import COMMANDS, LazyGroup
 
 HEAVY = ("azure", "aiohttp", "docker", "controller.daemon", "controller.backends")
 
+#: The ``simfleet`` program in a fresh interpreter, reporting at exit what it had imported
+#: and what its start-up did to the garbage collector.
 PROBE = """
-import json, sys
-from controller.cli import main
-try:
-    main(sys.argv[1:], prog_name="simfleet")
-except SystemExit:
-    pass
-roots = {name.split(".")[0] for name in sys.modules} | set(sys.modules)
-print(json.dumps(sorted(roots)), file=sys.stderr)
+import atexit, gc, json, sys
+atexit.register(lambda: print(json.dumps({
+    "modules": sorted({name.split(".")[0] for name in sys.modules} | set(sys.modules)),
+    "collecting": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+}), file=sys.stderr))
+sys.argv[0] = "simfleet"
+from controller.cli import program
+program()
 """
 
 
-def imported(*args: str) -> set[str]:
-    """The modules a fresh ``simfleet ARGS`` process had imported when it ended."""
+def run_program(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """A fresh ``simfleet ARGS`` process, and its exit report (see :data:`PROBE`)."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         capture_output=True,
@@ -45,7 +48,13 @@ def imported(*args: str) -> set[str]:
         timeout=120,
         check=False,
     )
-    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    return done, report
+
+
+def imported(*args: str) -> set[str]:
+    """The modules a fresh ``simfleet ARGS`` process had imported when it ended."""
+    return set(run_program(*args)[1]["modules"])
 
 
 @pytest.mark.parametrize(
@@ -112,38 +121,11 @@ def test_plan_takes_dash_o_for_its_output(tmp_path: Path, flag: str) -> None:
     assert [c["name"] for c in json.loads(result.stdout)["changes"]] == ["p"]
 
 
-#: The ``simfleet`` program itself, reporting at exit what its start-up measures left.
-PROGRAM_PROBE = """
-import atexit, gc, json, sys
-atexit.register(lambda: print(json.dumps({
-    "plugin search": "importlib.metadata" in sys.modules,
-    "collecting": gc.isenabled(),
-    "frozen": gc.get_freeze_count(),
-}), file=sys.stderr))
-sys.argv[0] = "simfleet"
-from controller.cli import program
-program()
-"""
-
-
-def run_program(*args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """A fresh ``simfleet ARGS`` process through :func:`program`, and its exit report."""
-    done = subprocess.run(
-        [sys.executable, "-c", PROGRAM_PROBE, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    report: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
-    return done, report
-
-
 def test_the_program_validates_without_a_plugin_search_and_collects_while_it_runs() -> None:
     done, report = run_program("validate", "specs")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
-    assert report["plugin search"] is False  # pydantic's entry-point scan never ran
+    assert "importlib.metadata" not in report["modules"]  # pydantic's plugin search never ran
     assert report["collecting"] is True  # turned back on once the command was imported
     assert report["frozen"] > 10_000  # what the imports made
 
