@@ -20,22 +20,19 @@ machine that is busy for a while slows all of them alike.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _table import Row, plain
+
+from controller.testing import status_endpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 0.150
@@ -67,31 +64,6 @@ def fleet_document(simulations: int = 3, simulators: int = 8) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def status_endpoint() -> Iterator[str]:
-    """``HOST:PORT`` of a stand-in ``/status`` on loopback."""
-    body = json.dumps(fleet_document()).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def wall(argv: list[str], env: dict[str, str] | None = None) -> float:
     """Seconds one fresh process takes from start to exit; it must succeed."""
     started = time.perf_counter()
@@ -114,7 +86,8 @@ def writing_bytecode() -> dict[str, str]:
 
 def figures(runs: int) -> list[Row]:
     """One row per command: the median of ``runs`` fresh starts beside the interpreter's."""
-    with status_endpoint() as listen:
+    document = fleet_document()
+    with status_endpoint(lambda: document) as listen:
         commands = {
             "startup-help": ["--help"],
             "startup-status": ["status", "--listen", listen],

@@ -1,4 +1,5 @@
-"""Fakes that tests and users share: a controllable clock and an in-memory backend.
+"""Fakes that tests and users share: a controllable clock, an in-memory backend and a
+stand-in for the daemon's ``/status``.
 
 :class:`FakeBackend` behaves like a tiny, instant Azure Batch: pools get their nodes at
 once, tasks run as soon as a slot is free, stops take effect at once. It satisfies the
@@ -10,9 +11,14 @@ Scenario tests still run the real backends; this is for properties and fast unit
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 from controller.backends import (
     TAIL_LINES,
@@ -391,3 +397,34 @@ class FakeBackend:
         self.jobs[job].tasks[task_id] = dataclasses.replace(
             task, state=SimulatorState.EXITED, exited_at=self.clock(), exit=info
         )
+
+
+@contextmanager
+def status_endpoint(next_document: Callable[[], Any | None]) -> Iterator[str]:
+    """``HOST:PORT`` of a stand-in for the daemon's ``/status`` on loopback, for the
+    commands that read it (``status``): each GET answers ``next_document()`` as JSON,
+    or 503 (as a daemon still starting) when that is None."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            document = next_document()
+            if document is None:
+                self.send_error(503)
+                return
+            body = json.dumps(document).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,9 +7,7 @@ documents it is given in turn, then refuses, which ends a watch with exit code 1
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -17,6 +15,7 @@ from click.testing import CliRunner
 
 from controller.cli import main
 from controller.cli import status as status_module
+from controller.testing import status_endpoint
 
 
 def document(state: str = "running", ready: int = 2) -> dict[str, Any]:
@@ -77,30 +76,8 @@ def document(state: str = "running", ready: int = 2) -> dict[str, Any]:
 def daemon() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """``(listen, documents)``: each GET serves the next document, then 503s."""
     served: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if not served:
-                self.send_error(503)
-                return
-            body = json.dumps(served.pop(0)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}", served
-    finally:
-        server.shutdown()
-        server.server_close()
+    with status_endpoint(lambda: served.pop(0) if served else None) as listen:
+        yield listen, served
 
 
 def invoke(*args: str) -> Any:
