@@ -85,9 +85,13 @@ def status_after(
 def merged_status(base: Status, update: Status, scope: frozenset[str] | None) -> Status:
     """``update`` when it covers everything (``scope`` None); otherwise ``base`` with the
     rows of the simulations in ``scope`` taken from ``update`` (one in scope without a row
-    there is gone) and ``update``'s pools (a scoped plan still plans every pool)."""
+    there is gone), and ``update``'s pools (a scoped plan still plans every pool the specs
+    name) followed by ``base``'s others: the pools only pruning reports (in no spec,
+    kept or waiting out the prune delay), which a scoped plan never looks at."""
     if scope is None:
         return update
     rows: dict[str, SimulationStatus] = {s.name: s for s in base.simulations if s.name not in scope}
     rows.update((s.name, s) for s in update.simulations if s.name in scope)
-    return Status(simulations=tuple(rows[n] for n in sorted(rows)), pools=update.pools)
+    planned = {p.name for p in update.pools}
+    pools = update.pools + tuple(p for p in base.pools if p.name not in planned)
+    return Status(simulations=tuple(rows[n] for n in sorted(rows)), pools=pools)

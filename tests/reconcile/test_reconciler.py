@@ -3,12 +3,20 @@ view), scoped steps for spec edits, and status computed after execution."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from controller.backends import TransientBackendError
-from controller.planner import ConditionType, CreateJob, Observed, SimulatorState, Status
+from controller.planner import (
+    ConditionType,
+    CreateJob,
+    Observed,
+    PlannerConfig,
+    SimulatorState,
+    Status,
+)
 from controller.reconcile import Clock, Reconciler, Settings
 from controller.testing import FakeBackend, FakeClock
 from tests.daemon.conftest import POOL, simulation
@@ -138,6 +146,32 @@ class TestScopedSteps:
         result = await steps.step(full=False)
         assert backend.observations[-1] == frozenset()
         assert result.executed == ()
+
+    async def test_a_scoped_step_keeps_the_pools_only_a_full_step_plans(
+        self, tmp_path: Path
+    ) -> None:
+        """A pool no spec names any more, waiting out its prune delay, is planned by full
+        steps only (scoped steps never prune): an edit must not drop it from status."""
+        clock = FakeClock()
+        backend = FakeBackend(clock)
+        specs = specs_dir(tmp_path, alpha=1)
+        (specs / "old.yaml").write_text(POOL.replace("name: sims", "name: old"))
+        settings = Settings(
+            specs=specs,
+            revision_key=b"k" * 32,
+            environ={},
+            planner=PlannerConfig(prune_delay=timedelta(hours=1)),
+        )
+        steps = Reconciler(settings, backend, clock=Clock(wall=clock, monotonic=clock.monotonic))
+        await steps.step()
+        (specs / "old.yaml").unlink()
+        full = await steps.step()
+        kept = {p.name: p.message for p in full.status.pools}
+        assert kept["old"].startswith("not in any spec")
+        (specs / "alpha.yaml").write_text(simulation("alpha", 2, DEADLINE))
+        scoped = await steps.step(full=False)
+        assert scoped.scope == frozenset({"alpha"})
+        assert {p.name: p.message for p in scoped.status.pools} == kept
 
     async def test_a_pool_edit_makes_the_step_full(self, tmp_path: Path) -> None:
         clock = FakeClock()
