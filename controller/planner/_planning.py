@@ -80,10 +80,11 @@ def _plan_one(
 
     ``jobs``: every job of the simulation; ``pool_id``: the current generation of its
     pool (see :mod:`._replacement`): the job there is its job, the others' simulators
-    move to it, and an other job with none left is deleted.
+    (on an old generation, or on the pool its spec named before) move to it, and an
+    other job with none left is deleted.
     """
     pool_id = pool_id or sim.spec.pool
-    job_id = _replacement.job_id(sim.name, pool_id, sim.spec.pool)
+    job_id = _replacement.current_job(sim.name, pool_id, sim.spec.pool, jobs)
     job = next((j for j in jobs if j.name.lower() == job_id.lower()), None)
     others = tuple(j for j in jobs if j is not job and j.owned)
     try:

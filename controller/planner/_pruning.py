@@ -6,8 +6,9 @@ Guards, all of which hold before anything is deleted:
   simfleet did not create, is never deleted, nor even reported (see :mod:`._conflicts`);
 * nothing is deleted while any spec file fails to load, or while the specs directory is
   empty or missing (``Desired.prune_allowed`` is False), unless the user asked for it;
-* a pool is kept while a desired simulation names it or still runs on it (a simulation
-  moved to another pool "needs replacement"), or a job that is not this fleet's runs on it;
+* a pool is kept while a desired simulation names it or still runs on it (one whose
+  spec names another pool, until its simulators have moved), or a job that is not this
+  fleet's runs on it;
 * a job of a desired simulation and a generation of a desired pool are never pruned
   here, whatever their ids: a pool replacement moves and deletes them
   (:mod:`._replacement`);

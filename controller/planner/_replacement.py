@@ -41,19 +41,24 @@ new generation is created, the one that exists stays current, status and ``plan`
 "needs replacement", nothing moves. (A generation that already matches the spec is
 current either way: turning Hold on in the middle of a move does not move back.)
 
-A simulation whose *spec* moved to another pool is not a replacement (its job keeps
-the simulation's name and stays where it is, reported as "needs replacement: pool a → b").
+**A simulation whose spec names another pool** moves the same way, for the same reason
+(its job cannot follow it): its job on the new pool is the one it has there, else the
+id :func:`job_id` gives, unless one of its jobs elsewhere already holds that id (the
+job it has always had, named as the simulation), in which case it gets the derived id
+(:func:`current_job`). Its simulators then move slot by slot as above, the emptied job
+is deleted, and the old pool is sized for what still runs on it (then pruned, if no
+spec names it any more).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.planner._ids import MAX_ID, shortened
-from controller.planner._observed import Observed, ObservedJob, ObservedPool, PoolConfig
+from controller.planner._observed import JobState, Observed, ObservedJob, ObservedPool, PoolConfig
 from controller.spec import PoolSpec, Replacement
 
 _HASH = 10
@@ -87,8 +92,33 @@ def job_id(simulation: str, pool: str, spec_pool: str) -> str:
     """The id of a simulation's job on pool ``pool`` (a generation of ``spec_pool``)."""
     if pool.lower() == spec_pool.lower():
         return simulation
+    return _derived_job_id(simulation, pool)
+
+
+def _derived_job_id(simulation: str, pool: str) -> str:
     suffix = f"-p{_digest(pool.lower())}"
     return shortened(simulation, MAX_ID - len(suffix)) + suffix
+
+
+def current_job(simulation: str, pool: str, spec_pool: str, jobs: Sequence[ObservedJob]) -> str:
+    """The id of the job the simulation's simulators run in on ``pool``, the current
+    generation of its spec pool ``spec_pool``; ``jobs``: all of the simulation's jobs.
+
+    The job of this fleet already there (not being deleted) whatever its id, so a
+    simulation that moved keeps the job it moved to; else :func:`job_id`, unless a job of
+    this fleet on another pool holds that id (the simulation's spec moved from that
+    pool: a job cannot follow it), which makes it the derived id. (One being deleted on
+    this pool is waited for; one of another fleet is left to the ownership guards, which
+    hold the simulation.)
+    """
+    folded = pool.lower()
+    for job in jobs:
+        if job.owned and job.state is not JobState.DELETING and job.pool.lower() == folded:
+            return job.name
+    wanted = job_id(simulation, pool, spec_pool).lower()
+    if any(j.owned and j.name.lower() == wanted and j.pool.lower() != folded for j in jobs):
+        return _derived_job_id(simulation, pool)
+    return job_id(simulation, pool, spec_pool)
 
 
 @dataclass(frozen=True)

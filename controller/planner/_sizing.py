@@ -112,9 +112,11 @@ def demand(pool: str, desired: Desired, observed: Observed, physical: str = "") 
         job = observed.jobs.get(name)
         here = on_pool.get(name)
         live = sum(1 for t in here.tasks if t.state is not exited) if here is not None else 0
-        # a simulation held because its job is someone else's runs nothing here
+        # a simulation held because its job is someone else's runs nothing here, and
+        # one whose spec names another pool only keeps what still runs here
         ours = sim is not None and not sim.spec.suspend and (job is None or job.owned)
-        wanted = sim.spec.simulators + headroom(sim.spec) if sim is not None and ours else 0
+        here_by_spec = sim is not None and sim.spec.pool.lower() == pool.lower()
+        wanted = sim.spec.simulators + headroom(sim.spec) if sim and ours and here_by_spec else 0
         total += max(wanted, live)
     return total
 

@@ -284,11 +284,15 @@ ROWS = [
         [("delete-job", "cartpole"), ("delete-pool", "sims")],
     ),
     row(
-        "prune keeps a pool a kept simulation still runs on, though its spec moved",
+        "prune keeps a pool a kept simulation still runs on while it moves to its new one",
         desired(simulation(pool="sims2"), pools={"sims2": pool_spec(nodes={"dedicated": 2})}),
         observed(job(*fleet())),
-        [("create-pool", "sims2", 2, 0)],
-        messages=["needs replacement: pool sims → sims2"],
+        [
+            ("create-pool", "sims2", 2, 0),
+            ("create-job", "cartpole-pa2a4dec450", "sims2"),
+            ("add", "cartpole-pa2a4dec450", (0,)),
+        ],
+        messages=["moving to pool sims2: 3 simulator(s) still on the old pool"],
     ),
     row(
         "prune held: nothing deleted while a spec fails",
