@@ -25,6 +25,7 @@ from controller.planner import (
     Observed,
     ObservedTask,
     Plan,
+    PoolConfig,
     PoolMemory,
     Progress,
     ResizePool,
@@ -45,8 +46,9 @@ NAMES = ["alpha", "beta", "gamma"]
 
 @st.composite
 def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desired:
+    pool_names = ["sims", "sims2"] if draw(st.booleans()) else ["sims"]
     pools = {
-        "sims": pool_spec(
+        name: pool_spec(
             taskSlotsPerNode=draw(st.integers(1, 4)),
             # Fixed pools are roomy enough for every surge; a full pool stalls a rollout by
             # design (see the table test "rollout on a full pool").
@@ -60,11 +62,13 @@ def desired_states(draw: st.DrawFn, prune_allowed: bool | None = None) -> Desire
                 )
             ),
         )
+        for name in pool_names
     }
     sims = {}
     for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=3)):
         sims[name] = simulation(
             name,
+            pool=draw(st.sampled_from(pool_names)),  # a second state may move it
             simulators=draw(st.integers(0, 8)),
             image=draw(st.sampled_from(["sim:1", "sim:2"])),
             restartPolicy=draw(st.sampled_from(["Always", "OnFailure", "Never"])),
@@ -253,7 +257,8 @@ def assert_converged(
             assert sorted(t.slot for t in live) == list(range(sim.spec.simulators))
     if desired.prune_allowed:
         assert simulations_of(observed) == set(desired.simulations)
-        # A replaced pool's job and pool are gone: one job per simulation, one pool each.
+        # A replaced pool's (or a moved simulation's) old job and pool are gone: one job
+        # per simulation, the pools the specs name.
         # Except where a new simulator failed for good under restartPolicy Never: the old
         # one keeps serving its slot (as for a failed new template), so its job and pool
         # stay until the spec changes.
@@ -264,7 +269,17 @@ def assert_converged(
         }
         extra = len(observed.jobs) - len(desired.simulations)
         assert extra == 0 or (kept and extra <= len(kept)), sorted(observed.jobs)
-        assert len(observed.pools) == len(desired.pools) + (1 if extra else 0)
+        # Every pool in the specs exists as it says (its current generation); any other
+        # pool is one such a kept old job runs on.
+        current = {
+            name
+            for name, pool in observed.pools.items()
+            if (spec := desired.pools.get(pool.spec_pool or name)) is not None
+            and pool.config == PoolConfig.of(spec)
+        }
+        assert {observed.pools[n].spec_pool or n for n in current} == set(desired.pools)
+        still_used = {j.pool for j in observed.jobs.values() if (j.simulation or j.name) in kept}
+        assert set(observed.pools) - current <= still_used, sorted(observed.pools)
 
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
