@@ -236,13 +236,15 @@ def _leaving(
     if any(not j.owned for j in on_it):
         message = f"replaced by pool {current}; a job simfleet does not own runs on it"
         return PoolPlan((), pool_status(pool, message))
-    left = sum(_live_count(j.tasks) for j in on_it)
-    if on_it or not full:
+    if on_it:
+        left = sum(_live_count(j.tasks) for j in on_it)
         message = f"replaced by pool {current}: {left} simulator(s) still on it"
         return PoolPlan((), pool_status(pool, message))
-    if not desired.prune_allowed:
+    if not desired.prune_allowed:  # the same words from a full or a scoped pass
         message = f"replaced by pool {current}: empty; not deleted because"
         return PoolPlan((), pool_status(pool, f"{message} {desired.prune_held_because}"))
+    if not full:
+        return PoolPlan((), pool_status(pool, f"replaced by pool {current}: empty"))
     message = f"replaced by pool {current}: empty, deleting"
     return PoolPlan((DeletePool(name),), pool_status(pool, message))
 

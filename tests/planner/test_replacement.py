@@ -257,6 +257,18 @@ def test_nothing_is_deleted_while_pruning_is_held() -> None:
         assert plan(held, have, EPOCH).actions == ()
 
 
+def test_an_emptied_old_pool_reads_the_same_from_a_scoped_pass_while_pruning_is_held() -> None:
+    """A spec edit's scoped pass publishes its pool rows: they must not contradict the
+    full pass's (the convergence property over two pools found them saying "0
+    simulator(s) still on it" and "empty; not deleted because …" in turn)."""
+    held = desired(CART, pools={"sims": NEW_SPEC}, prune_allowed=False)
+    have = seen(new_job(*RUNNING))
+    full = {p.name: p.message for p in plan(held, have, EPOCH).status.pools}
+    scoped = plan(held, have, EPOCH, scope=frozenset()).status.pools
+    assert {p.name: p.message for p in scoped} == full
+    assert full["sims"].startswith(f"replaced by pool {NEW_POOL}: empty; not deleted because")
+
+
 def test_a_rotated_password_is_recorded_on_the_current_generation_with_its_mark() -> None:
     rotated = dataclasses.replace(
         desired(CART, pools={"sims": NEW_SPEC}), login_digests={"sims": "new"}
