@@ -92,6 +92,9 @@ class ObservedTask:
     # never planned on: a requeued task is the same simulator, not a restart.
     requeues: int = 0
     stopping: bool = False  # a stop was sent and it is still ending: holds its slot
+    #: Pending, but on a node already, which gets its container ready: the image pull
+    #: (minutes, the first time) and the container's creation (Batch: ``preparing``).
+    starting: bool = False
     image: str = ""  # the container image it runs, when the backend reports it
     secret_names: tuple[str, ...] = ()  # its secretEnv names, when the backend reports them
     run_options: str | None = None  # its containerRunOptions, when the backend reports them

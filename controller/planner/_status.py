@@ -131,11 +131,20 @@ def problems(
     if failed:
         messages.append(f"{len(failed)}/{desired} simulators failed and are not restarted")
     if view.pending:
-        messages.append(
-            _nodes.waiting_on(pool, view.pending)
-            or f"{view.pending} waiting for a free slot on the pool"
-        )
+        messages.append(_nodes.waiting_on(pool, view.pending) or _pending(view))
     return messages
+
+
+def _pending(view: SimulationView) -> str:
+    """Where the pending simulators are: on their node getting their container ready (the
+    image pull takes minutes the first time), or still waiting for a free slot."""
+    waiting = view.pending - view.starting
+    phrases = []
+    if view.starting:
+        phrases.append(f"{view.starting} starting on their node (image pull, container start)")
+    if waiting:
+        phrases.append(f"{waiting} waiting for a free slot on the pool")
+    return ", ".join(phrases)
 
 
 def _seconds(waiting: Mapping[int, _filling.Wait], now: datetime) -> int:

@@ -58,6 +58,7 @@ class SimulationView:
         vacant: indices below ``desired`` with no simulator on the current template.
         updated: active slots with a simulator on the current template.
         pending: live simulators in active slots waiting for a node.
+        starting: those of them on a node already, getting their container ready.
         ready: live simulators (any slot, duplicates too) running and not being stopped.
     """
 
@@ -76,6 +77,7 @@ class SimulationView:
     vacant: tuple[int, ...]
     updated: int
     pending: int
+    starting: int
     ready: int
 
     @property
@@ -116,7 +118,7 @@ def view_of(
     beyond: list[Slot] = []
     olds: list[Slot] = []
     crowded: list[Slot] = []
-    updated = pending = ready = 0
+    updated = pending = starting = ready = 0
     running, waiting = SimulatorState.RUNNING, SimulatorState.PENDING
     for index, slot in slots.items():
         if slot.duplicates:
@@ -128,6 +130,8 @@ def view_of(
                     ready += 1
             elif task.state is waiting and index < desired:
                 pending += 1
+                if task.starting:
+                    starting += 1
         if index >= desired:
             beyond.append(slot)
             continue
@@ -157,6 +161,7 @@ def view_of(
         vacant=vacant,
         updated=updated,
         pending=pending,
+        starting=starting,
         ready=ready,
     )
 

@@ -64,6 +64,30 @@ PENDING = [task(CART, s, state="pending") for s in range(2, 4)]
 
 
 @pytest.mark.parametrize(
+    ("starting", "expected"),
+    [
+        pytest.param((False, False), "2 waiting for a free slot on the pool", id="queued"),
+        pytest.param(
+            (True, False),
+            "1 starting on their node (image pull, container start), "
+            "1 waiting for a free slot on the pool",
+            id="one on its node",
+        ),
+        pytest.param(
+            (True, True), "2 starting on their node (image pull, container start)", id="both"
+        ),
+    ],
+)
+def test_pending_simulators_on_their_node_say_they_are_starting(
+    starting: tuple[bool, bool], expected: str
+) -> None:
+    """Batch's ``preparing``: the task has its slot and its node pulls the image, which
+    takes minutes the first time; "waiting for a free slot" would be wrong."""
+    tasks = [dataclasses.replace(t, starting=s) for t, s in zip(PENDING, starting, strict=True)]
+    assert planned(pool(NodeStates(usable=2)), *RUNNING, *tasks)[3] == expected
+
+
+@pytest.mark.parametrize(
     ("nodes", "errors", "expected"),
     [
         pytest.param(

@@ -445,15 +445,11 @@ def observed_task(job: str, task: m.BatchTask) -> ObservedTask | None:
         restarts=restarts,
         failures=failures,
         requeues=info.requeue_count if info is not None else 0,
+        starting=state == "preparing",
         image=sys.intern(settings.image_name or "") if settings else "",
         secret_names=secret_names(task.display_name),
         run_options=sys.intern(settings.container_run_options or "") if settings else None,
     )
-
-
-def preparing(task: m.BatchTask) -> bool:
-    """Whether a listed task is preparing: scheduled, pulling its image (planner: pending)."""
-    return _value(task.state) == "preparing"
 
 
 def secret_names(display_name: str | None) -> tuple[str, ...]:

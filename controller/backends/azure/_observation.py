@@ -71,6 +71,6 @@ class TaskObserver:
             task = _mapping.observed_task(job, item)
             if task is not None:
                 tasks.append(task)
-                if _mapping.preparing(item):
+                if task.starting:
                     preparing.add(task.id)
         return Listed(tuple(tasks), frozenset(preparing))

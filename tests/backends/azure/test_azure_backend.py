@@ -204,6 +204,34 @@ class TestSimulatorLife:
         assert words in last.message  # Batch's details: the container engine's own words
 
 
+class TestStarting:
+    async def test_a_task_pulling_its_image_is_pending_and_said_to_be_starting(
+        self, make_batch_emulator: Any
+    ) -> None:
+        """Batch's ``preparing``: the task has its node, which pulls the image (minutes the
+        first time on Batch): pending to the planner, "starting" in status."""
+        emulator = await make_batch_emulator(image_pull_delay=600)
+        backend = AzureBackend(settings_for(emulator), listing_max_age=0)
+        try:
+            want = desired(simulation(simulators=2), pools=ONE_NODE)
+            for _ in range(6):  # the pool allocates, its node starts, the tasks go to it
+                result = await run_pass(want, backend, clock_of(emulator))
+                emulator.advance(5)
+            result = await run_pass(want, backend, clock_of(emulator))
+            tasks = result.observed.jobs["cartpole"].tasks
+            assert {(t.state, t.starting) for t in tasks} == {(SimulatorState.PENDING, True)}
+            [sim] = result.status.simulations
+            assert "2 starting on their node (image pull, container start)" in sim.message
+            assert "waiting for a free slot" not in sim.message
+            emulator.advance(600)  # pulled: running, and no longer said to be starting
+            counts_catch_up(emulator)
+            result = await run_pass(want, backend, clock_of(emulator))
+            tasks = result.observed.jobs["cartpole"].tasks
+            assert {(t.state, t.starting) for t in tasks} == {(SimulatorState.RUNNING, False)}
+        finally:
+            await backend.close()
+
+
 class TestPoolsAndJobs:
     async def test_spot_preemption_requeues_without_a_duplicate(
         self, emulator: BatchEmulator
