@@ -91,7 +91,7 @@ def program() -> None:
     """The ``simfleet`` console script (and ``python -m controller``): :data:`main`, made
     quicker to start and to end (``benchmarks/startup.py`` measures it).
 
-    - Importing a command (pydantic's models, click, YAML) makes some hundred thousand
+    - Importing a command (pydantic's models, click, YAML) makes tens of thousands of
       objects that all live until the process ends: the collections they trigger on the
       way find nothing, and so would every full collection after them. So the collector
       is off until the command is imported; :data:`main`'s callback then freezes what
