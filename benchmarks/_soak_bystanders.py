@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
 
-from tests.scenarios.conftest import EmulatorDriver, Fleet, processes_with, wait_until
+from tests.scenarios.conftest import (
+    EmulatorDriver,
+    Fleet,
+    kill_groups,
+    processes_with,
+    wait_until,
+)
 
 FOREIGN_SPEC = """\
 apiVersion: simfleet/v1
@@ -85,9 +90,7 @@ class LocalBystanders:
 
     def close(self) -> None:
         """Kill every bystander process group (the user's process leads its own)."""
-        for pid in processes_with(self.marker):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        kill_groups(processes_with(self.marker))
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.user.wait(5)
 

@@ -160,16 +160,18 @@ def test_removing_the_state_dir_under_a_running_daemon_does_not_let_two_act(
     fleet = local_fleet
     running_alpha(fleet, 3)
     first = fleet.process
-    shutil.rmtree(fleet.state_dir)
-    # The first daemon notices its lock is gone and stops acting (it says so in status).
-    wait_until(
-        lambda: "state" in str(fleet.status()).lower() and "lost" in str(fleet.status()).lower(),
-        timeout=30,
-        what="the first daemon to report its lost state directory",
-    )
-    fleet.port = fleet.port + 1 if fleet.port < 65000 else fleet.port - 1
-    fleet.start()  # a second daemon on the same, now empty, state directory
-    try:
+    try:  # the first daemon is not the fixture's to stop once a second one runs
+        shutil.rmtree(fleet.state_dir)
+        # The first daemon notices its lock is gone and stops acting (it says so in status).
+        wait_until(
+            lambda: (
+                "state" in str(fleet.status()).lower() and "lost" in str(fleet.status()).lower()
+            ),
+            timeout=30,
+            what="the first daemon to report its lost state directory",
+        )
+        fleet.port = fleet.port + 1 if fleet.port < 65000 else fleet.port - 1
+        fleet.start()  # a second daemon on the same, now empty, state directory
         fleet.write("alpha.yaml", fleet.simulation("alpha", 4))
         converged(fleet, "alpha", 4)
         assert_never_doubled(fleet, "alpha", 3.0)

@@ -7,9 +7,7 @@ signal stops simulators, a failure leaves them running for the next daemon to ad
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +20,7 @@ from click.testing import CliRunner
 
 from controller.cli import main
 from controller.daemon import Controller
-from tests.scenarios.conftest import REPO, free_port, processes_with, wait_until
+from tests.scenarios.conftest import REPO, free_port, kill_groups, processes_with, wait_until
 
 POOL = "apiVersion: simfleet/v1\nkind: Pool\nmetadata: {name: sims}\nspec: {vmSize: d2}\n"
 
@@ -98,9 +96,7 @@ def marker() -> Iterator[str]:
     """A value in every simulator's environment; its processes are killed afterwards."""
     value = f"run-test-{os.getpid()}-{id(object())}"
     yield value
-    for pid in processes_with(value):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    kill_groups(processes_with(value))
 
 
 class Exploding(Controller):

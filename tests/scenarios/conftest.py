@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,21 @@ def processes_with(marker: str, comm: str | None = None) -> dict[int, str]:
         if needle in environ.split(b"\0") and state != "Z" and (comm is None or name == comm):
             found[int(entry.name)] = name
     return found
+
+
+def kill_groups(pids: Iterable[int]) -> None:
+    """SIGKILL the process group of each of ``pids``: a simulator's wrapper leads its own,
+    with its output writers and leftovers. A process in this test run's own group (a
+    daemon the test started shares it) is killed alone: its group is the test run
+    itself, and whatever started it (CI's shell)."""
+    own = os.getpgrp()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            group = os.getpgid(pid)
+            if group == own:
+                os.kill(pid, signal.SIGKILL)
+            else:
+                os.killpg(group, signal.SIGKILL)
 
 
 class LocalDriver:
@@ -467,10 +482,7 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
-        strays = set(processes_with(self.marker)) | processes_naming(str(self.root))
-        for pid in strays:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        kill_groups(set(processes_with(self.marker)) | processes_naming(str(self.root)))
         self.driver.stop()
 
 
