@@ -22,6 +22,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from _processes import Daemon, Emulator, until
@@ -84,23 +86,26 @@ class Scenario:
         self.emulator.close()
 
 
-def scenario(**environ: str) -> tuple[Scenario, Path]:
+@contextmanager
+def scenario(**environ: str) -> Iterator[Scenario]:
+    """A :class:`Scenario` in a fresh folder, closed and removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="simfleet-sizing-"))
-    return Scenario(root, **environ), root
+    run = Scenario(root, **environ)
+    try:
+        yield run
+    finally:
+        run.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def rollout() -> Row:
-    run, root = scenario()
-    try:
+    with scenario() as run:
         run.write(8, 1)
         run.converged(8)
         mark, started = run.emulator.mark(), time.monotonic()
         run.write(8, 2)
         run.converged(8, 2)
         took, resizes = time.monotonic() - started, run.resizes(mark)
-    finally:
-        run.close()
-        shutil.rmtree(root, ignore_errors=True)
     return Row(
         "rollout",
         "rollout of 8 simulators: pool-size requests",
@@ -114,8 +119,7 @@ def rollout() -> Row:
 
 
 def dip() -> Row:
-    run, root = scenario()
-    try:
+    with scenario() as run:
         run.write(100, 1)
         run.converged(100)
         mark = run.emulator.mark()
@@ -124,9 +128,6 @@ def dip() -> Row:
         run.write(100, 1)
         run.converged(100)
         resizes = run.resizes(mark)
-    finally:
-        run.close()
-        shutil.rmtree(root, ignore_errors=True)
     return Row(
         "dip",
         "100 → 50 → 100 simulators within the delay: pool-size requests",
@@ -139,8 +140,7 @@ def dip() -> Row:
 
 
 def shrink() -> Row:
-    run, root = scenario(SIMFLEET_SCALE_DOWN_DELAY="5")
-    try:
+    with scenario(SIMFLEET_SCALE_DOWN_DELAY="5") as run:
         run.write(100, 1)
         run.converged(100)
         mark = run.emulator.mark()
@@ -149,9 +149,6 @@ def shrink() -> Row:
         until(lambda: _targets(run) == 7, TIMEOUT, "the pool at 7 nodes", 0.5)
         requeued = run.emulator.state()["requeued"]
         removals = sum(1 for r in run.emulator.requests(mark) if r.operation == "Pools_RemoveNodes")
-    finally:
-        run.close()
-        shutil.rmtree(root, ignore_errors=True)
     count = sum(requeued.values())
     return Row(
         "shrink",

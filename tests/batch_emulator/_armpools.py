@@ -144,15 +144,20 @@ def create_body(name: str, body: dict[str, Any]) -> dict[str, Any]:
         "virtualMachineConfiguration": _vm_configuration(vm),
         **_scale(props),
     }
-    for field in ("displayName", "taskSlotsPerNode", "metadata"):
-        if field in props:
-            out[field] = props[field]
-    if "taskSchedulingPolicy" in props:
-        fill = props["taskSchedulingPolicy"]["nodeFillType"]
-        out["taskSchedulingPolicy"] = {"nodeFillType": _camel(fill)}
+    out.update(_plain_fields(props))
     if props.get("interNodeCommunication") == "Enabled":
         out["enableInterNodeCommunication"] = True
     return out
+
+
+def _plain_fields(props: dict[str, Any]) -> dict[str, Any]:
+    """The ARM pool properties that are data-plane pool fields as they are (the scheduling
+    policy's fill type spelt the data plane's way), for a create and a PATCH alike."""
+    fields = {f: props[f] for f in ("displayName", "taskSlotsPerNode", "metadata") if f in props}
+    if "taskSchedulingPolicy" in props:
+        fill = props["taskSchedulingPolicy"]["nodeFillType"]
+        fields["taskSchedulingPolicy"] = {"nodeFillType": _camel(fill)}
+    return fields
 
 
 def update_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -165,12 +170,7 @@ def update_fields(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] 
     if "deploymentConfiguration" in props:
         vm = props["deploymentConfiguration"].get("virtualMachineConfiguration") or {}
         fields["virtualMachineConfiguration"] = _vm_configuration(vm)
-    for field in ("displayName", "taskSlotsPerNode", "metadata"):
-        if field in props:
-            fields[field] = props[field]
-    if "taskSchedulingPolicy" in props:
-        fill = props["taskSchedulingPolicy"]["nodeFillType"]
-        fields["taskSchedulingPolicy"] = {"nodeFillType": _camel(fill)}
+    fields.update(_plain_fields(props))
     resize = _scale(props) if "scaleSettings" in props else None
     return fields, resize
 
